@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { defineResource } from './descriptor.js';
+import { addressSchema, portSchema, serviceTagsSchema } from './meta.js';
+
+const Inbound = z
+  .object({
+    port: portSchema,
+    servicePort: portSchema.optional(),
+    serviceAddress: addressSchema.optional(),
+    address: addressSchema.optional(),
+    tags: serviceTagsSchema,
+    health: z.object({ ready: z.boolean() }).strict().optional(),
+    serviceProbe: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+const Outbound = z
+  .object({
+    port: portSchema,
+    address: addressSchema.optional(),
+    tags: serviceTagsSchema,
+  })
+  .strict();
+
+const Gateway = z
+  .object({
+    type: z.enum(['BUILTIN', 'DELEGATED'], { error: 'gateway type must be BUILTIN or DELEGATED' }).default('DELEGATED'),
+    tags: serviceTagsSchema,
+  })
+  .strict();
+
+export const DataplaneSpec = z
+  .object({
+    networking: z
+      .object({
+        address: addressSchema,
+        advertisedAddress: addressSchema.optional(),
+        inbound: z.array(Inbound).optional(),
+        outbound: z.array(Outbound).optional(),
+        gateway: Gateway.optional(),
+        admin: z.object({ port: portSchema }).strict().optional(),
+        transparentProxying: z.record(z.string(), z.unknown()).optional(),
+      })
+      .strict()
+      .superRefine((n, ctx) => {
+        const inbound = n.inbound ?? [];
+        const outbound = n.outbound ?? [];
+        if (n.gateway) {
+          // gateway.md: a builtin gateway has neither inbound nor outbound configuration; a
+          // delegated one skips inbounds so that outside traffic reaches the gateway directly.
+          if (inbound.length > 0) ctx.addIssue({ code: 'custom', path: ['inbound'], message: 'a gateway dataplane cannot have inbounds' });
+          if (n.gateway.type === 'BUILTIN' && outbound.length > 0) {
+            ctx.addIssue({ code: 'custom', path: ['outbound'], message: 'a BUILTIN gateway dataplane cannot have outbounds' });
+          }
+        } else if (inbound.length === 0) {
+          ctx.addIssue({ code: 'custom', path: ['inbound'], message: 'a dataplane needs at least one inbound, or a gateway' });
+        }
+        const seenIn = new Map<string, number>();
+        inbound.forEach((ib, i) => {
+          const key = `${ib.address ?? n.address}:${ib.port}`;
+          const prev = seenIn.get(key);
+          if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['inbound', i, 'port'], message: `conflicts with inbound[${prev}]: both listen on ${key}` });
+          seenIn.set(key, i);
+        });
+        const seenOut = new Map<string, number>();
+        outbound.forEach((ob, i) => {
+          const key = `${ob.address ?? '127.0.0.1'}:${ob.port}`;
+          const prev = seenOut.get(key);
+          if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['outbound', i, 'port'], message: `conflicts with outbound[${prev}]: both listen on ${key}` });
+          seenOut.set(key, i);
+        });
+      }),
+  })
+  .strict();
+export type DataplaneSpec = z.infer<typeof DataplaneSpec>;
+
+export const DataplaneDescriptor = defineResource({
+  kind: 'Dataplane', plural: 'dataplanes', singular: 'dataplane', scope: 'mesh', owner: 'zone',
+  kds: ['zone-to-global'], spec: DataplaneSpec, aliases: ['dp', 'dps'],
+});

@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { defineResource } from './descriptor.js';
+import { durationSchema, resourceNameSchema } from './meta.js';
+
+const BuiltinBackend = z
+  .object({
+    name: resourceNameSchema,
+    type: z.literal('builtin', { error: 'only the "builtin" CA backend is supported' }),
+    dpCert: z
+      .object({ rotation: z.object({ expiration: durationSchema }).strict().optional() })
+      .strict()
+      .optional(),
+    conf: z
+      .object({
+        caCert: z
+          .object({
+            RSAbits: z.number().int().min(2048, 'RSAbits must be at least 2048').max(8192).optional(),
+            expiration: durationSchema.optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const Mtls = z
+  .object({
+    enabledBackend: z.string().optional(),
+    skipValidation: z.boolean().optional(),
+    backends: z.array(BuiltinBackend).default([]),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const names = new Set<string>();
+    m.backends.forEach((b, i) => {
+      if (names.has(b.name)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'name'], message: `duplicate backend name "${b.name}"` });
+      names.add(b.name);
+    });
+    if (m.enabledBackend !== undefined && m.enabledBackend !== '' && !names.has(m.enabledBackend)) {
+      ctx.addIssue({ code: 'custom', path: ['enabledBackend'], message: `has to be set to one of the backends in the mesh (got "${m.enabledBackend}")` });
+    }
+  });
+
+export const MeshSpec = z
+  .object({
+    mtls: Mtls.optional(),
+    routing: z
+      .object({
+        zoneEgress: z.boolean().optional(),
+        localityAwareLoadBalancing: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+    networking: z
+      .object({ outbound: z.object({ passthrough: z.boolean().optional() }).strict().optional() })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    // ZoneEgress routes by SNI, which only exists on mTLS traffic (zone-egress documents).
+    if (m.routing?.zoneEgress && !m.mtls?.enabledBackend) {
+      ctx.addIssue({ code: 'custom', path: ['routing', 'zoneEgress'], message: 'requires mTLS: set mtls.enabledBackend to a builtin backend' });
+    }
+  });
+export type MeshSpec = z.infer<typeof MeshSpec>;
+
+export const MeshDescriptor = defineResource({
+  kind: 'Mesh', plural: 'meshes', singular: 'mesh', scope: 'global', owner: 'global',
+  kds: ['global-to-zone'], spec: MeshSpec,
+});
+
+/** The enabled CA backend of a mesh, or undefined when mTLS is off. */
+export function enabledMtlsBackend(mesh: MeshSpec) {
+  const name = mesh.mtls?.enabledBackend;
+  return name ? mesh.mtls?.backends.find((b) => b.name === name) : undefined;
+}

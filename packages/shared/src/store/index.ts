@@ -1,0 +1,3 @@
+export * from './resource-store.js';
+export * from './memory-store.js';
+export * from './store-ops.js';
