@@ -2,3 +2,8 @@ export * from './errors/index.js';
 export * from './events/index.js';
 export * from './resources/index.js';
 export * from './store/index.js';
+export * from './config/index.js';
+export * from './process/index.js';
+export * from './rest/index.js';
+export * from './telemetry/index.js';
+export * from './version.js';

@@ -3,6 +3,7 @@ export * from './meta.js';
 export * from './resource.js';
 export * from './registry.js';
 export * from './validate.js';
+export * from './ownership.js';
 export * from './mesh.js';
 export * from './dataplane.js';
 export * from './zone-ingress.js';

@@ -4,6 +4,9 @@ import { labelsSchema, meshNameSchema, resourceNameSchema } from './meta.js';
 import { type AnyDescriptor, DESCRIPTORS, findByKind } from './registry.js';
 import type { Resource } from './resource.js';
 
+// Issues carry the offending input so messages can say what was given.
+const REPORT = { reportInput: true } as const;
+
 const META_KEYS = new Set(['type', 'name', 'mesh', 'labels', 'creationTime', 'modificationTime']);
 
 /** Where a body was sent: the path fixes its type and name, and its mesh when mesh-scoped. */
@@ -79,20 +82,20 @@ export function parseResource(body: unknown, expected: Expected = {}): Resource 
   }
 
   const name = raw.name ?? expected.name;
-  const nameParse = resourceNameSchema.safeParse(name);
+  const nameParse = resourceNameSchema.safeParse(name, REPORT);
   if (!nameParse.success) causes.push(...issuesToCauses(nameParse.error.issues, ['name']));
   else if (expected.name !== undefined && name !== expected.name) {
     causes.push({ field: 'name', message: `must match the name in the path ("${expected.name}"), got "${String(name)}"` });
   }
   if (d.kind === 'Mesh' && nameParse.success) {
-    const meshName = meshNameSchema.safeParse(name);
+    const meshName = meshNameSchema.safeParse(name, REPORT);
     if (!meshName.success) causes.push(...issuesToCauses(meshName.error.issues, ['name']));
   }
 
   let mesh: string | undefined;
   if (d.scope === 'mesh') {
     const m = raw.mesh ?? expected.mesh;
-    const meshParse = meshNameSchema.safeParse(m);
+    const meshParse = meshNameSchema.safeParse(m, REPORT);
     if (!meshParse.success) causes.push(...issuesToCauses(meshParse.error.issues, ['mesh']));
     else if (expected.mesh !== undefined && m !== expected.mesh) {
       causes.push({ field: 'mesh', message: `must match the mesh in the path ("${expected.mesh}"), got "${String(m)}"` });
@@ -101,12 +104,12 @@ export function parseResource(body: unknown, expected: Expected = {}): Resource 
     causes.push({ field: 'mesh', message: `${d.kind} is not mesh-scoped: remove mesh` });
   }
 
-  const labelsParse = labelsSchema.safeParse(raw.labels ?? {});
+  const labelsParse = labelsSchema.safeParse(raw.labels ?? {}, REPORT);
   if (!labelsParse.success) causes.push(...issuesToCauses(labelsParse.error.issues, ['labels']));
 
   const specIn: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) if (!META_KEYS.has(k)) specIn[k] = v;
-  const specParse = d.spec.safeParse(specIn);
+  const specParse = d.spec.safeParse(specIn, REPORT);
   if (!specParse.success) causes.push(...issuesToCauses(specParse.error.issues));
 
   if (causes.length > 0 || !specParse.success || !labelsParse.success) {

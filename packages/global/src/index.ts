@@ -1,0 +1,2 @@
+export { GlobalFlags } from './flags.js';
+export { startGlobal } from './global-cp.js';

@@ -1,0 +1,54 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { ApiError } from '../errors/api-error.js';
+import type { CpMode } from '../resources/ownership.js';
+import type { Resource } from '../resources/resource.js';
+import type { ResourceStore } from '../store/resource-store.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
+import { MESHFED_VERSION } from '../version.js';
+import { installYamlParser } from './content-types.js';
+import { installErrorHandling, MAX_BODY_BYTES } from './error-handler.js';
+import { registerResourceRoutes } from './resource-routes.js';
+
+export interface ApiServerOptions {
+  readonly mode: CpMode;
+  readonly zone?: string;
+  readonly store: ResourceStore;
+  readonly log: Logger;
+  readonly telemetry: Telemetry;
+  readonly prepare?: (resource: Resource) => Resource;
+  /** Routes only one kind of CP has (tokens, insights); registered before the generic resource routes. */
+  readonly extraRoutes?: (app: FastifyInstance) => void;
+}
+
+/** The REST API both control planes serve on --api-port, Kuma's paths, errors as `{ title, details, causes }`. */
+export function buildApiServer(options: ApiServerOptions): FastifyInstance {
+  const { log, telemetry, store } = options;
+  const app = Fastify({ loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: MAX_BODY_BYTES, forceCloseConnections: true });
+  installErrorHandling(app, log);
+  installYamlParser(app);
+
+  const requests = telemetry.counter('meshfed_http_requests_total', 'API requests by method, route and status');
+  const latency = telemetry.histogram('meshfed_http_request_duration_seconds', 'API request latency');
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const attrs = { method: request.method, route, status: reply.statusCode };
+    requests.add(1, attrs);
+    latency.record(reply.elapsedTime / 1000, { method: request.method, route });
+    log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.get('/', async () => ({ product: 'meshfed', version: MESHFED_VERSION, mode: options.mode, ...(options.zone ? { zone: options.zone } : {}) }));
+  app.get('/ready', async (_request, reply) => {
+    if (await store.healthy().catch(() => false)) return { ready: true };
+    return reply.status(503).send(new ApiError(503, 'Not ready', `the ${store.backend} store is not reachable`).toBody());
+  });
+  app.get('/metrics', (request, reply) => {
+    reply.hijack();
+    telemetry.serveMetrics(request.raw, reply.raw);
+  });
+
+  options.extraRoutes?.(app);
+  registerResourceRoutes(app, { store, mode: options.mode, ...(options.prepare ? { prepare: options.prepare } : {}) });
+  return app;
+}

@@ -1,0 +1,3 @@
+export * from './api-server.js';
+export * from './error-handler.js';
+export * from './resource-routes.js';

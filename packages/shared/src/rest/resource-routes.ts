@@ -1,0 +1,114 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { BadRequestError, NotFoundError, ValidationError } from '../errors/api-error.js';
+import type { ResourceDescriptor } from '../resources/descriptor.js';
+import { type CpMode, writeRefusal } from '../resources/ownership.js';
+import { type AnyDescriptor, DESCRIPTORS, findByPlural } from '../resources/registry.js';
+import { type Resource, type ResourceKey, type StoredResource, toWire } from '../resources/resource.js';
+import { parseResource } from '../resources/validate.js';
+import { MAX_PAGE_SIZE, type ResourceStore } from '../store/resource-store.js';
+
+export interface ResourceRoutesOptions {
+  readonly store: ResourceStore;
+  readonly mode: CpMode;
+  /** Lets a CP complete or check a resource before it is written (a zone stamps its name on egresses). */
+  readonly prepare?: (resource: Resource) => Resource;
+}
+
+const Paging = z.object({
+  size: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').max(MAX_PAGE_SIZE, `must be at most ${MAX_PAGE_SIZE}`).default(100),
+  offset: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(0, 'cannot be negative').default(0),
+});
+
+type Params = { plural: string; name?: string; mesh?: string };
+
+/** CRUD for every registered type on Kuma's paths; nothing here names a type, the registry decides. */
+export function registerResourceRoutes(app: FastifyInstance, options: ResourceRoutesOptions): void {
+  const { store, mode } = options;
+
+  const resolve = (params: Params): AnyDescriptor => {
+    const d = findByPlural(params.plural);
+    if (!d) {
+      throw new NotFoundError(`unknown resource type "${params.plural}"; known: ${DESCRIPTORS.map((x) => x.plural).join(', ')}`);
+    }
+    if (params.mesh !== undefined && d.scope !== 'mesh') throw new NotFoundError(`${d.kind} is not mesh-scoped: use /${d.plural}`);
+    if (params.mesh === undefined && params.name !== undefined && d.scope === 'mesh') {
+      throw new NotFoundError(`${d.kind} is mesh-scoped: use /meshes/{mesh}/${d.plural}/${params.name}`);
+    }
+    return d;
+  };
+
+  const keyOf = (d: AnyDescriptor, p: Params): ResourceKey => ({ type: d.kind, name: p.name!, ...(p.mesh !== undefined ? { mesh: p.mesh } : {}) });
+
+  const list = async (request: FastifyRequest<{ Params: Params; Querystring: Record<string, string> }>) => {
+    const d = resolve(request.params);
+    const q = Paging.safeParse(request.query);
+    if (!q.success) {
+      const i = q.error.issues[0]!;
+      throw new BadRequestError('Invalid query', `${String(i.path[0])}: ${i.message}`, q.error.issues.map((x) => ({ field: String(x.path[0]), message: x.message })));
+    }
+    const { size, offset } = q.data;
+    const page = await store.list(d.kind, { limit: size, offset, ...(request.params.mesh !== undefined ? { mesh: request.params.mesh } : {}) });
+    return {
+      total: page.total,
+      items: page.items.map(toWire),
+      next: page.next !== undefined ? `${baseUrl(request)}${request.url.split('?')[0]}?size=${size}&offset=${page.next}` : null,
+    };
+  };
+
+  const get = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+    const d = resolve(request.params);
+    const r = await store.get(keyOf(d, request.params));
+    if (!r) throw new NotFoundError(describe(d, request.params, 'does not exist'));
+    return send(reply, 200, r);
+  };
+
+  const put = async (request: FastifyRequest<{ Params: Params; Body: unknown }>, reply: FastifyReply) => {
+    const d = resolve(request.params);
+    const refusal = writeRefusal(mode, d);
+    if (refusal) throw new BadRequestError('Write refused', refusal);
+    let resource = parseResource(request.body, { descriptor: d, name: request.params.name!, ...(request.params.mesh !== undefined ? { mesh: request.params.mesh } : {}) });
+    if (options.prepare) resource = options.prepare(resource);
+    const expectedVersion = ifMatch(request);
+    const { written, events } = await store.commit([{ op: 'put', resource, ...(expectedVersion !== undefined ? { expectedVersion } : {}) }]);
+    return send(reply, events[0]?.op === 'create' ? 201 : 200, written[0]!);
+  };
+
+  const del = async (request: FastifyRequest<{ Params: Params }>) => {
+    const d = resolve(request.params);
+    const refusal = writeRefusal(mode, d);
+    if (refusal) throw new BadRequestError('Write refused', refusal);
+    const expectedVersion = ifMatch(request);
+    await store.commit([{ op: 'delete', key: keyOf(d, request.params), ...(expectedVersion !== undefined ? { expectedVersion } : {}) }]);
+    return {};
+  };
+
+  app.get('/:plural', list);
+  app.get('/:plural/:name', get);
+  app.put('/:plural/:name', put);
+  app.delete('/:plural/:name', del);
+  app.get('/meshes/:mesh/:plural', list);
+  app.get('/meshes/:mesh/:plural/:name', get);
+  app.put('/meshes/:mesh/:plural/:name', put);
+  app.delete('/meshes/:mesh/:plural/:name', del);
+}
+
+function send(reply: FastifyReply, status: number, r: StoredResource) {
+  return reply.status(status).header('etag', `"${r.version}"`).send(toWire(r));
+}
+
+function ifMatch(request: FastifyRequest): string | undefined {
+  const h = request.headers['if-match'];
+  if (h === undefined) return undefined;
+  const v = String(h).trim().replace(/^W\//, '').replace(/^"|"$/g, '');
+  if (!/^\d+$/.test(v)) throw new ValidationError('If-Match must be a version from an ETag', [{ field: 'If-Match', message: `"${String(h)}" is not a version` }]);
+  return v;
+}
+
+function describe(d: ResourceDescriptor, p: Params, what: string): string {
+  return `${d.kind} "${p.name}"${p.mesh !== undefined ? ` in mesh "${p.mesh}"` : ''} ${what}`;
+}
+
+export function baseUrl(request: FastifyRequest): string {
+  return `${request.protocol}://${request.headers.host ?? request.hostname}`;
+}

@@ -1,0 +1,28 @@
+import { flag, resourceNameSchema } from '@meshfed/shared';
+import { z } from 'zod';
+
+export const ZoneFlags = z
+  .object({
+    zone: resourceNameSchema.optional().describe('name of this zone (required with --global-address; standalone default "default")'),
+    globalAddress: z
+      .string()
+      .refine((u) => /^grpcs?:\/\/[^/:]+(:\d+)?\/?$/.test(u), 'must be grpc://host:port or grpcs://host:port')
+      .optional()
+      .describe('KDS address of the global CP, grpcs://host:5685 (absent: standalone)'),
+    zoneTokenFile: z.string().min(1).optional().describe('file holding the zone token issued by global'),
+    zoneToken: z.string().min(1).optional().describe('the zone token itself'),
+    kdsCaFile: z.string().min(1).optional().describe("PEM CA that signed global's KDS certificate"),
+    kdsSkipVerify: z.boolean().default(false).describe("do not verify global's KDS certificate (labs only)"),
+    apiPort: flag.port(5681, 'REST API port'),
+    apiAddress: flag.address('address the REST API listens on'),
+    xdsPort: flag.port(5678, 'xDS (ADS) port proxies dial'),
+    store: flag.store(),
+    postgresUrl: flag.postgresUrl(),
+    natsUrl: z.string().refine((u) => /^nats:\/\//.test(u), 'must be a nats:// URL').optional().describe('nats://host:4222, events between zone CP replicas'),
+    dpAuth: z.enum(['token', 'none'], { error: 'must be token or none' }).default('token').describe('proxy authentication: token, or none for labs'),
+    logLevel: flag.logLevel(),
+  })
+  .strict();
+export type ZoneFlags = z.infer<typeof ZoneFlags>;
+
+export const ZONE_SUMMARY = 'meshfed zone control plane: serves xDS to the proxies of one zone, standalone or federated to a global CP.';

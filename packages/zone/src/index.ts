@@ -1,0 +1,2 @@
+export { ZoneFlags } from './flags.js';
+export { startZone } from './zone-cp.js';

@@ -1,0 +1,83 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+export interface RunningCp {
+  readonly url: string;
+  readonly process: ChildProcess;
+  /** SIGTERM and wait for a clean exit (SIGKILL after 10 s). Resolves with the exit code. */
+  stop(): Promise<number | null>;
+  kill(): void;
+  logs(): string;
+}
+
+/**
+ * Starts the built daemon packages/{kind}/dist/main.js on a free port (port 0, loopback) and resolves
+ * once its API listens. Rejects with the daemon's own output if it exits or does not come up in time.
+ */
+export async function startCp(kind: 'global' | 'zone', args: readonly string[] = [], env: Record<string, string> = {}): Promise<RunningCp> {
+  const bin = join(ROOT, 'packages', kind, 'dist', 'main.js');
+  const child = spawn(process.execPath, [bin, '--api-port', '0', '--api-address', '127.0.0.1', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${kind} CP did not start within 20 s:\n${out}`));
+    }, 20_000);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      for (const line of out.split('\n')) {
+        if (!line.includes('"api listening"')) continue;
+        try {
+          const msg = JSON.parse(line) as { url?: string };
+          if (msg.url) {
+            clearTimeout(timer);
+            resolve(msg.url);
+          }
+        } catch {
+          /* partial line */
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${kind} CP exited with ${code} before listening:\n${out}`));
+    });
+  });
+  return {
+    url,
+    process: child,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const [code] = (await once(child, 'exit')) as [number | null];
+      clearTimeout(timer);
+      return code;
+    },
+    kill() {
+      child.kill('SIGKILL');
+    },
+    logs: () => out,
+  };
+}
+
+/** Runs a daemon expected to fail at start; resolves with its exit code and output. */
+export async function runToExit(kind: 'global' | 'zone', args: readonly string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'packages', kind, 'dist', 'main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
