@@ -15,7 +15,7 @@ export const ExternalServiceSpec = z
     networking: z
       .object({
         address: z
-          .string({ error: 'address is required' })
+          .string()
           .refine((a) => {
             const i = a.lastIndexOf(':');
             if (i <= 0) return false;

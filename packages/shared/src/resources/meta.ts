@@ -4,7 +4,7 @@ import { z } from 'zod';
 // A name made only of dots would break REST paths, so one alphanumeric character is required.
 const NAME_CHARS = /^[0-9a-z._-]+$/;
 export const resourceNameSchema = z
-  .string({ error: 'name is required' })
+  .string()
   .min(1, 'name must not be empty')
   .max(253, 'name must be at most 253 characters')
   .regex(NAME_CHARS, "invalid characters: use lowercase letters, digits, '-', '_' and '.'")
@@ -13,7 +13,7 @@ export const resourceNameSchema = z
 // Mesh names become DNS labels (`<service>.mesh`) and prefixes of proxy ids (`<mesh>.<name>`), so
 // they are stricter: no dots, at most 63 characters.
 export const meshNameSchema = z
-  .string({ error: 'mesh is required' })
+  .string()
   .min(1, 'mesh name must not be empty')
   .max(63, 'mesh name must be at most 63 characters')
   .regex(/^[0-9a-z_-]+$/, "invalid characters: use lowercase letters, digits, '-' and '_'")
@@ -59,7 +59,7 @@ function isIpv6(v: string): boolean {
 }
 
 export const addressSchema = z
-  .string({ error: 'address is required' })
+  .string()
   .min(1, 'address must not be empty')
   .refine(isIpOrHostname, 'must be an IP address or a hostname');
 

@@ -3,7 +3,7 @@ import { defineResource } from './descriptor.js';
 
 export const SecretSpec = z
   .object({
-    data: z.string({ error: 'data is required' }).min(1, 'data must not be empty').base64('data must be base64'),
+    data: z.string().min(1, 'data must not be empty').base64('data must be base64'),
   })
   .strict();
 export type SecretSpec = z.infer<typeof SecretSpec>;

@@ -34,11 +34,10 @@ function issuesToCauses(issues: readonly z.core.$ZodIssue[], prefix: readonly Pr
 }
 
 function humanize(i: z.core.$ZodIssue): string {
-  if (i.code === 'invalid_type') {
-    const got = (i as { input?: unknown }).input;
-    if (got === undefined) return 'is required';
-    return `must be ${article(i.expected)}, got ${describe(got)}`;
-  }
+  const got = (i as { input?: unknown }).input;
+  if (i.code === 'invalid_type' && got === undefined) return 'is required';
+  // zod's own wording starts with "Invalid input"; messages written in the schemas are kept.
+  if (i.code === 'invalid_type' && i.message.startsWith('Invalid input')) return `must be ${article(i.expected)}, got ${describe(got)}`;
   return i.message;
 }
 

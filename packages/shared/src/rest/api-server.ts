@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { ApiError } from '../errors/api-error.js';
 import type { CpMode } from '../resources/ownership.js';
 import type { Resource } from '../resources/resource.js';
@@ -24,7 +24,8 @@ export interface ApiServerOptions {
 /** The REST API both control planes serve on --api-port, Kuma's paths, errors as `{ title, details, causes }`. */
 export function buildApiServer(options: ApiServerOptions): FastifyInstance {
   const { log, telemetry, store } = options;
-  const app = Fastify({ loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: MAX_BODY_BYTES, forceCloseConnections: true });
+  // Fastify's own logger stays off: requests are logged and counted by the onResponse hook below.
+  const app = Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES, forceCloseConnections: true });
   installErrorHandling(app, log);
   installYamlParser(app);
 
