@@ -79,7 +79,12 @@ export class MemoryStore implements ResourceStore {
             }
           }
           // Puts earlier in this commit into the deleted mesh go with it.
-          for (const [k, o] of overlay) if (o.row && o.row.mesh === op.key.name) overlay.set(k, { key: o.key, row: null });
+          // A watcher saw their create events, so it must see them go too.
+          for (const [k, o] of overlay) {
+            if (!o.row || o.row.mesh !== op.key.name) continue;
+            overlay.set(k, { key: o.key, row: null });
+            events.push(event('delete', { ...o.row, version: String(++revision) }, at));
+          }
         }
       }
     }

@@ -1,0 +1,11 @@
+// `npm run bench -- <name>`: figures, not pass/fail.
+import { benchStore } from './store.js';
+
+const BENCHES: Record<string, () => Promise<void>> = { store: benchStore };
+
+const names = process.argv.slice(2);
+if (names.length === 0 || names.some((n) => !(n in BENCHES))) {
+  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> ...`);
+  process.exit(2);
+}
+for (const n of names) await BENCHES[n]!();

@@ -1,0 +1,201 @@
+import type { AnyDescriptor } from '@meshfed/shared';
+import type { z } from 'zod';
+import { resolveCpUrl } from './args.js';
+import { ApiResponseError, ProtocolError, TimeoutError, UnreachableError } from './errors.js';
+import { describeList, describeResource } from './subject.js';
+import type { Io } from './io.js';
+import { cliVersion } from './version.js';
+import { WireError, WireList, WireResource } from './wire.js';
+
+export interface ClientOptions {
+  readonly fetch?: typeof fetch;
+  /** Per request, body included. */
+  readonly timeoutMs?: number;
+  readonly userAgent?: string;
+}
+
+export interface WriteOptions {
+  /** Makes the write conditional on the resource's current version (409 on mismatch). */
+  readonly ifMatch?: string;
+}
+
+export type PutResult = 'created' | 'updated';
+
+export interface ResourceRef {
+  readonly name: string;
+  /** For mesh-scoped types. */
+  readonly mesh?: string;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+}
+
+const MAX_PAGES = 100_000;
+
+/** The REST path of a type, a mesh's listing of it, or one resource. No mesh on a mesh-scoped type: across meshes. */
+export function resourcePath(d: AnyDescriptor, where: { readonly mesh?: string; readonly name?: string } = {}): string {
+  const base = d.scope === 'mesh' && where.mesh !== undefined ? `/meshes/${encodeURIComponent(where.mesh)}/${d.plural}` : `/${d.plural}`;
+  return where.name === undefined ? base : `${base}/${encodeURIComponent(where.name)}`;
+}
+
+/** What the CLI needs from the control plane's REST API, with errors turned into the CLI's error types. */
+export class ControlPlaneClient {
+  private readonly fetch: typeof fetch;
+  private readonly timeoutMs: number;
+  private readonly userAgent: string;
+  private readonly base: URL;
+
+  constructor(
+    readonly cpUrl: string,
+    options: ClientOptions = {},
+  ) {
+    this.fetch = options.fetch ?? globalThis.fetch;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.userAgent = options.userAgent ?? 'meshfed-ctl';
+    // A trailing slash makes relative paths keep a prefix (`https://host/cp/` + `meshes`).
+    this.base = new URL(cpUrl.endsWith('/') ? cpUrl : `${cpUrl}/`);
+  }
+
+  private url(path: string): URL {
+    return new URL(path.replace(/^\//, ''), this.base);
+  }
+
+  async get(d: AnyDescriptor, name: string, mesh?: string): Promise<WireResource> {
+    const scopedMesh = d.scope === 'mesh' ? mesh : undefined;
+    const url = this.url(resourcePath(d, { name, mesh: scopedMesh }));
+    const answer = await this.send('GET', url, describeResource(d.kind, name, scopedMesh));
+    return this.decode(WireResource, answer, 'GET', url);
+  }
+
+  /** Every item, following `next` links page by page. `mesh` undefined on a mesh-scoped type: all meshes. */
+  async list(d: AnyDescriptor, mesh?: string): Promise<WireResource[]> {
+    const scopedMesh = d.scope === 'mesh' ? mesh : undefined;
+    const subject = describeList(d.plural, scopedMesh);
+    const items: WireResource[] = [];
+    const seen = new Set<string>();
+    let url: URL | undefined = this.url(resourcePath(d, { mesh: scopedMesh }));
+    while (url) {
+      if (seen.has(url.href) || seen.size >= MAX_PAGES) {
+        throw new ProtocolError(`the control plane at ${this.cpUrl} keeps answering the same page for ${subject} (${url.href})`);
+      }
+      seen.add(url.href);
+      const page: WireList = this.decode(WireList, await this.send('GET', url, subject), 'GET', url);
+      items.push(...page.items);
+      url = page.next ? new URL(page.next, url) : undefined;
+    }
+    return items;
+  }
+
+  /** Creates or replaces the resource at `key` with `body` (the resource as JSON, type and name included). */
+  async put(d: AnyDescriptor, key: ResourceRef, body: Readonly<Record<string, unknown>>, options: WriteOptions = {}): Promise<PutResult> {
+    const mesh = d.scope === 'mesh' ? key.mesh : undefined;
+    const url = this.url(resourcePath(d, { name: key.name, mesh }));
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (options.ifMatch !== undefined) headers['if-match'] = `"${options.ifMatch}"`;
+    const answer = await this.send('PUT', url, describeResource(d.kind, key.name, mesh), JSON.stringify(body), headers);
+    return answer.status === 201 ? 'created' : 'updated';
+  }
+
+  async delete(d: AnyDescriptor, name: string, mesh?: string, options: WriteOptions = {}): Promise<void> {
+    const scopedMesh = d.scope === 'mesh' ? mesh : undefined;
+    const url = this.url(resourcePath(d, { name, mesh: scopedMesh }));
+    const headers: Record<string, string> = {};
+    if (options.ifMatch !== undefined) headers['if-match'] = `"${options.ifMatch}"`;
+    await this.send('DELETE', url, describeResource(d.kind, name, scopedMesh), undefined, headers);
+  }
+
+  private decode<T>(schema: z.ZodType<T>, answer: Answer, method: string, url: URL): T {
+    let json: unknown;
+    try {
+      json = JSON.parse(answer.text);
+    } catch {
+      const type = answer.headers.get('content-type') ?? 'no content type';
+      throw new ProtocolError(
+        `unexpected answer from ${this.cpUrl}: ${method} ${url.pathname} returned ${type}, not JSON. Is --cp pointing at a meshfed control plane?`,
+      );
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+      throw new ProtocolError(`unexpected answer from ${this.cpUrl}: ${method} ${url.pathname}: ${issue?.message ?? 'invalid'}${where}`);
+    }
+    // The schemas only check (no defaults, no transforms), and zod's output lists known keys first;
+    // the input keeps the control plane's key order, which `-o yaml` and `-o json` show as is.
+    return json as T;
+  }
+
+  private async send(method: string, url: URL, subject: string, body?: string, headers: Record<string, string> = {}): Promise<Answer> {
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    let answer: Answer;
+    try {
+      const res = await this.fetch(url, {
+        method,
+        headers: { accept: 'application/json', 'user-agent': this.userAgent, ...headers },
+        ...(body !== undefined ? { body } : {}),
+        signal,
+      });
+      answer = { status: res.status, headers: res.headers, text: await res.text() };
+    } catch (err) {
+      if (signal.aborted) throw new TimeoutError(this.cpUrl, `${method} ${url.pathname}`, this.timeoutMs);
+      throw new UnreachableError(this.cpUrl, networkReason(err), { cause: err });
+    }
+    if (answer.status >= 400) throw apiError(answer, subject);
+    return answer;
+  }
+}
+
+function apiError(answer: Answer, subject: string): ApiResponseError {
+  let json: unknown;
+  try {
+    json = JSON.parse(answer.text);
+  } catch {
+    json = undefined;
+  }
+  const body = WireError.safeParse(json);
+  if (body.success && (body.data.title !== undefined || body.data.details !== undefined)) {
+    const { title, details, causes } = body.data;
+    return new ApiResponseError(answer.status, title ?? `HTTP ${answer.status}`, details ?? '', causes ?? [], subject);
+  }
+  const text = answer.text.trim();
+  const details = text.length > 300 ? `${text.slice(0, 300)}…` : text;
+  return new ApiResponseError(answer.status, `HTTP ${answer.status}`, details, [], subject);
+}
+
+interface ErrnoLike {
+  readonly code?: unknown;
+  readonly syscall?: unknown;
+  readonly message?: unknown;
+  readonly errors?: unknown;
+}
+
+function errnoOf(e: unknown): ErrnoLike | undefined {
+  return typeof e === 'object' && e !== null ? (e as ErrnoLike) : undefined;
+}
+
+/** `connect ECONNREFUSED`, `getaddrinfo ENOTFOUND`, …: what failed, from fetch's error and its causes. */
+export function networkReason(err: unknown): string {
+  const candidates: ErrnoLike[] = [];
+  const outer = errnoOf(err);
+  const cause = errnoOf(outer && 'cause' in outer ? (outer as { cause?: unknown }).cause : undefined);
+  for (const c of [cause, outer]) {
+    if (!c) continue;
+    candidates.push(c);
+    // Several addresses tried at once (localhost → ::1 and 127.0.0.1) fail as an AggregateError.
+    if (Array.isArray(c.errors)) for (const inner of c.errors) if (errnoOf(inner)) candidates.push(errnoOf(inner)!);
+  }
+  const withSyscall = candidates.find((c) => typeof c.code === 'string' && typeof c.syscall === 'string');
+  if (withSyscall) return `${String(withSyscall.syscall)} ${String(withSyscall.code)}`;
+  const withCode = candidates.find((c) => typeof c.code === 'string');
+  if (withCode) return String(withCode.code);
+  const message = cause?.message ?? outer?.message;
+  return typeof message === 'string' && message !== '' ? message : 'unknown network error';
+}
+
+/** The client for a command: `--cp`, else MESHFED_CP, else the local default. */
+export function clientFor(cpFlag: string | undefined, io: Io, options: ClientOptions = {}): ControlPlaneClient {
+  return new ControlPlaneClient(resolveCpUrl(cpFlag, io.env), { fetch: io.fetch, userAgent: `meshfed-ctl/${cliVersion()}`, ...options });
+}
