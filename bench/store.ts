@@ -7,7 +7,7 @@ import { fmt, rate, summarize, table, timeConcurrent, timeEach } from './stats.j
 
 const N = Number(process.env.BENCH_STORE_N ?? 10_000);
 const PG_URL = process.env.MESHFED_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const CONCURRENCY = 16;
+const CONCURRENCY = Number(process.env.BENCH_PG_CONCURRENCY ?? 16);
 
 function dataplane(i: number): Resource {
   return {

@@ -98,6 +98,11 @@ export async function runCli(argv: readonly string[], commands: CommandTable, io
   if (!cmd) {
     return printError(io, new UsageError(`unknown command "${name}"; commands: ${Object.keys(commands).join(', ')}`), commands);
   }
+  // Help is answered here for every command, so no command has to check for it.
+  if (split.help || split.rest.some((a) => a === '-h' || a === '--help')) {
+    io.out(cmd.help);
+    return 0;
+  }
   try {
     return await cmd.run(split.rest, io);
   } catch (err) {

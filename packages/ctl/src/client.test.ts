@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
-import { findByKind, type AnyDescriptor } from '@meshfed/shared';
+import { findByKind, type AnyDescriptor } from '@meshfed/shared/resources';
 import { ControlPlaneClient, networkReason, resourcePath } from './client.js';
 import { ApiResponseError, ProtocolError, TimeoutError, UnreachableError } from './errors.js';
 import { fakeControlPlane } from './testing/fakes.js';

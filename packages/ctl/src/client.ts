@@ -1,4 +1,4 @@
-import type { AnyDescriptor } from '@meshfed/shared';
+import type { AnyDescriptor } from '@meshfed/shared/resources';
 import type { z } from 'zod';
 import { resolveCpUrl } from './args.js';
 import { ApiResponseError, ProtocolError, TimeoutError, UnreachableError } from './errors.js';

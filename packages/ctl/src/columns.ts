@@ -1,4 +1,4 @@
-import type { AnyDescriptor, ResourceKind } from '@meshfed/shared';
+import type { AnyDescriptor, ResourceKind } from '@meshfed/shared/resources';
 import { humanizeAge } from './age.js';
 import { asArray, at, scalarText, type WireResource } from './wire.js';
 

@@ -1,4 +1,4 @@
-import type { Cause } from '@meshfed/shared';
+import type { Cause } from '@meshfed/shared/errors';
 
 /** A mistake in how the CLI was called: shown with the command's usage, exit code 2. */
 export class UsageError extends Error {

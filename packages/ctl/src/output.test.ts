@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findByKind, type AnyDescriptor } from '@meshfed/shared';
+import { findByKind, type AnyDescriptor } from '@meshfed/shared/resources';
 import { parse, parseAllDocuments } from 'yaml';
 import { humanizeAge } from './age.js';
 import { describeTargetRef } from './columns.js';

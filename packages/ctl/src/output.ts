@@ -1,4 +1,4 @@
-import type { AnyDescriptor } from '@meshfed/shared';
+import type { AnyDescriptor } from '@meshfed/shared/resources';
 import { stringify } from 'yaml';
 import { columnsFor } from './columns.js';
 import { UsageError } from './errors.js';

@@ -1,4 +1,4 @@
-import { type AnyDescriptor, DESCRIPTORS, findByCliName, findByKind } from '@meshfed/shared';
+import { type AnyDescriptor, DESCRIPTORS, findByCliName, findByKind } from '@meshfed/shared/resources';
 import { UsageError } from './errors.js';
 
 /** The type names `get` and `delete` list when they do not know one: Kuma's plurals. */

@@ -1,4 +1,4 @@
-import type { AnyDescriptor } from '@meshfed/shared';
+import type { AnyDescriptor } from '@meshfed/shared/resources';
 import { expectPositionals, parseCommandArgs } from '../args.js';
 import { clientFor } from '../client.js';
 import type { Command } from '../command.js';
@@ -118,10 +118,6 @@ export const applyCommand: Command = {
   help: HELP,
   async run(args, io) {
     const parsed = parseCommandArgs(args, OPTIONS);
-    if (parsed.help) {
-      io.out(HELP);
-      return 0;
-    }
     expectPositionals(parsed.positionals, []);
     const file = parsed.values.file;
     if (file === undefined) throw new UsageError('missing -f FILE (or -f - to read standard input)');

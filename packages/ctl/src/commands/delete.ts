@@ -32,10 +32,6 @@ export const deleteCommand: Command = {
   help: HELP,
   async run(args, io) {
     const parsed = parseCommandArgs(args, OPTIONS);
-    if (parsed.help) {
-      io.out(HELP);
-      return 0;
-    }
     if (parsed.positionals.length === 0) throw new UsageError(`missing TYPE and NAME; valid types: ${validTypeNames().join(', ')}`);
     const [typeName = '', name = ''] = expectPositionals(parsed.positionals, ['TYPE', 'NAME']);
     const d = resolveType(typeName);

@@ -1,4 +1,4 @@
-import type { AnyDescriptor } from '@meshfed/shared';
+import type { AnyDescriptor } from '@meshfed/shared/resources';
 import { expectPositionals, parseCommandArgs } from '../args.js';
 import { clientFor } from '../client.js';
 import type { Command } from '../command.js';
@@ -55,10 +55,6 @@ export const getCommand: Command = {
   help: HELP,
   async run(args, io) {
     const parsed = parseCommandArgs(args, OPTIONS);
-    if (parsed.help) {
-      io.out(HELP);
-      return 0;
-    }
     if (parsed.positionals.length === 0) throw new UsageError(`missing TYPE; valid types: ${validTypeNames().join(', ')}`);
     const [typeName = '', name] = expectPositionals(parsed.positionals, ['TYPE'], ['NAME']);
     const format = parseOutputFormat(parsed.values.output);

@@ -23,10 +23,6 @@ export const labCommand: Command = {
   help: HELP,
   async run(args, io) {
     const parsed = parseCommandArgs(args, OPTIONS);
-    if (parsed.help) {
-      io.out(HELP);
-      return 0;
-    }
     expectPositionals(parsed.positionals, []);
     const offsetText = parsed.values['port-offset'] ?? '0';
     const portOffset = Number(offsetText);

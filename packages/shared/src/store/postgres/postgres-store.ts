@@ -69,7 +69,7 @@ const NEXT_VERSION = sql<string>`nextval('meshfed_version_seq')`;
 
 /**
  * The durable store. Same contract as MemoryStore, enforced by the database: a commit is one
- * transaction, rows it reads are locked (`FOR UPDATE`, and `FOR SHARE` on the Mesh a put goes into)
+ * transaction, rows it reads are locked (`FOR UPDATE`, and `FOR KEY SHARE` on the Mesh a put goes into: it blocks a mesh delete but neither other writers nor mesh updates)
  * so concurrent writers serialize per key, and events are published only after COMMIT returned.
  */
 export class PostgresStore implements ResourceStore {
@@ -258,7 +258,7 @@ async function applyOps(trx: Trx, ops: readonly WriteOp[]): Promise<{ written: S
       await trx.deleteFrom('resources').where('type', '=', key.type).where('mesh', '=', key.mesh ?? '').where('name', '=', key.name).execute();
       events.push(['delete', { ...current, version: await nextVersion(trx) }]);
       if (key.type === 'Mesh') {
-        // Everything inside the mesh goes in the same transaction. Puts into it hold FOR SHARE on the
+        // Everything inside the mesh goes in the same transaction. Puts into it hold FOR KEY SHARE on the
         // Mesh row, which the lockRow above waited for, so no row can be added behind this delete.
         const gone = await trx.deleteFrom('resources').where('mesh', '=', key.name).returningAll().execute();
         gone.sort((a, b) => compare(a.type, b.type) || compare(a.name, b.name));
@@ -286,7 +286,7 @@ async function put(trx: Trx, op: Extract<WriteOp, { op: 'put' }>): Promise<{ cur
         .where('type', '=', 'Mesh')
         .where('mesh', '=', '')
         .where('name', '=', r.mesh)
-        .forShare()
+        .forKeyShare()
         .executeTakeFirst();
       if (!m) throw new MeshNotFoundError(r.mesh);
     }
