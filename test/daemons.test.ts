@@ -80,6 +80,9 @@ describe('daemon start-up errors are one line', () => {
     r = await runToExit('zone', ['--zone', 'z', '--global-address', 'grpcs://127.0.0.1:5685', '--zone-token-file', '/nonexistent/token']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /cannot read --zone-token-file \/nonexistent\/token: ENOENT/);
+    r = await runToExit('zone', ['--zone', 'z', '--global-address', 'grpcs://127.0.0.1:5685']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /a federated zone needs its zone token: --zone-token-file/);
     r = await runToExit('zone', ['--global-address', 'http://x:1', '--zone', 'z']);
     assert.match(r.stderr, /invalid --global-address "http:\/\/x:1": must be grpc:\/\/host:port or grpcs:\/\/host:port/);
   });
@@ -129,7 +132,7 @@ describe('seed examples apply as the documents show them', () => {
   });
 
   test('a federated zone refuses global-owned types, pointing at the global CP', async () => {
-    const zone = await startCp('zone', ['--zone', 'zone-1', '--global-address', 'grpc://127.0.0.1:1']);
+    const zone = await startCp('zone', ['--zone', 'zone-1', '--global-address', 'grpc://127.0.0.1:1', '--zone-token', 'placeholder']);
     try {
       const res = await putYaml(zone.url, '/meshes/default', 'type: Mesh\nname: default\n');
       assert.equal(res.status, 400);

@@ -4,10 +4,12 @@ import { UsageError } from './errors.js';
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
   readonly short?: string;
+  /** A string flag that may be given more than once (`--scope zone --scope ingress`): its values in order. */
+  readonly multiple?: boolean;
 }
 export type OptionSpecs = Readonly<Record<string, OptionSpec>>;
 
-type ValueOf<S extends OptionSpec> = S['type'] extends 'string' ? string : boolean;
+type ValueOf<S extends OptionSpec> = S['type'] extends 'string' ? (S['multiple'] extends true ? string[] : string) : boolean;
 export type OptionValues<O extends OptionSpecs> = { [K in keyof O]?: ValueOf<O[K]> };
 
 /** Flags every command accepts, before or after the command name. */
@@ -37,7 +39,7 @@ function flagName(name: string, spec: OptionSpec): string {
 export function parseCommandArgs<O extends OptionSpecs>(argv: readonly string[], options: O): ParsedArgs<O> {
   const specs: Record<string, OptionSpec> = { ...options, ...GLOBAL_OPTIONS };
   const { tokens } = parseArgs({ args: [...argv], options: specs, allowPositionals: true, strict: false, tokens: true });
-  const values: Record<string, string | boolean> = {};
+  const values: Record<string, string | boolean | string[]> = {};
   const positionals: string[] = [];
   for (const t of tokens) {
     if (t.kind === 'positional') {
@@ -56,7 +58,10 @@ export function parseCommandArgs<O extends OptionSpecs>(argv: readonly string[],
     if (!t.inlineValue && t.value.startsWith('-') && t.value !== '-') {
       throw new UsageError(`flag ${flagName(t.name, spec)} needs a value (got the flag "${t.value}"; write --${t.name}=${t.value} if you mean it)`);
     }
-    values[t.name] = t.value;
+    if (spec.multiple) {
+      const seen = values[t.name];
+      values[t.name] = [...(Array.isArray(seen) ? seen : []), t.value];
+    } else values[t.name] = t.value;
   }
   const { cp, help, ...rest } = values;
   return {

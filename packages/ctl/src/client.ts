@@ -21,6 +21,16 @@ export interface WriteOptions {
 
 export type PutResult = 'created' | 'updated';
 
+/** The body of `POST /tokens/zone`, Kuma's. */
+export interface ZoneTokenRequest {
+  readonly zone: string;
+  readonly scope: readonly string[];
+  /** A duration: `720h`, `30d`. */
+  readonly validFor: string;
+}
+
+const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
 export interface ResourceRef {
   readonly name: string;
   /** For mesh-scoped types. */
@@ -105,6 +115,21 @@ export class ControlPlaneClient {
     const headers: Record<string, string> = {};
     if (options.ifMatch !== undefined) headers['if-match'] = `"${options.ifMatch}"`;
     await this.send('DELETE', url, describeResource(d.kind, name, scopedMesh), undefined, headers);
+  }
+
+  /** `POST /tokens/zone`: a zone token signed by the control plane (global, or a standalone zone). */
+  async issueZoneToken(request: ZoneTokenRequest): Promise<string> {
+    const url = this.url('tokens/zone');
+    const answer = await this.send('POST', url, `zone token for zone "${request.zone}"`, JSON.stringify(request), {
+      'content-type': 'application/json',
+      accept: 'text/plain',
+    });
+    const token = answer.text.trim();
+    if (!JWT.test(token)) {
+      const type = answer.headers.get('content-type') ?? 'no content type';
+      throw new ProtocolError(`unexpected answer from ${this.cpUrl}: POST ${url.pathname} returned ${type} that is not a token. Is --cp pointing at a meshfed control plane?`);
+    }
+    return token;
   }
 
   private decode<T>(schema: z.ZodType<T>, answer: Answer, method: string, url: URL): T {

@@ -2,6 +2,7 @@
 import { runCli, type CommandTable } from './cli.js';
 import { applyCommand } from './commands/apply.js';
 import { deleteCommand } from './commands/delete.js';
+import { generateCommand } from './commands/generate.js';
 import { getCommand } from './commands/get.js';
 import { labCommand } from './commands/lab.js';
 import { processIo } from './io.js';
@@ -11,6 +12,7 @@ const COMMANDS: CommandTable = {
   apply: applyCommand,
   get: getCommand,
   delete: deleteCommand,
+  generate: generateCommand,
   lab: labCommand,
 };
 

@@ -1,4 +1,4 @@
-import { flag } from '@meshfed/shared';
+import { flag, NATS_SUBJECT_PREFIX } from '@meshfed/shared';
 import { z } from 'zod';
 
 export const GlobalFlags = z
@@ -9,8 +9,15 @@ export const GlobalFlags = z
     store: flag.store(),
     postgresUrl: flag.postgresUrl(),
     natsUrl: z.string().refine((u) => /^nats:\/\//.test(u), 'must be a nats:// URL').optional().describe('nats://host:4222, events between global replicas'),
+    natsSubjectPrefix: z.string().regex(NATS_SUBJECT_PREFIX, 'must be dot-separated tokens of letters, digits, _ and -').default('meshfed').describe('NATS subject prefix; replicas of one control plane share it'),
     kdsTlsCert: z.string().min(1).optional().describe('PEM certificate for KDS (absent: self-signed at start)'),
     kdsTlsKey: z.string().min(1).optional().describe('PEM private key for --kds-tls-cert'),
+    kdsInsecure: z.boolean().default(false).describe('serve KDS without TLS, for zones dialling grpc:// (labs only)'),
+    kdsAddress: flag.address('address KDS listens on'),
+    kdsMaxMessageSize: flag.bytes(4 * 1024 * 1024, 'largest KDS message in bytes; responses are split to fit'),
+    kdsAckTimeout: flag.duration('30s', 'a KDS response un-ACKed this long is a stalled stream, restarted'),
+    kdsReconcileInterval: flag.duration('30s', 'safety-net full comparison of every KDS stream'),
+    kdsHealthCheckInterval: flag.duration('10s', 'how often zones health-check; offline after 3 missed'),
     logLevel: flag.logLevel(),
   })
   .strict();

@@ -1,22 +1,72 @@
-import { access } from 'node:fs/promises';
-import { FlagError, type Logger, requirePostgresUrl, type RunningControlPlane, startControlPlane } from '@meshfed/shared';
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import {
+  FlagError, generateSelfSignedCertificate, type Logger, MESHFED_VERSION, type PemKeyPair, registerZoneTokenRoutes, requirePostgresUrl,
+  type RunningControlPlane, startControlPlane, ZoneTokens,
+} from '@meshfed/shared';
 import type { GlobalFlags } from './flags.js';
+import { registerInsightRoutes, ZoneInsights, ZoneInventory } from './insights/index.js';
+import { KdsServer } from './kds/kds-server.js';
 
 /** Starts the global CP in this process; the daemon and in-process tests both come through here. */
-export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<RunningControlPlane> {
+export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<RunningControlPlane & { kdsPort: number }> {
   requirePostgresUrl(flags);
   if ((flags.kdsTlsCert === undefined) !== (flags.kdsTlsKey === undefined)) {
     throw new FlagError('--kds-tls-cert and --kds-tls-key must be given together');
   }
-  for (const f of [flags.kdsTlsCert, flags.kdsTlsKey]) {
-    if (f !== undefined) await access(f).catch(() => { throw new FlagError(`cannot read ${f}`); });
-  }
+  if (flags.kdsInsecure && flags.kdsTlsCert) throw new FlagError('--kds-insecure and --kds-tls-cert contradict each other: choose one');
+  const given = flags.kdsTlsCert && flags.kdsTlsKey ? await readPair(flags.kdsTlsCert, flags.kdsTlsKey) : undefined;
+  let kds: KdsServer | undefined;
   const cp = await startControlPlane({
     component: 'global', mode: 'global', store: flags.store, postgresUrl: flags.postgresUrl,
+    natsUrl: flags.natsUrl, natsSubjectPrefix: flags.natsSubjectPrefix,
     apiPort: flags.apiPort, apiAddress: flags.apiAddress, logLevel: flags.logLevel, createDefaultMesh: true,
     ...(log ? { log } : {}),
+    setup: async ({ instanceId, store, bus, log: cpLog, telemetry }) => {
+      const tokens = await ZoneTokens.open(store, { log: cpLog });
+      const insights = new ZoneInsights({ store, log: cpLog, instanceId, cpVersion: MESHFED_VERSION, healthCheckIntervalMs: flags.kdsHealthCheckInterval });
+      insights.start();
+      const tls = flags.kdsInsecure ? undefined : (given ?? (await selfSigned(cpLog)));
+      if (flags.kdsInsecure) cpLog.warn('KDS is served without TLS (--kds-insecure): zone tokens travel in clear text; use it only in labs');
+      kds = new KdsServer({
+        store, bus, log: cpLog, telemetry, tokens, inventory: new ZoneInventory({ store }), insights,
+        address: flags.kdsAddress, port: flags.kdsPort, ...(tls ? { tls } : {}),
+        maxMessageBytes: flags.kdsMaxMessageSize, ackTimeoutMs: flags.kdsAckTimeout,
+        reconcileIntervalMs: flags.kdsReconcileInterval, healthCheckIntervalMs: flags.kdsHealthCheckInterval,
+      });
+      try {
+        await kds.start();
+      } catch (err) {
+        await insights.stop();
+        throw err;
+      }
+      const server = kds;
+      return {
+        routes(app) {
+          registerZoneTokenRoutes(app, tokens);
+          registerInsightRoutes(app, { store, insights });
+        },
+        info: () => ({ kdsPort: server.port }),
+        async stop() {
+          await server.stop();
+          await insights.stop();
+        },
+      };
+    },
   });
-  // KDS (port flags.kdsPort) and the NATS bus arrive with federation; say so rather than pretend.
-  cp.log.info({ kdsPort: flags.kdsPort, nats: flags.natsUrl ?? null }, 'KDS federation is not served by this version; zones run standalone');
-  return cp;
+  return Object.assign(cp, { kdsPort: kds!.port });
+}
+
+async function readPair(certFile: string, keyFile: string): Promise<PemKeyPair> {
+  const read = (f: string, what: string) => readFile(f, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new FlagError(`cannot read ${what} ${f}: ${e.code ?? e.message}`);
+  });
+  return { certPem: await read(certFile, '--kds-tls-cert'), keyPem: await read(keyFile, '--kds-tls-key') };
+}
+
+/** Without a certificate given, KDS still runs over TLS: a self-signed one, made at each start. */
+async function selfSigned(log: Logger): Promise<PemKeyPair> {
+  const pair = await generateSelfSignedCertificate({ commonName: 'meshfed-global', dnsNames: ['localhost', hostname()], ipAddresses: ['127.0.0.1'], validDays: 365 });
+  log.info('KDS uses a self-signed certificate made at start: zones need --kds-skip-verify, or give global a certificate with --kds-tls-cert/--kds-tls-key and zones its CA with --kds-ca-file');
+  return pair;
 }

@@ -1,2 +1,3 @@
 export { GlobalFlags } from './flags.js';
 export { startGlobal } from './global-cp.js';
+export * from './insights/index.js';

@@ -6,4 +6,7 @@ export * from './config/index.js';
 export * from './process/index.js';
 export * from './rest/index.js';
 export * from './telemetry/index.js';
+export * from './kds/index.js';
 export * from './version.js';
+export * from './auth/index.js';
+export * from './tls/index.js';

@@ -1,4 +1,4 @@
-import { flag, resourceNameSchema } from '@meshfed/shared';
+import { flag, NATS_SUBJECT_PREFIX, resourceNameSchema } from '@meshfed/shared';
 import { z } from 'zod';
 
 export const ZoneFlags = z
@@ -19,6 +19,12 @@ export const ZoneFlags = z
     store: flag.store(),
     postgresUrl: flag.postgresUrl(),
     natsUrl: z.string().refine((u) => /^nats:\/\//.test(u), 'must be a nats:// URL').optional().describe('nats://host:4222, events between zone CP replicas'),
+    natsSubjectPrefix: z.string().regex(NATS_SUBJECT_PREFIX, 'must be dot-separated tokens of letters, digits, _ and -').default('meshfed').describe('NATS subject prefix; replicas of one control plane share it'),
+    kdsMaxMessageSize: flag.bytes(4 * 1024 * 1024, 'largest KDS message in bytes; responses are split to fit'),
+    kdsAckTimeout: flag.duration('30s', 'a KDS response un-ACKed this long is a stalled stream, restarted'),
+    kdsReconcileInterval: flag.duration('30s', 'safety-net full comparison of the KDS stream to global'),
+    kdsBackoffBase: flag.duration('1s', 'first wait before redialling global; doubles up to --kds-backoff-max, with jitter'),
+    kdsBackoffMax: flag.duration('30s', 'longest wait between attempts to dial global'),
     dpAuth: z.enum(['token', 'none'], { error: 'must be token or none' }).default('token').describe('proxy authentication: token, or none for labs'),
     logLevel: flag.logLevel(),
   })

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { FlagError, type Logger, requirePostgresUrl, type RunningControlPlane, startControlPlane } from '@meshfed/shared';
+import { FlagError, type Logger, refuseZoneTokens, registerZoneTokenRoutes, requirePostgresUrl, type RunningControlPlane, startControlPlane, ZoneTokens } from '@meshfed/shared';
 import type { ZoneFlags } from './flags.js';
+import { KdsZoneClient } from './kds/kds-client.js';
 import { stampZone } from './zone-stamp.js';
 
 /** Starts a zone CP in this process: federated when --global-address is set, standalone otherwise. */
@@ -9,22 +10,43 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
   const federated = flags.globalAddress !== undefined;
   if (federated && !flags.zone) throw new FlagError('--zone is required with --global-address');
   if (flags.zoneToken && flags.zoneTokenFile) throw new FlagError('give --zone-token or --zone-token-file, not both');
+  let token = flags.zoneToken;
   if (flags.zoneTokenFile) {
-    const token = (await readFile(flags.zoneTokenFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    token = (await readFile(flags.zoneTokenFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
       throw new FlagError(`cannot read --zone-token-file ${flags.zoneTokenFile}: ${e.code ?? e.message}`);
     })).trim();
     if (!token) throw new FlagError(`--zone-token-file ${flags.zoneTokenFile} is empty`);
   }
-  if (flags.kdsCaFile) await readFile(flags.kdsCaFile).catch(() => { throw new FlagError(`cannot read --kds-ca-file ${flags.kdsCaFile}`); });
+  if (federated && !token) throw new FlagError('a federated zone needs its zone token: --zone-token-file (or --zone-token), from "meshfed generate zone-token" on global');
+  if (flags.kdsCaFile && flags.kdsSkipVerify) throw new FlagError('--kds-ca-file and --kds-skip-verify contradict each other: choose one');
+  const caPem = flags.kdsCaFile
+    ? await readFile(flags.kdsCaFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
+        throw new FlagError(`cannot read --kds-ca-file ${flags.kdsCaFile}: ${e.code ?? e.message}`);
+      })
+    : undefined;
   const zone = flags.zone ?? 'default';
   const cp = await startControlPlane({
     component: 'zone', mode: federated ? 'zone' : 'standalone', zone, store: flags.store, postgresUrl: flags.postgresUrl,
+    natsUrl: flags.natsUrl, natsSubjectPrefix: flags.natsSubjectPrefix,
     apiPort: flags.apiPort, apiAddress: flags.apiAddress, logLevel: flags.logLevel, createDefaultMesh: !federated,
-    prepare: stampZone(zone),
+    prepare: stampZone(zone, federated),
     ...(log ? { log } : {}),
+    setup: async ({ store, bus, log: cpLog, telemetry }) => {
+      if (!federated) {
+        // A standalone zone is its own authority and issues zone tokens.
+        const tokens = await ZoneTokens.open(store, { log: cpLog });
+        return { routes: (app) => registerZoneTokenRoutes(app, tokens) };
+      }
+      if (flags.kdsSkipVerify) cpLog.warn("--kds-skip-verify: global's KDS certificate is not verified; anyone on the path can pose as global");
+      const client = new KdsZoneClient({
+        zone, globalAddress: flags.globalAddress!, token: token!, ...(caPem !== undefined ? { caPem } : {}), skipVerify: flags.kdsSkipVerify,
+        store, bus, log: cpLog, telemetry, maxMessageBytes: flags.kdsMaxMessageSize, ackTimeoutMs: flags.kdsAckTimeout,
+        reconcileIntervalMs: flags.kdsReconcileInterval, backoffBaseMs: flags.kdsBackoffBase, backoffMaxMs: flags.kdsBackoffMax,
+      });
+      await client.start();
+      return { routes: refuseZoneTokens, info: () => ({ global: client.status() }), stop: () => client.stop() };
+    },
   });
   if (flags.dpAuth === 'none') cp.log.warn('dataplane authentication is off (--dp-auth none): any proxy can claim any identity; use it only in labs');
-  if (flags.kdsSkipVerify) cp.log.warn("--kds-skip-verify: global's KDS certificate will not be verified");
-  if (federated) cp.log.warn({ globalAddress: flags.globalAddress }, 'KDS federation is not implemented in this version: the zone refuses global-owned writes but receives nothing from global yet');
   return cp;
 }

@@ -1,16 +1,20 @@
 import { join } from 'node:path';
-import { labPlan, labTable } from './lab-plan.js';
+import { waitForZones, writeLabCertificates, writeZoneToken } from './lab-federation.js';
+import { LAB_ZONES, labFiles, labPlan, labTable } from './lab-plan.js';
 import { type StartedProcess, startLabProcess, stopAll } from './lab-runner.js';
 
-export const LAB_USAGE = `Usage: meshfed lab [--port-offset N] [--log-dir DIR]
+export const LAB_USAGE = `Usage: meshfed lab [--port-offset N] [--dir DIR]
 
-Starts a local lab: one global control plane and two zones (zone-1, zone-2) on the memory store,
-on fixed ports, and prints their URLs. Ctrl-C stops them all.`;
+Starts a local lab: one global control plane and two zones (zone-1, zone-2) federated to it over
+KDS (TLS with a lab CA, zone tokens), on the memory store, on fixed ports, and prints their URLs and
+whether each zone is online. Ctrl-C stops them all.`;
 
 /** `meshfed lab`: runs until SIGINT/SIGTERM; resolves with the exit code. */
-export async function runLab(options: { portOffset: number; logDir: string; out?: (s: string) => void }): Promise<number> {
+export async function runLab(options: { portOffset: number; dir: string; out?: (s: string) => void }): Promise<number> {
+  const logDir = join(options.dir, 'logs');
   const out = options.out ?? ((s: string) => process.stdout.write(`${s}\n`));
-  const plan = labPlan(options.portOffset);
+  const files = labFiles(join(options.dir, 'secrets'));
+  const plan = labPlan(options.portOffset, files);
   const started: StartedProcess[] = [];
   let stopping = false;
   const stop = async (code: number) => {
@@ -19,15 +23,19 @@ export async function runLab(options: { portOffset: number; logDir: string; out?
     await stopAll(started);
     return code;
   };
+  let online: Map<string, boolean>;
   try {
-    // Global first: zones will dial it once they federate.
-    started.push(await startLabProcess(plan[0]!, options.logDir));
-    started.push(...(await Promise.all(plan.slice(1).map((p) => startLabProcess(p, options.logDir)))));
+    await writeLabCertificates(files);
+    // Global first: it issues the zones' tokens, then the zones dial it.
+    started.push(await startLabProcess(plan[0]!, logDir));
+    for (const z of LAB_ZONES) await writeZoneToken(plan[0]!.api, z, files.token(z));
+    started.push(...(await Promise.all(plan.slice(1).map((p) => startLabProcess(p, logDir)))));
+    online = await waitForZones(plan[0]!.api, LAB_ZONES);
   } catch (err) {
     process.stderr.write(`meshfed lab: ${(err as Error).message}\n`);
     return stop(1);
   }
-  out(labTable(plan, options.logDir));
+  out(labTable(plan, online, logDir));
   return new Promise<number>((resolve) => {
     const onSignal = () => void stop(0).then(() => { out('lab stopped'); resolve(0); });
     process.once('SIGINT', onSignal);
@@ -35,7 +43,7 @@ export async function runLab(options: { portOffset: number; logDir: string; out?
     for (const s of started) {
       s.child.once('exit', (code) => {
         if (stopping) return;
-        process.stderr.write(`meshfed lab: ${s.plan.name} exited unexpectedly (${code}); stopping the lab. See ${join(options.logDir, `${s.plan.name}.log`)}\n`);
+        process.stderr.write(`meshfed lab: ${s.plan.name} exited unexpectedly (${code}); stopping the lab. See ${join(logDir, `${s.plan.name}.log`)}\n`);
         void stop(1).then(resolve);
       });
     }

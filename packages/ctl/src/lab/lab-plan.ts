@@ -1,39 +1,63 @@
+import { join } from 'node:path';
+
 /** One process of the local lab: which daemon, its flags, and the URLs it will answer on. */
 export interface LabProcess {
   readonly name: string;
   readonly daemon: 'global' | 'zone';
-  readonly mode: 'global' | 'standalone';
+  readonly mode: 'global' | 'zone';
   readonly args: readonly string[];
   readonly api: string;
   readonly extra: string;
 }
 
+export const LAB_ZONES = ['zone-1', 'zone-2'] as const;
+
+export interface LabFiles {
+  readonly dir: string;
+  readonly kdsCert: string;
+  readonly kdsKey: string;
+  readonly kdsCa: string;
+  token(zone: string): string;
+}
+
+export function labFiles(dir: string): LabFiles {
+  return {
+    dir,
+    kdsCert: join(dir, 'kds.crt'),
+    kdsKey: join(dir, 'kds.key'),
+    kdsCa: join(dir, 'ca.crt'),
+    token: (zone) => join(dir, `${zone}.token`),
+  };
+}
+
 /**
- * The lab: one global and two zones on the memory store, on fixed ports so a walk-through can name
- * them. `offset` shifts every port, so a lab can run beside another (tests use it).
+ * The lab: one global and two zones federated to it over KDS with TLS and zone tokens, on the
+ * memory store, on fixed ports so a walk-through can name them. `offset` shifts every port.
  */
-export function labPlan(offset = 0): LabProcess[] {
+export function labPlan(offset: number, files: LabFiles): LabProcess[] {
   const p = (n: number) => String(n + offset);
+  const kds = `grpcs://127.0.0.1:${p(5685)}`;
   const zone = (name: string, api: number, xds: number): LabProcess => ({
-    name, daemon: 'zone', mode: 'standalone',
-    // Zones run standalone until KDS federation lands; the lab command stays the same then.
-    args: ['--zone', name, '--api-port', p(api), '--xds-port', p(xds), '--dp-auth', 'none'],
+    name, daemon: 'zone', mode: 'zone',
+    args: ['--zone', name, '--api-port', p(api), '--xds-port', p(xds), '--dp-auth', 'none',
+      '--global-address', kds, '--kds-ca-file', files.kdsCa, '--zone-token-file', files.token(name)],
     api: `http://127.0.0.1:${p(api)}`, extra: `xds 127.0.0.1:${p(xds)}`,
   });
   return [
     {
       name: 'global', daemon: 'global', mode: 'global',
-      args: ['--api-port', p(5681), '--kds-port', p(5685)],
-      api: `http://127.0.0.1:${p(5681)}`, extra: `kds 127.0.0.1:${p(5685)} (not served yet)`,
+      args: ['--api-port', p(5681), '--kds-port', p(5685), '--kds-tls-cert', files.kdsCert, '--kds-tls-key', files.kdsKey],
+      api: `http://127.0.0.1:${p(5681)}`, extra: `kds ${kds}`,
     },
-    zone('zone-1', 15681, 15678),
-    zone('zone-2', 25681, 25678),
+    zone(LAB_ZONES[0], 15681, 15678),
+    zone(LAB_ZONES[1], 25681, 25678),
   ];
 }
 
-export function labTable(plan: readonly LabProcess[], logDir: string): string {
-  const rows = [['PROCESS', 'MODE', 'API', 'OTHER'], ...plan.map((p) => [p.name, p.mode, p.api, p.extra])];
+export function labTable(plan: readonly LabProcess[], online: ReadonlyMap<string, boolean>, logDir: string): string {
+  const status = (p: LabProcess) => (p.daemon === 'global' ? 'running' : online.get(p.name) ? 'online' : 'OFFLINE');
+  const rows = [['PROCESS', 'MODE', 'STATUS', 'API', 'OTHER'], ...plan.map((p) => [p.name, p.mode, status(p), p.api, p.extra])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
-  return [...lines, '', `logs in ${logDir}; try: meshfed get meshes --cp ${plan[0]!.api}`, 'Ctrl-C stops everything.'].join('\n');
+  return [...lines, '', `logs in ${logDir}; try: meshfed get zones --cp ${plan[0]!.api}`, 'Ctrl-C stops everything.'].join('\n');
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { durationToMs } from '../resources/meta.js';
 
 /**
  * Flags are declared once as a zod object whose keys are camelCase (`apiPort`); on the command line they
@@ -105,6 +106,11 @@ export const flag = {
       .describe('postgres://user@host:5432/db, required with --store postgres'),
   logLevel: () => z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], { error: 'must be one of trace, debug, info, warn, error, fatal' }).default('info').describe('log level'),
   address: (description: string) => z.string().min(1).default('0.0.0.0').describe(description),
+  /** A duration flag (`30s`, `500ms`, `1m`), given to the program in milliseconds. */
+  duration: (def: string, description: string) =>
+    z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h))+$/, 'must be a duration such as 500ms, 10s, 1m').default(def).transform(durationToMs).pipe(z.number().positive('must be longer than 0')).describe(`${description} (default ${def})`),
+  bytes: (def: number, description: string) =>
+    z.coerce.number({ error: 'must be a number of bytes' }).int('must be a whole number of bytes').min(16 * 1024, 'must be at least 16384 bytes').max(256 * 1024 * 1024, 'must be at most 268435456 bytes (256 MiB)').default(def).describe(`${description} (default ${def})`),
 };
 
 /** `--store postgres` needs a URL; said as a flag error so the daemon stops with one line. */

@@ -1,2 +1,4 @@
 export * from './event-bus.js';
 export * from './in-process-event-bus.js';
+export * from './nats-event-bus.js';
+export * from './open-event-bus.js';

@@ -27,6 +27,8 @@ export interface ResourceDescriptor<K extends string = string, S extends SpecSch
   readonly spec: S;
   /** Extra names the CLI accepts for the type. */
   readonly aliases?: readonly string[];
+  /** Internal to the control planes (a signing key): the REST API does not serve it at all. */
+  readonly internal?: boolean;
 }
 
 export function defineResource<const K extends string, S extends SpecSchema>(

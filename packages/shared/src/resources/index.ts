@@ -14,4 +14,5 @@ export * from './mesh-gateway-route.js';
 export * from './zone.js';
 export * from './zone-insight.js';
 export * from './secret.js';
+export * from './global-secret.js';
 export * from './policies/index.js';

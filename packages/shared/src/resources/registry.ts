@@ -1,6 +1,7 @@
 import type { KdsFlow, Owner, ResourceDescriptor } from './descriptor.js';
 import { DataplaneDescriptor } from './dataplane.js';
 import { ExternalServiceDescriptor } from './external-service.js';
+import { GlobalSecretDescriptor } from './global-secret.js';
 import { MeshDescriptor } from './mesh.js';
 import { MeshGatewayDescriptor } from './mesh-gateway.js';
 import { MeshGatewayRouteDescriptor } from './mesh-gateway-route.js';
@@ -23,6 +24,7 @@ export const DESCRIPTORS = [
   MeshGatewayDescriptor,
   MeshGatewayRouteDescriptor,
   SecretDescriptor,
+  GlobalSecretDescriptor,
   ...POLICY_DESCRIPTORS,
 ] as const;
 

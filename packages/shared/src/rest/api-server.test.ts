@@ -202,3 +202,15 @@ describe('ownership of writes', () => {
     await app.close();
   });
 });
+
+test('internal types such as the token signing key are not served by the API', async () => {
+  const { app, store } = server('global');
+  await store.commit([{ op: 'put', resource: { type: 'GlobalSecret', name: 'zone-token-signing-key', labels: {}, spec: { data: 'c2VjcmV0' } } }]);
+  for (const url of ['/global-secrets', '/global-secrets/zone-token-signing-key']) {
+    const res = await app.inject(url);
+    assert.equal(res.statusCode, 404, url);
+    assert.match(res.json().details, /internal to the control plane/);
+    assert.doesNotMatch(res.body, /c2VjcmV0/);
+  }
+  await app.close();
+});

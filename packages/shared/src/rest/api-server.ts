@@ -19,6 +19,8 @@ export interface ApiServerOptions {
   readonly prepare?: (resource: Resource) => Resource;
   /** Routes only one kind of CP has (tokens, insights); registered before the generic resource routes. */
   readonly extraRoutes?: (app: FastifyInstance) => void;
+  /** More to say on `GET /` (a zone's link to global). */
+  readonly info?: () => Record<string, unknown>;
 }
 
 /** The REST API both control planes serve on --api-port, Kuma's paths, errors as `{ title, details, causes }`. */
@@ -39,7 +41,7 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
     log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
-  app.get('/', async () => ({ product: 'meshfed', version: MESHFED_VERSION, mode: options.mode, ...(options.zone ? { zone: options.zone } : {}) }));
+  app.get('/', async () => ({ product: 'meshfed', version: MESHFED_VERSION, mode: options.mode, ...(options.zone ? { zone: options.zone } : {}), ...options.info?.() }));
   app.get('/ready', async (_request, reply) => {
     if (await store.healthy().catch(() => false)) return { ready: true };
     return reply.status(503).send(new ApiError(503, 'Not ready', `the ${store.backend} store is not reachable`).toBody());

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { BadRequestError, NotFoundError, ValidationError } from '../errors/api-error.js';
+import { LABEL_ORIGIN } from '../kds/sync-labels.js';
 import type { ResourceDescriptor } from '../resources/descriptor.js';
 import { type CpMode, writeRefusal } from '../resources/ownership.js';
 import { type AnyDescriptor, DESCRIPTORS, findByPlural } from '../resources/registry.js';
@@ -31,11 +32,21 @@ export function registerResourceRoutes(app: FastifyInstance, options: ResourceRo
     if (!d) {
       throw new NotFoundError(`unknown resource type "${params.plural}"; known: ${DESCRIPTORS.map((x) => x.plural).join(', ')}`);
     }
+    if ((d as ResourceDescriptor).internal) throw new NotFoundError(`${d.kind} is internal to the control plane and is not served by the API`);
     if (params.mesh !== undefined && d.scope !== 'mesh') throw new NotFoundError(`${d.kind} is not mesh-scoped: use /${d.plural}`);
     if (params.mesh === undefined && params.name !== undefined && d.scope === 'mesh') {
       throw new NotFoundError(`${d.kind} is mesh-scoped: use /meshes/{mesh}/${d.plural}/${params.name}`);
     }
     return d;
+  };
+
+  // On a federated zone, what arrived from global (another zone's ingress) is global's to change.
+  const refuseIfFromGlobal = async (key: ResourceKey) => {
+    if (mode !== 'zone') return;
+    const existing = await store.get(key);
+    if (existing?.labels[LABEL_ORIGIN] === 'global') {
+      throw new BadRequestError('Write refused', `${key.type} "${key.name}" was received from the global control plane and is read-only in this zone`);
+    }
   };
 
   const keyOf = (d: AnyDescriptor, p: Params): ResourceKey => ({ type: d.kind, name: p.name!, ...(p.mesh !== undefined ? { mesh: p.mesh } : {}) });
@@ -69,6 +80,7 @@ export function registerResourceRoutes(app: FastifyInstance, options: ResourceRo
     if (refusal) throw new BadRequestError('Write refused', refusal);
     let resource = parseResource(request.body, { descriptor: d, name: request.params.name!, ...(request.params.mesh !== undefined ? { mesh: request.params.mesh } : {}) });
     if (options.prepare) resource = options.prepare(resource);
+    await refuseIfFromGlobal(resource);
     const expectedVersion = ifMatch(request);
     const { written, events } = await store.commit([{ op: 'put', resource, ...(expectedVersion !== undefined ? { expectedVersion } : {}) }]);
     return send(reply, events[0]?.op === 'create' ? 201 : 200, written[0]!);
@@ -78,6 +90,7 @@ export function registerResourceRoutes(app: FastifyInstance, options: ResourceRo
     const d = resolve(request.params);
     const refusal = writeRefusal(mode, d);
     if (refusal) throw new BadRequestError('Write refused', refusal);
+    await refuseIfFromGlobal(keyOf(d, request.params));
     const expectedVersion = ifMatch(request);
     await store.commit([{ op: 'delete', key: keyOf(d, request.params), ...(expectedVersion !== undefined ? { expectedVersion } : {}) }]);
     return {};

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import {
+  buildApiServer,
+  createLogger,
+  InProcessEventBus,
+  MemoryStore,
+  serveZoneTokens,
+  Telemetry,
+  ZONE_TOKEN_SCOPES as SERVER_SCOPES,
+  ZoneTokens,
+} from '@meshfed/shared';
+import { runCli, type CommandTable } from '../cli.js';
+import { recordingIo, type RecordedRequest } from '../testing/fakes.js';
+import { generateCommand, parseScopes, ZONE_TOKEN_SCOPES } from './generate.js';
+
+const COMMANDS: CommandTable = { generate: generateCommand };
+const CP = 'http://cp.test:5681';
+const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJ6b25lIjoiem9uZS0xIn0.c2lnbmF0dXJl';
+
+/** A control plane that answers POST /tokens/zone with `answer` and records what it was sent. */
+function tokenEndpoint(answer: () => Response = () => new Response(TOKEN, { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' } })) {
+  const requests: RecordedRequest[] = [];
+  const fetchFn: typeof fetch = async (input, init) => {
+    const headers: Record<string, string> = {};
+    new Headers(init?.headers).forEach((v, k) => (headers[k] = v));
+    requests.push({ method: init?.method ?? 'GET', url: String(input), headers, body: JSON.parse(String(init?.body)) as unknown });
+    return answer();
+  };
+  return { fetch: fetchFn, requests };
+}
+
+async function run(args: readonly string[], fetchFn?: typeof fetch) {
+  const io = recordingIo(fetchFn ? { fetch: fetchFn } : {});
+  const code = await runCli(args, COMMANDS, io);
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+describe('meshfed generate zone-token', () => {
+  it('posts the request and prints the token with a newline', async () => {
+    const cp = tokenEndpoint();
+    const r = await run(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'zone', '--valid-for', '24h', '--cp', CP], cp.fetch);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, `${TOKEN}\n`);
+    assert.equal(r.err, '');
+    assert.equal(cp.requests.length, 1);
+    const [req] = cp.requests;
+    assert.equal(req!.method, 'POST');
+    assert.equal(req!.url, `${CP}/tokens/zone`);
+    assert.equal(req!.headers['content-type'], 'application/json');
+    assert.deepEqual(req!.body, { zone: 'zone-1', scope: ['zone'], validFor: '24h' });
+  });
+
+  it('takes --scope repeated and comma-separated, and defaults --valid-for to 720h', async () => {
+    const cp = tokenEndpoint();
+    const r = await run(['--cp', CP, 'generate', '--zone=zone-2', '--scope', 'zone,ingress', 'zone-token', '--scope', 'egress', '--scope', 'zone'], cp.fetch);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(cp.requests[0]!.body, { zone: 'zone-2', scope: ['zone', 'ingress', 'egress'], validFor: '720h' });
+  });
+
+  it('knows the scopes the control plane knows', () => {
+    assert.deepEqual([...ZONE_TOKEN_SCOPES], [...SERVER_SCOPES]);
+    assert.deepEqual(parseScopes(['zone, ingress', '', 'ingress']), ['zone', 'ingress']);
+  });
+
+  const USAGE: [string, string[], RegExp][] = [
+    ['nothing to generate', ['generate'], /^Error: missing what to generate: zone-token\n/],
+    ['an unknown token', ['generate', 'dataplane-tokn'], /^Error: unknown token "dataplane-tokn"; can generate: zone-token\n/],
+    ['no --zone', ['generate', 'zone-token', '--scope', 'zone'], /^Error: --zone is required/],
+    ['a bad zone name', ['generate', 'zone-token', '--zone', 'Zone_1!', '--scope', 'zone'], /^Error: --zone "Zone_1!": invalid characters/],
+    ['no --scope', ['generate', 'zone-token', '--zone', 'z'], /^Error: --scope is required: zone, ingress, egress/],
+    ['an unknown scope', ['generate', 'zone-token', '--zone', 'z', '--scope', 'zone,admin'], /^Error: --scope "admin" is not one of zone, ingress, egress/],
+    ['a bad --valid-for', ['generate', 'zone-token', '--zone', 'z', '--scope', 'zone', '--valid-for', '30 days'], /^Error: --valid-for "30 days" must be a positive duration/],
+    ['a zero --valid-for', ['generate', 'zone-token', '--zone', 'z', '--scope', 'zone', '--valid-for', '0h'], /^Error: --valid-for "0h" must be a positive duration/],
+    ['an extra argument', ['generate', 'zone-token', 'extra', '--zone', 'z', '--scope', 'zone'], /^Error: too many arguments: unexpected "extra"/],
+  ];
+  for (const [name, args, message] of USAGE) {
+    it(`usage mistake, exit 2, nothing sent: ${name}`, async () => {
+      const cp = tokenEndpoint();
+      const r = await run([...args, '--cp', CP], cp.fetch);
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, message);
+      assert.match(r.err, /Usage: meshfed generate zone-token/);
+      assert.equal(r.out, '');
+      assert.equal(cp.requests.length, 0);
+    });
+  }
+
+  it('shows what the control plane refused, field by field', async () => {
+    const cp = tokenEndpoint(() =>
+      Response.json({ title: 'Invalid request', details: 'the zone token request is invalid', causes: [{ field: 'validFor', message: 'must be at most 10y (87600h)' }] }, { status: 400 }),
+    );
+    const r = await run(['generate', 'zone-token', '--zone', 'z', '--scope', 'zone', '--valid-for', '20y', '--cp', CP], cp.fetch);
+    assert.equal(r.code, 1);
+    assert.equal(r.err, 'Error: zone token for zone "z" is invalid (400)\n  validFor: must be at most 10y (87600h)\n');
+    assert.equal(r.out, '');
+  });
+
+  it('says so when a federated zone is asked', async () => {
+    const cp = tokenEndpoint(() =>
+      Response.json({ title: 'Not issued here', details: 'zone tokens are issued by the global control plane: this zone is federated.', causes: [] }, { status: 400 }),
+    );
+    const r = await run(['generate', 'zone-token', '--zone', 'z', '--scope', 'zone', '--cp', CP], cp.fetch);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^Error: zone token for zone "z": not issued here \(400\)\n {2}zone tokens are issued by the global control plane/);
+  });
+
+  it('refuses an answer that is not a token', async () => {
+    const cp = tokenEndpoint(() => new Response('<html>hello</html>', { status: 200, headers: { 'content-type': 'text/html' } }));
+    const r = await run(['generate', 'zone-token', '--zone', 'z', '--scope', 'zone', '--cp', CP], cp.fetch);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /returned text\/html that is not a token/);
+    assert.equal(r.out, '');
+  });
+
+  it('help says what the defaults are', async () => {
+    const r = await run(['generate', '--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /--valid-for DURATION {2}how long the token is valid, such as 24h, 30d, 1y \(default 720h, at most 10y\)/);
+    assert.match(r.out, /repeat it or separate with commas/);
+  });
+});
+
+describe('meshfed generate zone-token against the real API', () => {
+  const store = new MemoryStore(new InProcessEventBus());
+  const log = createLogger({ component: 'test', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const telemetry = new Telemetry({ service: 'test' });
+  const app = buildApiServer({ mode: 'global', store, log, telemetry, extraRoutes: (a) => serveZoneTokens(a, { store, log }) });
+  after(async () => {
+    await app.close();
+    await telemetry.shutdown();
+  });
+  // The CLI's fetch, answered by the API server in process.
+  const viaApp: typeof fetch = async (input, init) => {
+    const url = new URL(String(input));
+    const headers: Record<string, string> = {};
+    new Headers(init?.headers).forEach((v, k) => (headers[k] = v));
+    const res = await app.inject({ method: 'POST', url: url.pathname, headers, payload: String(init?.body) });
+    return new Response(res.body, { status: res.statusCode, headers: { 'content-type': String(res.headers['content-type']) } });
+  };
+
+  it('prints a token that verifies for the zone and scopes asked', async () => {
+    const r = await run(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'ingress,egress', '--valid-for', '1h', '--cp', CP], viaApp);
+    assert.equal(r.code, 0, r.err);
+    assert.ok(r.out.endsWith('\n'));
+    const v = await (await ZoneTokens.open(store)).verify(r.out, { zone: 'zone-1', scope: 'egress' });
+    assert.deepEqual(v.scopes, ['ingress', 'egress']);
+    assert.equal(v.expiresAt.getTime() - v.issuedAt.getTime(), 3_600_000);
+  });
+});

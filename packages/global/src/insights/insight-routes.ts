@@ -1,0 +1,83 @@
+import { type ApiServerOptions, BadRequestError, baseUrl, MAX_PAGE_SIZE, NotFoundError, type ResourceKind, type ResourceStore, type StoredResource } from '@meshfed/shared';
+import { z } from 'zod';
+import { isZoneOnline, readZoneInsight, type ZoneOverview, zoneOverview } from './zone-overview.js';
+
+/** The Fastify instance the API server hands to extra routes (so this package needs no Fastify of its own). */
+type App = Parameters<NonNullable<ApiServerOptions['extraRoutes']>>[0];
+
+export interface InsightRoutesOptions {
+  readonly store: ResourceStore;
+  /** Where the online threshold comes from: a ZoneInsights (its offline timeout plus one flush interval). */
+  readonly insights: { readonly staleAfterMs: number };
+  readonly now?: () => number;
+}
+
+export interface GlobalInsight {
+  readonly zones: { readonly online: number; readonly offline: number; readonly total: number };
+  readonly resources: Readonly<Record<'Dataplane' | 'ZoneIngress' | 'ZoneEgress', { readonly total: number }>>;
+  readonly meshes: { readonly total: number };
+}
+
+const Paging = z.object({
+  size: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').max(MAX_PAGE_SIZE, `must be at most ${MAX_PAGE_SIZE}`).default(100),
+  offset: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(0, 'cannot be negative').default(0),
+});
+
+const COUNTED: readonly ('Dataplane' | 'ZoneIngress' | 'ZoneEgress')[] = ['Dataplane', 'ZoneIngress', 'ZoneEgress'];
+
+/**
+ * `GET /zones+insights[/{name}]` and `GET /global-insight` on the global CP. Everything is computed
+ * from the store (Zones joined with their ZoneInsights), so any replica answers the same.
+ */
+export function registerInsightRoutes(app: App, options: InsightRoutesOptions): void {
+  const { store } = options;
+  const now = options.now ?? Date.now;
+  const overview = async (zone: StoredResource): Promise<ZoneOverview> =>
+    zoneOverview(zone, await store.get({ type: 'ZoneInsight', name: zone.name }), now(), options.insights.staleAfterMs);
+
+  app.get<{ Querystring: Record<string, string> }>('/zones+insights', async (request) => {
+    const q = Paging.safeParse(request.query);
+    if (!q.success) {
+      const i = q.error.issues[0]!;
+      throw new BadRequestError('Invalid query', `${String(i.path[0])}: ${i.message}`, q.error.issues.map((x) => ({ field: String(x.path[0]), message: x.message })));
+    }
+    const { size, offset } = q.data;
+    const page = await store.list('Zone', { limit: size, offset });
+    return {
+      total: page.total,
+      items: await Promise.all(page.items.map(overview)),
+      next: page.next !== undefined ? `${baseUrl(request)}${request.url.split('?')[0]}?size=${size}&offset=${page.next}` : null,
+    };
+  });
+
+  app.get<{ Params: { name: string } }>('/zones+insights/:name', async (request) => {
+    const zone = await store.get({ type: 'Zone', name: request.params.name });
+    if (!zone) throw new NotFoundError(`Zone "${request.params.name}" does not exist`);
+    return overview(zone);
+  });
+
+  app.get('/global-insight', async (): Promise<GlobalInsight> => {
+    const [zones, insights, meshes, ...proxies] = await Promise.all([
+      listAll(store, 'Zone'),
+      listAll(store, 'ZoneInsight'),
+      store.list('Mesh', { limit: 1 }),
+      ...COUNTED.map((type) => store.list(type, { limit: 1 })),
+    ]);
+    const at = now();
+    const names = new Set(zones.map((z) => z.name));
+    const online = insights.filter((i) => names.has(i.name) && isZoneOnline(readZoneInsight(i.spec), at, options.insights.staleAfterMs)).length;
+    const resources = Object.fromEntries(COUNTED.map((type, i) => [type, { total: proxies[i]!.total }])) as GlobalInsight['resources'];
+    return { zones: { online, offline: zones.length - online, total: zones.length }, resources, meshes: { total: meshes.total } };
+  });
+}
+
+/** Every resource of a global-scoped type, page by page (zones and their insights: dozens, not millions). */
+async function listAll(store: ResourceStore, type: ResourceKind): Promise<StoredResource[]> {
+  const out: StoredResource[] = [];
+  for (let offset: number | undefined = 0; offset !== undefined;) {
+    const page = await store.list(type, { limit: MAX_PAGE_SIZE, offset });
+    out.push(...page.items);
+    offset = page.next;
+  }
+  return out;
+}

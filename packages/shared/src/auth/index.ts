@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './signing-key.js';
+export * from './zone-token.js';

@@ -1,0 +1,252 @@
+import { randomBytes } from 'node:crypto';
+import type { ResourceKind } from '../resources/registry.js';
+import { type Envelope, kindOfTypeUrl, typeUrlOf } from './envelope.js';
+import type { KdsDirection, KdsObserver } from './observer.js';
+import { codec, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, KDS_REJECTION_TYPE_URL, KDS_RESOURCE_TYPE_URL } from './proto.js';
+import { StateHash } from './state-hash.js';
+
+/** What a provider can send: the current content of each type it provides, already filtered for this peer. */
+export interface ProviderView {
+  get(type: ResourceKind, key: string): Envelope | undefined;
+  keys(type: ResourceKind): Iterable<string>;
+}
+
+export interface ProviderOptions {
+  readonly direction: KdsDirection;
+  readonly types: readonly ResourceKind[];
+  readonly view: ProviderView;
+  readonly observer: KdsObserver;
+  /** No response is larger than this (encoded); a single resource that cannot fit is refused alone. */
+  readonly maxMessageBytes: number;
+  readonly now?: () => number;
+}
+
+/** A response ready for the wire. */
+export interface Outbound {
+  readonly type: ResourceKind;
+  readonly nonce: string;
+  readonly bytes: Buffer;
+}
+
+interface InFlight {
+  readonly sent: ReadonlyMap<string, string>;
+  readonly removed: readonly string[];
+  readonly sentAt: number;
+  readonly version: string;
+}
+
+/** Per type: what the peer has, what is on its way, and what must not be sent again. */
+interface TypeState {
+  readonly peer: Map<string, string>;
+  readonly peerHash: StateHash;
+  readonly inFlight: Map<string, InFlight>;
+  /** Versions the peer refused, or the sender could not send: not sent again until the content changes. */
+  readonly refused: Map<string, string>;
+  dirty: Set<string> | 'all';
+}
+
+// Per-resource framing inside a DeltaDiscoveryResponse (tags, lengths, name, version, Any type URL).
+const RESOURCE_OVERHEAD = 32 + KDS_RESOURCE_TYPE_URL.length;
+const RESPONSE_OVERHEAD = 256;
+
+export type RequestOutcome =
+  | { readonly kind: 'ok'; readonly out: Outbound[] }
+  | { readonly kind: 'rejected'; readonly reason: 'unknown-type' | 'stale-nonce'; readonly detail: string };
+
+/**
+ * The sending side of a KDS delta stream, as a plain value: requests and change notices go in,
+ * responses come out; no I/O, no timers. One implementation serves both directions (global → zone and
+ * zone → global). While a type has a response awaiting its ACK, changes only mark it dirty, and the
+ * next response carries all of them together.
+ */
+export class ProviderSession {
+  readonly #o: ProviderOptions;
+  readonly #provided: ReadonlySet<string>;
+  readonly #types = new Map<ResourceKind, TypeState>();
+  readonly #now: () => number;
+
+  constructor(options: ProviderOptions) {
+    this.#o = options;
+    this.#provided = new Set(options.types);
+    this.#now = options.now ?? Date.now;
+  }
+
+  handleRequest(req: DeltaDiscoveryRequest): RequestOutcome {
+    const kind = kindOfTypeUrl(req.type_url ?? '');
+    if (!kind || !this.#provided.has(kind)) {
+      return { kind: 'rejected', reason: 'unknown-type', detail: `type URL "${req.type_url ?? ''}" is not provided here` };
+    }
+    const type = kind as ResourceKind;
+    const nonce = req.response_nonce ?? '';
+    if (nonce === '') {
+      // A (re)subscription: the peer says what it has, and only the difference travels.
+      const peer = new Map(Object.entries(req.initial_resource_versions ?? {}));
+      const peerHash = new StateHash();
+      for (const [k, v] of peer) peerHash.add(k, v);
+      this.#types.set(type, { peer, peerHash, inFlight: new Map(), refused: new Map(), dirty: 'all' });
+      return { kind: 'ok', out: this.#push(type) };
+    }
+    const state = this.#types.get(type);
+    const flight = state?.inFlight.get(nonce);
+    if (!state || !flight) return { kind: 'rejected', reason: 'stale-nonce', detail: `nonce "${nonce}" for ${type} matches no response awaiting an answer` };
+    state.inFlight.delete(nonce);
+    const latencyMs = this.#now() - flight.sentAt;
+    if (!req.error_detail) {
+      this.#settle(state, flight.sent, flight.removed);
+      this.#o.observer.acked(type, this.#o.direction, { nonce, version: flight.version, latencyMs });
+    } else {
+      const rejected = rejectedOf(req.error_detail);
+      const refusedNames = new Set(rejected.map((r) => r.name));
+      // With a list, the rest of the response was applied; without one, the whole response was refused.
+      const whole = rejected.length === 0;
+      const applied = new Map([...flight.sent].filter(([k]) => !whole && !refusedNames.has(k)));
+      this.#settle(state, applied, whole ? [] : flight.removed);
+      for (const [k, v] of flight.sent) if (whole || refusedNames.has(k)) state.refused.set(k, v);
+      if (whole) for (const k of flight.removed) markDirty(state, [k]);
+      this.#o.observer.nacked(type, this.#o.direction, {
+        nonce, version: flight.version, error: req.error_detail.message ?? 'rejected',
+        rejected: whole ? [...flight.sent].map(([name, version]) => ({ name, version, error: req.error_detail?.message ?? 'rejected' })) : rejected,
+      });
+    }
+    return { kind: 'ok', out: this.#push(type) };
+  }
+
+  /** Something changed for `type` (these keys, or anything): push now if idle, else at the next ACK. */
+  changed(type: ResourceKind, keys: Iterable<string> | 'all'): Outbound[] {
+    const state = this.#types.get(type);
+    if (!state) return [];
+    if (keys === 'all') state.dirty = 'all';
+    else markDirty(state, keys);
+    return this.#push(type);
+  }
+
+  /** The safety net: compare every subscribed type in full. */
+  reconcile(): Outbound[] {
+    return [...this.#types.keys()].flatMap((t) => this.changed(t, 'all'));
+  }
+
+  /** When the oldest response still awaiting its ACK was sent, if any. */
+  oldestUnacked(): { type: ResourceKind; sentAt: number } | undefined {
+    let oldest: { type: ResourceKind; sentAt: number } | undefined;
+    for (const [type, s] of this.#types) {
+      for (const f of s.inFlight.values()) if (!oldest || f.sentAt < oldest.sentAt) oldest = { type, sentAt: f.sentAt };
+    }
+    return oldest;
+  }
+
+  subscribedTypes(): ResourceKind[] {
+    return [...this.#types.keys()];
+  }
+
+  #settle(state: TypeState, sent: ReadonlyMap<string, string>, removed: readonly string[]): void {
+    for (const [k, v] of sent) {
+      const prev = state.peer.get(k);
+      if (prev !== undefined) state.peerHash.remove(k, prev);
+      state.peer.set(k, v);
+      state.peerHash.add(k, v);
+    }
+    for (const k of removed) {
+      const prev = state.peer.get(k);
+      if (prev === undefined) continue;
+      state.peerHash.remove(k, prev);
+      state.peer.delete(k);
+    }
+  }
+
+  #push(type: ResourceKind): Outbound[] {
+    const state = this.#types.get(type)!;
+    if (state.inFlight.size > 0) return [];
+    const dirty = state.dirty;
+    state.dirty = new Set();
+    const candidates = dirty === 'all' ? new Set([...this.#o.view.keys(type), ...state.peer.keys()]) : dirty;
+    const upserts: Envelope[] = [];
+    const removals: string[] = [];
+    for (const key of candidates) {
+      const env = this.#o.view.get(type, key);
+      if (env) {
+        if (state.peer.get(key) === env.version || state.refused.get(key) === env.version) continue;
+        state.refused.delete(key);
+        upserts.push(env);
+      } else {
+        state.refused.delete(key);
+        if (state.peer.has(key)) removals.push(key);
+      }
+    }
+    if (upserts.length === 0 && removals.length === 0) return [];
+    return this.#pack(type, state, upserts, removals);
+  }
+
+  /** Splits one push into responses under the size limit; each gets its own nonce and ACK. */
+  #pack(type: ResourceKind, state: TypeState, upserts: Envelope[], removals: string[]): Outbound[] {
+    const budget = this.#o.maxMessageBytes - RESPONSE_OVERHEAD;
+    const out: Outbound[] = [];
+    const projected = state.peerHash.clone();
+    let batch: Envelope[] = [];
+    let batchRemovals: string[] = [];
+    let size = 0;
+    const flush = () => {
+      if (batch.length === 0 && batchRemovals.length === 0) return;
+      for (const e of batch) {
+        const prev = state.peer.get(e.key);
+        if (prev !== undefined) projected.remove(e.key, prev);
+        projected.add(e.key, e.version);
+      }
+      for (const k of batchRemovals) {
+        const prev = state.peer.get(k);
+        if (prev !== undefined) projected.remove(k, prev);
+      }
+      const nonce = randomBytes(8).toString('hex');
+      const version = projected.toString();
+      const response: DeltaDiscoveryResponse = {
+        type_url: typeUrlOf(type),
+        nonce,
+        system_version_info: version,
+        resources: batch.map((e) => ({ name: e.key, version: e.version, resource: { type_url: KDS_RESOURCE_TYPE_URL, value: e.bytes } })),
+        removed_resources: batchRemovals,
+      };
+      const bytes = codec.encodeResponse(response);
+      state.inFlight.set(nonce, { sent: new Map(batch.map((e) => [e.key, e.version])), removed: batchRemovals, sentAt: this.#now(), version });
+      this.#o.observer.sent(type, this.#o.direction, { nonce, version, resources: batch.length, removals: batchRemovals.length, bytes: bytes.length });
+      out.push({ type, nonce, bytes });
+      batch = [];
+      batchRemovals = [];
+      size = 0;
+    };
+    for (const e of upserts) {
+      const itemSize = e.bytes.length + e.key.length + e.version.length + RESOURCE_OVERHEAD;
+      if (itemSize > budget) {
+        state.refused.set(e.key, e.version);
+        this.#o.observer.refusedToSend(type, this.#o.direction, {
+          name: e.key, version: e.version, error: `${itemSize} bytes cannot fit in a KDS message of at most ${this.#o.maxMessageBytes} bytes`,
+        });
+        continue;
+      }
+      if (size + itemSize > budget) flush();
+      batch.push(e);
+      size += itemSize;
+    }
+    for (const k of removals) {
+      const itemSize = k.length + 4;
+      if (size + itemSize > budget) flush();
+      batchRemovals.push(k);
+      size += itemSize;
+    }
+    flush();
+    return out;
+  }
+}
+
+function markDirty(state: TypeState, keys: Iterable<string>): void {
+  if (state.dirty === 'all') return;
+  for (const k of keys) state.dirty.add(k);
+}
+
+function rejectedOf(detail: NonNullable<DeltaDiscoveryRequest['error_detail']>): { name: string; version: string; error: string }[] {
+  const out: { name: string; version: string; error: string }[] = [];
+  for (const d of detail.details ?? []) {
+    if (d.type_url !== KDS_REJECTION_TYPE_URL) continue;
+    const r = codec.decodeRejection(d.value);
+    if (r.ok) out.push(...(r.value.resources ?? []).map((x) => ({ name: x.name ?? '', version: x.version ?? '', error: x.error ?? '' })));
+  }
+  return out;
+}

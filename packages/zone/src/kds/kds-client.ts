@@ -1,0 +1,214 @@
+import { randomBytes } from 'node:crypto';
+import { type ChannelCredentials, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import {
+  Backoff, clientCredentials, codec, ConsumerSession, ConsumerStream, createKdsMetrics, type EventBus, type FrameStream, KDS_METADATA,
+  KdsClient, kdsChannelOptions, type KdsMetrics, kindsWithFlow, type Logger, MESHFED_VERSION, ProviderSession, ProviderStream,
+  ResourceCache, type ResourceStore, type Telemetry,
+} from '@meshfed/shared';
+import { GlobalSyncTarget } from './global-sync-target.js';
+import { localView } from './local-view.js';
+
+export type KdsClientState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'stopped';
+
+const ALLOWED: Record<KdsClientState, readonly KdsClientState[]> = {
+  idle: ['connecting', 'stopped'],
+  connecting: ['connected', 'backoff', 'stopped'],
+  connected: ['backoff', 'stopped'],
+  backoff: ['connecting', 'stopped'],
+  stopped: [],
+};
+
+export interface KdsZoneClientOptions {
+  readonly zone: string;
+  /** grpcs://host:port (TLS) or grpc://host:port (labs). */
+  readonly globalAddress: string;
+  readonly token: string;
+  readonly caPem?: string;
+  readonly skipVerify?: boolean;
+  readonly store: ResourceStore;
+  readonly bus: EventBus;
+  readonly log: Logger;
+  readonly telemetry: Telemetry;
+  readonly maxMessageBytes: number;
+  readonly ackTimeoutMs: number;
+  readonly reconcileIntervalMs: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** Until global says otherwise in its first health-check answer. */
+  readonly healthCheckIntervalMs?: number;
+}
+
+const DOWN = kindsWithFlow('global-to-zone');
+const UP = kindsWithFlow('zone-to-global');
+
+type Call = ReturnType<KdsClient['makeBidiStreamRequest']>;
+
+/**
+ * A zone's link to global: dials, opens both KDS streams on one connection, keeps the health check
+ * going, and on any failure tears the connection down and dials again after a backoff. Resyncs are
+ * cheap: each side reports what it holds, and only differences travel.
+ */
+export class KdsZoneClient {
+  readonly #o: KdsZoneClientOptions;
+  readonly #log: Logger;
+  readonly #metrics: KdsMetrics;
+  readonly #backoff: Backoff;
+  readonly #target: GlobalSyncTarget;
+  readonly #listeners = new Set<(s: KdsClientState) => void>();
+  #state: KdsClientState = 'idle';
+  #cache: ResourceCache | undefined;
+  #client: KdsClient | undefined;
+  #teardown: (() => void) | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #health: NodeJS.Timeout | undefined;
+  #healthIntervalMs: number;
+  #lastError: string | undefined;
+
+  constructor(options: KdsZoneClientOptions) {
+    this.#o = options;
+    this.#log = options.log.child({ component: 'kds-client', zone: options.zone });
+    this.#metrics = createKdsMetrics(options.telemetry, 'zone');
+    this.#backoff = new Backoff(options.backoffBaseMs, options.backoffMaxMs);
+    this.#target = new GlobalSyncTarget(options.store, options.zone);
+    this.#healthIntervalMs = options.healthCheckIntervalMs ?? 10_000;
+  }
+
+  get state(): KdsClientState {
+    return this.#state;
+  }
+
+  /** What the zone's API shows about its link to global. */
+  status() {
+    return { globalAddress: this.#o.globalAddress, state: this.#state, ...(this.#lastError ? { lastError: this.#lastError } : {}) };
+  }
+
+  onState(listener: (s: KdsClientState) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    this.#cache = await ResourceCache.build(this.#o.store, this.#o.bus, UP, this.#log);
+    this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#transition('stopped', 'stopping');
+    clearTimeout(this.#retry);
+    this.#teardown?.();
+    this.#cache?.close();
+  }
+
+  #transition(to: KdsClientState, why: string): boolean {
+    if (this.#state === to) return true;
+    if (!ALLOWED[this.#state].includes(to)) return false;
+    this.#log.info({ from: this.#state, to, why }, `KDS: ${this.#state} -> ${to}`);
+    this.#state = to;
+    for (const l of this.#listeners) l(to);
+    return true;
+  }
+
+  #credentials(): ChannelCredentials {
+    const url = new URL(this.#o.globalAddress);
+    if (url.protocol === 'grpc:') return credentials.createInsecure();
+    return clientCredentials({ ...(this.#o.caPem !== undefined ? { caPem: this.#o.caPem } : {}), ...(this.#o.skipVerify ? { skipVerify: true } : {}) });
+  }
+
+  #connect(): void {
+    if (!this.#transition('connecting', 'dialling global')) return;
+    const url = new URL(this.#o.globalAddress);
+    const client = new KdsClient(`${url.hostname}:${url.port || '5685'}`, this.#credentials(), kdsChannelOptions(this.#o.maxMessageBytes));
+    this.#client = client;
+    const md = new Metadata();
+    md.set(KDS_METADATA.authorization, `Bearer ${this.#o.token}`);
+    md.set(KDS_METADATA.zone, this.#o.zone);
+    md.set(KDS_METADATA.version, MESHFED_VERSION);
+    md.set('x-meshfed-connection', randomBytes(6).toString('hex'));
+
+    const calls: Call[] = [];
+    const stops: (() => void)[] = [];
+    let failed = false;
+    const fail = (why: string) => {
+      if (failed) return;
+      failed = true;
+      this.#lastError = why;
+      teardown();
+      if (this.#state === 'stopped') return;
+      const wait = this.#backoff.next();
+      this.#log.warn({ reason: why, retryInMs: wait }, `KDS: connection to global lost: ${why}`);
+      this.#transition('backoff', why);
+      this.#retry = setTimeout(() => this.#connect(), wait);
+      this.#retry.unref();
+    };
+    const teardown = () => {
+      clearTimeout(this.#health);
+      for (const s of stops) s();
+      for (const c of calls) c.cancel();
+      client.close();
+      this.#teardown = undefined;
+    };
+    this.#teardown = teardown;
+    const connected = () => {
+      if (this.#state !== 'connecting') return;
+      this.#backoff.reset();
+      this.#lastError = undefined;
+      this.#transition('connected', 'first message from global');
+    };
+    const watch = (call: Call, direction: string) => {
+      call.on('error', (err: ServiceError) => fail(describe(err, direction)));
+      call.on('end', () => fail(`global ended the ${direction} stream`));
+      call.on('data', connected);
+    };
+
+    // Global → zone: global provides, this zone consumes.
+    const down = client.makeBidiStreamRequest('/meshfed.kds.v1.KDSSyncService/GlobalToZoneSync', (b: Buffer) => b, (b: Buffer) => b, md) as Call;
+    calls.push(down);
+    watch(down, 'global-to-zone');
+    const consumer = new ConsumerStream({
+      stream: down as unknown as FrameStream, session: new ConsumerSession(DOWN), types: DOWN, target: this.#target, direction: 'global-to-zone',
+      observer: this.#metrics, log: this.#log, telemetry: this.#o.telemetry, onFatal: (reason) => fail(reason),
+    });
+    stops.push(() => consumer.stop());
+    this.#metrics.streamOpened('global-to-zone');
+    stops.push(() => this.#metrics.streamClosed('global-to-zone'));
+    void consumer.start().catch((err: Error) => fail(`cannot read the local store: ${err.message}`));
+
+    // Zone → global: this zone provides, global consumes.
+    const up = client.makeBidiStreamRequest('/meshfed.kds.v1.KDSSyncService/ZoneToGlobalSync', (b: Buffer) => b, (b: Buffer) => b, md) as Call;
+    calls.push(up);
+    watch(up, 'zone-to-global');
+    const session = new ProviderSession({ direction: 'zone-to-global', types: UP, view: localView(this.#cache!), observer: this.#metrics, maxMessageBytes: this.#o.maxMessageBytes });
+    const provider = new ProviderStream({
+      stream: up as unknown as FrameStream, session, cache: this.#cache!, types: UP, direction: 'zone-to-global', observer: this.#metrics, log: this.#log,
+      telemetry: this.#o.telemetry, ackTimeoutMs: this.#o.ackTimeoutMs, reconcileIntervalMs: this.#o.reconcileIntervalMs,
+      onStall: (kind, detail) => {
+        this.#metrics.stalled('zone-to-global', kind);
+        fail(`stream to global stalled (${detail})`);
+      },
+    });
+    stops.push(() => provider.stop());
+    this.#metrics.streamOpened('zone-to-global');
+    stops.push(() => this.#metrics.streamClosed('zone-to-global'));
+    provider.start();
+
+    const healthCheck = () => {
+      client.makeUnaryRequest('/meshfed.kds.v1.KDSSyncService/HealthCheck', (b: Buffer) => b, (b: Buffer) => b, codec.encodeHealthRequest({ zone: this.#o.zone }), md, { deadline: Date.now() + Math.max(2000, this.#healthIntervalMs) }, (err, res) => {
+        if (failed) return;
+        if (err) return fail(describe(err, 'health check'));
+        connected();
+        const d = res ? codec.decodeHealthResponse(res) : undefined;
+        if (d?.ok && d.value.interval_ms) this.#healthIntervalMs = Number(d.value.interval_ms);
+        this.#health = setTimeout(healthCheck, this.#healthIntervalMs);
+        this.#health.unref();
+      });
+    };
+    healthCheck();
+  }
+}
+
+function describe(err: ServiceError, what: string): string {
+  if (err.code === status.UNAUTHENTICATED) return `global refused this zone (${what}): ${err.details}`;
+  if (err.code === status.PERMISSION_DENIED) return `global refused this zone (${what}): ${err.details}`;
+  if (err.code === status.CANCELLED) return `${what} cancelled`;
+  return `${what}: ${status[err.code] ?? err.code} ${err.details || err.message}`;
+}

@@ -1,0 +1,97 @@
+// Zone tokens end to end: the built `meshfed` CLI against real daemons, global on Postgres.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { PostgresStore, ZoneTokens } from '@meshfed/shared';
+import { createTestDatabase } from './support/postgres.js';
+import { type RunningCp, startCp } from './support/processes.js';
+
+const CLI = join(import.meta.dirname, '..', 'packages', 'ctl', 'dist', 'main.js');
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+async function meshfed(args: readonly string[]): Promise<Run> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, MESHFED_CP: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+const show = (r: Run) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+
+/** Verifies with the key global keeps in the database, as another replica of global would. */
+async function verifyOn(url: string, token: string, expect: { zone: string; scope: 'zone' | 'ingress' | 'egress' }) {
+  const store = await PostgresStore.open({ url, maxConnections: 2, connectTimeoutMs: 5000 });
+  try {
+    return await (await ZoneTokens.open(store)).verify(token, expect);
+  } finally {
+    await store.close();
+  }
+}
+
+describe('zone tokens from the CLI', { timeout: 120_000 }, () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  });
+  const started = async (kind: 'global' | 'zone', args: readonly string[]): Promise<RunningCp> => {
+    const cp = await startCp(kind, args);
+    cleanups.push(() => cp.stop());
+    return cp;
+  };
+
+  test('global on Postgres issues tokens that verify, with the same key after a restart', async () => {
+    const db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    const args = ['--store', 'postgres', '--postgres-url', db.url];
+
+    const global = await started('global', args);
+    const first = await meshfed(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'zone', '--valid-for', '720h', '--cp', global.url]);
+    assert.equal(first.code, 0, show(first));
+    assert.match(first.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, 'one token and a newline');
+    assert.equal(first.stderr, '');
+    const v = await verifyOn(db.url, first.stdout, { zone: 'zone-1', scope: 'zone' });
+    assert.deepEqual(v.scopes, ['zone']);
+    assert.equal(v.expiresAt.getTime() - v.issuedAt.getTime(), 720 * 3_600_000);
+    assert.ok(!global.logs().includes(first.stdout.trim()), 'the token is not in the log');
+    assert.match(global.logs(), /"msg":"issued a zone token"/);
+
+    assert.equal(await global.stop(), 0);
+    const restarted = await started('global', args);
+    const second = await meshfed(['generate', 'zone-token', '--zone', 'zone-2', '--scope', 'ingress', '--scope', 'egress', '--cp', restarted.url]);
+    assert.equal(second.code, 0, show(second));
+    assert.equal((await verifyOn(db.url, second.stdout, { zone: 'zone-2', scope: 'egress' })).kid, v.kid, 'the same key after a restart');
+    assert.equal((await verifyOn(db.url, first.stdout, { zone: 'zone-1', scope: 'zone' })).zone, 'zone-1', 'tokens issued before still verify');
+    assert.doesNotMatch(restarted.logs(), /created the zone token signing key/);
+  });
+
+  test('a bad request is explained field by field', async () => {
+    const global = await started('global', []);
+    const r = await meshfed(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'zone', '--valid-for', '11y', '--cp', global.url]);
+    assert.equal(r.code, 1, show(r));
+    assert.equal(r.stderr, 'Error: zone token for zone "zone-1" is invalid (400)\n  validFor: must be at most 10y (87600h)\n');
+    assert.equal(r.stdout, '');
+  });
+
+  test('a standalone zone issues zone tokens; a federated zone refuses', async () => {
+    const standalone = await started('zone', []);
+    const ok = await meshfed(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'ingress', '--cp', standalone.url]);
+    assert.equal(ok.code, 0, show(ok));
+
+    const federated = await started('zone', ['--zone', 'zone-1', '--global-address', 'grpc://127.0.0.1:1', '--zone-token', 'placeholder']);
+    const refused = await meshfed(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'zone', '--cp', federated.url]);
+    assert.equal(refused.code, 1, show(refused));
+    assert.match(refused.stderr, /^Error: zone token for zone "zone-1": not issued here \(400\)\n {2}zone tokens are issued by the global control plane/);
+  });
+});
