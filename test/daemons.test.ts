@@ -219,6 +219,18 @@ test('compose lab: every meshfed service uses flags its daemon accepts', async (
     seen.push(name);
   }
   assert.deepEqual(seen.sort(), ['global', 'zone-1', 'zone-2']);
+  // Zones are federated, and what they read is what the init services write.
+  const flagOf = (svc: string, flag: string) => compose.services[svc]!.command!.find((c) => c.startsWith(`${flag}=`))?.split('=')[1];
+  const certsCmd = compose.services['kds-certs']!.command!.join(' ');
+  const tokensCmd = compose.services['zone-tokens']!.command!.join(' ');
+  for (const z of ['zone-1', 'zone-2']) {
+    assert.equal(flagOf(z, '--global-address'), 'grpcs://global:5685');
+    assert.equal(flagOf(z, '--kds-ca-file'), '/secrets/ca.crt');
+    assert.match(certsCmd, /generate kds-certs --dir \/secrets --name global/);
+    assert.equal(flagOf(z, '--zone-token-file'), `/secrets/${z}.token`);
+    assert.match(tokensCmd, /generate zone-token --zone \$\$z --scope zone .*> \/secrets\/\$\$z\.token/);
+  }
+  assert.equal(flagOf('global', '--kds-tls-cert'), '/secrets/kds.crt');
   // The test must be able to fail: a made-up flag is refused by the same check.
   assert.throws(() => parseFlags(GlobalFlags, ['--made-up=1'], {}), /unknown flag --made-up/);
 });

@@ -65,8 +65,8 @@ describe('meshfed generate zone-token', () => {
   });
 
   const USAGE: [string, string[], RegExp][] = [
-    ['nothing to generate', ['generate'], /^Error: missing what to generate: zone-token\n/],
-    ['an unknown token', ['generate', 'dataplane-tokn'], /^Error: unknown token "dataplane-tokn"; can generate: zone-token\n/],
+    ['nothing to generate', ['generate'], /^Error: missing what to generate: zone-token, kds-certs\n/],
+    ['an unknown token', ['generate', 'dataplane-tokn'], /^Error: cannot generate "dataplane-tokn"; can generate: zone-token, kds-certs\n/],
     ['no --zone', ['generate', 'zone-token', '--scope', 'zone'], /^Error: --zone is required/],
     ['a bad zone name', ['generate', 'zone-token', '--zone', 'Zone_1!', '--scope', 'zone'], /^Error: --zone "Zone_1!": invalid characters/],
     ['no --scope', ['generate', 'zone-token', '--zone', 'z'], /^Error: --scope is required: zone, ingress, egress/],
@@ -148,4 +148,24 @@ describe('meshfed generate zone-token against the real API', () => {
     assert.deepEqual(v.scopes, ['ingress', 'egress']);
     assert.equal(v.expiresAt.getTime() - v.issuedAt.getTime(), 3_600_000);
   });
+});
+
+it('generate kds-certs writes a CA and a server certificate it signed, for the names given', async () => {
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { X509Certificate } = await import('node:crypto');
+  const dir = mkdtempSync(join(tmpdir(), 'kds-certs-'));
+  try {
+    const r = await run(['generate', 'kds-certs', '--dir', dir, '--name', 'global,localhost', '--name', '127.0.0.1']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /wrote .*ca\.crt/);
+    const ca = new X509Certificate(readFileSync(join(dir, 'ca.crt')));
+    const cert = new X509Certificate(readFileSync(join(dir, 'kds.crt')));
+    assert.ok(cert.verify(ca.publicKey), 'signed by the CA');
+    assert.ok(cert.checkHost('global') && cert.checkHost('localhost') && cert.checkIP('127.0.0.1'));
+    assert.equal(cert.checkHost('elsewhere'), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,6 +4,7 @@ import { clientFor } from '../client.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import type { Io } from '../io.js';
+import { writeKdsCertificates } from '../kds-certs.js';
 
 /** The scopes of a zone token, as the control plane's POST /tokens/zone accepts them. */
 export const ZONE_TOKEN_SCOPES = ['zone', 'ingress', 'egress'] as const;
@@ -13,24 +14,32 @@ const OPTIONS = {
   zone: { type: 'string' },
   scope: { type: 'string', multiple: true },
   'valid-for': { type: 'string' },
+  dir: { type: 'string' },
+  name: { type: 'string', multiple: true },
 } as const;
 
 type Parsed = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>;
 
-const HELP = `Generate a token, signed by the control plane.
+const HELP = `Generate a token signed by the control plane, or KDS certificates.
 
 Usage:
   meshfed generate zone-token --zone ZONE --scope SCOPE [--scope SCOPE ...] [--valid-for DURATION] [flags]
+  meshfed generate kds-certs --dir DIR [--name NAME ...]
 
-Tokens:
+What:
   zone-token   authenticates a zone control plane to global over KDS (scope "zone"), or a zone's
                ingress or egress proxy (scopes "ingress", "egress"). Issued by the global control
                plane, or by a standalone zone.
+  kds-certs    writes DIR/ca.crt, DIR/kds.crt and DIR/kds.key: a new CA and a KDS server certificate
+               it signed for the names and addresses zones dial (--name, repeatable; default
+               localhost and 127.0.0.1). Global takes --kds-tls-cert/--kds-tls-key, zones --kds-ca-file.
 
 Flags:
       --zone ZONE           the zone the token is for (required)
       --scope SCOPE         zone, ingress or egress (required); repeat it or separate with commas
       --valid-for DURATION  how long the token is valid, such as 24h, 30d, 1y (default ${DEFAULT_ZONE_TOKEN_VALIDITY}, at most 10y)
+      --dir DIR             kds-certs: where to write the files (required)
+      --name NAME           kds-certs: a DNS name or IP address of global, repeatable
       --cp URL              control plane API (default http://127.0.0.1:5681, or env MESHFED_CP)
   -h, --help                show this help
 
@@ -66,12 +75,22 @@ async function zoneToken(parsed: Parsed, io: Io): Promise<number> {
   return 0;
 }
 
+async function kdsCerts(parsed: Parsed, io: Io): Promise<number> {
+  const dir = parsed.values.dir;
+  if (dir === undefined) throw new UsageError('--dir is required: where to write ca.crt, kds.crt and kds.key');
+  const names = (parsed.values.name ?? []).flatMap((n) => n.split(',')).map((n) => n.trim()).filter((n) => n !== '');
+  const files = await writeKdsCertificates(dir, names.length > 0 ? names : ['localhost', '127.0.0.1']);
+  io.out(`wrote ${files.ca}, ${files.cert} and ${files.key}\n`);
+  return 0;
+}
+
 const GENERATORS: Readonly<Record<string, (parsed: Parsed, io: Io) => Promise<number>>> = {
   'zone-token': zoneToken,
+  'kds-certs': kdsCerts,
 };
 
 export const generateCommand: Command = {
-  summary: 'Generate tokens (zone-token)',
+  summary: 'Generate zone tokens and KDS certificates',
   synopsis: 'meshfed generate zone-token --zone ZONE --scope SCOPE [--valid-for DURATION] [--cp URL]',
   help: HELP,
   async run(args, io) {
@@ -80,7 +99,7 @@ export const generateCommand: Command = {
     if (parsed.positionals.length === 0) throw new UsageError(`missing what to generate: ${kinds}`);
     const [what = ''] = expectPositionals(parsed.positionals, ['WHAT']);
     const generate = Object.hasOwn(GENERATORS, what) ? GENERATORS[what] : undefined;
-    if (!generate) throw new UsageError(`unknown token "${what}"; can generate: ${kinds}`);
+    if (!generate) throw new UsageError(`cannot generate "${what}"; can generate: ${kinds}`);
     return generate(parsed, io);
   },
 };

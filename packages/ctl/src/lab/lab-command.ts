@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { waitForZones, writeLabCertificates, writeZoneToken } from './lab-federation.js';
+import { writeKdsCertificates } from '../kds-certs.js';
+import { waitForZones, writeZoneToken } from './lab-federation.js';
 import { LAB_ZONES, labFiles, labPlan, labTable } from './lab-plan.js';
 import { type StartedProcess, startLabProcess, stopAll } from './lab-runner.js';
 
@@ -25,7 +26,7 @@ export async function runLab(options: { portOffset: number; dir: string; out?: (
   };
   let online: Map<string, boolean>;
   try {
-    await writeLabCertificates(files);
+    await writeKdsCertificates(files.dir, ['localhost', '127.0.0.1'], 30);
     // Global first: it issues the zones' tokens, then the zones dial it.
     started.push(await startLabProcess(plan[0]!, logDir));
     for (const z of LAB_ZONES) await writeZoneToken(plan[0]!.api, z, files.token(z));

@@ -1,16 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { generateCa, issueServerCertificate } from '@meshfed/shared/tls';
-import type { LabFiles } from './lab-plan.js';
-
-/** A CA for the lab and a KDS server certificate signed by it: zones verify global for real. */
-export async function writeLabCertificates(files: LabFiles): Promise<void> {
-  mkdirSync(files.dir, { recursive: true });
-  const ca = await generateCa({ commonName: 'meshfed lab CA', validDays: 30 });
-  const server = await issueServerCertificate(ca, { commonName: 'meshfed-global', dnsNames: ['localhost', 'global'], ipAddresses: ['127.0.0.1'], validDays: 30 });
-  writeFileSync(files.kdsCa, ca.certPem);
-  writeFileSync(files.kdsCert, server.certPem);
-  writeFileSync(files.kdsKey, server.keyPem, { mode: 0o600 });
-}
+import { writeFileSync } from 'node:fs';
 
 /** Asks the global CP for a zone token (scope zone) and keeps it where the zone reads it. */
 export async function writeZoneToken(globalApi: string, zone: string, path: string): Promise<void> {

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { kdsCertFiles } from '../kds-certs.js';
 
 /** One process of the local lab: which daemon, its flags, and the URLs it will answer on. */
 export interface LabProcess {
@@ -21,13 +22,8 @@ export interface LabFiles {
 }
 
 export function labFiles(dir: string): LabFiles {
-  return {
-    dir,
-    kdsCert: join(dir, 'kds.crt'),
-    kdsKey: join(dir, 'kds.key'),
-    kdsCa: join(dir, 'ca.crt'),
-    token: (zone) => join(dir, `${zone}.token`),
-  };
+  const certs = kdsCertFiles(dir);
+  return { dir, kdsCert: certs.cert, kdsKey: certs.key, kdsCa: certs.ca, token: (zone) => join(dir, `${zone}.token`) };
 }
 
 /**

@@ -66,7 +66,8 @@ export class KdsZoneClient {
 
   constructor(options: KdsZoneClientOptions) {
     this.#o = options;
-    this.#log = options.log.child({ component: 'kds-client', zone: options.zone });
+    // The zone and component are already on every line of the parent logger.
+    this.#log = options.log.child({ subsystem: 'kds-client' });
     this.#metrics = createKdsMetrics(options.telemetry, 'zone');
     this.#backoff = new Backoff(options.backoffBaseMs, options.backoffMaxMs);
     this.#target = new GlobalSyncTarget(options.store, options.zone);
