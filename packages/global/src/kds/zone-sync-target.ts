@@ -1,6 +1,6 @@
 import {
-  type ApplyResult, isRejected, kdsKey, parseKdsKey, kdsVersion, LABEL_DISPLAY_NAME, LABEL_ORIGIN, LABEL_ZONE, listAll, type Rejected,
-  type ResourceKind, type ResourceStore, type ResponsePlan, type StoredResource, splitByMesh, type SyncTarget, validateReceived,
+  type ApplyResult, existingCopies, isRejected, kdsKey, parseKdsKey, kdsVersion, LABEL_DISPLAY_NAME, LABEL_ORIGIN, LABEL_ZONE, listAll, type Rejected,
+  type ResourceKind, type ResourceStore, type ResponsePlan, splitByMesh, type SyncTarget, validateReceived,
   type WriteOp, zoneResourceName,
 } from '@meshfed/shared';
 
@@ -35,6 +35,11 @@ export class ZoneSyncTarget implements SyncTarget {
   async apply(plan: ResponsePlan): Promise<ApplyResult> {
     const rejected: Rejected[] = [];
     const ops: { op: WriteOp; key: string; version: string; mesh?: string }[] = [];
+    const localKey = (key: string) => {
+      const { name, mesh } = parseKdsKey(key);
+      return { name: zoneResourceName(this.zone, mesh, name), mesh };
+    };
+    const existingOf = await existingCopies(this.store, plan.type, [...plan.upserts.map((u) => localKey(u.key)), ...plan.removals.map(localKey)]);
     for (const u of plan.upserts) {
       const name = zoneResourceName(this.zone, u.mesh, u.name);
       const labels = { ...u.labels, [LABEL_ORIGIN]: 'zone', [LABEL_ZONE]: this.zone, [LABEL_DISPLAY_NAME]: u.name };
@@ -45,7 +50,7 @@ export class ZoneSyncTarget implements SyncTarget {
         rejected.push(parsed);
         continue;
       }
-      const existing = await this.store.get(parsed);
+      const existing = existingOf(parsed);
       if (existing && !this.#isMine(existing)) {
         rejected.push({ name: u.key, version: u.version, error: `${u.type} "${name}" on global does not belong to zone "${this.zone}"` });
         continue;
@@ -53,8 +58,7 @@ export class ZoneSyncTarget implements SyncTarget {
       ops.push({ op: { op: 'put', resource: parsed }, key: u.key, version: u.version, ...(u.mesh !== undefined ? { mesh: u.mesh } : {}) });
     }
     for (const key of plan.removals) {
-      const { name, mesh } = parseKdsKey(key);
-      const existing: StoredResource | undefined = await this.store.get({ type: plan.type, name: zoneResourceName(this.zone, mesh, name), ...(mesh !== undefined ? { mesh } : {}) });
+      const existing = existingOf(localKey(key));
       if (existing && this.#isMine(existing)) ops.push({ op: { op: 'delete', key: existing }, key, version: '' });
     }
     const { ok, missing } = await splitByMesh(this.store, ops);

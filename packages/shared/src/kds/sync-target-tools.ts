@@ -52,3 +52,27 @@ export async function splitByMesh(
   }
   return { ok, missing };
 }
+
+/**
+ * Reads the current copies of the resources a response touches: one list of the whole type for a
+ * large response (a full sync of thousands), one get each for a small one (a single change).
+ */
+export async function existingCopies(
+  store: ResourceStore,
+  type: ResourceKind,
+  keys: readonly { name: string; mesh?: string | undefined }[],
+): Promise<(key: { name: string; mesh?: string | undefined }) => StoredResource | undefined> {
+  const id = (k: { name: string; mesh?: string | undefined }) => `${k.mesh ?? ''}\u0000${k.name}`;
+  const found = new Map<string, StoredResource>();
+  if (keys.length > PREFETCH_THRESHOLD) {
+    for (const r of await listAll(store, type)) found.set(id(r), r);
+  } else {
+    for (const k of keys) {
+      const r = await store.get({ type, name: k.name, ...(k.mesh !== undefined ? { mesh: k.mesh } : {}) });
+      if (r) found.set(id(r), r);
+    }
+  }
+  return (k) => found.get(id(k));
+}
+
+const PREFETCH_THRESHOLD = 50;

@@ -1,5 +1,5 @@
 import {
-  type ApplyResult, isRejected, kdsKey, kdsVersion, LABEL_ORIGIN, listAll, parseKdsKey, type Rejected, type ResourceKind,
+  type ApplyResult, existingCopies, isRejected, kdsKey, kdsVersion, LABEL_ORIGIN, listAll, parseKdsKey, type Rejected, type ResourceKind,
   type ResourceStore, type ResponsePlan, splitByMesh, type SyncTarget, validateReceived, type WriteOp,
 } from '@meshfed/shared';
 
@@ -28,13 +28,14 @@ export class GlobalSyncTarget implements SyncTarget {
   async apply(plan: ResponsePlan): Promise<ApplyResult> {
     const rejected: Rejected[] = [];
     const ops: { op: WriteOp; key: string; version: string; mesh?: string }[] = [];
+    const existingOf = await existingCopies(this.store, plan.type, [...plan.upserts, ...plan.removals.map(parseKdsKey)]);
     for (const u of plan.upserts) {
       const parsed = validateReceived(u, u.name, { ...u.labels, [LABEL_ORIGIN]: 'global' }, u.spec);
       if (isRejected(parsed)) {
         rejected.push(parsed);
         continue;
       }
-      const existing = await this.store.get(parsed);
+      const existing = existingOf(parsed);
       if (existing && !fromGlobal(existing)) {
         rejected.push({ name: u.key, version: u.version, error: `${u.type} "${u.name}" exists locally in zone "${this.zone}"; a zone never overwrites its own resources (delete it there to receive global's)` });
         continue;
@@ -42,8 +43,7 @@ export class GlobalSyncTarget implements SyncTarget {
       ops.push({ op: { op: 'put', resource: parsed }, key: u.key, version: u.version, ...(u.mesh !== undefined ? { mesh: u.mesh } : {}) });
     }
     for (const key of plan.removals) {
-      const { name, mesh } = parseKdsKey(key);
-      const existing = await this.store.get({ type: plan.type, name, ...(mesh !== undefined ? { mesh } : {}) });
+      const existing = existingOf(parseKdsKey(key));
       if (existing && fromGlobal(existing)) ops.push({ op: { op: 'delete', key: existing }, key, version: '' });
     }
     const { ok, missing } = await splitByMesh(this.store, ops);

@@ -61,6 +61,7 @@ export class KdsZoneClient {
   #teardown: (() => void) | undefined;
   #retry: NodeJS.Timeout | undefined;
   #health: NodeJS.Timeout | undefined;
+  #refresh: NodeJS.Timeout | undefined;
   #healthIntervalMs: number;
   #lastError: string | undefined;
 
@@ -90,12 +91,17 @@ export class KdsZoneClient {
 
   async start(): Promise<void> {
     this.#cache = await ResourceCache.build(this.#o.store, this.#o.bus, UP, this.#log);
+    // The safety net for a lost event (between replicas of this zone CP): reload and push differences.
+    const cache = this.#cache;
+    this.#refresh = setInterval(() => void cache.refresh().catch((err: Error) => this.#log.warn({ err }, 'KDS: cache refresh failed')), this.#o.reconcileIntervalMs);
+    this.#refresh.unref();
     this.#connect();
   }
 
   async stop(): Promise<void> {
     this.#transition('stopped', 'stopping');
     clearTimeout(this.#retry);
+    clearInterval(this.#refresh);
     this.#teardown?.();
     this.#cache?.close();
   }

@@ -1,0 +1,92 @@
+// One meshfed zone CP federated to the bench's global, in its own process, for `npm run bench -- kds`.
+// It subscribes to the zone's event bus (no polling) and reports over IPC each MeshTimeout that lands
+// in the zone's store, with the wall-clock time it was committed there.
+import { Writable } from 'node:stream';
+import { createLogger, LABEL_ORIGIN, listAll, parseFlags, type ResourceChangedEvent } from '@meshfed/shared';
+import { startZone, ZoneFlags } from '@meshfed/zone';
+import { digestOf, idleTimeoutOf, isFromBench, MESH, send, wall, type ZoneHarnessConfig } from './kds-proc.js';
+
+const cfg = JSON.parse(process.env.BENCH_KDS_HARNESS ?? '{}') as ZoneHarnessConfig;
+let armed = cfg.armed;
+
+// The zone's own log: the KDS link's state changes are reported, warnings and errors kept on stderr.
+const sink = new Writable({
+  write(chunk: Buffer, _enc, cb) {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line) continue;
+      try {
+        const l = JSON.parse(line) as { level?: string; msg?: string };
+        const state = /^KDS: \w+ -> (\w+)$/.exec(l.msg ?? '')?.[1];
+        if (state) send({ kind: 'link', state, at: wall() });
+        if (l.level !== 'info' && l.level !== 'debug' && l.level !== 'trace') process.stderr.write(`${line}\n`);
+      } catch {
+        process.stderr.write(`${line}\n`);
+      }
+    }
+    cb();
+  },
+});
+const log = createLogger({ component: 'zone', zone: cfg.zone, level: 'info', destination: sink });
+
+const argv = [
+  '--zone', cfg.zone, '--global-address', `grpc://127.0.0.1:${cfg.kdsPort}`, '--zone-token-file', cfg.tokenFile,
+  '--api-address', '127.0.0.1', '--api-port', '0', '--xds-port', '0', '--store', cfg.store,
+  '--kds-backoff-base', '100ms', '--kds-backoff-max', '1s',
+  ...(cfg.postgresUrl ? ['--postgres-url', cfg.postgresUrl] : []),
+];
+
+try {
+  send({ kind: 'starting', at: wall() });
+  const cp = await startZone(parseFlags(ZoneFlags, argv, {}), log);
+  const names = new Set<string>();
+  let synced = false;
+  const checkSynced = () => {
+    if (!synced && names.size >= cfg.expect) {
+      synced = true;
+      send({ kind: 'synced', at: wall(), count: names.size });
+    }
+  };
+  const fromGlobal = (e: { type: string; mesh?: string | undefined; labels: Readonly<Record<string, string>> }) =>
+    e.type === 'MeshTimeout' && e.mesh === MESH && e.labels[LABEL_ORIGIN] === 'global';
+  cp.bus.subscribe((events: readonly ResourceChangedEvent[]) => {
+    const at = wall();
+    for (const e of events) {
+      if (!fromGlobal(e)) continue;
+      if (e.op === 'delete') {
+        names.delete(e.name);
+        continue;
+      }
+      names.add(e.name);
+      if (armed) send({ kind: 'arrived', name: e.name, at });
+    }
+    checkSynced();
+  });
+  // What landed before the subscription (the sync starts inside startZone) is read from the store once.
+  for (const r of await listAll(cp.store, 'MeshTimeout')) {
+    if (!fromGlobal(r)) continue;
+    names.add(r.name);
+    const expected = cfg.watch?.[r.name];
+    if (expected !== undefined && idleTimeoutOf(r.spec) === expected) send({ kind: 'arrived', name: r.name, at: Date.parse(r.modificationTime), early: true });
+  }
+  process.on('message', (raw) => {
+    if (!isFromBench(raw)) return;
+    const m = raw;
+    void (async () => {
+      if (m.cmd === 'arm') {
+        armed = true;
+        send({ kind: 'reply', id: m.id });
+      } else if (m.cmd === 'rss') {
+        send({ kind: 'reply', id: m.id, rss: process.memoryUsage().rss });
+      } else if (m.cmd === 'digest') {
+        const items = (await listAll(cp.store, 'MeshTimeout')).filter(fromGlobal);
+        send({ kind: 'reply', id: m.id, digest: digestOf(items), count: items.length });
+      }
+    })().catch((err: Error) => send({ kind: 'failed', error: err.stack ?? err.message }));
+  });
+  process.on('disconnect', () => process.exit(0));
+  send({ kind: 'ready', pid: process.pid, url: cp.url });
+  checkSynced();
+} catch (err) {
+  send({ kind: 'failed', error: (err as Error).stack ?? String(err) });
+  process.exit(1);
+}
