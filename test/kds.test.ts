@@ -212,6 +212,30 @@ describe('KDS resilience', () => {
   });
 });
 
+describe('KDS health checks', () => {
+  test('a frozen zone is marked offline within 3 health-check intervals, and comes back when it thaws', async () => {
+    const t = tmp();
+    cleanups.push(t.cleanup);
+    const global = track(await startCp('global', FAST_GLOBAL));
+    const zone = track(await startZone(global, 'zone-frozen', t.dir));
+    const online = async (want: boolean) => {
+      const { body } = await getJson(`${global.url}/zones+insights/zone-frozen`);
+      return body.online === want;
+    };
+    await eventually('online', () => online(true));
+    zone.process.kill('SIGSTOP');
+    cleanups.push(() => zone.process.kill('SIGCONT'));
+    const frozenAt = Date.now();
+    await eventually('offline', () => online(false), 10_000);
+    const took = Date.now() - frozenAt;
+    // 3 × 300 ms intervals, plus one insight flush (1 s) and the poll: well under 3 s, and not before 900 ms.
+    assert.ok(took >= 800 && took < 3000, `offline after ${took} ms`);
+    assert.match(global.logs(), /zone went silent; closing its streams/);
+    zone.process.kill('SIGCONT');
+    await eventually('online again after thawing', () => online(true), 15_000);
+  });
+});
+
 describe('global replicas on Postgres and NATS', () => {
   test('a write on either replica reaches zones connected to the other', async () => {
     const t = tmp();
