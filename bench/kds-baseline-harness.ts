@@ -6,7 +6,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, credentials, Server, ServerCredentials, type ServerDuplexStream, type ServiceDefinition } from '@grpc/grpc-js';
-import { type BaselineHarnessConfig, isFromBench, meshTimeout, send, wall } from './kds-proc.js';
+import { type BaselineHarnessConfig, isFromBench, meshTimeout, send, usage, wall } from './kds-proc.js';
 
 const pass = (b: Buffer): Buffer => b;
 const PATH = '/meshfed.bench.Baseline/Sync';
@@ -18,13 +18,14 @@ const HELLO = Buffer.from('hello');
 const cfg = JSON.parse(process.env.BENCH_KDS_BASELINE ?? '{}') as BaselineHarnessConfig;
 
 process.on('message', (raw) => {
-  if (isFromBench(raw) && raw.cmd === 'rss') send({ kind: 'reply', id: raw.id, rss: process.memoryUsage().rss });
+  if (isFromBench(raw) && raw.cmd === 'usage') send({ kind: 'reply', id: raw.id, ...usage() });
 });
 process.on('disconnect', () => process.exit(0));
 
 try {
   if (cfg.role === 'server') await serve();
-  else await zone(cfg.grpcPort, cfg.preload);
+  else if (cfg.role === 'zone') await zone(cfg.grpcPort, cfg.preload);
+  else send({ kind: 'ready', pid: process.pid }); // idle: the floor every harness process starts from
 } catch (err) {
   send({ kind: 'failed', error: (err as Error).stack ?? String(err) });
   process.exit(1);

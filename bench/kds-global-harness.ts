@@ -2,7 +2,8 @@
 // `npm run bench -- kds`. Commands over IPC: load N MeshTimeouts, report RSS, digest its MeshTimeouts.
 import { listAll, parseFlags, parseResource, type WriteOp } from '@meshfed/shared';
 import { GlobalFlags, startGlobal } from '@meshfed/global';
-import { digestOf, isFromBench, MESH, meshTimeout, send } from './kds-proc.js';
+import { digestOf } from './kds-digest.js';
+import { isFromBench, MESH, meshTimeout, send, usage } from './kds-proc.js';
 
 const flags = parseFlags(GlobalFlags, [
   '--kds-insecure', '--api-address', '127.0.0.1', '--api-port', '0', '--kds-address', '127.0.0.1', '--kds-port', '0', '--log-level', 'warn',
@@ -23,8 +24,8 @@ try {
           await cp.store.commit(ops);
         }
         send({ kind: 'reply', id: m.id, count: n });
-      } else if (m.cmd === 'rss') {
-        send({ kind: 'reply', id: m.id, rss: process.memoryUsage().rss });
+      } else if (m.cmd === 'usage') {
+        send({ kind: 'reply', id: m.id, ...usage() });
       } else if (m.cmd === 'digest') {
         const items = (await listAll(cp.store, 'MeshTimeout')).filter((r) => r.mesh === MESH);
         send({ kind: 'reply', id: m.id, digest: digestOf(items), count: items.length });

@@ -1,9 +1,8 @@
 // Child processes of `npm run bench -- kds` and the messages they exchange with the bench over IPC.
 // Every child is tracked and killed when the bench ends, however it ends; every wait is bounded.
+// No meshfed import here: the baseline harness loads this file too.
 import { type ChildProcess, fork } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { canonicalJson } from '@meshfed/shared';
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable between processes of one host. */
 export const wall = (): number => performance.timeOrigin + performance.now();
@@ -15,12 +14,12 @@ export type FromChild =
   | { kind: 'link'; state: string; at: number }
   | { kind: 'synced'; at: number; count: number }
   | { kind: 'arrived'; name: string; at: number; early?: boolean }
-  | { kind: 'reply'; id: number; rss?: number; digest?: string; count?: number }
+  | { kind: 'reply'; id: number; rss?: number; cpuMs?: number; digest?: string; count?: number }
   | { kind: 'failed'; error: string };
 
 /** A bench → child command; each is answered by a `reply` with the same id. */
 export interface ToChild {
-  readonly cmd: 'rss' | 'digest' | 'load' | 'arm';
+  readonly cmd: 'usage' | 'digest' | 'load' | 'arm';
   readonly id: number;
   readonly n?: number;
 }
@@ -43,6 +42,7 @@ export interface ZoneHarnessConfig {
 /** What a baseline harness is told at start (JSON in BENCH_KDS_BASELINE). */
 export type BaselineHarnessConfig =
   | { readonly role: 'server' }
+  | { readonly role: 'idle' }
   | { readonly role: 'zone'; readonly grpcPort: number; readonly preload: number };
 
 export const MESH = 'default';
@@ -67,11 +67,10 @@ export function idleTimeoutOf(spec: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** Order-independent digest of (name, spec) pairs: equal on global and a zone when they hold the same. */
-export function digestOf(items: readonly { name: string; spec: unknown }[]): string {
-  const h = createHash('sha256');
-  for (const line of items.map((r) => `${r.name}\u0000${canonicalJson(r.spec)}`).sort()) h.update(line).update('\n');
-  return h.digest('hex').slice(0, 16);
+/** This process's resident memory and the CPU time it has used so far (user + system). */
+export function usage(): { rss: number; cpuMs: number } {
+  const c = process.cpuUsage();
+  return { rss: process.memoryUsage().rss, cpuMs: (c.user + c.system) / 1000 };
 }
 
 export function isFromBench(m: unknown): m is ToChild {
@@ -112,13 +111,17 @@ export class Proc {
         for (const p of live) p.child.kill('SIGKILL');
       });
     }
+    // BENCH_KDS_CPU_PROF=DIR: every child writes a V8 CPU profile there when it is stopped (not killed).
+    const prof = process.env.BENCH_KDS_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_KDS_CPU_PROF] : [];
     this.child = fork(fileURLToPath(new URL(script, import.meta.url)), [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...prof],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, ...env },
     });
     live.add(this);
+    const verbose = process.env.BENCH_KDS_VERBOSE === '1';
     const keep = (chunk: Buffer) => {
+      if (verbose) process.stderr.write(chunk.toString('utf8').replace(/^(?=.)/gm, `[${name}] `));
       for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.#tail.push(line);
       if (this.#tail.length > 40) this.#tail.splice(0, this.#tail.length - 40);
     };
@@ -168,6 +171,7 @@ export class Proc {
         fn();
       };
       const timer = setTimeout(() => done(() => reject(new TimeoutError(`${this.name}: no ${what} within ${timeoutMs} ms`))), timeoutMs);
+      timer.unref();
       const off = this.on((m, at) => {
         if (m.kind === 'failed') return done(() => reject(new Error(`${this.name} failed while waiting for ${what}: ${m.error}\n${this.logs()}`)));
         const v = pick(m, at);
@@ -183,6 +187,14 @@ export class Proc {
     const msg: ToChild = n === undefined ? { cmd, id } : { cmd, id, n };
     this.child.send(msg);
     return reply;
+  }
+
+  /** Closes the IPC channel, on which a harness exits by itself; SIGKILL if it has not within 5 s. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    if (this.child.connected) this.child.disconnect();
+    await Promise.race([this.#exited, new Promise((r) => setTimeout(r, 5000))]);
+    await this.kill();
   }
 
   /** SIGKILL, then waits (bounded) for the exit. */

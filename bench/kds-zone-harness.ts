@@ -4,7 +4,8 @@
 import { Writable } from 'node:stream';
 import { createLogger, LABEL_ORIGIN, listAll, parseFlags, type ResourceChangedEvent } from '@meshfed/shared';
 import { startZone, ZoneFlags } from '@meshfed/zone';
-import { digestOf, idleTimeoutOf, isFromBench, MESH, send, wall, type ZoneHarnessConfig } from './kds-proc.js';
+import { digestOf } from './kds-digest.js';
+import { idleTimeoutOf, isFromBench, MESH, send, usage, wall, type ZoneHarnessConfig } from './kds-proc.js';
 
 const cfg = JSON.parse(process.env.BENCH_KDS_HARNESS ?? '{}') as ZoneHarnessConfig;
 let armed = cfg.armed;
@@ -38,35 +39,52 @@ const argv = [
 try {
   send({ kind: 'starting', at: wall() });
   const cp = await startZone(parseFlags(ZoneFlags, argv, {}), log);
-  const names = new Set<string>();
+  // Synced once the store holds `expect` MeshTimeouts: checked at start and after each commit's events
+  // (no polling); every bench MeshTimeout comes from global.
   let synced = false;
-  const checkSynced = () => {
-    if (!synced && names.size >= cfg.expect) {
-      synced = true;
-      send({ kind: 'synced', at: wall(), count: names.size });
+  let checking = false;
+  let again = false;
+  const checkSynced = async (): Promise<void> => {
+    if (synced) return;
+    if (checking) {
+      again = true;
+      return;
+    }
+    checking = true;
+    try {
+      do {
+        again = false;
+        const { total } = await cp.store.list('MeshTimeout', { mesh: MESH, limit: 1 });
+        if (total >= cfg.expect) {
+          synced = true;
+          send({ kind: 'synced', at: wall(), count: total });
+        }
+      } while (again && !synced);
+    } finally {
+      checking = false;
     }
   };
+  const seen = new Set<string>();
   const fromGlobal = (e: { type: string; mesh?: string | undefined; labels: Readonly<Record<string, string>> }) =>
     e.type === 'MeshTimeout' && e.mesh === MESH && e.labels[LABEL_ORIGIN] === 'global';
   cp.bus.subscribe((events: readonly ResourceChangedEvent[]) => {
     const at = wall();
+    let relevant = false;
     for (const e of events) {
-      if (!fromGlobal(e)) continue;
-      if (e.op === 'delete') {
-        names.delete(e.name);
-        continue;
-      }
-      names.add(e.name);
-      if (armed) send({ kind: 'arrived', name: e.name, at });
+      if (!fromGlobal(e) || e.op === 'delete') continue;
+      relevant = true;
+      if (!armed) continue;
+      seen.add(e.name);
+      send({ kind: 'arrived', name: e.name, at });
     }
-    checkSynced();
+    if (relevant && !synced) checkSynced().catch((err: Error) => send({ kind: 'failed', error: err.stack ?? err.message }));
   });
-  // What landed before the subscription (the sync starts inside startZone) is read from the store once.
-  for (const r of await listAll(cp.store, 'MeshTimeout')) {
-    if (!fromGlobal(r)) continue;
-    names.add(r.name);
-    const expected = cfg.watch?.[r.name];
-    if (expected !== undefined && idleTimeoutOf(r.spec) === expected) send({ kind: 'arrived', name: r.name, at: Date.parse(r.modificationTime), early: true });
+  // A watched change may have landed before the subscription (the sync starts inside startZone):
+  // then its arrival is the time it was committed, from the store.
+  for (const [name, idle] of Object.entries(cfg.watch ?? {})) {
+    if (seen.has(name)) continue;
+    const r = await cp.store.get({ type: 'MeshTimeout', mesh: MESH, name });
+    if (r && !seen.has(name) && fromGlobal(r) && idleTimeoutOf(r.spec) === idle) send({ kind: 'arrived', name, at: Date.parse(r.modificationTime), early: true });
   }
   process.on('message', (raw) => {
     if (!isFromBench(raw)) return;
@@ -75,8 +93,8 @@ try {
       if (m.cmd === 'arm') {
         armed = true;
         send({ kind: 'reply', id: m.id });
-      } else if (m.cmd === 'rss') {
-        send({ kind: 'reply', id: m.id, rss: process.memoryUsage().rss });
+      } else if (m.cmd === 'usage') {
+        send({ kind: 'reply', id: m.id, ...usage() });
       } else if (m.cmd === 'digest') {
         const items = (await listAll(cp.store, 'MeshTimeout')).filter(fromGlobal);
         send({ kind: 'reply', id: m.id, digest: digestOf(items), count: items.length });
@@ -85,7 +103,7 @@ try {
   });
   process.on('disconnect', () => process.exit(0));
   send({ kind: 'ready', pid: process.pid, url: cp.url });
-  checkSynced();
+  await checkSynced();
 } catch (err) {
   send({ kind: 'failed', error: (err as Error).stack ?? String(err) });
   process.exit(1);

@@ -1,6 +1,11 @@
 // `npm run bench -- kds`: propagation from a PUT on global to every zone's store, and reconnect
 // resyncs, with meshfed's global and zones each in its own OS process; against a baseline measured in
 // the same run (a bare node http server forwarding the body over one grpc-js stream per zone process).
+// Knobs: BENCH_KDS_ZONES=1,5,10 BENCH_KDS_RESOURCES=1000,10000 BENCH_KDS_SAMPLES=100 BENCH_KDS_WARMUP=10
+// BENCH_KDS_PARTS=latency,baseline,reconnect BENCH_KDS_RECONNECT_ZONES=1,10 BENCH_KDS_RECONNECT_CHANGES=0,100
+// BENCH_KDS_RECONNECT_RESOURCES=10000 BENCH_KDS_TIMEOUT_MS BENCH_KDS_SYNC_TIMEOUT_MS BENCH_KDS_SETTLE_MS
+// MESHFED_BENCH_POSTGRES_URL (admin URL; each reconnect run creates and drops its own database)
+// BENCH_KDS_VERBOSE=1 (children's output on stderr) BENCH_KDS_CPU_PROF=DIR (V8 CPU profile of every child).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -90,8 +95,9 @@ interface ZoneProc {
 async function spawnZone(g: Global, zone: string, o: Omit<ZoneHarnessConfig, 'zone' | 'kdsPort' | 'tokenFile'>): Promise<ZoneProc> {
   const cfg: ZoneHarnessConfig = { zone, kdsPort: g.kdsPort, tokenFile: await tokenFile(g, zone), ...o };
   const proc = new Proc(zone, ZONE_HARNESS, { BENCH_KDS_HARNESS: JSON.stringify(cfg) });
-  const at = <K extends FromChild['kind']>(kind: K, what: string, pick: (m: Extract<FromChild, { kind: K }>) => boolean = () => true) =>
-    quiet(proc.waitFor(what, (m) => (m.kind === kind && pick(m as Extract<FromChild, { kind: K }>) ? m : undefined), SYNC_TIMEOUT_MS));
+  type Of<K> = Extract<FromChild, { kind: K }>;
+  const at = <K extends FromChild['kind']>(kind: K, what: string, pick: (m: Of<K>) => boolean = () => true) =>
+    quiet(proc.waitFor<Of<K>>(what, (m) => (m.kind === kind && pick(m as Of<K>) ? (m as Of<K>) : undefined), SYNC_TIMEOUT_MS));
   return {
     proc, zone,
     starting: at('starting', 'start').then((m) => m.at),
@@ -125,10 +131,35 @@ interface Latency {
   readonly p99?: number;
   readonly recvP50?: number;
   readonly recvP99?: number;
-  readonly serverRss?: number;
-  readonly zoneRss?: number;
+  /** Global's (the baseline server's) and zone-1's RSS after the samples, and CPU ms per PUT during them. */
+  readonly server?: Usage;
+  readonly zone?: Usage;
   readonly syncMs?: number;
+  /** Resources zone-1 applied (its meshfed_kds_resources_applied_total) per PUT during the samples. */
+  readonly appliedPerPut?: number;
   readonly failed?: string;
+}
+
+interface Usage {
+  readonly rss: number;
+  readonly cpuPerPut: number;
+}
+
+/** Runs the samples between two readings of the server's and zone-1's RSS and CPU time. */
+async function measured(server: Proc, zone: Proc, run: () => Promise<{ at: number[]; recv: number[] }>): Promise<Latency> {
+  const read = async (p: Proc) => {
+    const r = await p.request('usage', TIMEOUT_MS);
+    return { rss: need(r.rss, 'rss'), cpuMs: need(r.cpuMs, 'cpu') };
+  };
+  const [s0, z0] = await Promise.all([read(server), read(zone)]);
+  const s = await run();
+  const [s1, z1] = await Promise.all([read(server), read(zone)]);
+  const puts = WARMUP + SAMPLES;
+  return {
+    ...summarizeLatency(s),
+    server: { rss: s1.rss, cpuPerPut: (s1.cpuMs - s0.cpuMs) / puts },
+    zone: { rss: z1.rss, cpuPerPut: (z1.cpuMs - z0.cpuMs) / puts },
+  };
 }
 
 /**
@@ -170,13 +201,17 @@ async function meshfedCell(zones: number, n: number): Promise<Latency> {
     await Promise.all(zs.map((z) => z.synced));
     const syncMs = wall() - t0;
     await Promise.all(zs.map((z) => z.proc.request('arm', TIMEOUT_MS)));
-    const s = await sample((name) => `${g.url}/meshes/${MESH}/meshtimeouts/${name}`, zs.map((z) => z.proc), `${zones}-${n}`);
-    const [gr, zr] = await Promise.all([g.proc.request('rss', TIMEOUT_MS), zs[0]!.proc.request('rss', TIMEOUT_MS)]);
-    return { ...summarizeLatency(s), syncMs, ...(gr.rss !== undefined ? { serverRss: gr.rss } : {}), ...(zr.rss !== undefined ? { zoneRss: zr.rss } : {}) };
+    const url = (name: string) => `${g.url}/meshes/${MESH}/meshtimeouts/${name}`;
+    const procsOfZones = zs.map((z) => z.proc);
+    const zoneUrl = await zs[0]!.ready;
+    const applied = () => metricSum(zoneUrl, 'meshfed_kds_resources_applied_total', 'direction="global-to-zone"');
+    const a0 = await applied();
+    const m = await measured(g.proc, procsOfZones[0]!, () => sample(url, procsOfZones, `${zones}-${n}`));
+    return { ...m, syncMs, appliedPerPut: ((await applied()) - a0) / (WARMUP + SAMPLES) };
   } catch (err) {
     return { failed: describeFailure(err) };
   } finally {
-    await Promise.all(procs.map((p) => p.kill()));
+    await Promise.all(procs.map((p) => p.stop()));
   }
 }
 
@@ -191,13 +226,12 @@ async function baselineCell(zones: number, n: number): Promise<Latency> {
     const zs = Array.from({ length: zones }, (_, i) => new Proc(`baseline-zone-${i + 1}`, BASELINE_HARNESS, { BENCH_KDS_BASELINE: JSON.stringify({ role: 'zone', grpcPort, preload: n }) }));
     procs.push(...zs);
     await Promise.all(zs.map((z) => z.waitFor('ready', (m) => (m.kind === 'ready' ? m : undefined), SYNC_TIMEOUT_MS)));
-    const s = await sample((name) => `http://127.0.0.1:${httpPort}/meshes/${MESH}/meshtimeouts/${name}`, zs, `base-${zones}-${n}`);
-    const [sr, zr] = await Promise.all([server.request('rss', TIMEOUT_MS), zs[0]!.request('rss', TIMEOUT_MS)]);
-    return { ...summarizeLatency(s), ...(sr.rss !== undefined ? { serverRss: sr.rss } : {}), ...(zr.rss !== undefined ? { zoneRss: zr.rss } : {}) };
+    const url = (name: string) => `http://127.0.0.1:${httpPort}/meshes/${MESH}/meshtimeouts/${name}`;
+    return await measured(server, zs[0]!, () => sample(url, zs, `base-${zones}-${n}`));
   } catch (err) {
     return { failed: describeFailure(err) };
   } finally {
-    await Promise.all(procs.map((p) => p.kill()));
+    await Promise.all(procs.map((p) => p.stop()));
   }
 }
 
@@ -208,6 +242,19 @@ function describeFailure(err: unknown): string {
   }
   console.error(`  (${(err as Error).message})`);
   return 'error';
+}
+
+/** RSS of a harness process that loaded only node, the tsx loader and grpc-js. */
+async function idleFloor(): Promise<number | undefined> {
+  const p = new Proc('idle', BASELINE_HARNESS, { BENCH_KDS_BASELINE: JSON.stringify({ role: 'idle' }) });
+  try {
+    await p.waitFor('ready', (m) => (m.kind === 'ready' ? m : undefined), SYNC_TIMEOUT_MS);
+    return (await p.request('usage', TIMEOUT_MS)).rss;
+  } catch {
+    return undefined;
+  } finally {
+    await p.kill();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,14 +350,14 @@ async function resyncRun(g: Global, others: readonly Proc[], zonesTotal: number,
       if (m.kind === 'arrived' && !(m.name in watch)) extra++;
     });
     const start = await second.starting;
-    const linkAt = await quiet(Promise.race([second.connected, sleep(TIMEOUT_MS).then(() => Promise.reject(new TimeoutError(`${zone}: KDS link not up within ${TIMEOUT_MS} ms`)))]));
+    const linkAt = await second.connected;
     const convergedAt = names.length > 0 ? Math.max(...(await Promise.all(arrivals))) : linkAt;
     const url = await second.ready;
     await sleep(SETTLE_MS);
     offExtra();
     const bytes = (await bytesSentDown(g)) - b2;
     const applied = await metricSum(url, 'meshfed_kds_resources_applied_total', 'direction="global-to-zone"');
-    const [zd, gd, zr] = await Promise.all([second.proc.request('digest', TIMEOUT_MS), g.proc.request('digest', TIMEOUT_MS), second.proc.request('rss', TIMEOUT_MS)]);
+    const [zd, gd, zr] = await Promise.all([second.proc.request('digest', TIMEOUT_MS), g.proc.request('digest', TIMEOUT_MS), second.proc.request('usage', TIMEOUT_MS)]);
     const verified = zd.digest === gd.digest && extra === 0;
     if (!verified) console.error(`  (${zone}: zone digest ${zd.digest} (${zd.count}) vs global ${gd.digest} (${gd.count}); ${extra} unexpected arrivals)`);
     return {
@@ -342,7 +389,7 @@ async function resyncSetup(zonesTotal: number, n: number): Promise<Resync[]> {
   } catch (err) {
     return RECONNECT_CHANGES.map((changes) => ({ zones: zonesTotal, changes, failed: describeFailure(err) }));
   } finally {
-    await Promise.all(procs.map((p) => p.kill()));
+    await Promise.all(procs.map((p) => p.stop()));
   }
 }
 
@@ -362,8 +409,12 @@ export async function benchKds(): Promise<void> {
     console.log('"recv" columns: the same to the bench\'s IPC receive time, as a cross-check; RSS: global (baseline: its server) and zone-1 after the samples');
     console.log(`baseline: bare node http server forwarding the body over one grpc-js bidi stream per zone process, each keeping it in a Map pre-loaded with the same number of entries\n`);
 
+    const floor = await idleFloor();
+    if (floor !== undefined) console.log(`RSS floor of any harness process (node + tsx loader + grpc-js, idle): ${mib(floor)}\n`);
+
     if (PARTS.has('latency') || PARTS.has('baseline')) {
-      const rows: string[][] = [['zones', 'resources', 'initial sync', 'p50', 'p99', 'recv p50', 'recv p99', 'base p50', 'base p99', 'p50 ratio', 'global RSS', 'zone RSS', 'base srv RSS', 'base zone RSS']];
+      const rows: string[][] = [['zones', 'resources', 'p50', 'p99', 'recv p50', 'recv p99', 'base p50', 'base p99', 'p50 ratio', 'initial sync']];
+      const costs: string[][] = [['zones', 'resources', 'global RSS', 'zone-1 RSS', 'global CPU/PUT', 'zone-1 CPU/PUT', 'zone-1 applied/PUT', 'base srv RSS', 'base zone RSS', 'base srv CPU/PUT', 'base zone CPU/PUT']];
       for (const n of RESOURCES) {
         for (const z of ZONES) {
           console.error(`... ${z} zone(s), ${n} resources`);
@@ -371,14 +422,20 @@ export async function benchKds(): Promise<void> {
           const b: Latency = PARTS.has('baseline') ? await baselineCell(z, n) : { failed: 'skipped' };
           const ratio = m.p50 !== undefined && b.p50 !== undefined && b.p50 > 0 ? `${(m.p50 / b.p50).toFixed(1)}x` : '-';
           rows.push([
-            String(z), String(n), m.failed ?? ms(m.syncMs),
-            m.failed ?? ms(m.p50), m.failed ?? ms(m.p99), m.failed ?? ms(m.recvP50), m.failed ?? ms(m.recvP99),
-            b.failed ?? ms(b.p50), b.failed ?? ms(b.p99), ratio, mib(m.serverRss), mib(m.zoneRss), mib(b.serverRss), mib(b.zoneRss),
+            String(z), String(n), m.failed ?? ms(m.p50), m.failed ?? ms(m.p99), m.failed ?? ms(m.recvP50), m.failed ?? ms(m.recvP99),
+            b.failed ?? ms(b.p50), b.failed ?? ms(b.p99), ratio, m.failed ?? ms(m.syncMs),
+          ]);
+          costs.push([
+            String(z), String(n), mib(m.server?.rss), mib(m.zone?.rss), ms(m.server?.cpuPerPut), ms(m.zone?.cpuPerPut), m.appliedPerPut?.toFixed(2) ?? '-',
+            mib(b.server?.rss), mib(b.zone?.rss), ms(b.server?.cpuPerPut), ms(b.zone?.cpuPerPut),
           ]);
         }
       }
       console.log(table(rows));
-      console.log('(initial sync: from forking the zone processes to all of them holding every existing resource)\n');
+      console.log('(initial sync: from forking the zone processes, tsx start-up included, to all of them holding every existing resource)\n');
+      console.log('RSS after the samples; CPU: user + system time the process used during the samples, per PUT (warm-up included, idle timers too)');
+      console.log(table(costs));
+      console.log('');
     }
 
     if (PARTS.has('reconnect')) {

@@ -1,7 +1,8 @@
 // `npm run bench -- <name>`: figures, not pass/fail.
+import { benchKds } from './kds.js';
 import { benchStore } from './store.js';
 
-const BENCHES: Record<string, () => Promise<void>> = { store: benchStore };
+const BENCHES: Record<string, () => Promise<void>> = { store: benchStore, kds: benchKds };
 
 const names = process.argv.slice(2);
 if (names.length === 0 || names.some((n) => !(n in BENCHES))) {

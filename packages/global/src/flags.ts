@@ -1,4 +1,4 @@
-import { flag, NATS_SUBJECT_PREFIX } from '@meshfed/shared';
+import { flag } from '@meshfed/shared';
 import { z } from 'zod';
 
 export const GlobalFlags = z
@@ -8,8 +8,8 @@ export const GlobalFlags = z
     kdsPort: flag.port(5685, 'KDS (gRPC) port zones dial'),
     store: flag.store(),
     postgresUrl: flag.postgresUrl(),
-    natsUrl: z.string().refine((u) => /^nats:\/\//.test(u), 'must be a nats:// URL').optional().describe('nats://host:4222, events between global replicas'),
-    natsSubjectPrefix: z.string().regex(NATS_SUBJECT_PREFIX, 'must be dot-separated tokens of letters, digits, _ and -').default('meshfed').describe('NATS subject prefix; replicas of one control plane share it'),
+    natsUrl: flag.natsUrl('global replicas'),
+    natsSubjectPrefix: flag.natsSubjectPrefix(),
     kdsTlsCert: z.string().min(1).optional().describe('PEM certificate for KDS (absent: self-signed at start)'),
     kdsTlsKey: z.string().min(1).optional().describe('PEM private key for --kds-tls-cert'),
     kdsInsecure: z.boolean().default(false).describe('serve KDS without TLS, for zones dialling grpc:// (labs only)'),

@@ -1,4 +1,4 @@
-import { flag, NATS_SUBJECT_PREFIX, resourceNameSchema } from '@meshfed/shared';
+import { flag, resourceNameSchema } from '@meshfed/shared';
 import { z } from 'zod';
 
 export const ZoneFlags = z
@@ -18,8 +18,8 @@ export const ZoneFlags = z
     xdsPort: flag.port(5678, 'xDS (ADS) port proxies dial'),
     store: flag.store(),
     postgresUrl: flag.postgresUrl(),
-    natsUrl: z.string().refine((u) => /^nats:\/\//.test(u), 'must be a nats:// URL').optional().describe('nats://host:4222, events between zone CP replicas'),
-    natsSubjectPrefix: z.string().regex(NATS_SUBJECT_PREFIX, 'must be dot-separated tokens of letters, digits, _ and -').default('meshfed').describe('NATS subject prefix; replicas of one control plane share it'),
+    natsUrl: flag.natsUrl('zone CP replicas'),
+    natsSubjectPrefix: flag.natsSubjectPrefix(),
     kdsMaxMessageSize: flag.bytes(4 * 1024 * 1024, 'largest KDS message in bytes; responses are split to fit'),
     kdsAckTimeout: flag.duration('30s', 'a KDS response un-ACKed this long is a stalled stream, restarted'),
     kdsReconcileInterval: flag.duration('30s', 'safety-net full comparison of the KDS stream to global'),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NATS_SUBJECT_PREFIX } from '../events/nats-event-bus.js';
 import { durationToMs } from '../resources/meta.js';
 
 /**
@@ -106,6 +107,10 @@ export const flag = {
       .describe('postgres://user@host:5432/db, required with --store postgres'),
   logLevel: () => z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], { error: 'must be one of trace, debug, info, warn, error, fatal' }).default('info').describe('log level'),
   address: (description: string) => z.string().min(1).default('0.0.0.0').describe(description),
+  natsUrl: (replicas: string) =>
+    z.string().refine((u) => /^nats:\/\//.test(u), 'must be a nats:// URL').optional().describe(`nats://host:4222, events between ${replicas}`),
+  natsSubjectPrefix: () =>
+    z.string().regex(NATS_SUBJECT_PREFIX, 'must be dot-separated tokens of letters, digits, _ and -').default('meshfed').describe('NATS subject prefix; replicas of one control plane share it'),
   /** A duration flag (`30s`, `500ms`, `1m`), given to the program in milliseconds. */
   duration: (def: string, description: string) =>
     z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h))+$/, 'must be a duration such as 500ms, 10s, 1m').default(def).transform(durationToMs).pipe(z.number().positive('must be longer than 0')).describe(`${description} (default ${def})`),

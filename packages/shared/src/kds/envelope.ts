@@ -22,7 +22,12 @@ function contentLabels(labels: Readonly<Record<string, string>>): Record<string,
 
 /** The KDS version of a resource: a hash of its content (spec and non-sync labels), not its name. */
 export function kdsVersion(r: { spec: unknown; labels: Readonly<Record<string, string>> }): string {
-  return createHash('sha256').update(canonicalJson({ labels: contentLabels(r.labels), spec: r.spec })).digest('base64url').slice(0, 22);
+  return versionOf(r.labels, canonicalJson(r.spec));
+}
+
+/** Hashes the spec's canonical JSON text as is, so a receiver checks the bytes it got without re-encoding them. */
+function versionOf(labels: Readonly<Record<string, string>>, specJson: string): string {
+  return createHash('sha256').update(canonicalJson(contentLabels(labels))).update('\n').update(specJson).digest('base64url').slice(0, 22);
 }
 
 /** A resource's key inside its type on the wire: `mesh/name` or `name` (names cannot hold "/"). */
@@ -76,14 +81,16 @@ export function openEnvelope(key: string, version: string, any: { type_url?: str
   if (m.type !== expectedKind) return fail(`resource of type ${m.type || '(none)'} in a ${expectedKind} response`);
   const meta = m.meta ?? { name: '', mesh: '', labels: {}, version: '' };
   if (kdsKey({ name: meta.name, mesh: meta.mesh || undefined }) !== key) return fail(`resource named ${kdsKey({ name: meta.name, mesh: meta.mesh || undefined })} sent as ${key}`);
+  const specJson = Buffer.from(m.spec ?? []).toString('utf8');
   let spec: unknown;
   try {
-    spec = JSON.parse(Buffer.from(m.spec ?? []).toString('utf8'));
+    spec = JSON.parse(specJson);
   } catch (err) {
     return fail(`spec is not JSON: ${(err as Error).message}`);
   }
   const labels = meta.labels ?? {};
-  if (kdsVersion({ spec, labels }) !== version) return fail(`version ${version} does not match the content`);
+  // Senders write canonical JSON; anything else, or a tampered spec, does not match its version.
+  if (versionOf(labels, specJson) !== version) return fail(`version ${version} does not match the content`);
   return {
     ok: true, key, type: m.type, name: meta.name, ...(meta.mesh ? { mesh: meta.mesh } : {}), labels, spec, version,
     ...(meta.modified_at_ms ? { modifiedAtMs: Number(meta.modified_at_ms) } : {}),

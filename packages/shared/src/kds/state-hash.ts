@@ -1,9 +1,19 @@
-import { createHash } from 'node:crypto';
+const TWO_52 = 2 ** 52;
 
-const MOD = 1n << 60n;
+/** FNV-1a over UTF-16 code units: cheap, and good enough to name states (it is not a security hash). */
+function fnv1a(s: string, seed: number): number {
+  let h = seed;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
 
-function entryHash(key: string, version: string): bigint {
-  return BigInt(`0x${createHash('sha1').update(key).update('\u0000').update(version).digest('hex').slice(0, 15)}`);
+/** 52 bits from two differently seeded FNV-1a passes, so sums of them stay exact in a double. */
+function entryHash(key: string, version: string): number {
+  const s = `${key}\u0000${version}`;
+  return (fnv1a(s, 0x811c9dc5) & 0xfffff) * 2 ** 32 + fnv1a(s, 0x050c5d1f);
 }
 
 /**
@@ -11,14 +21,14 @@ function entryHash(key: string, version: string): bigint {
  * can name the state it brings a peer to without re-hashing ten thousand entries on every push.
  */
 export class StateHash {
-  #sum = 0n;
+  #sum = 0;
 
   add(key: string, version: string): void {
-    this.#sum = (this.#sum + entryHash(key, version)) % MOD;
+    this.#sum = (this.#sum + entryHash(key, version)) % TWO_52;
   }
 
   remove(key: string, version: string): void {
-    this.#sum = (this.#sum - entryHash(key, version) + MOD) % MOD;
+    this.#sum = (this.#sum - entryHash(key, version) + TWO_52) % TWO_52;
   }
 
   clone(): StateHash {
@@ -28,6 +38,6 @@ export class StateHash {
   }
 
   toString(): string {
-    return this.#sum.toString(16).padStart(15, '0');
+    return this.#sum.toString(16).padStart(13, '0');
   }
 }

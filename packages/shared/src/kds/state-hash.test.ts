@@ -1,0 +1,22 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { StateHash } from './state-hash.js';
+
+test('the state hash depends on the set, not the order, and undoes cleanly', () => {
+  const a = new StateHash();
+  const b = new StateHash();
+  const pairs = Array.from({ length: 1000 }, (_, i) => [`default/r${i}`, `v${i % 7}`] as const);
+  for (const [k, v] of pairs) a.add(k, v);
+  for (const [k, v] of [...pairs].reverse()) b.add(k, v);
+  assert.equal(a.toString(), b.toString());
+  const before = a.toString();
+  a.add('default/extra', 'v1');
+  assert.notEqual(a.toString(), before);
+  a.remove('default/extra', 'v1');
+  assert.equal(a.toString(), before);
+  const c = a.clone();
+  c.remove('default/r1', 'v1');
+  c.add('default/r1', 'v2');
+  assert.notEqual(c.toString(), a.toString(), 'a changed version changes the state');
+  assert.equal(new StateHash().toString(), '0000000000000');
+});
