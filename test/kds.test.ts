@@ -62,6 +62,11 @@ describe('KDS federation: global and two zones', () => {
   });
 
   test('a ZoneIngress created in zone-1 reaches global renamed and labelled, and zone-2', async () => {
+    // Its availableServices are the zone's: two healthy backend instances.
+    for (const n of ['backend-1', 'backend-2']) {
+      const dp = { type: 'Dataplane', mesh: 'default', name: n, networking: { address: '10.0.0.7', inbound: [{ port: n === 'backend-1' ? 8080 : 8081, tags: { 'kuma.io/service': 'backend' } }] } };
+      assert.equal((await put(`${z1.url}/meshes/default/dataplanes/${n}`, dp)).status, 201);
+    }
     assert.equal((await put(`${z1.url}/zoneingresses/ingress-1`, ingress('ingress-1'))).status, 201);
     const onGlobal = await eventually('ingress on global', async () => {
       const { body } = await getJson(`${global.url}/zoneingresses`);
@@ -77,7 +82,10 @@ describe('KDS federation: global and two zones', () => {
     });
     assert.equal(inZone2.labels['kuma.io/zone'], 'zone-1');
     assert.equal(inZone2.labels['kuma.io/origin'], 'global');
-    assert.deepEqual(inZone2.availableServices, ingress('ingress-1').availableServices);
+    await eventually('availableServices in zone-2', async () => {
+      const { body } = await getJson(`${z2.url}/zoneingresses/${onGlobal.name}`);
+      return JSON.stringify(body.availableServices) === JSON.stringify(ingress('ingress-1').availableServices);
+    });
     // Never sent back to the zone it came from.
     assert.equal((await getJson(`${z1.url}/zoneingresses`)).body.total, 1);
   });

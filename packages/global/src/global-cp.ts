@@ -7,6 +7,7 @@ import {
 import type { GlobalFlags } from './flags.js';
 import { registerInsightRoutes, ZoneInsights, ZoneInventory } from './insights/index.js';
 import { KdsServer } from './kds/kds-server.js';
+import { MeshCaManager } from './mesh-ca/index.js';
 
 /** Starts the global CP in this process; the daemon and in-process tests both come through here. */
 export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<RunningControlPlane & { kdsPort: number }> {
@@ -41,6 +42,9 @@ export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<Run
         throw err;
       }
       const server = kds;
+      // Every mesh with a builtin mTLS backend gets its root CA here; the Secrets reach zones over KDS.
+      const meshCa = new MeshCaManager({ store, bus, log: cpLog });
+      meshCa.start();
       return {
         routes(app) {
           registerZoneTokenRoutes(app, tokens);
@@ -48,6 +52,7 @@ export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<Run
         },
         info: () => ({ kdsPort: server.port }),
         async stop() {
+          await meshCa.stop();
           await server.stop();
           await insights.stop();
         },

@@ -10,3 +10,4 @@ export * from './kds/index.js';
 export * from './version.js';
 export * from './auth/index.js';
 export * from './tls/index.js';
+export * from './xds/index.js';

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { FlagError, type Logger, refuseZoneTokens, registerZoneTokenRoutes, requirePostgresUrl, type RunningControlPlane, startControlPlane, ZoneTokens } from '@meshfed/shared';
 import type { ZoneFlags } from './flags.js';
+import { startAvailableServicesReconciler } from './ingress/available-services-reconciler.js';
 import { KdsZoneClient } from './kds/kds-client.js';
 import { stampZone } from './zone-stamp.js';
 
@@ -35,7 +36,8 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
       if (!federated) {
         // A standalone zone is its own authority and issues zone tokens.
         const tokens = await ZoneTokens.open(store, { log: cpLog });
-        return { routes: (app) => registerZoneTokenRoutes(app, tokens) };
+        const services = startAvailableServicesReconciler({ store, bus, log: cpLog, telemetry, zone });
+        return { routes: (app) => registerZoneTokenRoutes(app, tokens), stop: () => services.stop() };
       }
       if (flags.kdsSkipVerify) cpLog.warn("--kds-skip-verify: global's KDS certificate is not verified; anyone on the path can pose as global");
       const client = new KdsZoneClient({
@@ -44,7 +46,18 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
         reconcileIntervalMs: flags.kdsReconcileInterval, backoffBaseMs: flags.kdsBackoffBase, backoffMaxMs: flags.kdsBackoffMax,
       });
       await client.start();
-      return { routes: refuseZoneTokens, info: () => ({ global: client.status() }), stop: () => client.stop() };
+      // Keeps local ZoneIngresses' availableServices current; KDS carries them to global and other zones.
+      const services = startAvailableServicesReconciler({ store, bus, log: cpLog, telemetry, zone });
+      return {
+        routes: refuseZoneTokens, info: () => ({ global: client.status() }),
+        stop: async () => {
+          try {
+            await services.stop();
+          } finally {
+            await client.stop();
+          }
+        },
+      };
     },
   });
   if (flags.dpAuth === 'none') cp.log.warn('dataplane authentication is off (--dp-auth none): any proxy can claim any identity; use it only in labs');

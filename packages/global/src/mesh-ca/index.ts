@@ -1,0 +1,3 @@
+export * from './ca-secrets.js';
+export * from './root-ca.js';
+export * from './mesh-ca-manager.js';

@@ -1,0 +1,5 @@
+export * from './envoy-proto.js';
+export * from './errors.js';
+export * from './resources.js';
+export * from './names.js';
+export * from './ads-service.js';

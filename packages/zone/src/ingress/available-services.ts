@@ -1,0 +1,134 @@
+import { LABEL_ORIGIN, type ZoneIngressSpec } from '@meshfed/shared';
+
+/** One entry of a ZoneIngress's `availableServices`: a set of instances sharing mesh and tags. */
+export type AvailableService = NonNullable<ZoneIngressSpec['availableServices']>[number];
+
+/** What the computation reads of a resource; StoredResource and Resource both fit. */
+export interface ResourceView {
+  readonly name: string;
+  readonly mesh?: string | undefined;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly spec: Readonly<Record<string, unknown>>;
+}
+
+export interface AvailableServicesInput {
+  readonly dataplanes: readonly ResourceView[];
+  readonly externalServices: readonly ResourceView[];
+  readonly meshes: readonly ResourceView[];
+}
+
+const SERVICE_TAG = 'kuma.io/service';
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A tag set read off a resource: its pairs sorted by key, and a string naming the set. */
+interface TagSet {
+  readonly sorted: readonly (readonly [string, string])[];
+  readonly key: string;
+}
+
+/** Sorted tag pairs, or undefined when malformed or without a service. Never keeps the caller's object. */
+function readTags(v: unknown): TagSet | undefined {
+  if (!isRecord(v) || typeof v[SERVICE_TAG] !== 'string') return undefined;
+  const sorted: (readonly [string, string])[] = [];
+  for (const k of Object.keys(v).sort()) {
+    const value = v[k];
+    if (typeof value !== 'string') return undefined;
+    sorted.push([k, value]);
+  }
+  return { sorted, key: JSON.stringify(sorted) };
+}
+
+const receivedFromGlobal = (r: ResourceView) => r.labels[LABEL_ORIGIN] === 'global';
+
+/** Inbounds whose dataplane or Kuma health says ready: no `health`, or `health.ready` not false. */
+function healthyInboundTags(dp: ResourceView): TagSet[] {
+  const networking = dp.spec.networking;
+  if (!isRecord(networking) || networking.gateway !== undefined) return [];
+  const inbound = networking.inbound;
+  if (!Array.isArray(inbound)) return [];
+  const out: TagSet[] = [];
+  for (const ib of inbound as unknown[]) {
+    if (!isRecord(ib)) continue;
+    if (isRecord(ib.health) && ib.health.ready === false) continue;
+    const tags = readTags(ib.tags);
+    if (tags) out.push(tags);
+  }
+  return out;
+}
+
+function zoneEgressEnabled(mesh: ResourceView): boolean {
+  const routing = mesh.spec.routing;
+  return isRecord(routing) && routing.zoneEgress === true;
+}
+
+interface Group {
+  readonly mesh: string;
+  readonly tags: Record<string, string>;
+  /** The tags as sorted [key, value] pairs: the tie-breaker after mesh and service. */
+  readonly sorted: readonly (readonly [string, string])[];
+  readonly externalService: boolean;
+  instances: number;
+}
+
+function compareGroups(a: Group, b: Group): number {
+  // Code-unit order, never locale order, so every process sorts alike.
+  if (a.mesh !== b.mesh) return a.mesh < b.mesh ? -1 : 1;
+  const as = a.tags[SERVICE_TAG]!, bs = b.tags[SERVICE_TAG]!;
+  if (as !== bs) return as < bs ? -1 : 1;
+  const byTags = compareSortedTags(a.sorted, b.sorted);
+  if (byTags !== 0) return byTags;
+  return Number(a.externalService) - Number(b.externalService);
+}
+
+/** Pair by pair, keys then values; a tag set that is a prefix of another sorts first. */
+function compareSortedTags(a: Group['sorted'], b: Group['sorted']): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const [ak, av] = a[i]!, [bk, bv] = b[i]!;
+    if (ak !== bk) return ak < bk ? -1 : 1;
+    if (av !== bv) return av < bv ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * What a zone's ingresses offer to other zones: every healthy inbound of every local Dataplane,
+ * grouped by mesh and full tag set with its instance count; plus, for meshes routed through
+ * ZoneEgress, each ExternalService of the zone (one instance per distinct tag set, as Kuma does).
+ * Gateways (no inbounds) and Dataplanes received from global are left out. Sorted by mesh, then
+ * `kuma.io/service`, then canonical tags, so equal inputs always give byte-equal output.
+ */
+export function computeAvailableServices(input: AvailableServicesInput): AvailableService[] {
+  const groups = new Map<string, Group>();
+  const add = (mesh: string, tags: TagSet, externalService: boolean) => {
+    const key = `${externalService ? 'e' : 'd'}\u0000${mesh}\u0000${tags.key}`;
+    const g = groups.get(key);
+    if (g) {
+      if (!externalService) g.instances++;
+      return;
+    }
+    // The output's own object, keys in sorted order.
+    groups.set(key, { mesh, tags: Object.fromEntries(tags.sorted), sorted: tags.sorted, externalService, instances: 1 });
+  };
+
+  for (const dp of input.dataplanes) {
+    if (dp.mesh === undefined || receivedFromGlobal(dp)) continue;
+    for (const tags of healthyInboundTags(dp)) add(dp.mesh, tags, false);
+  }
+
+  const egressMeshes = new Set(input.meshes.filter(zoneEgressEnabled).map((m) => m.name));
+  if (egressMeshes.size > 0) {
+    for (const es of input.externalServices) {
+      if (es.mesh === undefined || !egressMeshes.has(es.mesh)) continue;
+      const tags = readTags(es.spec.tags);
+      if (tags) add(es.mesh, tags, true);
+    }
+  }
+
+  return [...groups.values()].sort(compareGroups).map((g) => ({
+    tags: g.tags,
+    instances: g.instances,
+    mesh: g.mesh,
+    ...(g.externalService ? { externalService: true } : {}),
+  }));
+}

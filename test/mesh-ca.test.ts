@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { after, describe, test } from 'node:test';
+import { meshCaSecretNames as globalNames } from '../packages/global/src/mesh-ca/index.js';
+import { meshCaSecretNames as zoneNames, issueWorkloadCertificate } from '../packages/zone/src/mesh-ca/index.js';
+import { eventually, FAST_GLOBAL, getJson, startZone, tmp } from './support/federation.js';
+import { type RunningCp, startCp } from './support/processes.js';
+
+const SEED = '/work/shared/seeds/examples/mesh-mtls-zoneegress.yaml';
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+});
+const track = (cp: RunningCp) => {
+  cleanups.push(() => cp.stop());
+  return cp;
+};
+
+interface SecretAnswer {
+  readonly name: string;
+  readonly mesh: string;
+  readonly data: string;
+  readonly labels: Record<string, string>;
+}
+
+async function secret(cp: RunningCp, mesh: string, name: string): Promise<SecretAnswer | undefined> {
+  const res = await getJson(`${cp.url}/meshes/${mesh}/secrets/${name}`);
+  return res.status === 200 ? (res.body as SecretAnswer) : undefined;
+}
+
+const pem = (s: SecretAnswer) => Buffer.from(s.data, 'base64').toString('utf8');
+
+describe('mesh CA: made once on global, the same root in every zone', () => {
+  const t = tmp();
+  cleanups.push(t.cleanup);
+
+  test('global and zones name the CA secrets alike', () => {
+    assert.deepEqual(globalNames('default', 'ca-1'), zoneNames('default', 'ca-1'));
+  });
+
+  test('applying the seed Mesh on global gives both zones the same CA, and zone-issued leaves verify against it', async () => {
+    const global = track(await startCp('global', FAST_GLOBAL));
+    const [z1, z2] = (await Promise.all([startZone(global, 'zone-1', t.dir), startZone(global, 'zone-2', t.dir)])).map(track);
+    assert.ok(z1 && z2);
+    const names = zoneNames('default', 'ca-1');
+    // The default mesh has no mTLS yet: no CA anywhere.
+    assert.equal(await secret(global, 'default', names.cert), undefined);
+
+    const res = await fetch(`${global.url}/meshes/default`, { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: readFileSync(SEED, 'utf8') });
+    assert.ok(res.status === 200 || res.status === 201, `PUT seed mesh: ${res.status} ${await res.text()}`);
+
+    const cert = await eventually('CA certificate on global', () => secret(global, 'default', names.cert));
+    const key = await eventually('CA key on global', () => secret(global, 'default', names.key));
+    assert.equal(cert.labels['kuma.io/mesh-ca'], 'builtin');
+    const ca = new X509Certificate(pem(cert));
+    assert.equal(ca.ca, true);
+    assert.equal(ca.subjectAltName, 'URI:spiffe://default');
+
+    for (const z of [z1, z2]) {
+      const zCert = await eventually(`CA certificate in ${z.url}`, () => secret(z, 'default', names.cert));
+      const zKey = await eventually(`CA key in ${z.url}`, () => secret(z, 'default', names.key));
+      assert.equal(zCert.data, cert.data, 'the same CA certificate as global');
+      assert.equal(zKey.data, key.data);
+      assert.equal(zCert.labels['kuma.io/origin'], 'global');
+    }
+    const inZone2 = await secret(z2, 'default', names.cert);
+    assert.ok(inZone2);
+
+    // A certificate issued with zone-1's copy verifies against zone-2's: one root for all zones.
+    const fromZone1 = { cert: await secret(z1, 'default', names.cert), key: await secret(z1, 'default', names.key) };
+    assert.ok(fromZone1.cert && fromZone1.key);
+    const leaf = await issueWorkloadCertificate({ caCertPem: pem(fromZone1.cert), caKeyPem: pem(fromZone1.key), mesh: 'default', service: 'backend' });
+    const leafCert = new X509Certificate(leaf.certPem);
+    assert.ok(leafCert.verify(new X509Certificate(pem(inZone2)).publicKey));
+    assert.ok(leafCert.subjectAltName?.includes('URI:spiffe://default/backend'));
+
+    // Applying the same Mesh again keeps the CA.
+    await fetch(`${global.url}/meshes/default`, { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: readFileSync(SEED, 'utf8') });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await secret(global, 'default', names.cert))?.data, cert.data);
+  });
+});
