@@ -1,5 +1,6 @@
 // `npm run bench -- store`: writes and reads of 10,000 resources in each store, against a baseline
-// measured in the same run (a bare Map; plain pg statements on a table of the same shape).
+// measured in the same run (a bare Map; plain pg statements on a table of the same shape), then one
+// commit of 10,000 puts in each store (a KDS full sync).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { MemoryStore, PostgresStore, type Resource, type ResourceStore } from '@meshfed/shared';
@@ -32,6 +33,16 @@ async function measureStore(label: string, store: ResourceStore, concurrent: boo
   };
 }
 
+/** One commit of N puts into a mesh of their own, as a KDS full sync writes them. */
+async function measureBulk(store: ResourceStore): Promise<{ ms: number; rate: number }> {
+  await store.commit([{ op: 'put', resource: { type: 'Mesh', name: 'bulk', labels: {}, spec: {} } }]);
+  const ops = Array.from({ length: N }, (_, i) => ({ op: 'put' as const, resource: { ...dataplane(i), mesh: 'bulk' } }));
+  const start = performance.now();
+  await store.commit(ops);
+  const ms = performance.now() - start;
+  return { ms, rate: rate(N, ms) };
+}
+
 async function mapBaseline(): Promise<{ row: Row; writeRate: number; readRate: number }> {
   const m = new Map<string, Resource>();
   const w = await timeEach(N, async (i) => m.set(`default/dp-${i}`, structuredClone(dataplane(i))));
@@ -60,7 +71,7 @@ async function pgBaseline(schema: string): Promise<{ row: Row; writeRate: number
 
 export async function benchStore(): Promise<void> {
   console.log(`store benchmark: ${N} Dataplanes written one commit each, then ${N} reads by key`);
-  console.log(`memory: sequential; postgres: ${CONCURRENCY} concurrent clients (pool of ${CONCURRENCY})\n`);
+  console.log(`memory: sequential; postgres: ${CONCURRENCY} concurrent clients (pool of ${CONCURRENCY}); then one commit of ${N} puts in each\n`);
 
   const heap = () => {
     global.gc?.();
@@ -75,17 +86,20 @@ export async function benchStore(): Promise<void> {
   let listed = 0;
   for (let offset = 0; offset < N; offset += 1000) listed += (await mem.list('Dataplane', { mesh: 'default', limit: 1000, offset })).items.length;
   const memListMs = performance.now() - listStart;
+  const memBulk = await measureBulk(mem);
   const mapRes = await mapBaseline();
 
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();
   let pgRes: Awaited<ReturnType<typeof measureStore>>;
+  let pgBulk: Awaited<ReturnType<typeof measureBulk>>;
   let pgBase: Awaited<ReturnType<typeof pgBaseline>>;
   try {
     const store = await PostgresStore.open({ url: PG_URL, schema, maxConnections: CONCURRENCY });
     try {
       pgRes = await measureStore('postgres store', store, true);
+      pgBulk = await measureBulk(store);
     } finally {
       await store.close();
     }
@@ -100,5 +114,6 @@ export async function benchStore(): Promise<void> {
   console.log('');
   console.log(`memory store vs Map:        writes ${(memRes.writeRate / mapRes.writeRate).toFixed(2)}x, reads ${(memRes.readRate / mapRes.readRate).toFixed(2)}x`);
   console.log(`postgres store vs plain pg: writes ${(pgRes.writeRate / pgBase.writeRate).toFixed(2)}x, reads ${(pgRes.readRate / pgBase.readRate).toFixed(2)}x`);
+  console.log(`one commit of ${N} puts:   memory store ${fmt(memBulk.ms)} (${memBulk.rate}/s), postgres store ${fmt(pgBulk.ms)} (${pgBulk.rate}/s)`);
   console.log(`memory store: ${global.gc ? `~${Math.round(heapPerResource)} bytes of heap per Dataplane` : 'heap per Dataplane needs --expose-gc'}; listing all ${listed} in pages of 1000 took ${fmt(memListMs)}`);
 }

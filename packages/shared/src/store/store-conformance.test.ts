@@ -13,12 +13,13 @@ import pg from 'pg';
 import { AlreadyExistsError, MeshNotFoundError, NotFoundError, StoreUnavailableError, VersionConflictError } from '../errors/api-error.js';
 import type { ResourceChangedEvent } from '../events/event-bus.js';
 import { InProcessEventBus } from '../events/in-process-event-bus.js';
+import type { ResourceKind } from '../resources/registry.js';
 import type { Resource, StoredResource } from '../resources/resource.js';
 import { parseResource } from '../resources/validate.js';
 import { MemoryStore } from './memory-store.js';
 import { MIGRATIONS } from './postgres/migrations.js';
 import { PostgresStore } from './postgres/postgres-store.js';
-import { MAX_PAGE_SIZE, type ResourceStore } from './resource-store.js';
+import { MAX_PAGE_SIZE, type ResourceStore, type WriteOp } from './resource-store.js';
 import { createResource, deleteResource, putResource } from './store-ops.js';
 
 const PG_URL = process.env.MESHFED_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -163,6 +164,24 @@ function assertIncreasing(versions: readonly string[], what: string): void {
 
 function sameKeys(events: readonly { type: string; mesh?: string; name: string; op?: string }[]): string[] {
   return events.map((e) => `${e.op ?? ''}:${e.type}/${e.mesh ?? ''}/${e.name}`).sort();
+}
+
+/** Every resource of a type, page by page, in list order. */
+async function everything(store: ResourceStore, type: ResourceKind): Promise<StoredResource[]> {
+  const out: StoredResource[] = [];
+  for (let offset: number | undefined = 0; offset !== undefined; ) {
+    const page: Awaited<ReturnType<ResourceStore['list']>> = await store.list(type, { limit: MAX_PAGE_SIZE, offset });
+    out.push(...page.items);
+    offset = page.next;
+  }
+  return out;
+}
+
+/** List order (mesh, then name, as bytes) for ASCII names. */
+function byName(a: StoredResource, b: StoredResource): number {
+  const x = `${a.mesh ?? ''}\u0000${a.name}`;
+  const y = `${b.mesh ?? ''}\u0000${b.name}`;
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 async function settle<T>(promises: readonly Promise<T>[]): Promise<{ ok: T[]; failed: unknown[] }> {
@@ -586,6 +605,214 @@ for (const backend of BACKENDS) {
       assert.deepEqual(
         meshDelete.filter((e) => e.type === 'Dataplane').map((e) => e.name).sort(),
         ok.map((r) => r.name).sort(),
+      );
+    });
+
+    // Large commits: what a KDS full sync writes. Same contract as small ones, op for op.
+
+    it('commits 2,000 creates, then 2,000 updates with expected versions', async (t) => {
+      const { store, batches } = await open(backend, t);
+      const m = await createResource(store, mesh());
+      const n = 2000;
+      // Op order is not key order: versions and events follow the ops.
+      const names = Array.from({ length: n }, (_, i) => `dp-${String((i * 7919) % n).padStart(4, '0')}`);
+      const first = names.map((name, i) => dataplane(name, 'default', 1000 + i, { gen: '1', i: String(i) }));
+      const created = await store.commit(first.map((resource) => ({ op: 'put' as const, resource, expectedVersion: null })));
+      assert.equal(batches.length, 2, 'one batch for the commit');
+      assert.deepEqual(batches[1], created.events);
+      assert.deepEqual(created.written.map((w) => w.name), names);
+      assert.deepEqual(created.events.map((e) => [e.op, e.type, e.mesh, e.name, e.version]), created.written.map((w) => ['create', 'Dataplane', 'default', w.name, w.version]));
+      assertIncreasing([m.version, ...created.written.map((w) => w.version)], 'create versions');
+      created.written.forEach((w, i) => {
+        assert.deepEqual({ spec: w.spec, labels: w.labels }, { spec: first[i]!.spec, labels: first[i]!.labels });
+        assert.equal(w.creationTime, w.modificationTime);
+      });
+      assert.deepEqual(await everything(store, 'Dataplane'), [...created.written].sort(byName));
+
+      const second = names.map((name, i) => dataplane(name, 'default', 5000 + i, { gen: '2' }));
+      const updated = await store.commit(second.map((resource, i) => ({ op: 'put' as const, resource, expectedVersion: created.written[i]!.version })));
+      assert.equal(batches.length, 3);
+      assert.deepEqual(batches[2], updated.events);
+      assert.deepEqual(updated.events.map((e) => [e.op, e.name, e.version, e.labels]), updated.written.map((w) => ['update', w.name, w.version, { gen: '2' }]));
+      assertIncreasing([...created.written.map((w) => w.version), ...updated.written.map((w) => w.version)], 'versions across both commits');
+      updated.written.forEach((w, i) => {
+        assert.equal(w.name, names[i]);
+        assert.deepEqual(w.spec, second[i]!.spec);
+        assert.equal(w.creationTime, created.written[i]!.creationTime, 'the creation time stays');
+      });
+      const stored = await everything(store, 'Dataplane');
+      assert.deepEqual(stored, [...updated.written].sort(byName));
+      for (const r of stored.filter((_, i) => i % 97 === 0)) assert.deepEqual(await store.get(r), r);
+    });
+
+    it('a large commit whose last op fails changes nothing and publishes nothing', async (t) => {
+      const { store, batches } = await open(backend, t);
+      await createResource(store, mesh());
+      await createResource(store, mesh('other'));
+      const existing = (await store.commit(Array.from({ length: 1500 }, (_, i) => ({ op: 'put' as const, resource: dataplane(`dp-${i}`) })))).written;
+      const z1 = await createResource(store, zone('zone-1'));
+      const z2 = await putResource(store, zone('zone-1'), z1.version);
+      const snapshot = async () => ({ meshes: await everything(store, 'Mesh'), dps: await everything(store, 'Dataplane'), zones: await everything(store, 'Zone') });
+      const before = await snapshot();
+      const published = batches.length;
+
+      const updates = existing.map((r, i) => ({ op: 'put' as const, resource: dataplane(r.name, 'default', 9000 + i), expectedVersion: r.version }));
+      const creates = (mesh: string) => Array.from({ length: 1000 }, (_, i) => ({ op: 'put' as const, resource: dataplane(`new-${i}`, mesh), expectedVersion: null }));
+      const deletes = existing.slice(0, 500).map((r) => ({ op: 'delete' as const, key: r, expectedVersion: r.version }));
+      const failing: [string, WriteOp[], new (...args: never[]) => Error][] = [
+        ['stale version', [...updates, ...creates('default'), { op: 'put', resource: zone('zone-1'), expectedVersion: z1.version }], VersionConflictError],
+        ['missing mesh', [...creates('default'), ...updates, { op: 'put', resource: dataplane('lost', 'missing') }], MeshNotFoundError],
+        ['missing delete', [...deletes, { op: 'put', resource: mesh('fresh') }, ...creates('fresh'), { op: 'delete', key: { type: 'Zone', name: 'nope' } }], NotFoundError],
+        ['already exists', [...creates('other'), ...deletes, { op: 'put', resource: zone('zone-1'), expectedVersion: null }], AlreadyExistsError],
+        ['stale delete', [...creates('default'), { op: 'delete', key: { type: 'Mesh', name: 'other' } }, { op: 'delete', key: existing[1499]!, expectedVersion: existing[0]!.version }], VersionConflictError],
+        ['put into a mesh deleted earlier', [...updates, { op: 'delete', key: { type: 'Mesh', name: 'other' } }, ...creates('default'), { op: 'put', resource: dataplane('late', 'other') }], MeshNotFoundError],
+      ];
+      for (const [what, ops, error] of failing) {
+        await assert.rejects(store.commit(ops), error, what);
+        assert.equal(batches.length, published, `${what}: no event`);
+        assert.deepEqual(await snapshot(), before, `${what}: nothing changed`);
+      }
+      // The store still works, and versions keep increasing past everything it has handed out.
+      const after = await putResource(store, zone('zone-1'), z2.version);
+      assert.ok(versionOf(after.version) > versionOf(z2.version));
+      assertIncreasing(batches.flat().map((e) => e.version), 'event versions');
+    });
+
+    it('a large commit mixes creates, updates, deletes, a new mesh with resources and a mesh delete', async (t) => {
+      const { store, batches } = await open(backend, t);
+      const meshes = (await store.commit([{ op: 'put', resource: mesh() }, { op: 'put', resource: mesh('old') }])).written;
+      const dps = (await store.commit(Array.from({ length: 600 }, (_, i) => ({ op: 'put' as const, resource: dataplane(`dp-${i}`) })))).written;
+      const zones = (await store.commit(Array.from({ length: 20 }, (_, i) => ({ op: 'put' as const, resource: zone(`zone-${i}`) })))).written;
+      const inOld = (await store.commit([
+        ...Array.from({ length: 50 }, (_, i) => ({ op: 'put' as const, resource: dataplane(`old-${i}`, 'old') })),
+        ...Array.from({ length: 5 }, (_, i) => ({ op: 'put' as const, resource: externalService(`es-${i}`, 'old') })),
+      ])).written;
+      const published = batches.length;
+
+      // Every third existing Dataplane updated with its version, every third unconditionally, the rest
+      // deleted (half with a version); interleaved with creates, a new mesh and what goes into it.
+      const ops: WriteOp[] = [];
+      dps.forEach((r, i) => {
+        if (i % 3 === 0) ops.push({ op: 'put', resource: dataplane(r.name, 'default', 7000 + i, { u: 'v' }), expectedVersion: r.version });
+        else if (i % 3 === 1) ops.push({ op: 'put', resource: dataplane(r.name, 'default', 7000 + i) });
+        else ops.push({ op: 'delete', key: r, ...(i % 2 === 0 ? { expectedVersion: r.version } : {}) });
+        if (i % 2 === 0) ops.push({ op: 'put', resource: dataplane(`new-${i}`, 'default'), ...(i % 4 === 0 ? { expectedVersion: null } : {}) });
+        if (i === 300) ops.push({ op: 'put', resource: mesh('fresh', { team: 'x' }), expectedVersion: null });
+        if (i > 300 && i % 3 === 0) ops.push({ op: 'put', resource: dataplane(`fresh-${i}`, 'fresh'), expectedVersion: null });
+        if (i === 400) ops.push({ op: 'put', resource: dataplane('doomed', 'old') }, { op: 'delete', key: { type: 'Mesh', name: 'old' } });
+        if (i === 450) ops.push({ op: 'put', resource: externalService('es', 'fresh') });
+      });
+      zones.forEach((z, i) => ops.push(i % 2 === 0 ? { op: 'delete', key: z } : { op: 'put', resource: zone(z.name), expectedVersion: z.version }));
+      ops.push(...Array.from({ length: 10 }, (_, i) => ({ op: 'put' as const, resource: zone(`zone-new-${i}`) })));
+
+      const { written, events } = await store.commit(ops);
+      assert.equal(batches.length, published + 1, 'one batch');
+      assert.deepEqual(batches.at(-1), events);
+      assertIncreasing(events.map((e) => e.version), 'event versions');
+
+      // Events: one per op, in op order, the mesh delete followed by everything it took along.
+      const keyOfOp = (op: WriteOp) => (op.op === 'put' ? op.resource : op.key);
+      const existed = new Set([...dps, ...zones].map((r) => `${r.type}/${r.mesh ?? ''}/${r.name}`));
+      const expectedOps = ops.map((op) => {
+        const k = keyOfOp(op);
+        return `${op.op === 'delete' ? 'delete' : existed.has(`${k.type}/${k.mesh ?? ''}/${k.name}`) ? 'update' : 'create'}:${k.type}/${k.mesh ?? ''}/${k.name}`;
+      });
+      const at = events.findIndex((e) => e.type === 'Mesh' && e.op === 'delete');
+      const cascade = events.slice(at + 1, at + 1 + inOld.length + 1);
+      assert.deepEqual(sameKeys(cascade), sameKeys([...inOld, dataplane('doomed', 'old')].map((r) => ({ op: 'delete', type: r.type, mesh: r.mesh, name: r.name }))));
+      const own = [...events.slice(0, at + 1), ...events.slice(at + 1 + cascade.length)];
+      assert.deepEqual(own.map((e) => `${e.op}:${e.type}/${e.mesh ?? ''}/${e.name}`), expectedOps);
+
+      // Written: every put, in op order, as stored.
+      const puts = ops.flatMap((op) => (op.op === 'put' ? [op.resource] : []));
+      assert.deepEqual(written.map((w) => [w.type, w.mesh, w.name]), puts.map((r) => [r.type, r.mesh, r.name]));
+      written.forEach((w, i) => assert.deepEqual({ spec: w.spec, labels: w.labels }, { spec: puts[i]!.spec, labels: puts[i]!.labels }));
+      const putEvents = own.filter((e) => e.op !== 'delete');
+      assert.deepEqual(putEvents.map((e) => e.version), written.map((w) => w.version));
+
+      // The store holds exactly what the commit says.
+      const survivors = new Map<string, StoredResource>();
+      for (const r of [...meshes, ...dps, ...zones, ...inOld]) survivors.set(`${r.type}/${r.mesh ?? ''}/${r.name}`, r);
+      for (const w of written) survivors.set(`${w.type}/${w.mesh ?? ''}/${w.name}`, w);
+      for (const e of events.filter((e) => e.op === 'delete')) survivors.delete(`${e.type}/${e.mesh ?? ''}/${e.name}`);
+      for (const type of ['Mesh', 'Dataplane', 'ExternalService', 'Zone'] as const) {
+        const expected = [...survivors.values()].filter((r) => r.type === type).sort(byName);
+        assert.deepEqual(await everything(store, type), expected, type);
+      }
+      const freshDp = written.find((w) => w.name === 'fresh-303');
+      assert.ok(freshDp && freshDp.mesh === 'fresh');
+      assert.equal((await store.list('Dataplane', { mesh: 'old' })).total, 0);
+      for (const w of written.filter((w) => w.type === 'Dataplane' && w.mesh === 'default' && existed.has(`Dataplane/default/${w.name}`))) {
+        const was = dps.find((d) => d.name === w.name)!;
+        assert.equal(w.creationTime, was.creationTime);
+        assert.ok(versionOf(w.version) > versionOf(was.version));
+      }
+    });
+
+    it('concurrent large commits with the same expected versions: exactly one wins', async (t) => {
+      const { store, batches } = await open(backend, t, { maxConnections: 10 });
+      await createResource(store, mesh());
+      const base = (await store.commit(Array.from({ length: 200 }, (_, i) => ({ op: 'put' as const, resource: dataplane(`dp-${i}`) })))).written;
+      const published = batches.length;
+      const { ok, failed } = await settle(
+        Array.from({ length: 8 }, (_, c) => {
+          const ops = base.map((r, i) => ({ op: 'put' as const, resource: dataplane(r.name, 'default', 10_000 + c * 1000 + i), expectedVersion: r.version }));
+          return store.commit(c % 2 === 0 ? ops : ops.reverse());
+        }),
+      );
+      assert.equal(ok.length, 1, 'one commit wins');
+      for (const err of failed) assert.ok(err instanceof VersionConflictError, `loser fails with VersionConflictError, got ${String(err)}`);
+      assert.deepEqual(await everything(store, 'Dataplane'), [...ok[0]!.written].sort(byName));
+      assert.equal(batches.length, published + 1);
+    });
+
+    it('concurrent large commits creating the same names: exactly one wins', async (t) => {
+      const { store, batches } = await open(backend, t, { maxConnections: 10 });
+      await createResource(store, mesh());
+      const { ok, failed } = await settle(
+        Array.from({ length: 8 }, (_, c) => {
+          const ops = Array.from({ length: 100 }, (_, i) => ({ op: 'put' as const, resource: dataplane(`dp-${i}`, 'default', 20_000 + c), expectedVersion: null }));
+          return store.commit(c % 2 === 0 ? ops : ops.reverse());
+        }),
+      );
+      assert.equal(ok.length, 1, 'one commit wins');
+      for (const err of failed) assert.ok(err instanceof AlreadyExistsError, `loser fails with AlreadyExistsError, got ${String(err)}`);
+      assert.deepEqual(await everything(store, 'Dataplane'), [...ok[0]!.written].sort(byName));
+      assert.equal(batches.flat().filter((e) => e.type === 'Dataplane').length, 100);
+    });
+
+    it('concurrent large unconditional puts of new names: all succeed, one create per name', async (t) => {
+      const { store, batches } = await open(backend, t, { maxConnections: 10 });
+      await createResource(store, mesh());
+      const { ok, failed } = await settle(
+        Array.from({ length: 6 }, (_, c) => store.commit(Array.from({ length: 100 }, (_, i) => ({ op: 'put' as const, resource: dataplane(`dp-${i}`, 'default', 30_000 + c) })))),
+      );
+      assert.deepEqual(failed, []);
+      const dpEvents = batches.flat().filter((e) => e.type === 'Dataplane');
+      for (let i = 0; i < 100; i++) {
+        const mine = dpEvents.filter((e) => e.name === `dp-${i}`);
+        assert.deepEqual(mine.map((e) => e.op).sort(), ['create', ...Array<string>(5).fill('update')], `dp-${i}`);
+        assertIncreasing(mine.map((e) => e.version).sort((a, b) => (versionOf(a) < versionOf(b) ? -1 : 1)), `dp-${i} versions`);
+      }
+      assert.equal(new Set(dpEvents.map((e) => e.version)).size, dpEvents.length, 'versions are unique');
+      const creation = new Set(ok.flatMap((r) => r.written.filter((w) => w.name === 'dp-7').map((w) => w.creationTime)));
+      assert.equal(creation.size, 1, 'the creation time is kept by the updates');
+    });
+
+    it('a Mesh deleted while large commits put into it leaves no orphans', async (t) => {
+      const { store, batches } = await open(backend, t, { maxConnections: 10 });
+      await createResource(store, mesh('doomed'));
+      const commits = Array.from({ length: 6 }, (_, c) => store.commit(Array.from({ length: 50 }, (_, i) => ({ op: 'put' as const, resource: dataplane(`dp-${c}-${i}`, 'doomed'), expectedVersion: null }))));
+      const del = deleteResource(store, { type: 'Mesh', name: 'doomed' });
+      const { ok, failed } = await settle(commits);
+      await del;
+      for (const err of failed) assert.ok(err instanceof MeshNotFoundError, `a commit after the delete fails with MeshNotFoundError, got ${String(err)}`);
+      assert.equal((await store.list('Dataplane', { mesh: 'doomed' })).total, 0, 'no orphans');
+      const meshDelete = batches.find((b) => b.some((e) => e.op === 'delete' && e.type === 'Mesh'));
+      assert.ok(meshDelete);
+      assert.deepEqual(
+        meshDelete.filter((e) => e.type === 'Dataplane').map((e) => e.name).sort(),
+        ok.flatMap((r) => r.written.map((w) => w.name)).sort(),
       );
     });
 

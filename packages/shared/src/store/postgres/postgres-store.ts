@@ -11,7 +11,7 @@ import {
 } from '../../errors/api-error.js';
 import type { EventBus, ResourceChangedEvent } from '../../events/event-bus.js';
 import type { ResourceKind } from '../../resources/registry.js';
-import type { ResourceKey, StoredResource } from '../../resources/resource.js';
+import type { Resource, ResourceKey, StoredResource } from '../../resources/resource.js';
 import { checkVersion, event } from '../memory-store.js';
 import { clampLimit, type CommitResult, type ListOptions, type ListResult, type ResourceStore, type WriteOp } from '../resource-store.js';
 import { migrate } from './migrations.js';
@@ -62,6 +62,15 @@ const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 const HEALTH_TIMEOUT_MS = 2000;
 /** Attempts of a commit that lost a deadlock or serialization race (nothing of it was applied). */
 const COMMIT_ATTEMPTS = 3;
+/** Commits of at least this many ops (on distinct keys) are applied in bulk; smaller ones op by op. */
+const BULK_MIN_OPS = 2;
+/**
+ * Keys per statement of a bulk commit. Keys and values travel as a few array parameters, so the
+ * bind-parameter limit (65,535) never applies; this only bounds the size of one statement.
+ */
+const BULK_CHUNK = 1000;
+/** Bulk attempts of a commit that found a key absent which a concurrent commit then created. */
+const BULK_RACE_ATTEMPTS = 2;
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 // bigint; pg returns int8 as a decimal string.
@@ -177,13 +186,22 @@ export class PostgresStore implements ResourceStore {
   async commit(ops: readonly WriteOp[]): Promise<CommitResult> {
     if (ops.length === 0) return { written: [], events: [] };
     const changes = await this.#guard(async () => {
-      for (let attempt = 1; ; attempt++) {
+      let bulk = ops.length >= BULK_MIN_OPS && distinctKeys(ops);
+      let races = 0;
+      for (let attempt = 1; ; ) {
         try {
-          return await this.db.transaction().execute((trx) => applyOps(trx, ops));
+          return await this.db.transaction().execute((trx) => (bulk ? applyBulk(trx, ops) : applyOps(trx, ops)));
         } catch (err) {
+          // A key the bulk path found absent was created by a concurrent commit before this one could
+          // insert it: rolled back, nothing applied. Run again, now seeing (and locking) that row; op by
+          // op, which handles such races within the transaction, if it keeps happening.
+          if (err instanceof BulkRace) {
+            if (++races >= BULK_RACE_ATTEMPTS) bulk = false;
+            continue;
+          }
           // Lost a deadlock to another commit: the transaction was rolled back, so running it again
           // is safe, and its version checks are done afresh against what the winner wrote.
-          if (attempt < COMMIT_ATTEMPTS && (pgCode(err) === '40P01' || pgCode(err) === '40001')) continue;
+          if (attempt++ < COMMIT_ATTEMPTS && (pgCode(err) === '40P01' || pgCode(err) === '40001')) continue;
           throw err;
         }
       }
@@ -237,9 +255,15 @@ export class PostgresStore implements ResourceStore {
 }
 
 type Change = readonly [ResourceChangedEvent['op'], StoredResource];
+type PutOp = Extract<WriteOp, { op: 'put' }>;
+type DeleteOp = Extract<WriteOp, { op: 'delete' }>;
+interface Applied {
+  written: StoredResource[];
+  events: Change[];
+}
 
 /** The body of a commit, inside its transaction. Throws (and so rolls back) on the first failing op. */
-async function applyOps(trx: Trx, ops: readonly WriteOp[]): Promise<{ written: StoredResource[]; events: Change[] }> {
+async function applyOps(trx: Trx, ops: readonly WriteOp[]): Promise<Applied> {
   const written: StoredResource[] = [];
   const events: Change[] = [];
   for (const op of ops) {
@@ -249,27 +273,315 @@ async function applyOps(trx: Trx, ops: readonly WriteOp[]): Promise<{ written: S
       written.push(stored);
       events.push([current ? 'update' : 'create', stored]);
     } else {
-      const { key, expectedVersion } = op;
-      const current = await lockRow(trx, key);
-      if (!current) throw new NotFoundError(`${key.type} "${key.name}"${key.mesh ? ` in mesh "${key.mesh}"` : ''} does not exist`);
-      if (expectedVersion !== undefined && expectedVersion !== current.version) {
-        throw new VersionConflictError(`${key.type} "${key.name}" is at version ${current.version}, not ${expectedVersion}`);
-      }
-      await trx.deleteFrom('resources').where('type', '=', key.type).where('mesh', '=', key.mesh ?? '').where('name', '=', key.name).execute();
-      events.push(['delete', { ...current, version: await nextVersion(trx) }]);
-      if (key.type === 'Mesh') {
-        // Everything inside the mesh goes in the same transaction. Puts into it hold FOR KEY SHARE on the
-        // Mesh row, which the lockRow above waited for, so no row can be added behind this delete.
-        const gone = await trx.deleteFrom('resources').where('mesh', '=', key.name).returningAll().execute();
-        gone.sort((a, b) => compare(a.type, b.type) || compare(a.name, b.name));
-        for (const row of gone) events.push(['delete', { ...toStored(row), version: await nextVersion(trx) }]);
-      }
+      events.push(...(await deleteOne(trx, op)));
     }
   }
   return { written, events };
 }
 
-async function put(trx: Trx, op: Extract<WriteOp, { op: 'put' }>): Promise<{ current: StoredResource | undefined; row: Row }> {
+async function deleteOne(trx: Trx, op: DeleteOp): Promise<Change[]> {
+  const { key, expectedVersion } = op;
+  const current = await lockRow(trx, key);
+  checkDelete(key, current, expectedVersion);
+  const events: Change[] = [];
+  await trx.deleteFrom('resources').where('type', '=', key.type).where('mesh', '=', key.mesh ?? '').where('name', '=', key.name).execute();
+  events.push(['delete', { ...current, version: await nextVersion(trx) }]);
+  if (key.type === 'Mesh') {
+    // Everything inside the mesh goes in the same transaction. Puts into it hold FOR KEY SHARE on the
+    // Mesh row, which the lockRow above waited for, so no row can be added behind this delete.
+    const gone = await trx.deleteFrom('resources').where('mesh', '=', key.name).returningAll().execute();
+    gone.sort((a, b) => compare(a.type, b.type) || compare(a.name, b.name));
+    const versions = gone.length > 0 ? await nextVersions(trx, gone.length) : [];
+    gone.forEach((row, i) => events.push(['delete', { ...toStored(row), version: versions[i]! }]));
+  }
+  return events;
+}
+
+function checkDelete(key: ResourceKey, current: StoredResource | undefined, expectedVersion: string | undefined): asserts current is StoredResource {
+  if (!current) throw new NotFoundError(`${key.type} "${key.name}"${key.mesh ? ` in mesh "${key.mesh}"` : ''} does not exist`);
+  if (expectedVersion !== undefined && expectedVersion !== current.version) {
+    throw new VersionConflictError(`${key.type} "${key.name}" is at version ${current.version}, not ${expectedVersion}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Bulk commits: the same outcome as applyOps, in a handful of statements per thousand ops.
+
+/** A bulk commit found a key absent that a concurrent commit created before this one inserted it. */
+class BulkRace extends Error {}
+
+/** What a bulk commit does for one op, decided (and checked) before anything is written. */
+type Step =
+  | { readonly kind: 'insert'; readonly resource: Resource }
+  | { readonly kind: 'update'; readonly resource: Resource }
+  | { readonly kind: 'delete'; readonly current: StoredResource }
+  | { readonly kind: 'deleteMesh'; readonly op: DeleteOp };
+/** Steps that are written in bulk: all but Mesh deletes. */
+type RowStep = Exclude<Step, { kind: 'deleteMesh' }>;
+
+/**
+ * A commit whose ops all have different keys, applied in bulk: lock every target row (and the Mesh of
+ * every mesh-scoped put) up front, in key order; check the ops in order against that snapshot, like
+ * MemoryStore's overlay, so the first failing op throws before anything is written; then write with
+ * a few multi-row statements. Mesh deletes (and their cascade) run one at a time, in their place.
+ */
+async function applyBulk(trx: Trx, ops: readonly WriteOp[]): Promise<Applied> {
+  const keys = ops.map((op) => (op.op === 'put' ? op.resource : op.key));
+  const targets = new Set(keys.map(tableKey));
+  const found = new Map<string, StoredResource>();
+  for (const row of await lockRows(trx, keys)) found.set(tableKey(row), row);
+  const meshes = new Set<string>();
+  for (const op of ops) {
+    const m = op.op === 'put' ? op.resource.mesh : undefined;
+    if (m !== undefined && !targets.has(tableKey({ type: 'Mesh', name: m }))) meshes.add(m);
+  }
+  for (const row of await lockMeshes(trx, [...meshes])) found.set(tableKey(row), row);
+
+  const steps = planBulk(ops, found);
+
+  const written: StoredResource[] = [];
+  const events: Change[] = [];
+  let segment: RowStep[] = [];
+  const flush = async () => {
+    if (segment.length === 0) return;
+    const done = await writeSegment(trx, segment);
+    segment = [];
+    for (const [op, row] of done) {
+      if (op !== 'delete') written.push(row);
+      events.push([op, row]);
+    }
+  };
+  for (const step of steps) {
+    if (step.kind !== 'deleteMesh') {
+      segment.push(step);
+      continue;
+    }
+    // The cascade takes whatever is in the mesh by now, including rows this commit wrote before.
+    await flush();
+    events.push(...(await deleteOne(trx, step.op)));
+  }
+  await flush();
+  return { written, events };
+}
+
+/** Checks the ops of a bulk commit in order, throwing the error applyOps would; returns what to write. */
+function planBulk(ops: readonly WriteOp[], found: ReadonlyMap<string, StoredResource>): Step[] {
+  // Keys are distinct, so no op sees its own key changed by an earlier op, except through the cascade
+  // of a Mesh delete; an earlier op can only change whether a Mesh exists.
+  const goneMeshes = new Set<string>();
+  const meshesWritten = new Map<string, boolean>();
+  const current = (k: ResourceKey) => (goneMeshes.has(k.mesh ?? '') ? undefined : found.get(tableKey(k)));
+  const meshExists = (name: string) => meshesWritten.get(name) ?? current({ type: 'Mesh', name }) !== undefined;
+  const steps: Step[] = [];
+  for (const op of ops) {
+    if (op.op === 'put') {
+      const r = op.resource;
+      const cur = current(r);
+      checkVersion(r, cur, op.expectedVersion);
+      if (r.mesh !== undefined && !meshExists(r.mesh)) throw new MeshNotFoundError(r.mesh);
+      if (r.type === 'Mesh') meshesWritten.set(r.name, true);
+      steps.push({ kind: cur ? 'update' : 'insert', resource: r });
+    } else {
+      const cur = current(op.key);
+      checkDelete(op.key, cur, op.expectedVersion);
+      if (op.key.type === 'Mesh') {
+        meshesWritten.set(op.key.name, false);
+        goneMeshes.add(op.key.name);
+        steps.push({ kind: 'deleteMesh', op });
+      } else {
+        steps.push({ kind: 'delete', current: cur });
+      }
+    }
+  }
+  return steps;
+}
+
+/**
+ * Writes a run of steps (no Mesh delete among them), all rows of which are locked or absent: one
+ * version each, handed out in step order, then inserts, updates and deletes in key-ordered chunks.
+ * Returns each step's change, in step order.
+ */
+async function writeSegment(trx: Trx, steps: readonly RowStep[]): Promise<Change[]> {
+  const versions = await nextVersions(trx, steps.length);
+  const inserts: Versioned<Resource>[] = [];
+  const updates: Versioned<Resource>[] = [];
+  const deletes: Versioned<StoredResource>[] = [];
+  steps.forEach((step, i) => {
+    const version = versions[i]!;
+    if (step.kind === 'insert') inserts.push({ item: step.resource, version });
+    else if (step.kind === 'update') updates.push({ item: step.resource, version });
+    else deletes.push({ item: step.current, version });
+  });
+  const rows = new Map<string, Row>();
+  for (const chunk of keyChunks(inserts)) {
+    const got = await insertRows(trx, chunk);
+    // DO NOTHING skipped a row: a concurrent commit created the key after it was found absent.
+    if (got.length !== chunk.length) throw new BulkRace();
+    for (const row of got) rows.set(rowKey(row.type, row.mesh, row.name), row);
+  }
+  // Updated and deleted rows are locked by this transaction, so they are all there; should one not
+  // be, start over rather than report what did not happen.
+  for (const chunk of keyChunks(updates)) {
+    const got = await updateRows(trx, chunk);
+    if (got.length !== chunk.length) throw new BulkRace();
+    for (const row of got) rows.set(rowKey(row.type, row.mesh, row.name), row);
+  }
+  for (const chunk of keyChunks(deletes)) {
+    if ((await deleteRows(trx, chunk)) !== chunk.length) throw new BulkRace();
+  }
+  return steps.map((step, i): Change => {
+    if (step.kind === 'delete') return ['delete', { ...step.current, version: versions[i]! }];
+    const row = rows.get(tableKey(step.resource));
+    if (!row) throw new BulkRace();
+    return [step.kind === 'insert' ? 'create' : 'update', toStored(row)];
+  });
+}
+
+interface Versioned<T extends ResourceKey> {
+  readonly item: T;
+  readonly version: string;
+}
+
+/** `n` fresh versions, ascending. */
+async function nextVersions(trx: Trx, n: number): Promise<string[]> {
+  const { rows } = await sql<{ v: string }>`SELECT ${NEXT_VERSION} AS v FROM generate_series(1, ${n}::int)`.execute(trx);
+  return rows.map((r) => r.v).sort((a, b) => a.length - b.length || compare(a, b));
+}
+
+/**
+ * The rows of `keys` that exist, locked FOR UPDATE in key order, so that bulk commits never deadlock
+ * on each other. One index probe per key whatever the size of the table (a join could hash all of it),
+ * and LATERAL locks the rows in the order of the keys given.
+ */
+async function lockRows(trx: Trx, keys: readonly ResourceKey[]): Promise<StoredResource[]> {
+  const out: StoredResource[] = [];
+  for (const chunk of chunks([...keys].sort(compareKeys), BULK_CHUNK)) {
+    const { rows } = await sql<Row>`
+      SELECT r.* FROM unnest(${chunk.map((k) => k.type)}::text[], ${chunk.map((k) => k.mesh ?? '')}::text[], ${chunk.map((k) => k.name)}::text[]) AS k(type, mesh, name)
+      CROSS JOIN LATERAL (SELECT * FROM resources AS r WHERE r.type = k.type AND r.mesh = k.mesh AND r.name = k.name FOR UPDATE) AS r`.execute(trx);
+    for (const row of rows) out.push(toStored(row));
+  }
+  return out;
+}
+
+/** The Meshes of `names` that exist, locked FOR KEY SHARE like a single put's mesh check. */
+async function lockMeshes(trx: Trx, names: readonly string[]): Promise<StoredResource[]> {
+  const out: StoredResource[] = [];
+  for (const chunk of chunks([...names].sort(compareBytes), BULK_CHUNK)) {
+    const rows = await trx
+      .selectFrom('resources')
+      .selectAll()
+      .where('type', '=', 'Mesh')
+      .where('mesh', '=', '')
+      .where('name', '=', sql<string>`ANY(${chunk}::text[])`)
+      .orderBy('name')
+      .forKeyShare()
+      .execute();
+    for (const row of rows) out.push(toStored(row));
+  }
+  return out;
+}
+
+/** Inserts rows that were absent; a key created concurrently meanwhile is skipped (not returned). */
+async function insertRows(trx: Trx, items: readonly Versioned<Resource>[]): Promise<Row[]> {
+  const { rows } = await sql<Row>`
+    INSERT INTO resources (type, mesh, name, spec, labels, version, creation_time, modification_time)
+    SELECT x.type, x.mesh, x.name, x.spec::jsonb, x.labels::jsonb, x.version::bigint, now(), now()
+    FROM unnest(${columns(items)}) AS x(type, mesh, name, spec, labels, version)
+    ON CONFLICT (type, mesh, name) DO NOTHING
+    RETURNING *`.execute(trx);
+  return rows;
+}
+
+/** Updates rows this transaction holds locked; the creation time stays. */
+async function updateRows(trx: Trx, items: readonly Versioned<Resource>[]): Promise<Row[]> {
+  const { rows } = await sql<Row>`
+    UPDATE resources AS r
+    SET spec = x.spec::jsonb, labels = x.labels::jsonb, version = x.version::bigint, modification_time = now()
+    FROM unnest(${columns(items)}) AS x(type, mesh, name, spec, labels, version)
+    WHERE r.type = x.type AND r.mesh = x.mesh AND r.name = x.name
+    RETURNING r.*`.execute(trx);
+  return rows;
+}
+
+async function deleteRows(trx: Trx, items: readonly Versioned<StoredResource>[]): Promise<number> {
+  const keys = items.map((i) => i.item);
+  const result = await sql`
+    DELETE FROM resources AS r
+    USING unnest(${keys.map((k) => k.type)}::text[], ${keys.map((k) => k.mesh ?? '')}::text[], ${keys.map((k) => k.name)}::text[]) AS x(type, mesh, name)
+    WHERE r.type = x.type AND r.mesh = x.mesh AND r.name = x.name`.execute(trx);
+  return Number(result.numAffectedRows ?? 0n);
+}
+
+/** The six array parameters of a multi-row write: key, spec and labels as JSON text (as a single put sends them), version. */
+function columns(items: readonly Versioned<Resource>[]) {
+  const text = (values: readonly string[]) => sql`${values}::text[]`;
+  return sql.join([
+    text(items.map((i) => i.item.type)),
+    text(items.map((i) => i.item.mesh ?? '')),
+    text(items.map((i) => i.item.name)),
+    text(items.map((i) => JSON.stringify(i.item.spec))),
+    text(items.map((i) => JSON.stringify(i.item.labels))),
+    text(items.map((i) => i.version)),
+  ]);
+}
+
+/** Items in key order (the order rows are locked in), in chunks of BULK_CHUNK. */
+function keyChunks<T extends ResourceKey>(items: readonly Versioned<T>[]): Versioned<T>[][] {
+  return chunks([...items].sort((a, b) => compareKeys(a.item, b.item)), BULK_CHUNK);
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function distinctKeys(ops: readonly WriteOp[]): boolean {
+  const seen = new Set<string>();
+  for (const op of ops) {
+    const k = tableKey(op.op === 'put' ? op.resource : op.key);
+    if (seen.has(k)) return false;
+    seen.add(k);
+  }
+  return true;
+}
+
+/** A key as the table identifies it: global-scoped rows have mesh ''. */
+function tableKey(k: ResourceKey): string {
+  return rowKey(k.type, k.mesh ?? '', k.name);
+}
+
+function rowKey(type: string, mesh: string, name: string): string {
+  return `${type}\u0000${mesh}\u0000${name}`;
+}
+
+/** The table's key order: (type, mesh, name), each compared as bytes like COLLATE "C". */
+function compareKeys(a: ResourceKey, b: ResourceKey): number {
+  return compareBytes(a.type, b.type) || compareBytes(a.mesh ?? '', b.mesh ?? '') || compareBytes(a.name, b.name);
+}
+
+/**
+ * UTF-8 byte order, which is code point order. UTF-16 code units agree with it except between a
+ * surrogate (a code point above U+FFFF) and a unit in U+E000..U+FFFF, so those two ranges swap places.
+ */
+function compareBytes(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codeUnitRank(x) - codeUnitRank(y);
+  }
+  return a.length - b.length;
+}
+
+function codeUnitRank(u: number): number {
+  if (u >= 0xe000) return u - 0x800;
+  if (u >= 0xd800) return u + 0x2000;
+  return u;
+}
+
+async function put(trx: Trx, op: PutOp): Promise<{ current: StoredResource | undefined; row: Row }> {
   const r = op.resource;
   const mesh = r.mesh ?? '';
   const spec = JSON.stringify(r.spec);
