@@ -23,8 +23,8 @@ describe('resolveType', () => {
     it(`resolves ${input} to ${kind}`, () => assert.equal(resolveType(input).kind, kind));
   }
 
-  it('resolves MeshTimeout when the registry has it', (t) => {
-    if (!validTypeNames().includes('meshtimeouts')) return t.skip('MeshTimeout is not in the registry yet');
+  it('resolves policies by kind and plural', () => {
+    assert.ok(validTypeNames().includes('meshtimeouts'));
     assert.equal(resolveType('MeshTimeout').kind, 'MeshTimeout');
     assert.equal(resolveType('meshtimeouts').kind, 'MeshTimeout');
   });
