@@ -4,12 +4,20 @@ import type { ResourceKind } from '../resources/registry.js';
 /** Which way one type's sync goes; the same words as the descriptors' KDS flows. */
 export type KdsDirection = KdsFlow;
 
+/** What a delta sender reports, whatever the protocol: `T` names its types, `D` its direction. */
+export interface DeltaObserver<T extends string, D extends string> {
+  sent(type: T, direction: D, info: { nonce: string; version: string; resources: number; removals: number; bytes: number }): void;
+  acked(type: T, direction: D, info: { nonce: string; version: string; latencyMs: number }): void;
+  nacked(type: T, direction: D, info: { nonce: string; version: string; error: string; rejected: readonly { name: string; version: string; error: string }[] }): void;
+  refusedToSend(type: T, direction: D, info: { name: string; version: string; error: string }): void;
+}
+
 /**
  * What a KDS session reports as it goes. Insights (on global: per zone, per type and direction) and
  * metrics both implement it; sessions call it and never know which. Calls are synchronous and cheap:
  * implementations buffer and flush on their own schedule.
  */
-export interface KdsObserver {
+export interface KdsObserver extends DeltaObserver<ResourceKind, KdsDirection> {
   /** A response for `type` went out: `version` is the snapshot version it brings the peer to. */
   sent(type: ResourceKind, direction: KdsDirection, info: { nonce: string; version: string; resources: number; removals: number; bytes: number }): void;
   acked(type: ResourceKind, direction: KdsDirection, info: { nonce: string; version: string; latencyMs: number }): void;

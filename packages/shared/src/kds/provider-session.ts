@@ -1,32 +1,72 @@
 import { randomBytes } from 'node:crypto';
 import type { ResourceKind } from '../resources/registry.js';
-import { type Envelope, kindOfTypeUrl, typeUrlOf } from './envelope.js';
-import type { KdsDirection, KdsObserver } from './observer.js';
-import { codec, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, KDS_REJECTION_TYPE_URL, KDS_RESOURCE_TYPE_URL } from './proto.js';
+import { kindOfTypeUrl, typeUrlOf } from './envelope.js';
+import type { DeltaObserver, KdsDirection } from './observer.js';
+import { type Any, codec, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, KDS_REJECTION_TYPE_URL, KDS_RESOURCE_TYPE_URL } from './proto.js';
 import { StateHash } from './state-hash.js';
 
-/** What a provider can send: the current content of each type it provides, already filtered for this peer. */
-export interface ProviderView {
-  get(type: ResourceKind, key: string): Envelope | undefined;
-  keys(type: ResourceKind): Iterable<string>;
+/**
+ * One resource a provider can send: its key inside its type, its version, and the encoded message that
+ * travels as the value of the resource's Any. A KDS Envelope is one; so is an xDS snapshot entry.
+ */
+export interface DeltaItem {
+  readonly key: string;
+  readonly version: string;
+  readonly bytes: Uint8Array;
 }
 
-export interface ProviderOptions {
-  readonly direction: KdsDirection;
-  readonly types: readonly ResourceKind[];
-  readonly view: ProviderView;
-  readonly observer: KdsObserver;
+/** What a provider can send: the current content of each type it provides, already filtered for this peer. */
+export interface ProviderView<T extends string = ResourceKind> {
+  get(type: T, key: string): DeltaItem | undefined;
+  keys(type: T): Iterable<string>;
+}
+
+/** The protocol-specific edges of a delta stream: type URLs, the response encoding, NACK details. */
+export interface DeltaWire<T extends string> {
+  /** What a request's type_url names, or undefined when it names nothing this protocol knows. */
+  typeOf(typeUrl: string): T | undefined;
+  /** The type_url of responses for `type`. */
+  typeUrl(type: T): string;
+  /** The type_url of the Any each resource of `type` travels in. */
+  resourceTypeUrl(type: T): string;
+  encodeResponse(response: DeltaDiscoveryResponse): Buffer;
+  /** The resources a NACK names as refused; none means the whole response was refused. */
+  rejected(detail: { message?: string; details?: Any[] }): { name: string; version: string; error: string }[];
+  /** How the protocol's message is called in errors ("KDS message"). */
+  readonly messageName: string;
+}
+
+/** KDS on the wire: `meshfed.io/kds/<Kind>` type URLs, KdsResource Anys, KdsRejection NACK details. */
+export const KDS_WIRE: DeltaWire<ResourceKind> = {
+  typeOf: (url) => kindOfTypeUrl(url) as ResourceKind | undefined,
+  typeUrl: typeUrlOf,
+  resourceTypeUrl: () => KDS_RESOURCE_TYPE_URL,
+  encodeResponse: (r) => codec.encodeResponse(r),
+  rejected: rejectedOf,
+  messageName: 'KDS message',
+};
+
+export interface ProviderOptions<T extends string = ResourceKind, D extends string = KdsDirection> {
+  readonly direction: D;
+  readonly types: readonly T[];
+  readonly view: ProviderView<T>;
+  readonly observer: DeltaObserver<T, D>;
   /** No response is larger than this (encoded); a single resource that cannot fit is refused alone. */
   readonly maxMessageBytes: number;
   readonly now?: () => number;
+  /** The protocol; KDS when absent. Required for any other T. */
+  readonly wire?: DeltaWire<T>;
 }
 
 /** A response ready for the wire. */
-export interface Outbound {
-  readonly type: ResourceKind;
+export interface Outbound<T extends string = ResourceKind> {
+  readonly type: T;
   readonly nonce: string;
   readonly bytes: Buffer;
 }
+
+/** The fields of a delta request the sender reads (KDS's and Envoy's DeltaDiscoveryRequest both have them). */
+export type DeltaRequest = Pick<DeltaDiscoveryRequest, 'response_nonce' | 'initial_resource_versions' | 'error_detail'> & { type_url?: string };
 
 interface InFlight {
   readonly sent: ReadonlyMap<string, string>;
@@ -46,37 +86,39 @@ interface TypeState {
 }
 
 // Per-resource framing inside a DeltaDiscoveryResponse (tags, lengths, name, version, Any type URL).
-const RESOURCE_OVERHEAD = 32 + KDS_RESOURCE_TYPE_URL.length;
+const RESOURCE_OVERHEAD = 32;
 const RESPONSE_OVERHEAD = 256;
 
-export type RequestOutcome =
-  | { readonly kind: 'ok'; readonly out: Outbound[] }
+export type RequestOutcome<T extends string = ResourceKind> =
+  | { readonly kind: 'ok'; readonly out: Outbound<T>[] }
   | { readonly kind: 'rejected'; readonly reason: 'unknown-type' | 'stale-nonce'; readonly detail: string };
 
 /**
- * The sending side of a KDS delta stream, as a plain value: requests and change notices go in,
+ * The sending side of a delta stream (KDS, or Envoy's delta xDS through a DeltaWire), as a plain value: requests and change notices go in,
  * responses come out; no I/O, no timers. One implementation serves both directions (global → zone and
  * zone → global). While a type has a response awaiting its ACK, changes only mark it dirty, and the
  * next response carries all of them together.
  */
-export class ProviderSession {
-  readonly #o: ProviderOptions;
+export class ProviderSession<T extends string = ResourceKind, D extends string = KdsDirection> {
+  readonly #o: ProviderOptions<T, D>;
+  readonly #wire: DeltaWire<T>;
   readonly #provided: ReadonlySet<string>;
-  readonly #types = new Map<ResourceKind, TypeState>();
+  readonly #types = new Map<T, TypeState>();
   readonly #now: () => number;
 
-  constructor(options: ProviderOptions) {
+  constructor(options: ProviderOptions<T, D>) {
     this.#o = options;
+    // Without a wire the session speaks KDS, whose types are resource kinds.
+    this.#wire = options.wire ?? (KDS_WIRE as unknown as DeltaWire<T>);
     this.#provided = new Set(options.types);
     this.#now = options.now ?? Date.now;
   }
 
-  handleRequest(req: DeltaDiscoveryRequest): RequestOutcome {
-    const kind = kindOfTypeUrl(req.type_url ?? '');
-    if (!kind || !this.#provided.has(kind)) {
+  handleRequest(req: DeltaRequest): RequestOutcome<T> {
+    const type = this.#wire.typeOf(req.type_url ?? '');
+    if (type === undefined || !this.#provided.has(type)) {
       return { kind: 'rejected', reason: 'unknown-type', detail: `type URL "${req.type_url ?? ''}" is not provided here` };
     }
-    const type = kind as ResourceKind;
     const nonce = req.response_nonce ?? '';
     if (nonce === '') {
       // A (re)subscription: the peer says what it has, and only the difference travels.
@@ -95,7 +137,7 @@ export class ProviderSession {
       this.#settle(state, flight.sent, flight.removed);
       this.#o.observer.acked(type, this.#o.direction, { nonce, version: flight.version, latencyMs });
     } else {
-      const rejected = rejectedOf(req.error_detail);
+      const rejected = this.#wire.rejected(req.error_detail);
       const refusedNames = new Set(rejected.map((r) => r.name));
       // With a list, the rest of the response was applied; without one, the whole response was refused.
       const whole = rejected.length === 0;
@@ -112,7 +154,7 @@ export class ProviderSession {
   }
 
   /** Something changed for `type` (these keys, or anything): push now if idle, else at the next ACK. */
-  changed(type: ResourceKind, keys: Iterable<string> | 'all'): Outbound[] {
+  changed(type: T, keys: Iterable<string> | 'all'): Outbound<T>[] {
     const state = this.#types.get(type);
     if (!state) return [];
     if (keys === 'all') state.dirty = 'all';
@@ -121,20 +163,20 @@ export class ProviderSession {
   }
 
   /** The safety net: compare every subscribed type in full. */
-  reconcile(): Outbound[] {
+  reconcile(): Outbound<T>[] {
     return [...this.#types.keys()].flatMap((t) => this.changed(t, 'all'));
   }
 
   /** When the oldest response still awaiting its ACK was sent, if any. */
-  oldestUnacked(): { type: ResourceKind; sentAt: number } | undefined {
-    let oldest: { type: ResourceKind; sentAt: number } | undefined;
+  oldestUnacked(): { type: T; sentAt: number } | undefined {
+    let oldest: { type: T; sentAt: number } | undefined;
     for (const [type, s] of this.#types) {
       for (const f of s.inFlight.values()) if (!oldest || f.sentAt < oldest.sentAt) oldest = { type, sentAt: f.sentAt };
     }
     return oldest;
   }
 
-  subscribedTypes(): ResourceKind[] {
+  subscribedTypes(): T[] {
     return [...this.#types.keys()];
   }
 
@@ -153,13 +195,13 @@ export class ProviderSession {
     }
   }
 
-  #push(type: ResourceKind): Outbound[] {
+  #push(type: T): Outbound<T>[] {
     const state = this.#types.get(type)!;
     if (state.inFlight.size > 0) return [];
     const dirty = state.dirty;
     state.dirty = new Set();
     const candidates = dirty === 'all' ? new Set([...this.#o.view.keys(type), ...state.peer.keys()]) : dirty;
-    const upserts: Envelope[] = [];
+    const upserts: DeltaItem[] = [];
     const removals: string[] = [];
     for (const key of candidates) {
       const env = this.#o.view.get(type, key);
@@ -177,11 +219,12 @@ export class ProviderSession {
   }
 
   /** Splits one push into responses under the size limit; each gets its own nonce and ACK. */
-  #pack(type: ResourceKind, state: TypeState, upserts: Envelope[], removals: string[]): Outbound[] {
+  #pack(type: T, state: TypeState, upserts: DeltaItem[], removals: string[]): Outbound<T>[] {
     const budget = this.#o.maxMessageBytes - RESPONSE_OVERHEAD;
-    const out: Outbound[] = [];
+    const resourceTypeUrl = this.#wire.resourceTypeUrl(type);
+    const out: Outbound<T>[] = [];
     const projected = state.peerHash.clone();
-    let batch: Envelope[] = [];
+    let batch: DeltaItem[] = [];
     let batchRemovals: string[] = [];
     let size = 0;
     const flush = () => {
@@ -198,13 +241,13 @@ export class ProviderSession {
       const nonce = randomBytes(8).toString('hex');
       const version = projected.toString();
       const response: DeltaDiscoveryResponse = {
-        type_url: typeUrlOf(type),
+        type_url: this.#wire.typeUrl(type),
         nonce,
         system_version_info: version,
-        resources: batch.map((e) => ({ name: e.key, version: e.version, resource: { type_url: KDS_RESOURCE_TYPE_URL, value: e.bytes } })),
+        resources: batch.map((e) => ({ name: e.key, version: e.version, resource: { type_url: resourceTypeUrl, value: e.bytes } })),
         removed_resources: batchRemovals,
       };
-      const bytes = codec.encodeResponse(response);
+      const bytes = this.#wire.encodeResponse(response);
       state.inFlight.set(nonce, { sent: new Map(batch.map((e) => [e.key, e.version])), removed: batchRemovals, sentAt: this.#now(), version });
       this.#o.observer.sent(type, this.#o.direction, { nonce, version, resources: batch.length, removals: batchRemovals.length, bytes: bytes.length });
       out.push({ type, nonce, bytes });
@@ -213,11 +256,11 @@ export class ProviderSession {
       size = 0;
     };
     for (const e of upserts) {
-      const itemSize = e.bytes.length + e.key.length + e.version.length + RESOURCE_OVERHEAD;
+      const itemSize = e.bytes.length + e.key.length + e.version.length + resourceTypeUrl.length + RESOURCE_OVERHEAD;
       if (itemSize > budget) {
         state.refused.set(e.key, e.version);
         this.#o.observer.refusedToSend(type, this.#o.direction, {
-          name: e.key, version: e.version, error: `${itemSize} bytes cannot fit in a KDS message of at most ${this.#o.maxMessageBytes} bytes`,
+          name: e.key, version: e.version, error: `${itemSize} bytes cannot fit in a ${this.#wire.messageName} of at most ${this.#o.maxMessageBytes} bytes`,
         });
         continue;
       }
@@ -241,7 +284,7 @@ function markDirty(state: TypeState, keys: Iterable<string>): void {
   for (const k of keys) state.dirty.add(k);
 }
 
-function rejectedOf(detail: NonNullable<DeltaDiscoveryRequest['error_detail']>): { name: string; version: string; error: string }[] {
+function rejectedOf(detail: { details?: Any[] }): { name: string; version: string; error: string }[] {
   const out: { name: string; version: string; error: string }[] = [];
   for (const d of detail.details ?? []) {
     if (d.type_url !== KDS_REJECTION_TYPE_URL) continue;

@@ -1,0 +1,38 @@
+import { type Metadata, status } from '@grpc/grpc-js';
+import { type EnvoyNode, fromStruct, parseDataplaneNodeId } from '@meshfed/shared';
+
+export type ProxyType = 'dataplane' | 'ingress' | 'egress';
+
+/** Who connects, as read from the first request's node. */
+export interface ProxyIdentity {
+  readonly nodeId: string;
+  readonly proxyType: ProxyType;
+}
+
+export type AuthResult =
+  | { readonly ok: true; readonly proxyId: string }
+  | { readonly ok: false; readonly code: status; readonly reason: string };
+
+/** Decides whether a proxy may stream its configuration, and under which proxy id. */
+export type Authenticate = (metadata: Metadata, node: ProxyIdentity) => AuthResult | Promise<AuthResult>;
+
+/** Reads `node.id` and `node.metadata.proxyType` (dataplane when absent); a reason when unusable. */
+export function proxyIdentityOf(node: EnvoyNode | undefined): ProxyIdentity | { error: string } {
+  const nodeId = node?.id ?? '';
+  if (nodeId === '') return { error: 'the first request carries no node.id' };
+  const raw = fromStruct(node?.metadata)['proxyType'] ?? 'dataplane';
+  if (raw !== 'dataplane' && raw !== 'ingress' && raw !== 'egress') {
+    return { error: `node.metadata.proxyType ${JSON.stringify(raw)} is not one of dataplane, ingress, egress` };
+  }
+  if (raw === 'dataplane' && !parseDataplaneNodeId(nodeId)) return { error: `dataplane node id ${JSON.stringify(nodeId)} is not <mesh>.<name>` };
+  return { nodeId, proxyType: raw };
+}
+
+/** `--dp-auth none` (labs): every proxy is who its node id says; the proxy id is the node id. */
+export const allowAll: Authenticate = (_metadata, node) => ({ ok: true, proxyId: node.nodeId });
+
+/** The default until dataplane and zone tokens exist: refuse, saying why. */
+export const refuseUntilTokens: Authenticate = () => ({
+  ok: false, code: status.UNAUTHENTICATED,
+  reason: 'proxy tokens are not implemented yet: start the zone control plane with --dp-auth none',
+});

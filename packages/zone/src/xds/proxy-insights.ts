@@ -1,0 +1,94 @@
+import type { XdsKind } from '@meshfed/shared';
+
+export type AdsProtocol = 'sotw' | 'delta';
+
+/** One proxy's sync state for one xDS type. */
+export interface TypeInsight {
+  lastSent?: { version: string; nonce: string; at: string; resources: number };
+  lastAcked?: { version: string; nonce: string; at: string };
+  lastNack?: { version: string; nonce: string; at: string; error: string };
+  acks: number;
+  nacks: number;
+}
+
+export interface ProxyInsight {
+  readonly proxyId: string;
+  proxyType: string;
+  protocol: AdsProtocol;
+  connected: boolean;
+  connectedAt: string;
+  disconnectedAt?: string;
+  /** Streams this proxy opened since the control plane started. */
+  streams: number;
+  readonly types: Partial<Record<XdsKind, TypeInsight>>;
+}
+
+/**
+ * What each proxy was sent and what it answered, per type: in memory, for the inspect API. A NACK is
+ * kept with its error until a later ACK of a newer version (it stays as lastNack for the record).
+ */
+export class ProxyInsights {
+  readonly #proxies = new Map<string, ProxyInsight>();
+  readonly #now: () => Date;
+
+  constructor(now: () => Date = () => new Date()) {
+    this.#now = now;
+  }
+
+  connected(proxyId: string, proxyType: string, protocol: AdsProtocol): void {
+    const at = this.#now().toISOString();
+    const p = this.#proxies.get(proxyId);
+    if (p) {
+      Object.assign(p, { proxyType, protocol, connected: true, connectedAt: at, streams: p.streams + 1 });
+      delete p.disconnectedAt;
+    } else {
+      this.#proxies.set(proxyId, { proxyId, proxyType, protocol, connected: true, connectedAt: at, streams: 1, types: {} });
+    }
+  }
+
+  disconnected(proxyId: string): void {
+    const p = this.#proxies.get(proxyId);
+    if (!p) return;
+    p.connected = false;
+    p.disconnectedAt = this.#now().toISOString();
+  }
+
+  sent(proxyId: string, type: XdsKind, info: { version: string; nonce: string; resources: number }): void {
+    const t = this.#type(proxyId, type);
+    if (t) t.lastSent = { ...info, at: this.#now().toISOString() };
+  }
+
+  acked(proxyId: string, type: XdsKind, info: { version: string; nonce: string }): void {
+    const t = this.#type(proxyId, type);
+    if (!t) return;
+    t.lastAcked = { ...info, at: this.#now().toISOString() };
+    t.acks++;
+  }
+
+  nacked(proxyId: string, type: XdsKind, info: { version: string; nonce: string; error: string }): void {
+    const t = this.#type(proxyId, type);
+    if (!t) return;
+    t.lastNack = { ...info, at: this.#now().toISOString() };
+    t.nacks++;
+  }
+
+  get(proxyId: string): ProxyInsight | undefined {
+    const p = this.#proxies.get(proxyId);
+    return p ? structuredClone(p) : undefined;
+  }
+
+  list(): ProxyInsight[] {
+    return [...this.#proxies.values()].map((p) => structuredClone(p));
+  }
+
+  /** Forgets a proxy gone for good. */
+  forget(proxyId: string): boolean {
+    return this.#proxies.delete(proxyId);
+  }
+
+  #type(proxyId: string, type: XdsKind): TypeInsight | undefined {
+    const p = this.#proxies.get(proxyId);
+    if (!p) return undefined;
+    return (p.types[type] ??= { acks: 0, nacks: 0 });
+  }
+}

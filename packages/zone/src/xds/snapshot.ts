@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import { type Any, ENVOY_TYPE, envoyTypeUrl, type EnvoyObject, unpack, XDS_KINDS, XDS_TYPE_URL, type XdsKind } from '@meshfed/shared';
+
+/** One resource of a snapshot: its name, the hash of its encoded bytes, and the Any it travels in. */
+export interface XdsEntry {
+  /** The resource's name (the key the delta protocol uses). */
+  readonly key: string;
+  /** Content hash of the encoded resource: equal bytes, equal version. */
+  readonly version: string;
+  readonly resource: Any;
+  /** The Any's value, shared with `resource` (what ProviderSession sends). */
+  readonly bytes: Uint8Array;
+}
+
+/** All resources of one type: by name, plus a version over (name, version) pairs. */
+export interface XdsTypeSnapshot {
+  readonly version: string;
+  readonly entries: ReadonlyMap<string, XdsEntry>;
+}
+
+/** What one proxy is served: every xDS type, immutable, with a version that changes iff the content does. */
+export interface XdsSnapshot {
+  readonly version: string;
+  readonly types: Readonly<Record<XdsKind, XdsTypeSnapshot>>;
+}
+
+/** The input of makeSnapshot: by type, resource name → resource. Absent types are empty. */
+export type XdsResources = Partial<Record<XdsKind, Readonly<Record<string, Any>> | ReadonlyMap<string, Any>>>;
+
+function hash(...parts: (string | Uint8Array)[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest('base64url').slice(0, 22);
+}
+
+/** The version of a set of entries (or of a subset, for SotW subscriptions to named resources). */
+export function versionOfEntries(entries: Iterable<XdsEntry>): string {
+  const pairs = [...entries].map((e) => `${e.key}\u0001${e.version}`).sort();
+  return hash(...pairs);
+}
+
+/** Builds an immutable snapshot, hashing each resource's encoded bytes. */
+export function makeSnapshot(resources: XdsResources): XdsSnapshot {
+  const types = {} as Record<XdsKind, XdsTypeSnapshot>;
+  for (const kind of XDS_KINDS) {
+    const input = resources[kind];
+    const pairs: [string, Any][] = input === undefined ? [] : input instanceof Map ? [...input] : Object.entries(input);
+    const entries = new Map<string, XdsEntry>();
+    for (const [name, resource] of pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      entries.set(name, Object.freeze({ key: name, version: hash(resource.type_url, resource.value), resource, bytes: resource.value }));
+    }
+    types[kind] = Object.freeze({ version: versionOfEntries(entries.values()), entries });
+  }
+  const version = hash(...XDS_KINDS.map((k) => `${k}:${types[k].version}`));
+  return Object.freeze({ version, types: Object.freeze(types) });
+}
+
+export const EMPTY_SNAPSHOT: XdsSnapshot = makeSnapshot({});
+
+export type SnapshotProblem =
+  | { readonly kind: 'wrong-type'; readonly type: XdsKind; readonly name: string; readonly detail: string }
+  | { readonly kind: 'undecodable'; readonly type: XdsKind; readonly name: string; readonly detail: string }
+  | { readonly kind: 'name-mismatch'; readonly type: XdsKind; readonly name: string; readonly detail: string }
+  | { readonly kind: 'missing-endpoints'; readonly type: 'cluster'; readonly name: string; readonly detail: string }
+  | { readonly kind: 'missing-route'; readonly type: 'listener'; readonly name: string; readonly detail: string };
+
+const HCM_TYPE_URL = envoyTypeUrl(ENVOY_TYPE.httpConnectionManager);
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function objects(v: unknown): EnvoyObject[] {
+  return Array.isArray(v) ? v.filter((x): x is EnvoyObject => typeof x === 'object' && x !== null) : [];
+}
+
+function obj(v: unknown): EnvoyObject | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as EnvoyObject) : undefined;
+}
+
+function isAny(v: unknown): v is Any {
+  const o = obj(v);
+  return o !== undefined && typeof o['type_url'] === 'string' && o['value'] instanceof Uint8Array;
+}
+
+/** The RDS route configuration names a listener's HTTP connection managers reference. */
+function rdsNamesOf(listener: EnvoyObject): string[] {
+  const chains = [...objects(listener['filter_chains'])];
+  const dflt = obj(listener['default_filter_chain']);
+  if (dflt) chains.push(dflt);
+  const names: string[] = [];
+  for (const chain of chains) {
+    for (const filter of objects(chain['filters'])) {
+      const tc = filter['typed_config'];
+      if (!isAny(tc) || tc.type_url !== HCM_TYPE_URL) continue;
+      const name = str(obj(unpack(tc)['rds'])?.['route_config_name']);
+      if (name) names.push(name);
+    }
+  }
+  return names;
+}
+
+/**
+ * Whether a snapshot can be served as is: every resource is of its type and named as keyed, every EDS
+ * cluster has its ClusterLoadAssignment, and every RDS name a listener references exists. Problems are
+ * returned, never thrown; an empty list means consistent.
+ */
+export function checkSnapshot(snapshot: XdsSnapshot): SnapshotProblem[] {
+  const problems: SnapshotProblem[] = [];
+  const decoded = new Map<string, EnvoyObject>();
+  for (const kind of XDS_KINDS) {
+    for (const [name, e] of snapshot.types[kind].entries) {
+      if (e.resource.type_url !== XDS_TYPE_URL[kind]) {
+        problems.push({ kind: 'wrong-type', type: kind, name, detail: `a ${e.resource.type_url} among ${kind} resources` });
+        continue;
+      }
+      let o: EnvoyObject;
+      try {
+        o = unpack(e.resource);
+      } catch (err) {
+        problems.push({ kind: 'undecodable', type: kind, name, detail: (err as Error).message });
+        continue;
+      }
+      const own = kind === 'endpoint' ? str(o['cluster_name']) : str(o['name']);
+      if (own !== name) problems.push({ kind: 'name-mismatch', type: kind, name, detail: `the resource calls itself ${JSON.stringify(own ?? '')}` });
+      decoded.set(`${kind}/${name}`, o);
+    }
+  }
+  const endpoints = snapshot.types.endpoint.entries;
+  for (const name of snapshot.types.cluster.entries.keys()) {
+    const c = decoded.get(`cluster/${name}`);
+    if (!c || c['type'] !== 'EDS') continue;
+    const service = str(obj(c['eds_cluster_config'])?.['service_name']) ?? name;
+    if (!endpoints.has(service)) problems.push({ kind: 'missing-endpoints', type: 'cluster', name, detail: `EDS cluster ${name} has no ClusterLoadAssignment ${service}` });
+  }
+  const routes = snapshot.types.route.entries;
+  for (const name of snapshot.types.listener.entries.keys()) {
+    const l = decoded.get(`listener/${name}`);
+    if (!l) continue;
+    let refs: string[];
+    try {
+      refs = rdsNamesOf(l);
+    } catch (err) {
+      problems.push({ kind: 'undecodable', type: 'listener', name, detail: (err as Error).message });
+      continue;
+    }
+    for (const r of refs) if (!routes.has(r)) problems.push({ kind: 'missing-route', type: 'listener', name, detail: `listener ${name} references route configuration ${r}, which does not exist` });
+  }
+  return problems;
+}
