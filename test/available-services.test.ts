@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
 import { type RunningCp, startCp } from './support/processes.js';
+import { cleanupAfterAll } from './support/cleanup.js';
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
-});
-const track = (cp: RunningCp) => {
-  cleanups.push(() => cp.stop());
-  return cp;
-};
+const { cleanups, track } = cleanupAfterAll();
 
 type AvailableService = { tags: Record<string, string>; instances: number; mesh: string; externalService?: boolean };
 type IngressBody = { name: string; labels: Record<string, string>; availableServices?: AvailableService[] };

@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { eventually, FAST_GLOBAL, getJson, kdsPortOf, metricSum, put, startZone, timeout, tmp, zoneToken } from './support/federation.js';
 import { createTestDatabase } from './support/postgres.js';
 import { type RunningCp, startCp } from './support/processes.js';
+import { cleanupAfterAll } from './support/cleanup.js';
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
-});
-const track = (cp: RunningCp) => {
-  cleanups.push(() => cp.stop());
-  return cp;
-};
+const { cleanups, track } = cleanupAfterAll();
 
 const ingress = (name: string) => ({
   type: 'ZoneIngress', name,

@@ -1,22 +1,16 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { meshCaSecretNames as globalNames } from '../packages/global/src/mesh-ca/index.js';
 import { meshCaSecretNames as zoneNames, issueWorkloadCertificate } from '../packages/zone/src/mesh-ca/index.js';
 import { eventually, FAST_GLOBAL, getJson, startZone, tmp } from './support/federation.js';
 import { type RunningCp, startCp } from './support/processes.js';
+import { cleanupAfterAll } from './support/cleanup.js';
 
 const SEED = '/work/shared/seeds/examples/mesh-mtls-zoneegress.yaml';
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
-});
-const track = (cp: RunningCp) => {
-  cleanups.push(() => cp.stop());
-  return cp;
-};
+const { cleanups, track } = cleanupAfterAll();
 
 interface SecretAnswer {
   readonly name: string;
