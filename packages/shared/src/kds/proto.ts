@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { frameDecoder, frameEncoder } from './frame-codec.js';
 
 // proto/ sits at the repository root, the same distance from src/kds and dist/kds.
 const PROTO_DIR = fileURLToPath(new URL('../../../../proto/', import.meta.url));
@@ -83,23 +84,11 @@ export interface KdsRejectionMessage {
   resources: { name: string; version: string; error: string }[];
 }
 
-/** Decoding never throws: a garbage frame is a value the stream can count and survive. */
-export type Decoded<M> = { ok: true; value: M } | { ok: false; error: string };
+export type { Decoded } from './frame-codec.js';
 
-function decoder<M>(type: protobuf.Type) {
-  return (bytes: Uint8Array): Decoded<M> => {
-    try {
-      const msg = type.decode(bytes);
-      return { ok: true, value: type.toObject(msg, { longs: Number, bytes: Buffer, defaults: false, arrays: true, objects: true }) as M };
-    } catch (err) {
-      return { ok: false, error: `cannot decode ${type.name}: ${(err as Error).message}` };
-    }
-  };
-}
-
-function encoder<M>(type: protobuf.Type) {
-  return (value: M): Buffer => Buffer.from(type.encode(type.fromObject(value as Record<string, unknown>)).finish());
-}
+const KDS_DECODE: protobuf.IConversionOptions = { longs: Number, bytes: Buffer, defaults: false, arrays: true, objects: true };
+const decoder = <M>(type: protobuf.Type) => frameDecoder<M>(() => type, KDS_DECODE);
+const encoder = <M>(type: protobuf.Type) => frameEncoder<M>(() => type);
 
 export const codec = {
   encodeRequest: encoder<DeltaDiscoveryRequest>(T.DeltaDiscoveryRequest),

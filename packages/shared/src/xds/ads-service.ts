@@ -1,8 +1,9 @@
 import { makeGenericClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
-import type { Any, Decoded } from '../kds/proto.js';
+import { frameDecoder, frameEncoder } from '../kds/frame-codec.js';
+import type { Any } from '../kds/proto.js';
 import { ADS_SERVICE_NAME, ENVOY_TYPE, envoyType } from './envoy-proto.js';
-import { asBuffer, type EnvoyStruct } from './resources.js';
+import type { EnvoyStruct } from './resources.js';
 
 const bytes = (b: Buffer) => b;
 const PATH = `/${ADS_SERVICE_NAME}`;
@@ -91,25 +92,8 @@ export interface AdsDeltaDiscoveryResponse {
 
 const DECODE_OPTIONS: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: false, arrays: true, objects: true };
 
-function decoder<M>(typeName: string) {
-  let type: protobuf.Type | undefined;
-  return (frame: Uint8Array): Decoded<M> => {
-    try {
-      type ??= envoyType(typeName);
-      return { ok: true, value: type.toObject(type.decode(asBuffer(frame)), DECODE_OPTIONS) as M };
-    } catch (err) {
-      return { ok: false, error: `cannot decode ${typeName}: ${(err as Error).message}` };
-    }
-  };
-}
-
-function encoder<M extends object>(typeName: string) {
-  let type: protobuf.Type | undefined;
-  return (value: M): Buffer => {
-    type ??= envoyType(typeName);
-    return asBuffer(type.encode(type.fromObject(value)).finish());
-  };
-}
+const decoder = <M>(typeName: string) => frameDecoder<M>(() => envoyType(typeName), DECODE_OPTIONS);
+const encoder = <M extends object>(typeName: string) => frameEncoder<M>(() => envoyType(typeName));
 
 /**
  * Frames of the ADS streams. Decoding never throws: garbage is `{ ok: false, error }` for the stream to
