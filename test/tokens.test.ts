@@ -1,10 +1,12 @@
-// Zone tokens end to end: the built `meshfed` CLI against real daemons, global on Postgres.
+// Zone and dataplane tokens end to end: the built `meshfed` CLI against real daemons, on Postgres; and
+// global's public zone-token key reaching a federated zone over KDS.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { PostgresStore, ZoneTokens } from '@meshfed/shared';
+import { DataplaneTokens, PostgresStore, ZoneTokens, ZoneTokenVerifier } from '@meshfed/shared';
+import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp, zoneToken } from './support/federation.js';
 import { createTestDatabase } from './support/postgres.js';
 import { type RunningCp, startCp } from './support/processes.js';
 
@@ -93,5 +95,63 @@ describe('zone tokens from the CLI', { timeout: 120_000 }, () => {
     const refused = await meshfed(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'zone', '--cp', federated.url]);
     assert.equal(refused.code, 1, show(refused));
     assert.match(refused.stderr, /^Error: zone token for zone "zone-1": not issued here \(400\)\n {2}zone tokens are issued by the global control plane/);
+  });
+
+  test('a standalone zone issues dataplane tokens signed by its own key, kept in its store', async () => {
+    const db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    const zone = await started('zone', ['--store', 'postgres', '--postgres-url', db.url]);
+    const r = await meshfed(['generate', 'dataplane-token', '--mesh', 'default', '--name', 'web-1', '--tag', 'kuma.io/service=web', '--valid-for', '24h', '--cp', zone.url]);
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, 'one token and a newline');
+    assert.equal(r.stderr, '');
+
+    const store = await PostgresStore.open({ url: db.url, maxConnections: 2, connectTimeoutMs: 5000 });
+    try {
+      const v = await (await DataplaneTokens.open(store)).verify(r.stdout, { mesh: 'default', name: 'web-1' });
+      assert.deepEqual(v.tags, { 'kuma.io/service': 'web' });
+      assert.equal(v.expiresAt.getTime() - v.issuedAt.getTime(), 24 * 3_600_000);
+      assert.deepEqual((await store.list('GlobalSecret')).items.map((s) => s.name).sort(), ['dataplane-token-signing-key', 'zone-token-signing-key']);
+    } finally {
+      await store.close();
+    }
+    assert.ok(!zone.logs().includes(r.stdout.trim()), 'the token is not in the log');
+    assert.match(zone.logs(), /"msg":"issued a dataplane token"/);
+
+    const bad = await meshfed(['generate', 'dataplane-token', '--name', 'web-1', '--valid-for', '11y', '--cp', zone.url]);
+    assert.equal(bad.code, 1, show(bad));
+    assert.equal(bad.stderr, 'Error: dataplane token for "default.web-1" is invalid (400)\n  validFor: must be at most 10y (87600h)\n');
+  });
+
+  test("a federated zone receives global's public zone-token key over KDS, and issues its own dataplane tokens", async () => {
+    const dir = tmp();
+    cleanups.push(async () => dir.cleanup());
+    const global = await started('global', FAST_GLOBAL);
+    const published = await getJson(`${global.url}/zone-token-public-keys/zone-token-signing-key`);
+    assert.equal(published.status, 200, JSON.stringify(published.body));
+    assert.deepEqual(Object.keys(published.body.jwk).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'], 'the public half only');
+
+    const zone = await startZone(global, 'zone-1', dir.dir);
+    cleanups.push(() => zone.stop());
+    const received = await eventually("global's key in zone-1", async () => {
+      const r = await getJson(`${zone.url}/zone-token-public-keys/zone-token-signing-key`);
+      return r.status === 200 ? r.body : undefined;
+    });
+    assert.deepEqual(received.jwk, published.body.jwk);
+    assert.equal(received.labels['kuma.io/origin'], 'global');
+
+    // The key the zone holds verifies what global issues for this zone's ingress.
+    const verifier = await ZoneTokenVerifier.fromPublicJwk(received.jwk);
+    const ingressToken = await zoneToken(global, 'zone-1', ['ingress']);
+    assert.equal((await verifier.verify(ingressToken, { zone: 'zone-1', scope: 'ingress' })).zone, 'zone-1');
+
+    const write = await put(`${zone.url}/zone-token-public-keys/zone-token-signing-key`, received);
+    assert.equal(write.status, 400);
+    assert.match(((await write.json()) as { details: string }).details, /maintained by the control plane/);
+
+    const dp = await meshfed(['generate', 'dataplane-token', '--name', 'web-1', '--cp', zone.url]);
+    assert.equal(dp.code, 0, show(dp));
+    const onGlobal = await meshfed(['generate', 'dataplane-token', '--name', 'web-1', '--cp', global.url]);
+    assert.equal(onGlobal.code, 1, 'global issues no dataplane tokens: proxies connect to zones');
   });
 });

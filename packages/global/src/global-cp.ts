@@ -8,6 +8,7 @@ import type { GlobalFlags } from './flags.js';
 import { registerInsightRoutes, ZoneInsights, ZoneInventory } from './insights/index.js';
 import { KdsServer } from './kds/kds-server.js';
 import { MeshCaManager } from './mesh-ca/index.js';
+import { publishZoneTokenPublicKey } from './tokens/publish-zone-token-key.js';
 
 /** Starts the global CP in this process; the daemon and in-process tests both come through here. */
 export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<RunningControlPlane & { kdsPort: number }> {
@@ -25,6 +26,8 @@ export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<Run
     ...(log ? { log } : {}),
     setup: async ({ instanceId, store, bus, log: cpLog, telemetry }) => {
       const tokens = await ZoneTokens.open(store, { log: cpLog });
+      // Before KDS starts, so that zones get the key with their first sync.
+      await publishZoneTokenPublicKey(store, tokens.publicJwk(), { log: cpLog });
       const insights = new ZoneInsights({ store, log: cpLog, instanceId, cpVersion: MESHFED_VERSION, healthCheckIntervalMs: flags.kdsHealthCheckInterval });
       insights.start();
       const tls = flags.kdsInsecure ? undefined : (given ?? (await selfSigned(cpLog)));

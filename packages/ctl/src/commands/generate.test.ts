@@ -4,8 +4,10 @@ import { after, describe, it } from 'node:test';
 import {
   buildApiServer,
   createLogger,
+  DataplaneTokens,
   InProcessEventBus,
   MemoryStore,
+  serveDataplaneTokens,
   serveZoneTokens,
   Telemetry,
   ZONE_TOKEN_SCOPES as SERVER_SCOPES,
@@ -13,7 +15,7 @@ import {
 } from '@meshfed/shared';
 import { runCli, type CommandTable } from '../cli.js';
 import { recordingIo, type RecordedRequest } from '../testing/fakes.js';
-import { generateCommand, parseScopes, ZONE_TOKEN_SCOPES } from './generate.js';
+import { DEFAULT_DATAPLANE_TOKEN_VALIDITY, generateCommand, parseScopes, parseTags, ZONE_TOKEN_SCOPES } from './generate.js';
 
 const COMMANDS: CommandTable = { generate: generateCommand };
 const CP = 'http://cp.test:5681';
@@ -65,8 +67,8 @@ describe('meshfed generate zone-token', () => {
   });
 
   const USAGE: [string, string[], RegExp][] = [
-    ['nothing to generate', ['generate'], /^Error: missing what to generate: zone-token, kds-certs\n/],
-    ['an unknown token', ['generate', 'dataplane-tokn'], /^Error: cannot generate "dataplane-tokn"; can generate: zone-token, kds-certs\n/],
+    ['nothing to generate', ['generate'], /^Error: missing what to generate: zone-token, dataplane-token, kds-certs\n/],
+    ['an unknown token', ['generate', 'dataplane-tokn'], /^Error: cannot generate "dataplane-tokn"; can generate: zone-token, dataplane-token, kds-certs\n/],
     ['no --zone', ['generate', 'zone-token', '--scope', 'zone'], /^Error: --zone is required/],
     ['a bad zone name', ['generate', 'zone-token', '--zone', 'Zone_1!', '--scope', 'zone'], /^Error: --zone "Zone_1!": invalid characters/],
     ['no --scope', ['generate', 'zone-token', '--zone', 'z'], /^Error: --scope is required: zone, ingress, egress/],
@@ -117,7 +119,7 @@ describe('meshfed generate zone-token', () => {
   it('help says what the defaults are', async () => {
     const r = await run(['generate', '--help']);
     assert.equal(r.code, 0);
-    assert.match(r.out, /--valid-for DURATION {2}how long the token is valid, such as 24h, 30d, 1y \(default 720h, at most 10y\)/);
+    assert.match(r.out, /--valid-for DURATION {2}how long the token is valid, such as 24h, 30d, 1y, at most 10y\n\s+\(default 720h for a zone token, 8760h \(one year\) for a dataplane token\)/);
     assert.match(r.out, /repeat it or separate with commas/);
   });
 });
@@ -147,6 +149,102 @@ describe('meshfed generate zone-token against the real API', () => {
     const v = await (await ZoneTokens.open(store)).verify(r.out, { zone: 'zone-1', scope: 'egress' });
     assert.deepEqual(v.scopes, ['ingress', 'egress']);
     assert.equal(v.expiresAt.getTime() - v.issuedAt.getTime(), 3_600_000);
+  });
+});
+
+describe('meshfed generate dataplane-token', () => {
+  it('posts the request to the zone and prints the token with a newline', async () => {
+    const cp = tokenEndpoint();
+    const r = await run(['generate', 'dataplane-token', '--mesh', 'demo', '--name', 'web-1', '--tag', 'kuma.io/service=web', '--tag', 'version=v2,team=a', '--valid-for', '24h', '--cp', CP], cp.fetch);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, `${TOKEN}\n`);
+    assert.equal(r.err, '');
+    const [req] = cp.requests;
+    assert.equal(req!.method, 'POST');
+    assert.equal(req!.url, `${CP}/tokens/dataplane`);
+    assert.equal(req!.headers['content-type'], 'application/json');
+    assert.deepEqual(req!.body, { mesh: 'demo', name: 'web-1', tags: { 'kuma.io/service': 'web', version: 'v2', team: 'a' }, validFor: '24h' });
+  });
+
+  it('defaults --mesh to "default" and --valid-for to 8760h, and sends no tags when none are given', async () => {
+    const cp = tokenEndpoint();
+    const r = await run(['generate', 'dataplane-token', '--name', 'web-1', '--cp', CP], cp.fetch);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(DEFAULT_DATAPLANE_TOKEN_VALIDITY, '8760h');
+    assert.deepEqual(cp.requests[0]!.body, { mesh: 'default', name: 'web-1', validFor: '8760h' });
+  });
+
+  it('parses tags: repeated, comma-separated, the same value twice is fine', () => {
+    assert.deepEqual(parseTags(['a=1, b=2', '', 'a=1', ' kuma.io/zone = z-1 ']), { a: '1', b: '2', 'kuma.io/zone': 'z-1' });
+    assert.deepEqual(parseTags(undefined), {});
+  });
+
+  const USAGE: [string, string[], RegExp][] = [
+    ['no --name', ['generate', 'dataplane-token', '--mesh', 'default'], /^Error: --name is required: the name of the dataplane/],
+    ['two --name', ['generate', 'dataplane-token', '--name', 'a', '--name', 'b'], /^Error: --name is given 2 times: a dataplane token is for one dataplane/],
+    ['a bad --name', ['generate', 'dataplane-token', '--name', 'Web 1'], /^Error: --name "Web 1": invalid characters/],
+    ['a bad --mesh', ['generate', 'dataplane-token', '--mesh', 'a.b', '--name', 'web'], /^Error: --mesh "a.b": invalid characters/],
+    ['a tag without =', ['generate', 'dataplane-token', '--name', 'web', '--tag', 'version'], /^Error: --tag "version" must be KEY=VALUE, such as kuma.io\/service=web/],
+    ['a tag without a key', ['generate', 'dataplane-token', '--name', 'web', '--tag', '=v1'], /^Error: --tag "=v1" must be KEY=VALUE/],
+    ['an empty tag value', ['generate', 'dataplane-token', '--name', 'web', '--tag', 'version='], /^Error: --tag "version=": tag value must not be empty/],
+    ['a bad tag key', ['generate', 'dataplane-token', '--name', 'web', '--tag', 'a b=c'], /^Error: --tag "a b=c": tag keys use letters/],
+    ['a tag given twice', ['generate', 'dataplane-token', '--name', 'web', '--tag', 'v=1', '--tag', 'v=2'], /^Error: --tag "v" is given twice, as "1" and "2"/],
+    ['a bad --valid-for', ['generate', 'dataplane-token', '--name', 'web', '--valid-for', 'forever'], /^Error: --valid-for "forever" must be a positive duration/],
+  ];
+  for (const [name, args, message] of USAGE) {
+    it(`usage mistake, exit 2, nothing sent: ${name}`, async () => {
+      const cp = tokenEndpoint();
+      const r = await run([...args, '--cp', CP], cp.fetch);
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, message);
+      assert.match(r.err, /Usage: meshfed generate zone-token\|dataplane-token\|kds-certs/);
+      assert.equal(r.out, '');
+      assert.equal(cp.requests.length, 0);
+    });
+  }
+
+  it('shows what the zone refused, field by field', async () => {
+    const cp = tokenEndpoint(() =>
+      Response.json({ title: 'Invalid request', details: 'the dataplane token request is invalid', causes: [{ field: 'validFor', message: 'must be at most 10y (87600h)' }] }, { status: 400 }),
+    );
+    const r = await run(['generate', 'dataplane-token', '--name', 'web', '--valid-for', '20y', '--cp', CP], cp.fetch);
+    assert.equal(r.code, 1);
+    assert.equal(r.err, 'Error: dataplane token for "default.web" is invalid (400)\n  validFor: must be at most 10y (87600h)\n');
+    assert.equal(r.out, '');
+  });
+
+  it('help says where dataplane tokens come from and how long they last', async () => {
+    const r = await run(['generate', '--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /meshfed generate dataplane-token \[--mesh MESH\] --name NAME \[--tag KEY=VALUE \.\.\.\] \[--valid-for DURATION\]/);
+    assert.match(r.out, /Issued by the zone control plane the proxy connects to/);
+    assert.match(r.out, /--mesh MESH {11}dataplane-token: the mesh of the dataplane \(default "default"\)/);
+  });
+});
+
+describe('meshfed generate dataplane-token against the real API', () => {
+  const store = new MemoryStore(new InProcessEventBus());
+  const log = createLogger({ component: 'test', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const telemetry = new Telemetry({ service: 'test' });
+  const app = buildApiServer({ mode: 'standalone', store, log, telemetry, extraRoutes: (a) => serveDataplaneTokens(a, { store, log }) });
+  after(async () => {
+    await app.close();
+    await telemetry.shutdown();
+  });
+  const viaApp: typeof fetch = async (input, init) => {
+    const url = new URL(String(input));
+    const headers: Record<string, string> = {};
+    new Headers(init?.headers).forEach((v, k) => (headers[k] = v));
+    const res = await app.inject({ method: 'POST', url: url.pathname, headers, payload: String(init?.body) });
+    return new Response(res.body, { status: res.statusCode, headers: { 'content-type': String(res.headers['content-type']) } });
+  };
+
+  it('prints a token that verifies for the dataplane asked, with its tags and a year of validity', async () => {
+    const r = await run(['generate', 'dataplane-token', '--name', 'web-1', '--tag', 'kuma.io/service=web', '--cp', CP], viaApp);
+    assert.equal(r.code, 0, r.err);
+    const v = await (await DataplaneTokens.open(store)).verify(r.out, { mesh: 'default', name: 'web-1' });
+    assert.deepEqual(v.tags, { 'kuma.io/service': 'web' });
+    assert.equal(v.expiresAt.getTime() - v.issuedAt.getTime(), 8760 * 3_600_000);
   });
 });
 

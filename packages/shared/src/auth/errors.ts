@@ -17,3 +17,18 @@ export class ZoneTokenError extends Error {
 export class SigningKeyError extends Error {
   override readonly name = 'SigningKeyError';
 }
+
+/** Why a dataplane token was refused; the zone's xDS server maps it to a gRPC status. */
+export type DataplaneTokenFailure = 'missing' | 'malformed' | 'bad-signature' | 'expired' | 'mesh-mismatch' | 'name-mismatch';
+
+/** A dataplane token that does not authenticate its bearer. The message says exactly why; it is sent to the proxy. */
+export class DataplaneTokenError extends Error {
+  override readonly name = 'DataplaneTokenError';
+  constructor(
+    readonly reason: DataplaneTokenFailure,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

@@ -8,9 +8,17 @@ import { SigningKeyError } from './errors.js';
 
 /** The GlobalSecret that holds global's zone-token signing key. */
 export const ZONE_TOKEN_SIGNING_KEY = 'zone-token-signing-key';
+/** Every token meshfed signs (zone and dataplane tokens) is ES256. */
 export const ZONE_TOKEN_ALG = 'ES256';
 
-const KEY: ResourceKey = { type: 'GlobalSecret', name: ZONE_TOKEN_SIGNING_KEY };
+export interface SigningKeyOptions {
+  readonly log?: Logger;
+  /** The GlobalSecret to keep the key in; default the zone-token key's. */
+  readonly secretName?: string;
+  /** What the key signs, for log lines ("created the zone token signing key"); default "zone token". */
+  readonly purpose?: string;
+}
+
 /** A create that loses a race reads the winner's key; more rounds than this means something else is wrong. */
 const ATTEMPTS = 5;
 
@@ -22,7 +30,7 @@ const StoredSigningKey = z.object({
 });
 type StoredSigningKey = z.infer<typeof StoredSigningKey>;
 
-/** Global's token-signing key, loaded: the private half never leaves this object (no toJSON, not logged). */
+/** A token-signing key, loaded: the private half never leaves this object (no toJSON, not logged). */
 export interface SigningKey {
   /** Key id: the RFC 7638 thumbprint of the public key, carried in every token's header. */
   readonly kid: string;
@@ -33,32 +41,34 @@ export interface SigningKey {
 }
 
 /**
- * Global's signing key from the store, created there on first use. Every replica on the same store and
- * every restart ends up with the same key: the create is conditional (`expectedVersion: null`), and a
- * replica that loses the race reads the winner's key. A stored key that cannot be used is an error,
- * never overwritten: replacing it would silently invalidate every zone token issued so far.
+ * A token-signing key from the store (global's zone-token key unless `secretName` says otherwise),
+ * created there on first use. Every replica on the same store and every restart ends up with the same
+ * key: the create is conditional (`expectedVersion: null`), and a replica that loses the race reads the
+ * winner's key. A stored key that cannot be used is an error, never overwritten: replacing it would
+ * silently invalidate every token issued so far.
  */
-export async function loadOrCreateSigningKey(store: ResourceStore, options: { readonly log?: Logger } = {}): Promise<SigningKey> {
-  const { log } = options;
+export async function loadOrCreateSigningKey(store: ResourceStore, options: SigningKeyOptions = {}): Promise<SigningKey> {
+  const { log, secretName = ZONE_TOKEN_SIGNING_KEY, purpose = 'zone token' } = options;
+  const key: ResourceKey = { type: 'GlobalSecret', name: secretName };
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const existing = await store.get(KEY);
+    const existing = await store.get(key);
     if (existing) {
-      const key = await decode(existing.spec);
-      log?.debug({ kid: key.kid }, 'loaded the zone token signing key');
-      return key;
+      const loaded = await decode(existing.spec, secretName);
+      log?.debug({ kid: loaded.kid }, `loaded the ${purpose} signing key`);
+      return loaded;
     }
     const fresh = await generate();
     try {
-      await store.commit([{ op: 'put', resource: { ...KEY, labels: {}, spec: { data: encode(fresh) } }, expectedVersion: null }]);
+      await store.commit([{ op: 'put', resource: { ...key, labels: {}, spec: { data: encode(fresh) } }, expectedVersion: null }]);
     } catch (err) {
       // Another replica created it between our read and our write: use theirs.
       if (err instanceof AlreadyExistsError || err instanceof VersionConflictError) continue;
       throw err;
     }
-    log?.info({ kid: fresh.kid }, 'created the zone token signing key');
-    return toSigningKey(fresh);
+    log?.info({ kid: fresh.kid }, `created the ${purpose} signing key`);
+    return toSigningKey(fresh, secretName);
   }
-  throw new SigningKeyError(`GlobalSecret "${ZONE_TOKEN_SIGNING_KEY}" could be neither created nor read after ${ATTEMPTS} attempts`);
+  throw new SigningKeyError(`GlobalSecret "${secretName}" could be neither created nor read after ${ATTEMPTS} attempts`);
 }
 
 /** The public half of a JWK, labelled for ES256 signatures. Drops `d` if a private JWK is given. */
@@ -79,8 +89,8 @@ function encode(k: StoredSigningKey): string {
   return Buffer.from(JSON.stringify(k), 'utf8').toString('base64');
 }
 
-async function decode(spec: Readonly<Record<string, unknown>>): Promise<SigningKey> {
-  const where = `GlobalSecret "${ZONE_TOKEN_SIGNING_KEY}"`;
+async function decode(spec: Readonly<Record<string, unknown>>, secretName: string): Promise<SigningKey> {
+  const where = `GlobalSecret "${secretName}"`;
   const data = spec.data;
   if (typeof data !== 'string') throw new SigningKeyError(`${where} has no data`);
   let json: unknown;
@@ -95,15 +105,15 @@ async function decode(spec: Readonly<Record<string, unknown>>): Promise<SigningK
     const i = parsed.error.issues[0];
     throw new SigningKeyError(`${where} does not hold an ${ZONE_TOKEN_ALG} signing key (${i ? `${i.path.join('.') || 'data'}: ${i.message}` : 'invalid'})`);
   }
-  return toSigningKey(parsed.data);
+  return toSigningKey(parsed.data, secretName);
 }
 
-async function toSigningKey(k: StoredSigningKey): Promise<SigningKey> {
+async function toSigningKey(k: StoredSigningKey, secretName: string): Promise<SigningKey> {
   let privateKey: CryptoKey;
   try {
     privateKey = await importJWK(k.privateJwk, ZONE_TOKEN_ALG, { extractable: false });
   } catch {
-    throw new SigningKeyError(`GlobalSecret "${ZONE_TOKEN_SIGNING_KEY}" holds an ${ZONE_TOKEN_ALG} key that cannot be imported`);
+    throw new SigningKeyError(`GlobalSecret "${secretName}" holds an ${ZONE_TOKEN_ALG} key that cannot be imported`);
   }
   return { kid: k.kid, privateKey, publicJwk: publicJwkOf(k.privateJwk, k.kid) };
 }

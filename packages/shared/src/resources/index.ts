@@ -15,4 +15,5 @@ export * from './zone.js';
 export * from './zone-insight.js';
 export * from './secret.js';
 export * from './global-secret.js';
+export * from './zone-token-public-key.js';
 export * from './policies/index.js';

@@ -11,6 +11,7 @@ import { ZoneDescriptor } from './zone.js';
 import { ZoneEgressDescriptor } from './zone-egress.js';
 import { ZoneIngressDescriptor } from './zone-ingress.js';
 import { ZoneInsightDescriptor } from './zone-insight.js';
+import { ZoneTokenPublicKeyDescriptor } from './zone-token-public-key.js';
 
 /** The only list of resource types. REST routes, CLI names, store mappings and KDS flows derive from it. */
 export const DESCRIPTORS = [
@@ -25,6 +26,7 @@ export const DESCRIPTORS = [
   MeshGatewayRouteDescriptor,
   SecretDescriptor,
   GlobalSecretDescriptor,
+  ZoneTokenPublicKeyDescriptor,
   ...POLICY_DESCRIPTORS,
 ] as const;
 
