@@ -176,6 +176,27 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
     return oldest;
   }
 
+  /**
+   * The peer dropped these keys on its own (an xDS unsubscribe): forget it has them, so that a later
+   * subscription sends them again and no removal is sent for them; a response in flight no longer
+   * counts them when it is ACKed. Pushes nothing; KDS never calls it.
+   */
+  forget(type: T, keys: Iterable<string>): void {
+    const state = this.#types.get(type);
+    if (!state) return;
+    const gone = new Set(keys);
+    for (const k of gone) {
+      const prev = state.peer.get(k);
+      if (prev === undefined) continue;
+      state.peerHash.remove(k, prev);
+      state.peer.delete(k);
+    }
+    for (const [nonce, f] of state.inFlight) {
+      if (![...f.sent.keys(), ...f.removed].some((k) => gone.has(k))) continue;
+      state.inFlight.set(nonce, { ...f, sent: new Map([...f.sent].filter(([k]) => !gone.has(k))), removed: f.removed.filter((k) => !gone.has(k)) });
+    }
+  }
+
   subscribedTypes(): T[] {
     return [...this.#types.keys()];
   }

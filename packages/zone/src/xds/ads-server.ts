@@ -1,10 +1,12 @@
-import { type Metadata, Server, ServerCredentials, type ServerDuplexStream, status } from '@grpc/grpc-js';
-import { ADS_SERVICE, adsCodec, type EnvoyNode, type Logger, ProviderSession, XDS_KINDS, type XdsKind } from '@meshfed/shared';
-import { type Authenticate, type ProxyIdentity, proxyIdentityOf, refuseUntilTokens } from './auth.js';
-import { changedKeys, snapshotView, XDS_WIRE, type XdsDirection } from './delta.js';
+import { Server, ServerCredentials, type ServerDuplexStream, status } from '@grpc/grpc-js';
+import { ADS_SERVICE, type Logger, type Telemetry } from '@meshfed/shared';
+import { admit } from './ads-admission.js';
+import { LiveProxies } from './ads-live-proxies.js';
+import { type AdsMetrics, type AdsRefusalReason, createAdsMetrics, NOOP_ADS_METRICS } from './ads-metrics.js';
+import { AdsStream } from './ads-stream.js';
+import { type Authenticate, type ProxyIdentity, refuseUntilTokens } from './auth.js';
 import type { AdsProtocol, ProxyInsights } from './proxy-insights.js';
 import type { SnapshotCache } from './snapshot-cache.js';
-import { SotwSession } from './sotw-session.js';
 
 export interface AdsServerOptions {
   readonly cache: SnapshotCache;
@@ -17,34 +19,57 @@ export interface AdsServerOptions {
   readonly authenticate?: Authenticate;
   /** Largest delta response; larger pushes are split. */
   readonly maxMessageBytes?: number;
+  /** Metrics (`meshfed_xds_*`) and `xds.push` spans; none when absent. */
+  readonly telemetry?: Telemetry;
+  /** A response unanswered (neither ACK nor NACK) this long is a stall: the stream is ended so the proxy redials. 30 s by default. */
+  readonly ackTimeoutMs?: number;
+  /** Undecodable requests in a row after which a stream is ended with INVALID_ARGUMENT; 10 by default. */
+  readonly maxGarbageFrames?: number;
+  /** Server keepalive pings, so a dead peer's stream closes and frees its proxy id; 30 s / 10 s by default. */
+  readonly keepalive?: { readonly timeMs: number; readonly timeoutMs: number };
+  /** A proxy's stream was admitted (after its watch is in place): compute its snapshot, or say why there is none. */
+  readonly onProxyConnected?: (proxyId: string, identity: ProxyIdentity) => void;
+  /** The stream of a proxy announced by onProxyConnected closed. */
+  readonly onProxyDisconnected?: (proxyId: string) => void;
 }
 
 type Duplex = ServerDuplexStream<Buffer, Buffer>;
 
-/** A protocol's session on one stream, behind the one shape the loop needs. */
-interface StreamProtocol {
-  /** Handles one decoded-or-not frame; returns responses to write. */
-  onFrame(frame: Buffer): Buffer[];
-  /** The proxy's snapshot changed; returns responses to write. */
-  onChange(...args: Parameters<Parameters<SnapshotCache['watch']>[1]>): Buffer[];
-}
-
 const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+const DEFAULT_ACK_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_GARBAGE_FRAMES = 10;
+const DEFAULT_KEEPALIVE = { timeMs: 30_000, timeoutMs: 10_000 };
+// Envoy sends one request per type before it hears anything; more than this before admission is abuse.
+const MAX_FRAMES_BEFORE_ADMISSION = 32;
 
 /**
  * The zone's Aggregated Discovery Service: state-of-the-world and delta ADS over one grpc-js server.
  * The first request names the proxy (node.id, node.metadata.proxyType); `authenticate` admits it under
- * a proxy id; the stream then watches that proxy in the SnapshotCache and pushes what changed. Every
- * response, ACK and NACK is recorded in ProxyInsights. The server never builds snapshots.
+ * a proxy id, which only one live stream may hold; an AdsStream then watches that proxy in the
+ * SnapshotCache and pushes what changed. The server never builds snapshots.
  */
 export class AdsServer {
   readonly #o: AdsServerOptions;
-  readonly #server = new Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 64 * 1024 * 1024 });
+  readonly #server: Server;
   readonly #calls = new Set<Duplex>();
+  readonly #live = new LiveProxies();
+  readonly #metrics: AdsMetrics;
   port = 0;
 
   constructor(options: AdsServerOptions) {
     this.#o = options;
+    this.#metrics = options.telemetry ? createAdsMetrics(options.telemetry) : NOOP_ADS_METRICS;
+    const keepalive = options.keepalive ?? DEFAULT_KEEPALIVE;
+    this.#server = new Server({
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      'grpc.max_send_message_length': 64 * 1024 * 1024,
+      // The server pings every connection; one that does not answer is closed with its streams, so a
+      // proxy whose host vanished stops holding its id within timeMs + timeoutMs. grpc-js servers do
+      // not police client pings (no ping strikes), so Envoy's own connection_keepalive is accepted at
+      // any interval.
+      'grpc.keepalive_time_ms': keepalive.timeMs,
+      'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
+    });
     this.#server.addService(ADS_SERVICE, {
       StreamAggregatedResources: (call: Duplex) => this.#serve(call, 'sotw'),
       DeltaAggregatedResources: (call: Duplex) => this.#serve(call, 'delta'),
@@ -74,25 +99,43 @@ export class AdsServer {
     });
   }
 
+  /** The proxies with a live, admitted stream now. */
+  connectedProxyIds(): string[] {
+    return this.#live.ids();
+  }
+
+  isConnected(proxyId: string): boolean {
+    return this.#live.get(proxyId) !== undefined;
+  }
+
   #serve(call: Duplex, protocol: AdsProtocol): void {
     this.#calls.add(call);
-    let started: StreamProtocol | undefined;
+    const { insights, log } = this.#o;
+    const peer = peerOf(call);
+    let stream: AdsStream | undefined;
+    let held: { proxyId: string; proxyType: string; release: () => void; announced: boolean } | undefined;
     let pending: Buffer[] | undefined = [];
-    let cancel: (() => void) | undefined;
-    let proxyId: string | undefined;
     let closed = false;
     const close = () => {
       if (closed) return;
       closed = true;
       this.#calls.delete(call);
-      cancel?.();
-      if (proxyId !== undefined) {
-        this.#o.insights.disconnected(proxyId);
-        this.#o.log.info({ proxyId, protocol }, 'xDS: proxy disconnected');
-      }
+      stream?.close();
+      if (!held) return;
+      held.release();
+      insights.disconnected(held.proxyId);
+      this.#metrics.streamClosed(protocol, held.proxyType);
+      log.info({ proxyId: held.proxyId, protocol, peer }, 'xDS: proxy disconnected');
+      if (held.announced) this.#callback('onProxyDisconnected', () => this.#o.onProxyDisconnected?.(held!.proxyId));
     };
-    const write = (out: Buffer[]) => {
-      if (!closed) for (const b of out) call.write(b);
+    const end = (code: status, reason: string) => {
+      endWith(call, code, reason);
+      close();
+    };
+    const refuse = (code: status, reason: string, why: AdsRefusalReason, nodeId: string | undefined) => {
+      this.#metrics.refused(why);
+      log.warn({ protocol, peer, nodeId, code: status[code], reason }, 'xDS: refused a proxy');
+      end(code, reason);
     };
     call.on('end', () => {
       close();
@@ -103,113 +146,63 @@ export class AdsServer {
     call.on('close', close);
     call.on('data', (frame: Buffer) => {
       if (closed) return;
-      if (started) return write(started.onFrame(frame));
+      if (stream) return stream.onFrame(frame);
       if (pending === undefined) return;
       pending.push(frame);
+      if (pending.length > MAX_FRAMES_BEFORE_ADMISSION) {
+        return refuse(status.RESOURCE_EXHAUSTED, `more than ${MAX_FRAMES_BEFORE_ADMISSION} requests before the stream was admitted`, 'other', undefined);
+      }
       if (pending.length > 1) return;
-      void this.#admit(call, frame, protocol).then((admitted) => {
+      void admit(frame, protocol, call.metadata, this.#o.authenticate ?? refuseUntilTokens).then((a) => {
         const frames = pending ?? [];
         pending = undefined;
         if (closed) return;
-        if ('code' in admitted) {
-          this.#o.log.warn({ protocol, reason: admitted.reason }, 'xDS: refused a proxy');
-          endWith(call, admitted.code, admitted.reason);
-          close();
-          return;
+        if (!a.ok) return refuse(a.code, a.reason, a.why, a.nodeId);
+        const since = new Date().toISOString();
+        const claim = this.#live.claim(a.proxyId, { peer, since, protocol });
+        if (!claim.ok) {
+          const { holder } = claim;
+          insights.refusedDuplicate(a.proxyId, peer);
+          return refuse(status.ALREADY_EXISTS,
+            `proxy "${a.proxyId}" already has a live xDS stream (${holder.protocol}) from ${holder.peer} since ${holder.since}; this stream from ${peer} is refused. `
+            + 'Two proxies may not share one identity; if that stream is dead, keepalive closes it and this proxy can reconnect', 'duplicate', a.identity.nodeId);
         }
-        proxyId = admitted.proxyId;
-        const id = admitted.proxyId;
-        this.#o.insights.connected(id, admitted.identity.proxyType, protocol);
-        this.#o.log.info({ proxyId: id, proxyType: admitted.identity.proxyType, protocol }, 'xDS: proxy connected');
-        const proto = protocol === 'sotw' ? this.#sotw(id) : this.#delta(id);
-        started = proto;
-        cancel = this.#o.cache.watch(id, (next, previous) => write(proto.onChange(next, previous)));
-        for (const f of frames) write(proto.onFrame(f));
+        held = { proxyId: a.proxyId, proxyType: a.identity.proxyType, release: claim.release, announced: false };
+        insights.connected(a.proxyId, a.identity.proxyType, protocol);
+        this.#metrics.streamOpened(protocol, a.identity.proxyType);
+        log.info({ proxyId: a.proxyId, proxyType: a.identity.proxyType, protocol, peer }, 'xDS: proxy connected');
+        stream = new AdsStream({
+          proxyId: a.proxyId, protocol, cache: this.#o.cache, insights, log, metrics: this.#metrics,
+          ...(this.#o.telemetry ? { telemetry: this.#o.telemetry } : {}),
+          ackTimeoutMs: this.#o.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS,
+          maxGarbageFrames: this.#o.maxGarbageFrames ?? DEFAULT_MAX_GARBAGE_FRAMES,
+          maxMessageBytes: this.#o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+          write: (b) => void call.write(b),
+          end,
+        });
+        stream.start(frames);
+        if (closed) return;
+        held.announced = true;
+        this.#callback('onProxyConnected', () => this.#o.onProxyConnected?.(a.proxyId, a.identity));
       });
     });
   }
 
-  async #admit(call: Duplex, first: Buffer, protocol: AdsProtocol): Promise<{ proxyId: string; identity: ProxyIdentity } | { code: status; reason: string }> {
-    const decoded = protocol === 'sotw' ? adsCodec.decodeRequest(first) : adsCodec.decodeDeltaRequest(first);
-    if (!decoded.ok) return { code: status.INVALID_ARGUMENT, reason: `the first request does not decode: ${decoded.error}` };
-    const node: EnvoyNode | undefined = decoded.value.node;
-    const identity = proxyIdentityOf(node);
-    if ('error' in identity) return { code: status.INVALID_ARGUMENT, reason: identity.error };
-    const authenticate = this.#o.authenticate ?? refuseUntilTokens;
+  /** Runs an owner's callback; its failure is logged, never the stream's. */
+  #callback(name: string, fn: () => void): void {
     try {
-      const r = await authenticate(call.metadata as Metadata, identity);
-      return r.ok ? { proxyId: r.proxyId, identity } : { code: r.code, reason: r.reason };
+      fn();
     } catch (err) {
-      return { code: status.INTERNAL, reason: `authentication failed: ${(err as Error).message}` };
+      this.#o.log.error({ err, callback: name }, 'xDS: an ADS server callback failed');
     }
   }
+}
 
-  #sotw(proxyId: string): StreamProtocol {
-    const { cache, insights, log } = this.#o;
-    const session = new SotwSession({ current: () => cache.get(proxyId) });
-    const record = (out: ReturnType<SotwSession['changed']>) => {
-      for (const o of out) insights.sent(proxyId, o.type, { version: o.version, nonce: o.nonce, resources: o.resources });
-      return out.map((o) => o.bytes);
-    };
-    return {
-      onFrame: (frame) => {
-        const req = adsCodec.decodeRequest(frame);
-        if (!req.ok) {
-          log.warn({ proxyId, error: req.error }, 'xDS: ignored a frame that does not decode');
-          return [];
-        }
-        const outcome = session.handleRequest(req.value);
-        if (outcome.kind === 'rejected') {
-          log.warn({ proxyId, detail: outcome.detail }, 'xDS: ignored a request');
-          return [];
-        }
-        if (outcome.kind === 'stale') return [];
-        const a = outcome.answer;
-        if (a?.kind === 'ack') insights.acked(proxyId, a.type, a);
-        if (a?.kind === 'nack') {
-          insights.nacked(proxyId, a.type, a);
-          log.warn({ proxyId, type: a.type, version: a.version, error: a.error }, 'xDS: proxy refused its configuration (NACK)');
-        }
-        return record(outcome.out);
-      },
-      onChange: () => record(session.changed()),
-    };
-  }
-
-  #delta(proxyId: string): StreamProtocol {
-    const { cache, insights, log } = this.#o;
-    const session = new ProviderSession<XdsKind, XdsDirection>({
-      direction: 'cp-to-proxy',
-      types: XDS_KINDS,
-      view: snapshotView(() => cache.get(proxyId)),
-      wire: XDS_WIRE,
-      maxMessageBytes: this.#o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-      observer: {
-        sent: (type, _d, i) => insights.sent(proxyId, type, { version: i.version, nonce: i.nonce, resources: i.resources }),
-        acked: (type, _d, i) => insights.acked(proxyId, type, i),
-        nacked: (type, _d, i) => {
-          insights.nacked(proxyId, type, i);
-          log.warn({ proxyId, type, version: i.version, error: i.error }, 'xDS: proxy refused its configuration (NACK)');
-        },
-        refusedToSend: (type, _d, i) => log.error({ proxyId, type, name: i.name, error: i.error }, 'xDS: cannot send a resource'),
-      },
-    });
-    return {
-      onFrame: (frame) => {
-        const req = adsCodec.decodeDeltaRequest(frame);
-        if (!req.ok) {
-          log.warn({ proxyId, error: req.error }, 'xDS: ignored a frame that does not decode');
-          return [];
-        }
-        const outcome = session.handleRequest(req.value);
-        if (outcome.kind === 'rejected') {
-          log.warn({ proxyId, reason: outcome.reason, detail: outcome.detail }, 'xDS: ignored a request');
-          return [];
-        }
-        return outcome.out.map((o) => o.bytes);
-      },
-      onChange: (next, previous) => [...changedKeys(previous, next)].flatMap(([kind, keys]) => session.changed(kind, keys)).map((o) => o.bytes),
-    };
+function peerOf(call: Duplex): string {
+  try {
+    return call.getPeer();
+  } catch {
+    return 'unknown';
   }
 }
 

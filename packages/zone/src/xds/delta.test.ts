@@ -83,3 +83,21 @@ test('delta xDS: an Envoy NACK refuses the whole response, and the same versions
   assert.equal(fixed.length, 1, 'new content is pushed');
   assert.equal(session.handleRequest({ type_url: 'type.googleapis.com/nope' }).kind, 'rejected');
 });
+
+test('delta xDS: forget drops what the proxy unsubscribed, also from a response in flight, so it is sent again when wanted', () => {
+  const { session, events } = setup(baseSnapshot(1));
+  const sub = session.handleRequest({ type_url: XDS_TYPE_URL.endpoint, response_nonce: '' });
+  assert.ok(sub.kind === 'ok');
+  const r = decode(sub.out[0]?.bytes);
+  // Unsubscribed while the response is in flight: its ACK must not count backend as held.
+  session.forget('endpoint', ['backend']);
+  const acked = session.handleRequest({ type_url: XDS_TYPE_URL.endpoint, response_nonce: r.nonce });
+  assert.deepEqual(acked, { kind: 'ok', out: [] });
+  assert.ok(events.includes('acked endpoint'));
+  const again = session.changed('endpoint', ['backend']);
+  assert.deepEqual(decode(again[0]?.bytes).resources?.map((x) => x.name), ['backend']);
+  session.handleRequest({ type_url: XDS_TYPE_URL.endpoint, response_nonce: decode(again[0]?.bytes).nonce });
+  assert.deepEqual(session.changed('endpoint', ['backend']), [], 'held again: nothing to send');
+  session.forget('endpoint', ['backend']);
+  assert.equal(session.reconcile().length, 1, 'forgotten: sent again, and no removal is ever sent for it');
+});

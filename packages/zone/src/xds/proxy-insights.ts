@@ -7,8 +7,11 @@ export interface TypeInsight {
   lastSent?: { version: string; nonce: string; at: string; resources: number };
   lastAcked?: { version: string; nonce: string; at: string };
   lastNack?: { version: string; nonce: string; at: string; error: string };
+  /** A response left un-answered (neither ACK nor NACK) past the ACK timeout: the stream was restarted. */
+  lastStall?: { at: string; unansweredMs: number };
   acks: number;
   nacks: number;
+  stalls: number;
 }
 
 export interface ProxyInsight {
@@ -20,6 +23,11 @@ export interface ProxyInsight {
   disconnectedAt?: string;
   /** Streams this proxy opened since the control plane started. */
   streams: number;
+  /** Second streams refused while this proxy already had a live one (a duplicate node id, or a reconnect racing a dead stream). */
+  refusedDuplicates: number;
+  lastRefusedDuplicate?: { at: string; peer: string };
+  /** Why the proxy gets no (or partial) configuration, set by the generator side; kept across reconnects. */
+  problem?: string;
   readonly types: Partial<Record<XdsKind, TypeInsight>>;
 }
 
@@ -42,7 +50,7 @@ export class ProxyInsights {
       Object.assign(p, { proxyType, protocol, connected: true, connectedAt: at, streams: p.streams + 1 });
       delete p.disconnectedAt;
     } else {
-      this.#proxies.set(proxyId, { proxyId, proxyType, protocol, connected: true, connectedAt: at, streams: 1, types: {} });
+      this.#proxies.set(proxyId, { proxyId, proxyType, protocol, connected: true, connectedAt: at, streams: 1, refusedDuplicates: 0, types: {} });
     }
   }
 
@@ -72,6 +80,34 @@ export class ProxyInsights {
     t.nacks++;
   }
 
+  /** A response of `type` went un-answered past the ACK timeout (the stream is then restarted). */
+  stalled(proxyId: string, type: XdsKind, info: { unansweredMs: number }): void {
+    const t = this.#type(proxyId, type);
+    if (!t) return;
+    t.lastStall = { at: this.#now().toISOString(), unansweredMs: info.unansweredMs };
+    t.stalls++;
+  }
+
+  /** A second stream for a proxy with a live one was refused; `peer` is the refused stream's address. */
+  refusedDuplicate(proxyId: string, peer: string): void {
+    const p = this.#proxies.get(proxyId);
+    if (!p) return;
+    p.refusedDuplicates++;
+    p.lastRefusedDuplicate = { at: this.#now().toISOString(), peer };
+  }
+
+  /**
+   * Sets (or clears, with undefined) why the proxy gets no configuration, e.g. its Dataplane is not
+   * registered yet. Returns false for a proxy never seen: call it once the proxy has connected.
+   */
+  setProblem(proxyId: string, problem: string | undefined): boolean {
+    const p = this.#proxies.get(proxyId);
+    if (!p) return false;
+    if (problem === undefined) delete p.problem;
+    else p.problem = problem;
+    return true;
+  }
+
   get(proxyId: string): ProxyInsight | undefined {
     const p = this.#proxies.get(proxyId);
     return p ? structuredClone(p) : undefined;
@@ -89,6 +125,6 @@ export class ProxyInsights {
   #type(proxyId: string, type: XdsKind): TypeInsight | undefined {
     const p = this.#proxies.get(proxyId);
     if (!p) return undefined;
-    return (p.types[type] ??= { acks: 0, nacks: 0 });
+    return (p.types[type] ??= { acks: 0, nacks: 0, stalls: 0 });
   }
 }

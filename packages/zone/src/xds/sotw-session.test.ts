@@ -77,3 +77,24 @@ test('SotW: EDS honours resource_names, a stale nonce is ignored, unknown types 
   assert.equal(session.handleRequest({ type_url: XDS_TYPE_URL.endpoint, response_nonce: r.nonce }).kind, 'stale');
   assert.equal(session.handleRequest({ type_url: 'type.googleapis.com/nope' }).kind, 'rejected');
 });
+
+test('SotW: oldestUnacked follows the oldest unanswered response; an answer to a superseded one moves it to the latest', () => {
+  let now = 1000;
+  let current: XdsSnapshot | undefined = baseSnapshot(1);
+  const session = new SotwSession({ current: () => current, now: () => now });
+  assert.equal(session.oldestUnacked(), undefined);
+  const first = session.handleRequest({ type_url: XDS_TYPE_URL.endpoint, resource_names: ['backend'] });
+  assert.ok(first.kind === 'ok');
+  const r1 = decode(first.out[0]);
+  assert.deepEqual(session.oldestUnacked(), { type: 'endpoint', sentAt: 1000 });
+  now = 2000;
+  current = baseSnapshot(2);
+  const r2 = decode(session.changed()[0]);
+  assert.deepEqual(session.oldestUnacked(), { type: 'endpoint', sentAt: 1000 }, 'still the first');
+  assert.equal(session.handleRequest({ type_url: XDS_TYPE_URL.endpoint, resource_names: ['backend'], response_nonce: 'bogus' }).kind, 'stale');
+  assert.deepEqual(session.oldestUnacked(), { type: 'endpoint', sentAt: 1000 }, 'a nonce never sent proves nothing');
+  session.handleRequest({ type_url: XDS_TYPE_URL.endpoint, resource_names: ['backend'], version_info: r1.version_info, response_nonce: r1.nonce });
+  assert.deepEqual(session.oldestUnacked(), { type: 'endpoint', sentAt: 2000 }, 'the superseded one was answered');
+  session.handleRequest({ type_url: XDS_TYPE_URL.endpoint, resource_names: ['backend'], version_info: '', response_nonce: r2.nonce, error_detail: { message: 'no' } });
+  assert.equal(session.oldestUnacked(), undefined, 'a NACK is an answer too');
+});

@@ -30,11 +30,17 @@ interface SotwTypeState {
   acked: string | undefined;
   /** The version the proxy refused: not sent again until the content changes. */
   refused: string | undefined;
+  /** When the last response went out. */
+  sentAt: number;
+  /** The oldest response the proxy has not answered yet (its nonce and when it went out). */
+  unanswered: { readonly nonce: number; readonly sentAt: number } | undefined;
 }
 
 export interface SotwSessionOptions {
   /** The proxy's current snapshot, read on every push; undefined until it has one. */
   readonly current: () => XdsSnapshot | undefined;
+  /** The clock of `oldestUnacked`; Date.now when absent. */
+  readonly now?: () => number;
 }
 
 /**
@@ -46,10 +52,12 @@ export interface SotwSessionOptions {
 export class SotwSession {
   readonly #o: SotwSessionOptions;
   readonly #types = new Map<XdsKind, SotwTypeState>();
+  readonly #now: () => number;
   #nonce = 0;
 
   constructor(options: SotwSessionOptions) {
     this.#o = options;
+    this.#now = options.now ?? Date.now;
   }
 
   handleRequest(req: AdsDiscoveryRequest): SotwOutcome {
@@ -58,18 +66,25 @@ export class SotwSession {
     const nonce = req.response_nonce ?? '';
     let state = this.#types.get(type);
     if (nonce !== '' && state?.sent?.nonce !== nonce) {
+      // An answer to a superseded response still shows the proxy working through its queue: the
+      // clock of the oldest unanswered response restarts at the latest one.
+      const n = Number(nonce);
+      if (state?.unanswered && state.sent && n >= state.unanswered.nonce && n < Number(state.sent.nonce)) {
+        state.unanswered = { nonce: Number(state.sent.nonce), sentAt: state.sentAt };
+      }
       return { kind: 'stale', detail: `nonce "${nonce}" for ${type} is not the last response's` };
     }
     let answer: SotwAnswer | undefined;
     let force = false;
     if (!state) {
-      state = { names: 'wildcard', sent: undefined, acked: undefined, refused: undefined };
+      state = { names: 'wildcard', sent: undefined, acked: undefined, refused: undefined, sentAt: 0, unanswered: undefined };
       this.#types.set(type, state);
       force = true;
     } else if (nonce === '') {
       // A new subscription on a live stream: answer it even if nothing changed.
       force = true;
     } else if (state.sent) {
+      state.unanswered = undefined;
       if (req.error_detail) {
         state.refused = state.sent.version;
         answer = { kind: 'nack', type, nonce, version: state.sent.version, error: req.error_detail.message || 'rejected' };
@@ -92,6 +107,13 @@ export class SotwSession {
     return [...this.#types].flatMap(([type, state]) => this.#push(type, state, false));
   }
 
+  /** The oldest response still awaiting its ACK or NACK, if any: its type and when it went out. */
+  oldestUnacked(): { type: XdsKind; sentAt: number } | undefined {
+    let oldest: { type: XdsKind; sentAt: number } | undefined;
+    for (const [type, s] of this.#types) if (s.unanswered && (!oldest || s.unanswered.sentAt < oldest.sentAt)) oldest = { type, sentAt: s.unanswered.sentAt };
+    return oldest;
+  }
+
   /** Per subscribed type: the last response's version and nonce, the last ACKed and refused versions. */
   status(): Map<XdsKind, { sent?: { version: string; nonce: string }; acked?: string; refused?: string; names: string[] | '*' }> {
     return new Map([...this.#types].map(([t, s]) => [t, {
@@ -107,9 +129,12 @@ export class SotwSession {
     const version = versionOfEntries(entries);
     if (!force && (version === state.sent?.version || version === state.refused)) return [];
     if (force && version === state.refused && version === state.sent?.version) return [];
-    const nonce = String(++this.#nonce);
+    const n = ++this.#nonce;
+    const nonce = String(n);
     const bytes = adsCodec.encodeResponse({ version_info: version, resources: entries.map((e) => e.resource), type_url: XDS_TYPE_URL[type], nonce });
     state.sent = { version, nonce };
+    state.sentAt = this.#now();
+    state.unanswered ??= { nonce: n, sentAt: state.sentAt };
     return [{ type, nonce, version, resources: entries.length, bytes }];
   }
 

@@ -1,0 +1,76 @@
+import { adsCodec, type Outbound, ProviderSession, XDS_KINDS, type XdsKind, xdsKindOf } from '@meshfed/shared';
+import { DeltaSubscriptions } from './ads-delta-subscriptions.js';
+import { type AdsAnswer, type AdsStep, EMPTY_STEP, type StreamProtocol } from './ads-protocol.js';
+import { changedKeys, snapshotView, XDS_WIRE, type XdsDirection } from './delta.js';
+import type { XdsSnapshot } from './snapshot.js';
+
+/**
+ * Delta ADS on one stream: the shared ProviderSession, seeing the proxy's snapshot through its
+ * subscriptions (wildcard CDS/LDS, EDS/RDS by name). A request's subscription changes are applied
+ * before the session handles it; a change on a live stream (no nonce) is not a resubscription, so
+ * the session keeps what the proxy already has and sends only what it newly wants.
+ */
+export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessageBytes: number): StreamProtocol {
+  const subs = new DeltaSubscriptions();
+  const whole = snapshotView(current);
+  // The observer is called synchronously inside the session's calls: gathered here into one step.
+  let sent = new Map<string, { version: string; resources: number }>();
+  let answers: AdsAnswer[] = [];
+  let refused: { type: XdsKind; name: string; error: string }[] = [];
+  const session = new ProviderSession<XdsKind, XdsDirection>({
+    direction: 'cp-to-proxy',
+    types: XDS_KINDS,
+    view: subs.view(whole),
+    wire: XDS_WIRE,
+    maxMessageBytes,
+    observer: {
+      sent: (_type, _d, i) => sent.set(i.nonce, { version: i.version, resources: i.resources }),
+      acked: (type, _d, i) => answers.push({ kind: 'ack', type, nonce: i.nonce, version: i.version }),
+      nacked: (type, _d, i) => answers.push({ kind: 'nack', type, nonce: i.nonce, version: i.version, error: i.error }),
+      refusedToSend: (type, _d, i) => refused.push({ type, name: i.name, error: i.error }),
+    },
+  });
+  const step = (out: readonly Outbound<XdsKind>[], extra: Partial<AdsStep> = {}): AdsStep => {
+    const s: AdsStep = {
+      out: out.map((o) => ({ type: o.type, nonce: o.nonce, bytes: o.bytes, version: sent.get(o.nonce)?.version ?? '', resources: sent.get(o.nonce)?.resources ?? 0 })),
+      answers, refusedToSend: refused, ...extra,
+    };
+    sent = new Map();
+    answers = [];
+    refused = [];
+    return s;
+  };
+  const subscribed = (type: XdsKind) => session.subscribedTypes().includes(type);
+
+  return {
+    onFrame: (frame) => {
+      const decoded = adsCodec.decodeDeltaRequest(frame);
+      if (!decoded.ok) return { ...EMPTY_STEP, ignored: { kind: 'garbage', detail: decoded.error } };
+      const req = decoded.value;
+      const type = xdsKindOf(req.type_url ?? '');
+      if (type === undefined) return { ...EMPTY_STEP, ignored: { kind: 'unknown-type', detail: `type URL "${req.type_url ?? ''}" is not served here` } };
+      const known = subscribed(type);
+      const nonce = req.response_nonce ?? '';
+      const change = subs.apply(type, req.resource_names_subscribe ?? [], req.resource_names_unsubscribe ?? [], () => whole.keys(type));
+      if (change.dropped.length > 0) session.forget(type, change.dropped);
+      const wanted = change.wanted === 'all' || change.wanted.length > 0 ? session.changed(type, change.wanted) : [];
+      if (known && nonce === '') return step(wanted, { type });
+      // A first request (a new subscription) or an answer: what `changed` marked rides on its push.
+      const outcome = session.handleRequest(req);
+      if (outcome.kind === 'rejected') return step(wanted, { type, ignored: { kind: outcome.reason, detail: outcome.detail } });
+      return step([...wanted, ...outcome.out], { type });
+    },
+    onChange: (next, previous) => {
+      const out: Outbound<XdsKind>[] = [];
+      const deferred: XdsKind[] = [];
+      for (const [kind, keys] of changedKeys(previous, next)) {
+        const o = session.changed(kind, keys);
+        out.push(...o);
+        // Nothing went out for a subscribed change: it waits for the answer to the response in flight.
+        if (o.length === 0 && subscribed(kind) && keys.some((k) => subs.includes(kind, k))) deferred.push(kind);
+      }
+      return step(out, { deferred });
+    },
+    oldestUnacked: () => session.oldestUnacked(),
+  };
+}
