@@ -1,8 +1,9 @@
 // `npm run bench -- <name>`: figures, not pass/fail.
 import { benchKds } from './kds.js';
 import { benchStore } from './store.js';
+import { benchXds } from './xds.js';
 
-const BENCHES: Record<string, () => Promise<void>> = { store: benchStore, kds: benchKds };
+const BENCHES: Record<string, () => Promise<void>> = { store: benchStore, kds: benchKds, xds: benchXds };
 
 const names = process.argv.slice(2);
 if (names.length === 0 || names.some((n) => !(n in BENCHES))) {

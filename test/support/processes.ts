@@ -20,7 +20,9 @@ export interface RunningCp {
 export async function startCp(kind: 'global' | 'zone', args: readonly string[] = [], env: Record<string, string> = {}): Promise<RunningCp> {
   const bin = join(ROOT, 'packages', kind, 'dist', 'main.js');
   // Free ports on loopback for everything a daemon listens on, unless the test chose one.
-  const ports = kind === 'global' && !args.includes('--kds-port') ? ['--kds-port', '0', '--kds-address', '127.0.0.1'] : kind === 'global' ? ['--kds-address', '127.0.0.1'] : [];
+  const ports = kind === 'global'
+    ? (args.includes('--kds-port') ? ['--kds-address', '127.0.0.1'] : ['--kds-port', '0', '--kds-address', '127.0.0.1'])
+    : (args.includes('--xds-port') ? [] : ['--xds-port', '0', '--xds-address', '127.0.0.1']);
   const child = spawn(process.execPath, [bin, '--api-port', '0', '--api-address', '127.0.0.1', ...ports, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,5 @@
 import type { AnyDescriptor } from '@meshfed/shared/resources';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { resolveCpUrl } from './args.js';
 import { ApiResponseError, ProtocolError, TimeoutError, UnreachableError } from './errors.js';
 import { describeList, describeResource } from './subject.js';
@@ -29,6 +29,15 @@ export interface ZoneTokenRequest {
   readonly validFor: string;
 }
 
+/** The body of `POST /tokens/dataplane` (a zone CP), Kuma's. */
+export interface DataplaneTokenRequest {
+  readonly mesh: string;
+  readonly name: string;
+  readonly tags?: Readonly<Record<string, string>>;
+  /** A duration: `24h`, `8760h`. */
+  readonly validFor: string;
+}
+
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 export interface ResourceRef {
@@ -50,6 +59,15 @@ export function resourcePath(d: AnyDescriptor, where: { readonly mesh?: string; 
   const base = d.scope === 'mesh' && where.mesh !== undefined ? `/meshes/${encodeURIComponent(where.mesh)}/${d.plural}` : `/${d.plural}`;
   return where.name === undefined ? base : `${base}/${encodeURIComponent(where.name)}`;
 }
+
+/** Kuma's insight listing of a proxy type: `/meshes/{mesh}/dataplanes+insights`, `/zoneingresses+insights/{name}`. */
+export function insightsPath(d: AnyDescriptor, where: { readonly mesh?: string; readonly name?: string } = {}): string {
+  const base = `${resourcePath(d, { mesh: where.mesh })}+insights`;
+  return where.name === undefined ? base : `${base}/${encodeURIComponent(where.name)}`;
+}
+
+// An Envoy admin ConfigDump: only its shape is checked, the contents are printed as they came.
+const ConfigDump = z.looseObject({ configs: z.array(z.unknown()).optional() });
 
 /** What the CLI needs from the control plane's REST API, with errors turned into the CLI's error types. */
 export class ControlPlaneClient {
@@ -83,10 +101,37 @@ export class ControlPlaneClient {
   /** Every item, following `next` links page by page. `mesh` undefined on a mesh-scoped type: all meshes. */
   async list(d: AnyDescriptor, mesh?: string): Promise<WireResource[]> {
     const scopedMesh = d.scope === 'mesh' ? mesh : undefined;
-    const subject = describeList(d.plural, scopedMesh);
+    return this.listPages(resourcePath(d, { mesh: scopedMesh }), describeList(d.plural, scopedMesh));
+  }
+
+  /** `GET …+insights` (a zone CP): every proxy of a type, each with its xDS `insight`, page by page. */
+  async listInsights(d: AnyDescriptor, mesh?: string): Promise<WireResource[]> {
+    const scopedMesh = d.scope === 'mesh' ? mesh : undefined;
+    return this.listPages(insightsPath(d, { mesh: scopedMesh }), `${describeList(d.plural, scopedMesh)} with insights`);
+  }
+
+  /** `GET …+insights/{name}` (a zone CP): one proxy with its xDS `insight`. */
+  async getInsight(d: AnyDescriptor, name: string, mesh?: string): Promise<WireResource> {
+    const scopedMesh = d.scope === 'mesh' ? mesh : undefined;
+    const url = this.url(insightsPath(d, { name, mesh: scopedMesh }));
+    return this.decode(WireResource, await this.send('GET', url, describeResource(d.kind, name, scopedMesh)), 'GET', url);
+  }
+
+  /** `GET …/{name}/xds` (a zone CP): the Envoy config dump the proxy is served; `types` restricts the sections. */
+  async configDump(d: AnyDescriptor, name: string, mesh?: string, types: readonly string[] = []): Promise<Record<string, unknown>> {
+    const scopedMesh = d.scope === 'mesh' ? mesh : undefined;
+    const url = this.url(`${resourcePath(d, { name, mesh: scopedMesh })}/xds`);
+    if (types.length > 0) url.searchParams.set('type', types.join(','));
+    // No subject: a 404 here has details worth printing (no configuration computed yet, and why),
+    // which the error renderer leaves out of a 404 about a named subject.
+    const answer = await this.send('GET', url, undefined);
+    return this.decode(ConfigDump, answer, 'GET', url);
+  }
+
+  private async listPages(path: string, subject: string): Promise<WireResource[]> {
     const items: WireResource[] = [];
     const seen = new Set<string>();
-    let url: URL | undefined = this.url(resourcePath(d, { mesh: scopedMesh }));
+    let url: URL | undefined = this.url(path);
     while (url) {
       if (seen.has(url.href) || seen.size >= MAX_PAGES) {
         throw new ProtocolError(`the control plane at ${this.cpUrl} keeps answering the same page for ${subject} (${url.href})`);
@@ -119,8 +164,17 @@ export class ControlPlaneClient {
 
   /** `POST /tokens/zone`: a zone token signed by the control plane (global, or a standalone zone). */
   async issueZoneToken(request: ZoneTokenRequest): Promise<string> {
-    const url = this.url('tokens/zone');
-    const answer = await this.send('POST', url, `zone token for zone "${request.zone}"`, JSON.stringify(request), {
+    return this.issueToken('tokens/zone', `zone token for zone "${request.zone}"`, request);
+  }
+
+  /** `POST /tokens/dataplane`: asked of the zone CP the proxy will connect to. */
+  async issueDataplaneToken(request: DataplaneTokenRequest): Promise<string> {
+    return this.issueToken('tokens/dataplane', `dataplane token for "${request.mesh}.${request.name}"`, request);
+  }
+
+  private async issueToken(path: string, subject: string, request: object): Promise<string> {
+    const url = this.url(path);
+    const answer = await this.send('POST', url, subject, JSON.stringify(request), {
       'content-type': 'application/json',
       accept: 'text/plain',
     });
@@ -153,7 +207,7 @@ export class ControlPlaneClient {
     return json as T;
   }
 
-  private async send(method: string, url: URL, subject: string, body?: string, headers: Record<string, string> = {}): Promise<Answer> {
+  private async send(method: string, url: URL, subject: string | undefined, body?: string, headers: Record<string, string> = {}): Promise<Answer> {
     const signal = AbortSignal.timeout(this.timeoutMs);
     let answer: Answer;
     try {
@@ -173,7 +227,7 @@ export class ControlPlaneClient {
   }
 }
 
-function apiError(answer: Answer, subject: string): ApiResponseError {
+function apiError(answer: Answer, subject: string | undefined): ApiResponseError {
   let json: unknown;
   try {
     json = JSON.parse(answer.text);

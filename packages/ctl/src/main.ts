@@ -4,6 +4,7 @@ import { applyCommand } from './commands/apply.js';
 import { deleteCommand } from './commands/delete.js';
 import { generateCommand } from './commands/generate.js';
 import { getCommand } from './commands/get.js';
+import { inspectCommand } from './commands/inspect.js';
 import { labCommand } from './commands/lab.js';
 import { processIo } from './io.js';
 
@@ -12,6 +13,7 @@ const COMMANDS: CommandTable = {
   apply: applyCommand,
   get: getCommand,
   delete: deleteCommand,
+  inspect: inspectCommand,
   generate: generateCommand,
   lab: labCommand,
 };

@@ -16,6 +16,7 @@ export const ZoneFlags = z
     apiPort: flag.port(5681, 'REST API port'),
     apiAddress: flag.address('address the REST API listens on'),
     xdsPort: flag.port(5678, 'xDS (ADS) port proxies dial'),
+    xdsAddress: flag.address('address the xDS (ADS) server listens on'),
     store: flag.store(),
     postgresUrl: flag.postgresUrl(),
     natsUrl: flag.natsUrl('zone CP replicas'),
@@ -25,6 +26,7 @@ export const ZoneFlags = z
     kdsReconcileInterval: flag.duration('30s', 'safety-net full comparison of the KDS stream to global'),
     kdsBackoffBase: flag.duration('1s', 'first wait before redialling global; doubles up to --kds-backoff-max, with jitter'),
     kdsBackoffMax: flag.duration('30s', 'longest wait between attempts to dial global'),
+    xdsAckTimeout: flag.duration('30s', 'an xDS response un-ACKed this long is a stalled stream, ended so the proxy redials'),
     dpAuth: z.enum(['token', 'none'], { error: 'must be token or none' }).default('token').describe('proxy authentication: token, or none for labs'),
     logLevel: flag.logLevel(),
   })

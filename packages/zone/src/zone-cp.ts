@@ -1,8 +1,17 @@
 import { readFile } from 'node:fs/promises';
-import { FlagError, type Logger, refuseZoneTokens, registerZoneTokenRoutes, requirePostgresUrl, type RunningControlPlane, startControlPlane, ZoneTokens } from '@meshfed/shared';
+import {
+  DataplaneTokens, FlagError, type Logger, refuseZoneTokens, registerDataplaneTokenRoutes, registerZoneTokenRoutes, requirePostgresUrl, type RunningControlPlane,
+  startControlPlane, ZoneTokens, type ZoneTokenVerifier,
+} from '@meshfed/shared';
+import type { FastifyInstance } from 'fastify';
 import type { ZoneFlags } from './flags.js';
 import { startAvailableServicesReconciler } from './ingress/available-services-reconciler.js';
 import { KdsZoneClient } from './kds/kds-client.js';
+import { allowAll } from './xds/auth.js';
+import { tokenAuthenticate } from './xds/proxy-auth.js';
+import { startXdsService } from './xds/xds-service.js';
+import { registerXdsRoutes } from './xds/xds-routes.js';
+import { ZoneTokenKeyWatcher } from './xds/zone-token-key.js';
 import { stampZone } from './zone-stamp.js';
 
 /** Starts a zone CP in this process: federated when --global-address is set, standalone otherwise. */
@@ -33,31 +42,68 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
     prepare: stampZone(zone, federated),
     ...(log ? { log } : {}),
     setup: async ({ store, bus, log: cpLog, telemetry }) => {
-      if (!federated) {
-        // A standalone zone is its own authority and issues zone tokens.
-        const tokens = await ZoneTokens.open(store, { log: cpLog });
-        const services = startAvailableServicesReconciler({ store, bus, log: cpLog, telemetry, zone });
-        return { routes: (app) => registerZoneTokenRoutes(app, tokens), stop: () => services.stop() };
-      }
-      if (flags.kdsSkipVerify) cpLog.warn("--kds-skip-verify: global's KDS certificate is not verified; anyone on the path can pose as global");
-      const client = new KdsZoneClient({
-        zone, globalAddress: flags.globalAddress!, token: token!, ...(caPem !== undefined ? { caPem } : {}), skipVerify: flags.kdsSkipVerify,
-        store, bus, log: cpLog, telemetry, maxMessageBytes: flags.kdsMaxMessageSize, ackTimeoutMs: flags.kdsAckTimeout,
-        reconcileIntervalMs: flags.kdsReconcileInterval, backoffBaseMs: flags.kdsBackoffBase, backoffMaxMs: flags.kdsBackoffMax,
-      });
-      await client.start();
-      // Keeps local ZoneIngresses' availableServices current; KDS carries them to global and other zones.
-      const services = startAvailableServicesReconciler({ store, bus, log: cpLog, telemetry, zone });
-      return {
-        routes: refuseZoneTokens, info: () => ({ global: client.status() }),
-        stop: async () => {
+      const routes: ((app: FastifyInstance) => void)[] = [];
+      // Stopped in reverse order of start; also on a failed start, so nothing is left running.
+      const stops: (() => void | Promise<void>)[] = [];
+      const stopAll = async () => {
+        for (const stop of stops.reverse()) {
           try {
-            await services.stop();
-          } finally {
-            await client.stop();
+            await stop();
+          } catch (err) {
+            cpLog.warn({ err }, 'a component failed to stop cleanly');
           }
-        },
+        }
       };
+      try {
+        let zoneTokenVerifier: () => ZoneTokenVerifier | undefined;
+        let client: KdsZoneClient | undefined;
+        if (!federated) {
+          // A standalone zone is its own authority: it issues and checks zone tokens.
+          const tokens = await ZoneTokens.open(store, { log: cpLog });
+          zoneTokenVerifier = () => tokens.verifier;
+          routes.push((app) => registerZoneTokenRoutes(app, tokens));
+        } else {
+          if (flags.kdsSkipVerify) cpLog.warn("--kds-skip-verify: global's KDS certificate is not verified; anyone on the path can pose as global");
+          const kds = new KdsZoneClient({
+            zone, globalAddress: flags.globalAddress!, token: token!, ...(caPem !== undefined ? { caPem } : {}), skipVerify: flags.kdsSkipVerify,
+            store, bus, log: cpLog, telemetry, maxMessageBytes: flags.kdsMaxMessageSize, ackTimeoutMs: flags.kdsAckTimeout,
+            reconcileIntervalMs: flags.kdsReconcileInterval, backoffBaseMs: flags.kdsBackoffBase, backoffMaxMs: flags.kdsBackoffMax,
+          });
+          client = kds;
+          await kds.start();
+          stops.push(() => kds.stop());
+          // Ingress and egress proxies present zone tokens signed by global; its public key comes over KDS.
+          const watcher = await ZoneTokenKeyWatcher.start({ store, bus, log: cpLog });
+          stops.push(() => watcher.close());
+          zoneTokenVerifier = () => watcher.current();
+          routes.push(refuseZoneTokens);
+        }
+        // Dataplane tokens are the zone's own, federated or not: its proxies connect to it, not to global.
+        const dataplaneTokens = await DataplaneTokens.open(store, { log: cpLog });
+        routes.push((app) => registerDataplaneTokenRoutes(app, dataplaneTokens));
+        // Keeps local ZoneIngresses' availableServices current; KDS carries them to global and other zones.
+        const services = startAvailableServicesReconciler({ store, bus, log: cpLog, telemetry, zone });
+        stops.push(() => services.stop());
+        const authenticate = flags.dpAuth === 'none' ? allowAll : tokenAuthenticate({ zone, dataplaneTokens, zoneTokenVerifier, log: cpLog });
+        const xds = await startXdsService({
+          zone, store, bus, log: cpLog, telemetry, address: flags.xdsAddress, port: flags.xdsPort, authenticate, ackTimeoutMs: flags.xdsAckTimeout,
+        });
+        stops.push(() => xds.stop());
+        routes.push((app) => registerXdsRoutes(app, {
+          cache: xds.cache, insights: xds.insights, store, zone, xds: { port: xds.port, address: flags.xdsAddress },
+          explain: (proxyId) => xds.reconciler.explain(proxyId),
+        }));
+        return {
+          routes: (app) => {
+            for (const r of routes) r(app);
+          },
+          info: () => ({ ...(client ? { global: client.status() } : {}), xds: { port: xds.port, proxies: xds.cache.size } }),
+          stop: stopAll,
+        };
+      } catch (err) {
+        await stopAll();
+        throw err;
+      }
     },
   });
   if (flags.dpAuth === 'none') cp.log.warn('dataplane authentication is off (--dp-auth none): any proxy can claim any identity; use it only in labs');

@@ -24,6 +24,7 @@ export const ENVOY_TYPE = {
   sniCluster: 'envoy.extensions.filters.network.sni_cluster.v3.SniCluster',
   // bootstrap and the admin config dump
   bootstrap: 'envoy.config.bootstrap.v3.Bootstrap',
+  httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   configDump: 'envoy.admin.v3.ConfigDump',
   clustersConfigDump: 'envoy.admin.v3.ClustersConfigDump',
   endpointsConfigDump: 'envoy.admin.v3.EndpointsConfigDump',
@@ -60,6 +61,7 @@ const PROTO_FILES: readonly { file: string; optional?: true }[] = [
   { file: 'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto' },
   { file: 'envoy/extensions/filters/network/sni_cluster/v3/sni_cluster.proto', optional: true },
   { file: 'envoy/config/bootstrap/v3/bootstrap.proto' },
+  { file: 'envoy/extensions/upstreams/http/v3/http_protocol_options.proto' },
   { file: 'envoy/admin/v3/config_dump.proto' },
 ];
 

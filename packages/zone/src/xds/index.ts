@@ -5,3 +5,6 @@ export * from './sotw-session.js';
 export * from './proxy-insights.js';
 export * from './auth.js';
 export * from './ads-server.js';
+export * from './ads-metrics.js';
+export * from './proxy-auth.js';
+export * from './zone-token-key.js';

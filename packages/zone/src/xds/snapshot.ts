@@ -39,7 +39,15 @@ export function versionOfEntries(entries: Iterable<XdsEntry>): string {
   return hash(...pairs);
 }
 
-/** Builds an immutable snapshot, hashing each resource's encoded bytes. */
+/** Hashes by Any object: generators share one encoded resource among many proxies' snapshots. */
+const resourceVersions = new WeakMap<Any, string>();
+function resourceVersion(resource: Any): string {
+  let v = resourceVersions.get(resource);
+  if (v === undefined) resourceVersions.set(resource, (v = hash(resource.type_url, resource.value)));
+  return v;
+}
+
+/** Builds an immutable snapshot, hashing each resource's encoded bytes (once per shared resource). */
 export function makeSnapshot(resources: XdsResources): XdsSnapshot {
   const types = {} as Record<XdsKind, XdsTypeSnapshot>;
   for (const kind of XDS_KINDS) {
@@ -47,7 +55,7 @@ export function makeSnapshot(resources: XdsResources): XdsSnapshot {
     const pairs: [string, Any][] = input === undefined ? [] : input instanceof Map ? [...input] : Object.entries(input);
     const entries = new Map<string, XdsEntry>();
     for (const [name, resource] of pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      entries.set(name, Object.freeze({ key: name, version: hash(resource.type_url, resource.value), resource, bytes: resource.value }));
+      entries.set(name, Object.freeze({ key: name, version: resourceVersion(resource), resource, bytes: resource.value }));
     }
     types[kind] = Object.freeze({ version: versionOfEntries(entries.values()), entries });
   }

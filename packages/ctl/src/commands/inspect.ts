@@ -1,0 +1,181 @@
+import type { AnyDescriptor } from '@meshfed/shared/resources';
+import { stringify } from 'yaml';
+import { expectPositionals, parseCommandArgs } from '../args.js';
+import { clientFor } from '../client.js';
+import type { Command } from '../command.js';
+import { UsageError } from '../errors.js';
+import { OUTPUT_FORMATS, type OutputFormat, parseOutputFormat } from '../output.js';
+import { resolveType } from '../resource-types.js';
+import { renderTable } from '../table.js';
+import { at, scalarText, type WireResource } from '../wire.js';
+import { meshFor } from './get.js';
+
+const OPTIONS = {
+  mesh: { type: 'string' },
+  'all-meshes': { type: 'boolean', short: 'A' },
+  output: { type: 'string', short: 'o' },
+  'config-dump': { type: 'boolean' },
+  type: { type: 'string' },
+} as const;
+
+/** The kinds that are proxies: the only ones a zone CP has xDS insights and config dumps for. */
+const PROXY_KINDS: readonly string[] = ['Dataplane', 'ZoneIngress', 'ZoneEgress'];
+const XDS_TYPES = ['listener', 'cluster', 'endpoint', 'route', 'secret'];
+
+const HELP = `Show what a zone control plane serves its proxies: connection and sync state, or the
+Envoy configuration of one proxy. Ask the zone CP that the proxies connect to.
+
+Usage:
+  meshfed inspect TYPE [flags]                         list proxies with their xDS state
+  meshfed inspect TYPE NAME [flags]                    one proxy's xDS state
+  meshfed inspect TYPE NAME --config-dump [flags]      the Envoy config dump it is served
+
+TYPE is dataplanes (dp, dataplane), zoneingresses (zone-ingresses, zoneingress) or zoneegresses
+(zone-egresses, zoneegress).
+
+Columns:
+  CONNECTED       whether the proxy has an ADS stream open now
+  PROTOCOL        delta or sotw (state of the world)
+  CONFIG VERSION  the version of the configuration the zone CP holds for the proxy
+  SYNCED          "4/4 acked" when the proxy ACKed the last response of every type it was sent;
+                  "NACK listener" when it refused the last one of a type
+  LAST NACK/PROBLEM  why the configuration cannot be computed, or the proxy's last refusal
+
+Flags:
+      --mesh MESH          mesh of the dataplanes (default "default")
+  -A, --all-meshes         list dataplanes of every mesh
+      --config-dump        print the Envoy config dump (needs NAME); JSON unless -o yaml
+      --type TYPES         with --config-dump: only these sections, comma-separated: ${XDS_TYPES.join(', ')}
+  -o, --output FORMAT      ${OUTPUT_FORMATS.join(', ')} (default table)
+      --cp URL             control plane API (default http://127.0.0.1:5681, or env MESHFED_CP)
+  -h, --help               show this help
+
+Examples:
+  meshfed inspect dataplanes --mesh default --cp http://127.0.0.1:15681
+  meshfed inspect zoneegresses -o yaml
+  meshfed inspect dataplane web-1 --mesh default --config-dump --type listener,cluster
+`;
+
+const NONE = '-';
+
+/** The proxy kind a user named, or a UsageError that lists the three. */
+function resolveProxyType(name: string): AnyDescriptor {
+  let d: AnyDescriptor | undefined;
+  try {
+    d = resolveType(name);
+  } catch {
+    d = undefined;
+  }
+  if (!d || !PROXY_KINDS.includes(d.kind)) {
+    throw new UsageError(`cannot inspect "${name}": inspect takes dataplanes, zoneingresses or zoneegresses`);
+  }
+  return d;
+}
+
+type TypeView = { state?: unknown; lastSent?: unknown; lastAcked?: unknown; lastNack?: unknown };
+
+/** A type's state as the zone CP computed it; judged from nonces for a CP that does not say. */
+function stateOf(t: TypeView): string {
+  const state = scalarText(t.state);
+  if (state !== undefined) return state;
+  const sent = scalarText(at(t, 'lastSent', 'nonce'));
+  if (sent === undefined) return 'not-sent';
+  if (scalarText(at(t, 'lastNack', 'nonce')) === sent) return 'nacked';
+  return scalarText(at(t, 'lastAcked', 'nonce')) === sent ? 'acked' : 'pending';
+}
+
+function typesOf(r: WireResource): [string, TypeView][] {
+  const types = at(r, 'insight', 'types');
+  if (typeof types !== 'object' || types === null || Array.isArray(types)) return [];
+  return Object.entries(types as Record<string, unknown>).filter((e): e is [string, TypeView] => typeof e[1] === 'object' && e[1] !== null);
+}
+
+/** `4/4 acked`, `3/4 acked`, `NACK listener,route`, or `-` when nothing was sent. */
+export function syncedCell(r: WireResource): string {
+  const states = typesOf(r).map(([type, t]) => [type, stateOf(t)] as const).filter(([, s]) => s !== 'not-sent');
+  if (states.length === 0) return NONE;
+  const nacked = states.filter(([, s]) => s === 'nacked').map(([type]) => type);
+  if (nacked.length > 0) return `NACK ${nacked.join(',')}`;
+  return `${states.filter(([, s]) => s === 'acked').length}/${states.length} acked`;
+}
+
+const MAX_CELL = 60;
+const clip = (s: string) => (s.length > MAX_CELL ? `${s.slice(0, MAX_CELL - 1)}…` : s);
+
+/** The problem the zone CP reports for the proxy, else its latest NACK as `type: error`. */
+export function problemCell(r: WireResource): string {
+  const problem = scalarText(at(r, 'insight', 'problem'));
+  if (problem) return clip(problem.replace(/\s+/g, ' '));
+  let latest: { type: string; at: string; error: string } | undefined;
+  for (const [type, t] of typesOf(r)) {
+    const when = scalarText(at(t, 'lastNack', 'at')) ?? '';
+    const error = scalarText(at(t, 'lastNack', 'error'));
+    if (error !== undefined && (!latest || when > latest.at)) latest = { type, at: when, error };
+  }
+  return latest ? clip(`${latest.type}: ${latest.error.replace(/\s+/g, ' ')}`) : NONE;
+}
+
+export function insightTable(d: AnyDescriptor, items: readonly WireResource[]): string {
+  const mesh = d.scope === 'mesh';
+  const headers = [...(mesh ? ['MESH'] : []), 'NAME', 'CONNECTED', 'PROTOCOL', 'CONFIG VERSION', 'SYNCED', 'LAST NACK/PROBLEM'];
+  const rows = items.map((r) => [
+    ...(mesh ? [r.mesh ?? NONE] : []),
+    r.name,
+    at(r, 'insight', 'connected') === true ? 'yes' : 'no',
+    scalarText(at(r, 'insight', 'protocol')) ?? NONE,
+    scalarText(at(r, 'insight', 'configVersion'))?.slice(0, 8) ?? NONE,
+    syncedCell(r),
+    problemCell(r),
+  ]);
+  return renderTable(headers, rows);
+}
+
+function render(value: unknown, format: Exclude<OutputFormat, 'table'>): string {
+  return format === 'yaml' ? stringify(value, { lineWidth: 0 }) : `${JSON.stringify(value, null, 2)}\n`;
+}
+
+export const inspectCommand: Command = {
+  summary: "Show proxies' xDS sync state or Envoy config (zone CP)",
+  synopsis: 'meshfed inspect TYPE [NAME] [--mesh MESH | -A] [--config-dump [--type TYPES]] [-o table|yaml|json] [--cp URL]',
+  help: HELP,
+  async run(args, io) {
+    const parsed = parseCommandArgs(args, OPTIONS);
+    if (parsed.positionals.length === 0) throw new UsageError('missing TYPE: dataplanes, zoneingresses or zoneegresses');
+    const [typeName = '', name] = expectPositionals(parsed.positionals, ['TYPE'], ['NAME']);
+    const d = resolveProxyType(typeName);
+    const all = parsed.values['all-meshes'] === true;
+    if (all && name !== undefined) throw new UsageError('--all-meshes lists proxies; it cannot be used with a NAME');
+    const mesh = meshFor(d, parsed.values.mesh, all);
+    const dump = parsed.values['config-dump'] === true;
+    const types = parsed.values.type?.split(',').map((t) => t.trim()).filter((t) => t !== '') ?? [];
+    if (parsed.values.type !== undefined && !dump) throw new UsageError('--type selects config dump sections: use it with --config-dump');
+    for (const t of types) if (!XDS_TYPES.includes(t)) throw new UsageError(`--type "${t}" is not one of ${XDS_TYPES.join(', ')}`);
+    const client = clientFor(parsed.cp, io);
+
+    if (dump) {
+      if (name === undefined) throw new UsageError('--config-dump shows one proxy: give its NAME');
+      const format = parseOutputFormat(parsed.values.output ?? 'json');
+      if (format === 'table') throw new UsageError('a config dump prints as json or yaml, not as a table');
+      io.out(render(await client.configDump(d, name, mesh, types), format));
+      return 0;
+    }
+
+    const format = parseOutputFormat(parsed.values.output);
+    if (name !== undefined) {
+      const item = await client.getInsight(d, name, mesh);
+      io.out(format === 'table' ? insightTable(d, [item]) : render(item, format));
+      return 0;
+    }
+    const items = await client.listInsights(d, mesh);
+    if (format !== 'table') {
+      io.out(format === 'json' ? render({ total: items.length, items, next: null }, 'json') : items.map((i) => render(i, 'yaml')).join('---\n'));
+      return 0;
+    }
+    if (items.length === 0) {
+      io.err(mesh !== undefined ? `No ${d.plural} found in mesh "${mesh}".\n` : `No ${d.plural} found.\n`);
+      return 0;
+    }
+    io.out(insightTable(d, items));
+    return 0;
+  },
+};

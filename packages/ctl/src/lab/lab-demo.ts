@@ -1,0 +1,61 @@
+/**
+ * The lab's demo (issue: `web` in zone-1 calling `backend` in both zones, an ingress in both zones, an
+ * egress in zone-1, one external service). Every address is 127.0.0.1 with its own port, so a real
+ * Envoy started from `POST /bootstrap` on this machine can take any proxy's place.
+ */
+export interface DemoResource {
+  /** `global`, or the zone the resource is applied on. */
+  readonly where: 'global' | 'zone-1' | 'zone-2';
+  readonly path: string;
+  readonly body: Record<string, unknown>;
+}
+
+const dataplane = (name: string, inbound: number, service: string, outbound: [string, number][] = []) => ({
+  type: 'Dataplane', mesh: 'default', name,
+  networking: {
+    address: '127.0.0.1',
+    inbound: [{ port: inbound, servicePort: inbound - 1, tags: { 'kuma.io/service': service } }],
+    ...(outbound.length > 0 ? { outbound: outbound.map(([s, port]) => ({ port, tags: { 'kuma.io/service': s } })) } : {}),
+  },
+});
+
+const ingress = (port: number) => ({
+  type: 'ZoneIngress', name: 'ingress',
+  networking: { address: '127.0.0.1', port, advertisedAddress: '127.0.0.1', advertisedPort: port },
+});
+
+/** The demo's resources, in the order they are applied; ports shift with the lab's offset. */
+export function demoResources(offset: number): DemoResource[] {
+  const p = (n: number) => n + offset;
+  return [
+    {
+      where: 'global', path: '/meshes/default/external-services/httpbin',
+      body: { type: 'ExternalService', mesh: 'default', name: 'httpbin', tags: { 'kuma.io/service': 'httpbin' }, networking: { address: 'httpbin.org:443', tls: { enabled: true } } },
+    },
+    { where: 'zone-1', path: '/zoneingresses/ingress', body: ingress(p(10001)) },
+    { where: 'zone-1', path: '/zoneegresses/egress', body: { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: p(10002) } } },
+    { where: 'zone-1', path: '/meshes/default/dataplanes/web', body: dataplane('web', p(11001), 'web', [['backend', p(12001)], ['httpbin', p(12002)]]) },
+    { where: 'zone-1', path: '/meshes/default/dataplanes/backend-1', body: dataplane('backend-1', p(11011), 'backend') },
+    { where: 'zone-2', path: '/zoneingresses/ingress', body: ingress(p(20001)) },
+    { where: 'zone-2', path: '/meshes/default/dataplanes/backend-1', body: dataplane('backend-1', p(21001), 'backend') },
+    { where: 'zone-2', path: '/meshes/default/dataplanes/backend-2', body: dataplane('backend-2', p(21011), 'backend') },
+  ];
+}
+
+/** PUTs every demo resource on the API of its place; throws with the refusal's body when one is refused. */
+export async function applyDemo(apis: Readonly<Record<DemoResource['where'], string>>, offset: number, timeoutMs = 10_000): Promise<void> {
+  for (const r of demoResources(offset)) {
+    const url = `${apis[r.where]}${r.path}`;
+    // The default mesh reaches zones over KDS a moment after they connect: retry a refusal for want of it.
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r.body), signal: AbortSignal.timeout(5000) });
+      if (res.ok) break;
+      const text = await res.text();
+      if (Date.now() > deadline || !(res.status === 404 || res.status === 400 && text.includes('mesh'))) {
+        throw new Error(`the demo's ${r.path} was refused by ${r.where}: ${res.status} ${text}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}

@@ -1,0 +1,167 @@
+import {
+  type Any, ENVOY_EXTENSION_NAME, ENVOY_TYPE, type EnvoyObject, identityCertSecretName, meshCaSecretName, pack, typed, XDS_TYPE_URL,
+} from '@meshfed/shared';
+import type { Endpoint } from './zone-index.js';
+
+/** The pieces every generator assembles resources from: one spelling of each Envoy shape. */
+
+export const ADS_CONFIG_SOURCE = { ads: {}, resource_api_version: 'V3' } as const;
+const CONNECT_TIMEOUT = { seconds: 5 };
+/** Kuma's ALPN for mesh mTLS: both ends agree they speak mesh traffic. */
+const MESH_ALPN = ['kuma'];
+
+export function socketAddress(address: string, port: number): EnvoyObject {
+  return { socket_address: { address, port_value: port } };
+}
+
+export function tcpProxyFilter(statPrefix: string, cluster: string): EnvoyObject {
+  return { name: ENVOY_EXTENSION_NAME.tcpProxy, typed_config: typed(ENVOY_TYPE.tcpProxy, { stat_prefix: statPrefix, cluster }) };
+}
+
+export const TLS_INSPECTOR: EnvoyObject = { name: ENVOY_EXTENSION_NAME.tlsInspector, typed_config: typed(ENVOY_TYPE.tlsInspector, {}) };
+
+/** Stats prefixes may not contain ':' meaningfully for Prometheus; Envoy tolerates it, readers do not. */
+export function statPrefix(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+export type SanMatch = { readonly exact: string } | { readonly prefix: string };
+
+function meshTlsContext(mesh: string, san: SanMatch): EnvoyObject {
+  return {
+    tls_certificate_sds_secret_configs: [{ name: identityCertSecretName(mesh), sds_config: ADS_CONFIG_SOURCE }],
+    combined_validation_context: {
+      default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: san }] },
+      validation_context_sds_secret_config: { name: meshCaSecretName(mesh), sds_config: ADS_CONFIG_SOURCE },
+    },
+    alpn_protocols: MESH_ALPN,
+  };
+}
+
+/** Client side of mesh mTLS: present our identity, check the peer's SPIFFE id, name the service in SNI. */
+export function upstreamMeshTls(mesh: string, sni: string, san: SanMatch): EnvoyObject {
+  return {
+    name: ENVOY_EXTENSION_NAME.tlsTransportSocket,
+    typed_config: typed(ENVOY_TYPE.upstreamTlsContext, { sni, common_tls_context: meshTlsContext(mesh, san) }),
+  };
+}
+
+/** Server side of mesh mTLS: a client certificate from the mesh CA is required. */
+export function downstreamMeshTls(mesh: string, san: SanMatch): EnvoyObject {
+  return {
+    name: ENVOY_EXTENSION_NAME.tlsTransportSocket,
+    typed_config: typed(ENVOY_TYPE.downstreamTlsContext, { common_tls_context: meshTlsContext(mesh, san), require_client_certificate: { value: true } }),
+  };
+}
+
+export interface OriginationTls {
+  readonly sni: string;
+  readonly caPem?: string;
+  readonly verifyName?: string;
+  readonly clientCertPem?: string;
+  readonly clientKeyPem?: string;
+  readonly allowRenegotiation?: boolean;
+}
+
+/** TLS to a server outside the mesh (an ExternalService with `tls.enabled`). */
+export function upstreamOriginationTls(o: OriginationTls): EnvoyObject {
+  const common: Record<string, unknown> = {};
+  if (o.caPem !== undefined) {
+    common['validation_context'] = {
+      trusted_ca: { inline_string: o.caPem },
+      ...(o.verifyName !== undefined ? { match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: o.verifyName } }] } : {}),
+    };
+  }
+  if (o.clientCertPem !== undefined && o.clientKeyPem !== undefined) {
+    common['tls_certificates'] = [{ certificate_chain: { inline_string: o.clientCertPem }, private_key: { inline_string: o.clientKeyPem } }];
+  }
+  return {
+    name: ENVOY_EXTENSION_NAME.tlsTransportSocket,
+    typed_config: typed(ENVOY_TYPE.upstreamTlsContext, {
+      sni: o.sni, common_tls_context: common, ...(o.allowRenegotiation ? { allow_renegotiation: true } : {}),
+    }),
+  };
+}
+
+/** A cluster whose endpoints come by EDS under the same name. */
+export function edsCluster(name: string, transportSocket?: EnvoyObject): Any {
+  return pack(XDS_TYPE_URL.cluster, {
+    name, type: 'EDS', connect_timeout: CONNECT_TIMEOUT, lb_policy: 'ROUND_ROBIN',
+    eds_cluster_config: { eds_config: ADS_CONFIG_SOURCE },
+    common_lb_config: { locality_weighted_lb_config: {} },
+    ...(transportSocket ? { transport_socket: transportSocket } : {}),
+  });
+}
+
+/** A cluster to a fixed address: an IP (STATIC) or a DNS name (STRICT_DNS, re-resolved by Envoy). */
+export function addressCluster(name: string, host: string, port: number, transportSocket?: EnvoyObject): Any {
+  const isIp = /^[\d.]+$/.test(host) || host.includes(':');
+  return pack(XDS_TYPE_URL.cluster, {
+    name, type: isIp ? 'STATIC' : 'STRICT_DNS', connect_timeout: CONNECT_TIMEOUT, lb_policy: 'ROUND_ROBIN',
+    ...(isIp ? {} : { dns_lookup_family: 'V4_PREFERRED' }),
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(host, port) } }] }] },
+    ...(transportSocket ? { transport_socket: transportSocket } : {}),
+  });
+}
+
+/**
+ * A ClusterLoadAssignment: one locality per zone with the weights of its endpoints summed as the
+ * locality's weight (locality-weighted balancing then splits traffic by instances across zones). With
+ * `localFirst`, the local zone is priority 0 and every other zone priority 1: Envoy only spills over
+ * when the local zone is unhealthy.
+ */
+export function loadAssignment(clusterName: string, endpoints: readonly Endpoint[], localZone: string, localFirst: boolean): Any {
+  const groups = new Map<string, Endpoint[]>();
+  for (const e of endpoints) {
+    const key = `${e.zone}\u0000${e.subZone ?? ''}`;
+    const list = groups.get(key);
+    if (list) list.push(e);
+    else groups.set(key, [e]);
+  }
+  const local = `${localZone}\u0000`;
+  const keys = [...groups.keys()].sort((a, b) => (a === local ? -1 : b === local ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  return pack(XDS_TYPE_URL.endpoint, {
+    cluster_name: clusterName,
+    endpoints: keys.map((key) => {
+      const list = groups.get(key)!;
+      const { zone, subZone } = list[0]!;
+      return {
+        locality: { zone, ...(subZone !== undefined ? { sub_zone: subZone } : {}) },
+        lb_endpoints: list.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, load_balancing_weight: { value: e.weight } })),
+        load_balancing_weight: { value: list.reduce((s, e) => s + e.weight, 0) },
+        ...(localFirst && key !== local ? { priority: 1 } : {}),
+      };
+    }),
+  });
+}
+
+/** The SDS secret with a proxy's certificate and key in one mesh. */
+export function identitySecret(mesh: string, certPem: string, keyPem: string): Any {
+  return pack(XDS_TYPE_URL.secret, {
+    name: identityCertSecretName(mesh),
+    tls_certificate: { certificate_chain: { inline_string: certPem }, private_key: { inline_string: keyPem } },
+  });
+}
+
+/** The SDS secret with the mesh CA, which every peer's certificate must chain to. */
+export function meshCaSecret(mesh: string, caPem: string): Any {
+  return pack(XDS_TYPE_URL.secret, { name: meshCaSecretName(mesh), validation_context: { trusted_ca: { inline_string: caPem } } });
+}
+
+export interface FilterChain {
+  readonly serverNames?: readonly string[];
+  readonly filters: readonly EnvoyObject[];
+  readonly transportSocket?: EnvoyObject;
+}
+
+export function listener(name: string, address: string, port: number, direction: 'INBOUND' | 'OUTBOUND', chains: readonly FilterChain[], sniRouted = false): Any {
+  return pack(XDS_TYPE_URL.listener, {
+    name, address: socketAddress(address, port), traffic_direction: direction,
+    ...(sniRouted ? { listener_filters: [TLS_INSPECTOR] } : {}),
+    filter_chains: chains.map((c) => ({
+      ...(c.serverNames ? { filter_chain_match: { server_names: [...c.serverNames], transport_protocol: 'tls' } } : {}),
+      filters: [...c.filters],
+      ...(c.transportSocket ? { transport_socket: c.transportSocket } : {}),
+    })),
+  });
+}

@@ -1,0 +1,150 @@
+import {
+  type Any, identityCertSecretName, inboundListenerName, meshCaSecretName, localClusterName, outboundClusterName, outboundListenerName, serviceSni, spiffeId,
+} from '@meshfed/shared';
+import { dep, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
+import {
+  addressCluster, downstreamMeshTls, edsCluster, identitySecret, listener, loadAssignment, meshCaSecret, statPrefix, tcpProxyFilter,
+  upstreamMeshTls, upstreamOriginationTls,
+} from './envoy-parts.js';
+import { type Endpoint, type ExternalTarget, type LocalDataplane, type MeshIndex, SERVICE_TAG, type ZoneIndex } from './zone-index.js';
+
+/** Where a sidecar's traffic for one service goes: the endpoints, or a fixed external address. */
+export type Destination =
+  | { readonly kind: 'endpoints'; readonly endpoints: readonly Endpoint[] }
+  | { readonly kind: 'external-direct'; readonly target: ExternalTarget };
+
+/**
+ * The endpoints of `service` for a sidecar in `mesh` (zone-egress.*.md, multi-zone.md): local healthy
+ * instances; other zones' ingresses weighted by their instances; with `routing.zoneEgress`, everything
+ * that leaves the zone (other zones, external services) goes to the local ZoneEgress instances instead,
+ * and with no egress in the zone that traffic has no endpoints at all.
+ */
+export function destinationOf(index: ZoneIndex, mesh: MeshIndex, service: string): Destination {
+  const external = mesh.external.get(service);
+  const egress = (remoteWeight: number): Endpoint[] => {
+    const n = index.egressEndpoints.length;
+    const weight = Math.max(1, Math.round(remoteWeight / Math.max(1, n)));
+    return index.egressEndpoints.map((e) => ({ ...e, weight, subZone: 'zone-egress' }));
+  };
+  if (external) return mesh.zoneEgress ? { kind: 'endpoints', endpoints: egress(1) } : { kind: 'external-direct', target: external };
+  const local = mesh.local.get(service) ?? [];
+  const remote = mesh.remote.get(service) ?? [];
+  if (!mesh.zoneEgress || remote.length === 0) return { kind: 'endpoints', endpoints: [...local, ...remote] };
+  return { kind: 'endpoints', endpoints: [...local, ...egress(remote.reduce((s, e) => s + e.weight, 0))] };
+}
+
+function decodeDataSource(d: { secret: string } | { inline: string } | { inlineString: string } | undefined): string | undefined {
+  if (d === undefined || 'secret' in d) return undefined;
+  return 'inline' in d ? Buffer.from(d.inline, 'base64').toString('utf8') : d.inlineString;
+}
+
+/** What of an external service's `networking.tls` cannot be honoured, said per field. */
+export function originationProblems(target: ExternalTarget): string[] {
+  const tls = target.tls;
+  if (!tls?.enabled) return [];
+  return (['caCert', 'clientCert', 'clientKey'] as const)
+    .filter((field) => { const d = tls[field]; return d !== undefined && 'secret' in d; })
+    .map((field) => `ExternalService ${target.name}: tls.${field} by secret reference is not supported yet; use inline or inlineString`);
+}
+
+/** TLS origination to an external service, from its `networking.tls`. */
+export function originationFor(target: ExternalTarget) {
+  const tls = target.tls;
+  if (!tls?.enabled) return undefined;
+  const caPem = decodeDataSource(tls.caCert);
+  const clientCertPem = decodeDataSource(tls.clientCert);
+  const clientKeyPem = decodeDataSource(tls.clientKey);
+  const mode = tls.verification?.mode ?? 'Secured';
+  const verifyName = mode === 'Secured' || mode === 'SkipCA' ? (tls.verification?.serverName ?? tls.serverName ?? target.host) : undefined;
+  return upstreamOriginationTls({
+    sni: tls.serverName ?? target.host,
+    ...(caPem !== undefined && mode !== 'SkipCA' && mode !== 'SkipAll' ? { caPem, ...(verifyName !== undefined && mode === 'Secured' ? { verifyName } : {}) } : {}),
+    ...(clientCertPem !== undefined && clientKeyPem !== undefined ? { clientCertPem, clientKeyPem } : {}),
+    ...(tls.allowRenegotiation ? { allowRenegotiation: true } : {}),
+  });
+}
+
+/** The service a dataplane's certificate names: its first inbound's (Kuma's choice), or its gateway's. */
+export function identityServiceOf(dp: LocalDataplane): string | undefined {
+  const n = dp.spec.networking;
+  return n.inbound?.[0]?.tags[SERVICE_TAG] ?? n.gateway?.tags[SERVICE_TAG];
+}
+
+/**
+ * A dataplane's Envoy configuration: an inbound listener per inbound (mesh mTLS server side when the
+ * mesh has mTLS) in front of a local cluster, an outbound listener per outbound, one cluster per
+ * destination service with its endpoints by EDS, and the SDS secrets mTLS needs. Pure: the shared
+ * cluster/endpoint resources of a service come from the memo, built once per version.
+ */
+export function generateSidecar(ctx: GenerationContext, dp: LocalDataplane): GeneratedProxy {
+  const { index, versions, memo } = ctx;
+  const mesh = index.meshes.get(dp.mesh);
+  const deps: string[] = [dep.mesh(dp.mesh)];
+  if (!mesh) return { resources: undefined, deps, problems: [`mesh "${dp.mesh}" does not exist in this zone (yet)`] };
+  const problems: string[] = [];
+  const listeners = new Map<string, Any>();
+  const clusters = new Map<string, Any>();
+  const endpoints = new Map<string, Any>();
+  const secrets = new Map<string, Any>();
+  const mtls = mesh.mtlsBackend !== undefined;
+
+  if (mtls) {
+    const service = identityServiceOf(dp);
+    if (service === undefined) return { resources: undefined, deps, problems: ['the dataplane has neither an inbound nor a gateway service to name its identity'] };
+    deps.push(dep.certificate(dp.mesh, service));
+    const cert = ctx.certificate(dp.mesh, service);
+    if (!cert) {
+      // Never serve plaintext in a mesh that requires mTLS: the proxy keeps what it had, or waits.
+      return { resources: undefined, deps, problems: [ctx.certificateProblem(dp.mesh, service) ?? `no certificate for ${spiffeId(dp.mesh, service)} yet`] };
+    }
+    const identity = memo.get(`identity:${dp.mesh}:${service}`, cert.version, () => identitySecret(dp.mesh, cert.certPem, cert.keyPem));
+    const ca = memo.get(`ca:${dp.mesh}`, cert.caPem, () => meshCaSecret(dp.mesh, cert.caPem));
+    secrets.set(identityCertSecretName(dp.mesh), identity);
+    secrets.set(meshCaSecretName(dp.mesh), ca);
+  }
+
+  const n = dp.spec.networking;
+  for (const ib of n.inbound ?? []) {
+    const address = ib.address ?? n.address;
+    const servicePort = ib.servicePort ?? ib.port;
+    const localCluster = localClusterName(servicePort);
+    clusters.set(localCluster, addressCluster(localCluster, ib.serviceAddress ?? '127.0.0.1', servicePort));
+    const name = inboundListenerName(address, ib.port);
+    listeners.set(name, listener(name, address, ib.port, 'INBOUND', [{
+      filters: [tcpProxyFilter(statPrefix(localCluster), localCluster)],
+      ...(mtls ? { transportSocket: downstreamMeshTls(dp.mesh, { prefix: `spiffe://${dp.mesh}/` }) } : {}),
+    }]));
+  }
+
+  for (const ob of n.outbound ?? []) {
+    const service = ob.tags[SERVICE_TAG]!;
+    const address = ob.address ?? '127.0.0.1';
+    const clusterName = outboundClusterName(service);
+    const name = outboundListenerName(address, ob.port);
+    listeners.set(name, listener(name, address, ob.port, 'OUTBOUND', [{ filters: [tcpProxyFilter(statPrefix(clusterName), clusterName)] }]));
+    if (clusters.has(clusterName)) continue;
+    const svcDep = dep.service(dp.mesh, service);
+    deps.push(svcDep);
+    const version = versionOf(versions, dep.mesh(dp.mesh), svcDep);
+    const destination = destinationOf(index, mesh, service);
+    if (destination.kind === 'external-direct') {
+      clusters.set(clusterName, memo.get(`sidecar-cluster:${dp.mesh}:${service}`, version, () =>
+        addressCluster(clusterName, destination.target.host, destination.target.port, originationFor(destination.target))));
+      problems.push(...originationProblems(destination.target));
+      continue;
+    }
+    const external = mesh.external.has(service);
+    clusters.set(clusterName, memo.get(`sidecar-cluster:${dp.mesh}:${service}`, version, () =>
+      edsCluster(clusterName, mtls
+        // Through the egress to an external service, the peer is the egress, which terminates mesh mTLS.
+        ? upstreamMeshTls(dp.mesh, serviceSni(service, dp.mesh), external ? { prefix: `spiffe://${dp.mesh}/` } : { exact: spiffeId(dp.mesh, service) })
+        : undefined)));
+    endpoints.set(clusterName, memo.get(`sidecar-cla:${dp.mesh}:${service}`, version, () =>
+      loadAssignment(clusterName, destination.endpoints, index.zone, mesh.localityAware)));
+    if (destination.endpoints.length === 0 && mesh.zoneEgress && (external || (mesh.remote.get(service)?.length ?? 0) > 0)) {
+      problems.push(`${service} is reached through a ZoneEgress (routing.zoneEgress), and this zone has none: its traffic has no endpoints`);
+    }
+  }
+
+  return { resources: { listener: listeners, cluster: clusters, endpoint: endpoints, secret: secrets }, deps, problems };
+}

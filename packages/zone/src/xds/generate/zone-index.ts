@@ -1,0 +1,246 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson, DataplaneSpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
+
+/** What the generators read of a stored resource. */
+export interface ResourceView {
+  readonly name: string;
+  readonly mesh?: string | undefined;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly spec: Readonly<Record<string, unknown>>;
+}
+
+/** Everything the zone's xDS depends on, as the zone's store holds it. */
+export interface XdsInput {
+  readonly zone: string;
+  readonly meshes: readonly ResourceView[];
+  readonly dataplanes: readonly ResourceView[];
+  readonly zoneIngresses: readonly ResourceView[];
+  readonly zoneEgresses: readonly ResourceView[];
+  readonly externalServices: readonly ResourceView[];
+}
+
+export const SERVICE_TAG = 'kuma.io/service';
+
+/** One address traffic for a service can go to, with its weight and the zone it is in. */
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly zone: string;
+  /** Set on a local ZoneEgress standing in for other zones: its own locality, never "local first". */
+  readonly subZone?: string;
+}
+
+export interface ExternalTarget {
+  readonly name: string;
+  readonly service: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: ExternalServiceSpec['networking']['tls'];
+}
+
+export interface MeshIndex {
+  readonly name: string;
+  readonly spec: MeshSpec;
+  /** mTLS on, with the enabled backend's name. */
+  readonly mtlsBackend: string | undefined;
+  readonly zoneEgress: boolean;
+  readonly localityAware: boolean;
+  /** Healthy local inbounds by service. */
+  readonly local: ReadonlyMap<string, readonly Endpoint[]>;
+  /** Other zones' ingresses offering the service, weighted by their instance counts. */
+  readonly remote: ReadonlyMap<string, readonly Endpoint[]>;
+  readonly external: ReadonlyMap<string, ExternalTarget>;
+}
+
+export interface LocalDataplane {
+  readonly proxyId: string;
+  readonly mesh: string;
+  readonly name: string;
+  readonly spec: DataplaneSpec;
+}
+
+export interface LocalZoneProxy<S> {
+  readonly proxyId: string;
+  readonly name: string;
+  readonly spec: S;
+}
+
+/** A resource the index could not use, and why: shown on the proxy's insight and in the log. */
+export interface IndexProblem {
+  readonly kind: 'Dataplane' | 'ZoneIngress' | 'ZoneEgress' | 'ExternalService' | 'Mesh';
+  readonly name: string;
+  readonly mesh?: string;
+  readonly message: string;
+}
+
+/** The zone's state, read once per change and shared by every proxy's generation. */
+export interface ZoneIndex {
+  readonly zone: string;
+  readonly meshes: ReadonlyMap<string, MeshIndex>;
+  /** This zone's ZoneEgress instances, as endpoints (they serve every mesh). */
+  readonly egressEndpoints: readonly Endpoint[];
+  readonly dataplanes: ReadonlyMap<string, LocalDataplane>;
+  readonly ingresses: ReadonlyMap<string, LocalZoneProxy<ZoneIngressSpec>>;
+  readonly egresses: ReadonlyMap<string, LocalZoneProxy<ZoneEgressSpec>>;
+  readonly problems: readonly IndexProblem[];
+}
+
+/**
+ * Parsed specs by the identity of the stored spec object: the reconciler keeps a resource's object until
+ * it changes, so a rebuild of the index after one change parses one spec, not thousands.
+ */
+const parsed = new WeakMap<object, { success: true; data: unknown } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } }>();
+function parseSpec<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }, spec: object) {
+  let r = parsed.get(spec);
+  if (!r) parsed.set(spec, (r = schema.safeParse(spec)));
+  return r as { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+}
+
+const fromGlobal = (r: ResourceView) => r.labels[LABEL_ORIGIN] === 'global';
+
+function isLocalZoneResource(r: ResourceView, zone: string): boolean {
+  if (fromGlobal(r)) return false;
+  const z = r.spec['zone'];
+  return z === undefined || z === zone;
+}
+
+function splitHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
+
+const byAddress = (a: Endpoint, b: Endpoint) =>
+  a.zone !== b.zone ? (a.zone < b.zone ? -1 : 1) : a.address !== b.address ? (a.address < b.address ? -1 : 1) : a.port - b.port;
+
+/**
+ * Reads the zone's resources into the shape the generators need. Invalid resources (they can only be
+ * stored by bypassing validation, or arrive from a newer peer) are skipped and reported, never thrown:
+ * one bad resource must not take the zone's xDS down.
+ */
+export function buildZoneIndex(input: XdsInput): ZoneIndex {
+  const problems: IndexProblem[] = [];
+  const meshSpecs = new Map<string, MeshSpec>();
+  for (const m of input.meshes) {
+    const spec = parseSpec<MeshSpec>(MeshSpec, m.spec);
+    if (spec.success) meshSpecs.set(m.name, spec.data);
+    else problems.push({ kind: 'Mesh', name: m.name, message: `invalid Mesh: ${spec.error.issues[0]?.message ?? 'invalid'}` });
+  }
+
+  const dataplanes = new Map<string, LocalDataplane>();
+  const local = new Map<string, Map<string, Endpoint[]>>();
+  for (const dp of input.dataplanes) {
+    if (dp.mesh === undefined || fromGlobal(dp)) continue;
+    const spec = parseSpec<DataplaneSpec>(DataplaneSpec, dp.spec);
+    if (!spec.success) {
+      problems.push({ kind: 'Dataplane', name: dp.name, mesh: dp.mesh, message: `invalid Dataplane: ${spec.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}` });
+      continue;
+    }
+    const proxyId = `${dp.mesh}.${dp.name}`;
+    dataplanes.set(proxyId, { proxyId, mesh: dp.mesh, name: dp.name, spec: spec.data });
+    const n = spec.data.networking;
+    for (const ib of n.inbound ?? []) {
+      if (ib.health?.ready === false) continue;
+      let perMesh = local.get(dp.mesh);
+      if (!perMesh) local.set(dp.mesh, (perMesh = new Map()));
+      push(perMesh, ib.tags[SERVICE_TAG]!, { address: ib.address ?? n.address, port: ib.port, weight: 1, zone: input.zone });
+    }
+  }
+
+  // Other zones' ingresses: one endpoint per (ingress, mesh, service), weighted by its instances.
+  const remote = new Map<string, Map<string, Endpoint[]>>();
+  const ingresses = new Map<string, LocalZoneProxy<ZoneIngressSpec>>();
+  for (const zi of input.zoneIngresses) {
+    const spec = parseSpec<ZoneIngressSpec>(ZoneIngressSpec, zi.spec);
+    if (!spec.success) {
+      problems.push({ kind: 'ZoneIngress', name: zi.name, message: `invalid ZoneIngress: ${spec.error.issues[0]?.message ?? 'invalid'}` });
+      continue;
+    }
+    if (isLocalZoneResource(zi, input.zone)) {
+      ingresses.set(zi.name, { proxyId: zi.name, name: zi.name, spec: spec.data });
+      continue;
+    }
+    const zone = zi.labels[LABEL_ZONE] ?? spec.data.zone;
+    if (zone === undefined || zone === input.zone) continue;
+    const { advertisedAddress, advertisedPort } = spec.data.networking;
+    if (advertisedAddress === undefined || advertisedPort === undefined) {
+      problems.push({ kind: 'ZoneIngress', name: zi.name, message: `zone ${zone}'s ingress has no advertisedAddress/advertisedPort: this zone cannot reach the services it offers` });
+      continue;
+    }
+    const instances = new Map<string, number>();
+    for (const s of spec.data.availableServices ?? []) {
+      if (s.externalService || s.instances <= 0) continue;
+      const key = `${s.mesh}\u0000${s.tags[SERVICE_TAG]!}`;
+      instances.set(key, (instances.get(key) ?? 0) + s.instances);
+    }
+    for (const [key, count] of instances) {
+      const [mesh, service] = key.split('\u0000') as [string, string];
+      let perMesh = remote.get(mesh);
+      if (!perMesh) remote.set(mesh, (perMesh = new Map()));
+      push(perMesh, service, { address: advertisedAddress, port: advertisedPort, weight: count, zone });
+    }
+  }
+
+  const external = new Map<string, Map<string, ExternalTarget>>();
+  for (const es of input.externalServices) {
+    if (es.mesh === undefined) continue;
+    const spec = parseSpec<ExternalServiceSpec>(ExternalServiceSpec, es.spec);
+    if (!spec.success) {
+      problems.push({ kind: 'ExternalService', name: es.name, mesh: es.mesh, message: `invalid ExternalService: ${spec.error.issues[0]?.message ?? 'invalid'}` });
+      continue;
+    }
+    const service = spec.data.tags[SERVICE_TAG]!;
+    let perMesh = external.get(es.mesh);
+    if (!perMesh) external.set(es.mesh, (perMesh = new Map()));
+    const previous = perMesh.get(service);
+    // Two ExternalServices for one service: the first by name wins, deterministically, and it is said.
+    if (previous && previous.name < es.name) {
+      problems.push({ kind: 'ExternalService', name: es.name, mesh: es.mesh, message: `service ${service} is already defined by ExternalService ${previous.name}; this one is ignored` });
+      continue;
+    }
+    const { host, port } = splitHostPort(spec.data.networking.address);
+    perMesh.set(service, { name: es.name, service, host, port, tls: spec.data.networking.tls });
+  }
+
+  const egresses = new Map<string, LocalZoneProxy<ZoneEgressSpec>>();
+  const egressEndpoints: Endpoint[] = [];
+  for (const ze of input.zoneEgresses) {
+    if (!isLocalZoneResource(ze, input.zone)) continue;
+    const spec = parseSpec<ZoneEgressSpec>(ZoneEgressSpec, ze.spec);
+    if (!spec.success) {
+      problems.push({ kind: 'ZoneEgress', name: ze.name, message: `invalid ZoneEgress: ${spec.error.issues[0]?.message ?? 'invalid'}` });
+      continue;
+    }
+    egresses.set(ze.name, { proxyId: ze.name, name: ze.name, spec: spec.data });
+    egressEndpoints.push({ address: spec.data.networking.address, port: spec.data.networking.port, weight: 1, zone: input.zone });
+  }
+  egressEndpoints.sort(byAddress);
+
+  const meshes = new Map<string, MeshIndex>();
+  for (const [name, spec] of [...meshSpecs].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const sortAll = (m: Map<string, Endpoint[]> | undefined) => new Map([...(m ?? [])].map(([k, v]) => [k, v.sort(byAddress)] as const));
+    meshes.set(name, {
+      name, spec,
+      mtlsBackend: enabledMtlsBackend(spec)?.name,
+      zoneEgress: spec.routing?.zoneEgress === true,
+      localityAware: spec.routing?.localityAwareLoadBalancing === true,
+      local: sortAll(local.get(name)),
+      remote: sortAll(remote.get(name)),
+      external: external.get(name) ?? new Map(),
+    });
+  }
+  return { zone: input.zone, meshes, egressEndpoints, dataplanes, ingresses, egresses, problems };
+}
+
+/** A short content hash of JSON-able values: the version of a dependency. */
+export function fingerprint(...values: unknown[]): string {
+  const h = createHash('sha256');
+  for (const v of values) h.update(canonicalJson(v)).update('\0');
+  return h.digest('base64url').slice(0, 16);
+}

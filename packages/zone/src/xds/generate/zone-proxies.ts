@@ -1,0 +1,101 @@
+import { type Any, identityCertSecretName, type ZoneEgressSpec, type ZoneIngressSpec, meshCaSecretName, meshClusterName, serviceSni, zoneEgressListenerName, zoneIngressListenerName } from '@meshfed/shared';
+import { dep, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
+import {
+  addressCluster, downstreamMeshTls, edsCluster, type FilterChain, identitySecret, listener, loadAssignment, meshCaSecret, statPrefix,
+  tcpProxyFilter,
+} from './envoy-parts.js';
+import { originationFor, originationProblems } from './sidecar.js';
+import type { LocalZoneProxy } from './zone-index.js';
+
+/** The identity a ZoneEgress presents in each mesh where it terminates mTLS (for external services). */
+export const ZONE_EGRESS_SERVICE = 'zone-egress';
+
+/**
+ * A zone ingress: one listener with the TLS inspector and, per local service of every mesh, an SNI
+ * filter chain that passes the caller's mTLS through untouched to that service's local instances
+ * (the instances terminate it, so the ingress needs no certificate of its own).
+ */
+export function generateZoneIngress(ctx: GenerationContext, ingress: LocalZoneProxy<ZoneIngressSpec>): GeneratedProxy {
+  const { index, versions, memo } = ctx;
+  const deps = [dep.ingressServices];
+  const problems: string[] = [];
+  const net = ingress.spec.networking;
+  if (net.advertisedAddress === undefined) problems.push('no advertisedAddress/advertisedPort: other zones cannot reach this ingress');
+  const chains: FilterChain[] = [];
+  const clusters = new Map<string, Any>();
+  const endpoints = new Map<string, Any>();
+  for (const mesh of index.meshes.values()) {
+    for (const [service, eps] of mesh.local) {
+      const cluster = meshClusterName(mesh.name, service);
+      const version = versionOf(versions, dep.service(mesh.name, service));
+      chains.push({ serverNames: [serviceSni(service, mesh.name)], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
+      clusters.set(cluster, memo.get(`ingress-cluster:${cluster}`, '1', () => edsCluster(cluster)));
+      endpoints.set(cluster, memo.get(`ingress-cla:${cluster}`, version, () => loadAssignment(cluster, eps, index.zone, false)));
+    }
+  }
+  const address = net.address ?? '0.0.0.0';
+  const listeners = new Map<string, Any>();
+  // Envoy refuses a listener without filter chains; with nothing to offer the ingress has no listener.
+  if (chains.length > 0) {
+    const name = zoneIngressListenerName(address, net.port);
+    listeners.set(name, listener(name, address, net.port, 'INBOUND', chains, true));
+  }
+  return { resources: { listener: listeners, cluster: clusters, endpoint: endpoints }, deps, problems };
+}
+
+/**
+ * A zone egress, serving every mTLS mesh of the zone (zone-egress.*.md): one listener with the TLS
+ * inspector; per service of another zone, an SNI chain passing the mTLS through to that zone's
+ * ingresses; per external service, a chain that terminates the mesh's mTLS (only a certificate of
+ * that mesh's CA is accepted), and a cluster that originates to the external address, with TLS when
+ * the ExternalService asks for it.
+ */
+export function generateZoneEgress(ctx: GenerationContext, egress: LocalZoneProxy<ZoneEgressSpec>): GeneratedProxy {
+  const { index, versions, memo } = ctx;
+  const deps: string[] = [dep.egressTargets];
+  const problems: string[] = [];
+  const chains: FilterChain[] = [];
+  const clusters = new Map<string, Any>();
+  const endpoints = new Map<string, Any>();
+  const secrets = new Map<string, Any>();
+  for (const mesh of index.meshes.values()) {
+    // SNI routing needs the mesh's mTLS: without it there is nothing an egress can route.
+    if (mesh.mtlsBackend === undefined) continue;
+    deps.push(dep.mesh(mesh.name));
+    for (const [service, eps] of mesh.remote) {
+      if (mesh.external.has(service)) continue;
+      const cluster = meshClusterName(mesh.name, service);
+      chains.push({ serverNames: [serviceSni(service, mesh.name)], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
+      clusters.set(cluster, memo.get(`egress-cluster:${cluster}`, '1', () => edsCluster(cluster)));
+      endpoints.set(cluster, memo.get(`egress-cla:${cluster}`, versionOf(versions, dep.service(mesh.name, service)), () => loadAssignment(cluster, eps, index.zone, false)));
+    }
+    if (mesh.external.size === 0) continue;
+    deps.push(dep.certificate(mesh.name, ZONE_EGRESS_SERVICE));
+    const cert = ctx.certificate(mesh.name, ZONE_EGRESS_SERVICE);
+    if (!cert) {
+      problems.push(`external services of mesh ${mesh.name} are not served: ${ctx.certificateProblem(mesh.name, ZONE_EGRESS_SERVICE) ?? 'no certificate yet'}`);
+      continue;
+    }
+    secrets.set(identityCertSecretName(mesh.name), memo.get(`identity:${mesh.name}:${ZONE_EGRESS_SERVICE}`, cert.version, () => identitySecret(mesh.name, cert.certPem, cert.keyPem)));
+    secrets.set(meshCaSecretName(mesh.name), memo.get(`ca:${mesh.name}`, cert.caPem, () => meshCaSecret(mesh.name, cert.caPem)));
+    for (const [service, target] of mesh.external) {
+      const cluster = meshClusterName(mesh.name, service);
+      chains.push({
+        serverNames: [serviceSni(service, mesh.name)],
+        filters: [tcpProxyFilter(statPrefix(cluster), cluster)],
+        // Any workload of this mesh may use its external services until traffic permissions land in xDS.
+        transportSocket: downstreamMeshTls(mesh.name, { prefix: `spiffe://${mesh.name}/` }),
+      });
+      clusters.set(cluster, memo.get(`egress-external:${cluster}`, versionOf(versions, dep.service(mesh.name, service)), () =>
+        addressCluster(cluster, target.host, target.port, originationFor(target))));
+      problems.push(...originationProblems(target));
+    }
+  }
+  const net = egress.spec.networking;
+  const listeners = new Map<string, Any>();
+  if (chains.length > 0) {
+    const name = zoneEgressListenerName(net.address, net.port);
+    listeners.set(name, listener(name, net.address, net.port, 'INBOUND', chains, true));
+  }
+  return { resources: { listener: listeners, cluster: clusters, endpoint: endpoints, secret: secrets }, deps, problems };
+}

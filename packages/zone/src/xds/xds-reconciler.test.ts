@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createLogger, generateCa, InProcessEventBus, MemoryStore, type ResourceStore, Telemetry, unpack } from '@meshfed/shared';
+import { meshCaSecretNames } from '../mesh-ca/ca-secrets.js';
+import { WorkloadCertificateCache } from '../mesh-ca/workload-certificate-cache.js';
+import { checkSnapshot } from './snapshot.js';
+import { SnapshotCache } from './snapshot-cache.js';
+import { startXdsReconciler } from './xds-reconciler.js';
+
+const global = { 'kuma.io/origin': 'global' };
+const MTLS = { mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } };
+
+function dp(name: string, address: string, service: string, outbound: [string, number][] = []) {
+  return {
+    type: 'Dataplane' as const, mesh: 'default', name, labels: {},
+    spec: { networking: { address, inbound: [{ port: 8080, tags: { 'kuma.io/service': service } }], outbound: outbound.map(([s, port]) => ({ port, tags: { 'kuma.io/service': s } })) } },
+  };
+}
+
+async function put(store: ResourceStore, r: Parameters<ResourceStore['commit']>[0][number] extends infer O ? O extends { op: 'put'; resource: infer R } ? R : never : never) {
+  await store.commit([{ op: 'put', resource: r }]);
+}
+
+async function eventually<T>(what: string, f: () => T | undefined | false, ms = 5000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function setup() {
+  const bus = new InProcessEventBus();
+  const store = new MemoryStore(bus);
+  const cache = new SnapshotCache();
+  const problems = new Map<string, string | undefined>();
+  const certificates = new WorkloadCertificateCache({ store, bus });
+  const reconciler = startXdsReconciler({
+    store, bus, cache, certificates, zone: 'zone-1', resyncIntervalMs: 0,
+    log: createLogger({ component: 'test', level: 'silent' }), telemetry: new Telemetry({ service: 'test' }),
+    onProblem: (id, p) => problems.set(id, p),
+  });
+  return { store, bus, cache, problems, reconciler, stop: async () => { await reconciler.stop(); certificates.close(); } };
+}
+
+const endpointsOf = (cache: SnapshotCache, proxy: string, cluster: string) => {
+  const e = cache.get(proxy)?.types.endpoint.entries.get(cluster);
+  if (!e) return undefined;
+  const cla = unpack(e.resource) as { endpoints?: { lb_endpoints: { endpoint: { address: { socket_address: { address: string } } } }[] }[] };
+  return (cla.endpoints ?? []).flatMap((l) => l.lb_endpoints.map((x) => x.endpoint.address.socket_address.address)).sort();
+};
+
+test('snapshots follow the resources by events; only affected proxies are regenerated', async (t) => {
+  const z = await setup();
+  t.after(z.stop);
+  await put(z.store, { type: 'Mesh', name: 'default', labels: global, spec: {} });
+  await put(z.store, dp('web', '10.0.0.1', 'web', [['backend', 10001]]));
+  await put(z.store, dp('db', '10.0.0.3', 'db'));
+  await put(z.store, dp('backend-1', '10.0.0.2', 'backend'));
+  await eventually('web sees backend-1', () => endpointsOf(z.cache, 'default.web', 'backend')?.join() === '10.0.0.2');
+  assert.deepEqual(checkSnapshot(z.cache.get('default.web')!), []);
+  const dbBefore = z.cache.get('default.db');
+  assert.ok(dbBefore);
+
+  await put(z.store, dp('backend-2', '10.0.0.4', 'backend'));
+  await eventually('web sees backend-2', () => endpointsOf(z.cache, 'default.web', 'backend')?.join() === '10.0.0.2,10.0.0.4');
+  await z.reconciler.runNow();
+  assert.equal(z.cache.get('default.db'), dbBefore, 'db calls nothing that changed: its snapshot is untouched');
+
+  await z.store.commit([{ op: 'delete', key: { type: 'Dataplane', mesh: 'default', name: 'backend-1' } }]);
+  await eventually('backend-1 gone from web', () => endpointsOf(z.cache, 'default.web', 'backend')?.join() === '10.0.0.4');
+  await eventually('backend-1 snapshot cleared', () => z.cache.get('default.backend-1') === undefined);
+
+  assert.match(z.reconciler.explain('default.nope') ?? '', /Dataplane "nope" of mesh "default" does not exist in this zone: register it/);
+});
+
+test('an mTLS mesh waits for its CA, says why, then serves certificates', async (t) => {
+  const z = await setup();
+  t.after(z.stop);
+  await put(z.store, { type: 'Mesh', name: 'default', labels: global, spec: MTLS });
+  await put(z.store, dp('web', '10.0.0.1', 'web'));
+  await eventually('the problem is reported', () => z.problems.get('default.web'));
+  assert.match(z.problems.get('default.web')!, /the CA of backend "ca-1" has not arrived from global/);
+  assert.equal(z.cache.get('default.web'), undefined, 'never plaintext in an mTLS mesh');
+
+  const ca = await generateCa({ commonName: 'default' });
+  const names = meshCaSecretNames('default', 'ca-1');
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  await z.store.commit([
+    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.cert, labels: global, spec: { data: b64(ca.certPem) } } },
+    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.key, labels: global, spec: { data: b64(ca.keyPem) } } },
+  ]);
+  const snapshot = await eventually('configured with certificates', () => z.cache.get('default.web'));
+  assert.deepEqual([...snapshot.types.secret.entries.keys()].sort(), ['identity_cert:secret:default', 'mesh_ca:secret:default']);
+  await eventually('problem cleared', () => z.problems.has('default.web') && z.problems.get('default.web') === undefined);
+});
