@@ -98,3 +98,62 @@ test('web in zone-1 reaches backend in zone-2 through the ingress, then through 
     assert.equal(c.ended, false);
   }
 });
+
+async function dataplaneToken(zone: RunningCp, mesh: string, name: string): Promise<string> {
+  const res = await fetch(`${zone.url}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mesh, name, validFor: '1h' }) });
+  assert.equal(res.status, 200, await res.clone().text());
+  return (await res.text()).trim();
+}
+
+test('proxies authenticate with tokens; a proxy connecting before it is registered waits and is configured by push', { timeout: 90_000 }, async () => {
+  const dir = tmp();
+  cleanup(dir.cleanup);
+  const global = await startCp('global', FAST_GLOBAL);
+  cleanup(() => global.stop());
+  const zone = await startZone(global, 'zone-1', dir.dir);
+  cleanup(() => zone.stop());
+  await eventually('the default mesh in the zone', async () => (await getJson(`${zone.url}/meshes/default`)).status === 200);
+  const xds = xdsAddressOf(zone);
+
+  // No token, another dataplane's token, an egress token for an ingress: refused, saying why.
+  const webToken = await dataplaneToken(zone, 'default', 'web');
+  const refusals: [string, string, 'dataplane' | 'ingress' | 'egress', string | undefined, RegExp][] = [
+    ['no token', 'default.web', 'dataplane', undefined, /token/i],
+    ['another dataplane\'s token', 'default.db', 'dataplane', webToken, /"default\.web".*"default\.db"|default\.db.*default\.web/],
+    ['a zone token without the ingress scope', 'ingress', 'ingress', await fetchZoneToken(global, 'zone-1', ['egress']), /scope|ingress/],
+  ];
+  for (const [what, id, type, token, reason] of refusals) {
+    const c = new XdsTestClient(xds, id, type, token);
+    cleanup(() => c.close());
+    await eventually(`${what} refused`, async () => c.error !== undefined);
+    assert.match(c.error!.details ?? c.error!.message, reason, what);
+  }
+
+  // The web's stream opens before its Dataplane exists: it waits, then gets its configuration by push.
+  const web = new XdsTestClient(xds, 'default.web', 'dataplane', webToken);
+  cleanup(() => web.close());
+  await eventually('the zone says why web waits', async () => zone.logs().includes('does not exist in this zone'));
+  assert.equal(web.names('listener').length, 0);
+  await ok(put(`${zone.url}/meshes/default/dataplanes/web`, dataplane('web', 11001, 'web')));
+  await web.waitFor('web configured on the same stream', (c) => c.names('listener').includes('inbound:127.0.0.1:11001'));
+  assert.equal(web.error, undefined);
+
+  // An egress with a zone token of scope egress, checked with global's key that came over KDS.
+  await ok(put(`${zone.url}/zoneegresses/egress`, { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: 10002 } }));
+  const egress = new XdsTestClient(xds, 'egress', 'egress', await fetchZoneToken(global, 'zone-1', ['egress']));
+  cleanup(() => egress.close());
+  // Nothing to route yet (no mTLS mesh), so nothing is pushed: the zone shows it connected.
+  await eventually('the egress connected', async () => (await getJson(`${zone.url}/zoneegresses+insights`)).body.items.find((i: { name: string }) => i.name === 'egress')?.insight.connected === true);
+  assert.equal(egress.error, undefined);
+
+  const insight = await getJson(`${zone.url}/meshes/default/dataplanes+insights/web`);
+  assert.equal(insight.status, 200);
+  assert.equal(insight.body.insight.connected, true);
+  await eventually('web ACKed everything', async () => (await getJson(`${zone.url}/meshes/default/dataplanes+insights/web`)).body.insight.synced === true);
+});
+
+async function fetchZoneToken(global: RunningCp, zone: string, scope: string[]): Promise<string> {
+  const res = await fetch(`${global.url}/tokens/zone`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ zone, scope, validFor: '1h' }) });
+  assert.equal(res.status, 200);
+  return (await res.text()).trim();
+}

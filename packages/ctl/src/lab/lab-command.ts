@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { writeKdsCertificates } from '../kds-certs.js';
+import { applyDemo, demoProxyTable } from './lab-demo.js';
 import { waitForZones, writeZoneToken } from './lab-federation.js';
 import { LAB_ZONES, labFiles, labPlan, labTable } from './lab-plan.js';
 import { type StartedProcess, startLabProcess, stopAll } from './lab-runner.js';
@@ -8,7 +9,9 @@ export const LAB_USAGE = `Usage: meshfed lab [--port-offset N] [--dir DIR]
 
 Starts a local lab: one global control plane and two zones (zone-1, zone-2) federated to it over
 KDS (TLS with a lab CA, zone tokens), on the memory store, on fixed ports, and prints their URLs and
-whether each zone is online. Ctrl-C stops them all.`;
+whether each zone is online. It registers a demo: web in zone-1 calling backend (one instance in
+zone-1, two in zone-2) and the external service httpbin, a zone ingress in each zone and a zone
+egress in zone-1, and prints each proxy's config version and ACK state. Ctrl-C stops them all.`;
 
 /** `meshfed lab`: runs until SIGINT/SIGTERM; resolves with the exit code. */
 export async function runLab(options: { portOffset: number; dir: string; out?: (s: string) => void }): Promise<number> {
@@ -25,6 +28,7 @@ export async function runLab(options: { portOffset: number; dir: string; out?: (
     return code;
   };
   let online: Map<string, boolean>;
+  let proxies: string;
   try {
     await writeKdsCertificates(files.dir, ['localhost', '127.0.0.1'], 30);
     // Global first: it issues the zones' tokens, then the zones dial it.
@@ -32,11 +36,15 @@ export async function runLab(options: { portOffset: number; dir: string; out?: (
     for (const z of LAB_ZONES) await writeZoneToken(plan[0]!.api, z, files.token(z));
     started.push(...(await Promise.all(plan.slice(1).map((p) => startLabProcess(p, logDir)))));
     online = await waitForZones(plan[0]!.api, LAB_ZONES);
+    const apis = { global: plan[0]!.api, 'zone-1': plan[1]!.api, 'zone-2': plan[2]!.api };
+    await applyDemo(apis, options.portOffset);
+    proxies = await demoProxyTable(LAB_ZONES.map((z, i) => ({ name: z, api: plan[i + 1]!.api })));
   } catch (err) {
     process.stderr.write(`meshfed lab: ${(err as Error).message}\n`);
     return stop(1);
   }
   out(labTable(plan, online, logDir));
+  out(`\nDemo proxies (register a real Envoy for one with POST /bootstrap on its zone):\n${proxies}`);
   return new Promise<number>((resolve) => {
     const onSignal = () => void stop(0).then(() => { out('lab stopped'); resolve(0); });
     process.once('SIGINT', onSignal);

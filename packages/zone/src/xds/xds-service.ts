@@ -39,8 +39,11 @@ export async function startXdsService(o: XdsServiceOptions): Promise<XdsService>
     cache, insights, log: o.log, telemetry: o.telemetry, address: o.address, port: o.port, authenticate: o.authenticate,
     ...(o.ackTimeoutMs !== undefined ? { ackTimeoutMs: o.ackTimeoutMs } : {}),
     // A proxy that connects before it is registered waits for its configuration; its insight says why.
-    onProxyConnected: (proxyId) => {
-      if (!cache.get(proxyId)) insights.setProblem(proxyId, reconciler.explain(proxyId));
+    onProxyConnected: (proxyId, identity) => {
+      if (cache.get(proxyId)) return;
+      const why = reconciler.explain(proxyId);
+      insights.setProblem(proxyId, why);
+      o.log.warn({ proxyId, proxyType: identity.proxyType, problem: why }, 'xDS: proxy connected, but it has no configuration yet; it waits');
     },
   });
   let port: number;
