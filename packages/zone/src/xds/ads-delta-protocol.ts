@@ -1,7 +1,8 @@
 import { adsCodec, type Outbound, ProviderSession, XDS_KINDS, type XdsKind, xdsKindOf } from '@meshfed/shared';
 import { DeltaSubscriptions } from './ads-delta-subscriptions.js';
 import { type AdsAnswer, type AdsStep, EMPTY_STEP, type StreamProtocol } from './ads-protocol.js';
-import { changedKeys, snapshotView, XDS_WIRE, type XdsDirection } from './delta.js';
+import { FAST_XDS_WIRE } from './ads-delta-encode.js';
+import { changedKeys, snapshotView, type XdsDirection } from './delta.js';
 import type { XdsSnapshot } from './snapshot.js';
 
 /**
@@ -21,7 +22,7 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
     direction: 'cp-to-proxy',
     types: XDS_KINDS,
     view: subs.view(whole),
-    wire: XDS_WIRE,
+    wire: FAST_XDS_WIRE,
     maxMessageBytes,
     observer: {
       sent: (_type, _d, i) => sent.set(i.nonce, { version: i.version, resources: i.resources }),
@@ -40,7 +41,15 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
     refused = [];
     return s;
   };
-  const subscribed = (type: XdsKind) => session.subscribedTypes().includes(type);
+  // Types join the session only through handleRequest (and never leave): refreshed after each call,
+  // not asked for (an array) on every change of a push to thousands of streams.
+  let known = new Set<XdsKind>();
+  const subscribed = (type: XdsKind) => known.has(type);
+  const handle = (req: Parameters<typeof session.handleRequest>[0], type: XdsKind) => {
+    const outcome = session.handleRequest(req);
+    if (!known.has(type)) known = new Set(session.subscribedTypes());
+    return outcome;
+  };
 
   return {
     onFrame: (frame) => {
@@ -49,14 +58,14 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
       const req = decoded.value;
       const type = xdsKindOf(req.type_url ?? '');
       if (type === undefined) return { ...EMPTY_STEP, ignored: { kind: 'unknown-type', detail: `type URL "${req.type_url ?? ''}" is not served here` } };
-      const known = subscribed(type);
+      const isKnown = subscribed(type);
       const nonce = req.response_nonce ?? '';
       const change = subs.apply(type, req.resource_names_subscribe ?? [], req.resource_names_unsubscribe ?? [], () => whole.keys(type));
       if (change.dropped.length > 0) session.forget(type, change.dropped);
       const wanted = change.wanted === 'all' || change.wanted.length > 0 ? session.changed(type, change.wanted) : [];
-      if (known && nonce === '') return step(wanted, { type });
+      if (isKnown && nonce === '') return step(wanted, { type });
       // A first request (a new subscription) or an answer: what `changed` marked rides on its push.
-      const outcome = session.handleRequest(req);
+      const outcome = handle(req, type);
       if (outcome.kind === 'rejected') return step(wanted, { type, ignored: { kind: outcome.reason, detail: outcome.detail } });
       return step([...wanted, ...outcome.out], { type });
     },

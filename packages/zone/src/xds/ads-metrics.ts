@@ -28,11 +28,33 @@ type Counter = ReturnType<Telemetry['counter']>;
 type Histogram = ReturnType<Telemetry['histogram']>;
 type UpDownCounter = ReturnType<Telemetry['meter']['createUpDownCounter']>;
 
+/**
+ * A counter by (type, protocol) kept as plain numbers and reported when metrics are read (an
+ * observable counter): these count every response and ACK, and OTel hashes a call's attributes on
+ * every add, a visible cost when one change pushes to thousands of proxies.
+ */
+class Tally {
+  readonly #cells = new Map<string, { readonly attributes: { type: XdsKind; protocol: AdsProtocol }; value: number }>();
+
+  constructor(meter: Telemetry['meter'], name: string, description: string) {
+    meter.createObservableCounter(name, { description }).addCallback((result) => {
+      for (const c of this.#cells.values()) result.observe(c.value, c.attributes);
+    });
+  }
+
+  add(type: XdsKind, protocol: AdsProtocol, n: number): void {
+    const key = protocol === 'delta' ? type : `${type}/${protocol}`;
+    const c = this.#cells.get(key);
+    if (c) c.value += n;
+    else this.#cells.set(key, { attributes: { type, protocol }, value: n });
+  }
+}
+
 interface Instruments {
   readonly streamsActive: UpDownCounter;
-  readonly responsesSent: Counter;
-  readonly bytesSent: Counter;
-  readonly acks: Counter;
+  readonly responsesSent: Tally;
+  readonly bytesSent: Tally;
+  readonly acks: Tally;
   readonly nacks: Counter;
   readonly resourcesRefused: Counter;
   readonly streamsRefused: Counter;
@@ -54,9 +76,9 @@ function instruments(telemetry: Telemetry): Instruments {
   const m = telemetry.meter;
   const made: Instruments = {
     streamsActive: m.createUpDownCounter('meshfed_xds_streams_active', { description: 'ADS streams open now, by protocol and proxy type' }),
-    responsesSent: telemetry.counter('meshfed_xds_responses_sent_total', 'xDS responses sent to proxies, by type and protocol'),
-    bytesSent: telemetry.counter('meshfed_xds_bytes_sent_total', 'Bytes of xDS responses sent to proxies, by type and protocol'),
-    acks: telemetry.counter('meshfed_xds_acks_total', 'xDS responses proxies applied (ACK), by type and protocol'),
+    responsesSent: new Tally(m, 'meshfed_xds_responses_sent_total', 'xDS responses sent to proxies, by type and protocol'),
+    bytesSent: new Tally(m, 'meshfed_xds_bytes_sent_total', 'Bytes of xDS responses sent to proxies, by type and protocol'),
+    acks: new Tally(m, 'meshfed_xds_acks_total', 'xDS responses proxies applied (ACK), by type and protocol'),
     nacks: telemetry.counter('meshfed_xds_nacks_total', 'xDS responses proxies refused (NACK), by type and protocol'),
     resourcesRefused: telemetry.counter('meshfed_xds_resources_refused_total', 'xDS resources the server could not send (too large to ever fit), by type'),
     streamsRefused: telemetry.counter('meshfed_xds_streams_refused_total', 'ADS streams refused before being served, by reason'),
@@ -80,10 +102,10 @@ export function createAdsMetrics(telemetry: Telemetry): AdsMetrics {
     streamOpened: (protocol, proxyType) => i.streamsActive.add(1, { protocol, proxy_type: proxyType }),
     streamClosed: (protocol, proxyType) => i.streamsActive.add(-1, { protocol, proxy_type: proxyType }),
     sent: (type, protocol, bytes) => {
-      i.responsesSent.add(1, { type, protocol });
-      i.bytesSent.add(bytes, { type, protocol });
+      i.responsesSent.add(type, protocol, 1);
+      i.bytesSent.add(type, protocol, bytes);
     },
-    acked: (type, protocol) => i.acks.add(1, { type, protocol }),
+    acked: (type, protocol) => i.acks.add(type, protocol, 1),
     nacked: (type, protocol) => i.nacks.add(1, { type, protocol }),
     refusedToSend: (type, protocol) => i.resourcesRefused.add(1, { type, protocol }),
     refused: (reason) => i.streamsRefused.add(1, { reason }),

@@ -27,6 +27,9 @@ export interface AdsStreamOptions {
   readonly end: (code: status, reason: string) => void;
 }
 
+/** A stream's first response and every this-many-th after it get an `xds.push` span. */
+const SPAN_SAMPLE_EVERY = 64;
+
 /**
  * One admitted proxy's stream: frames in, snapshot changes in, responses out. Records every response,
  * ACK and NACK in insights and metrics, ends the stream when the proxy stops answering (one stall
@@ -40,6 +43,7 @@ export class AdsStream {
   readonly #deferredSince = new Map<XdsKind, number>();
   #cancelWatch: (() => void) | undefined;
   #garbage = 0;
+  #responses = 0;
   #closed = false;
 
   constructor(options: AdsStreamOptions) {
@@ -131,10 +135,11 @@ export class AdsStream {
 
   #write(o: AdsOutbound): void {
     const { proxyId, protocol, telemetry } = this.#o;
-    // One span per response, only with telemetry: a start and an end around the write, no context.
-    const span = telemetry?.tracer.startSpan('xds.push', {
+    // A span for a stream's first response and one in SPAN_SAMPLE_EVERY after it, only with telemetry: one per response was a
+    // visible share of a push to thousands of proxies; the metrics still count every response.
+    const span = telemetry && this.#responses++ % SPAN_SAMPLE_EVERY === 0 ? telemetry.tracer.startSpan('xds.push', {
       attributes: { 'meshfed.xds.proxy_id': proxyId, 'meshfed.xds.type': o.type, 'meshfed.xds.protocol': protocol, 'meshfed.xds.version': o.version, 'meshfed.xds.resources': o.resources, 'meshfed.xds.bytes': o.bytes.length },
-    });
+    }) : undefined;
     // Unbounded buffering is not possible: a proxy that stops reading stops answering, and the stall timer ends the stream.
     this.#o.write(o.bytes);
     this.#o.insights.sent(proxyId, o.type, { version: o.version, nonce: o.nonce, resources: o.resources });

@@ -37,14 +37,27 @@ export interface ProxyInsight {
  */
 export class ProxyInsights {
   readonly #proxies = new Map<string, ProxyInsight>();
-  readonly #now: () => Date;
+  /** Without an injected clock: the ISO time, formatted once per millisecond (every response and ACK records one). */
+  readonly #iso: () => string;
 
-  constructor(now: () => Date = () => new Date()) {
-    this.#now = now;
+  constructor(now?: () => Date) {
+    if (now) this.#iso = () => now().toISOString();
+    else {
+      let lastMs = -1;
+      let last = '';
+      this.#iso = () => {
+        const ms = Date.now();
+        if (ms !== lastMs) {
+          lastMs = ms;
+          last = new Date(ms).toISOString();
+        }
+        return last;
+      };
+    }
   }
 
   connected(proxyId: string, proxyType: string, protocol: AdsProtocol): void {
-    const at = this.#now().toISOString();
+    const at = this.#iso();
     const p = this.#proxies.get(proxyId);
     if (p) {
       Object.assign(p, { proxyType, protocol, connected: true, connectedAt: at, streams: p.streams + 1 });
@@ -58,25 +71,25 @@ export class ProxyInsights {
     const p = this.#proxies.get(proxyId);
     if (!p) return;
     p.connected = false;
-    p.disconnectedAt = this.#now().toISOString();
+    p.disconnectedAt = this.#iso();
   }
 
   sent(proxyId: string, type: XdsKind, info: { version: string; nonce: string; resources: number }): void {
     const t = this.#type(proxyId, type);
-    if (t) t.lastSent = { ...info, at: this.#now().toISOString() };
+    if (t) t.lastSent = { ...info, at: this.#iso() };
   }
 
   acked(proxyId: string, type: XdsKind, info: { version: string; nonce: string }): void {
     const t = this.#type(proxyId, type);
     if (!t) return;
-    t.lastAcked = { ...info, at: this.#now().toISOString() };
+    t.lastAcked = { ...info, at: this.#iso() };
     t.acks++;
   }
 
   nacked(proxyId: string, type: XdsKind, info: { version: string; nonce: string; error: string }): void {
     const t = this.#type(proxyId, type);
     if (!t) return;
-    t.lastNack = { ...info, at: this.#now().toISOString() };
+    t.lastNack = { ...info, at: this.#iso() };
     t.nacks++;
   }
 
@@ -84,7 +97,7 @@ export class ProxyInsights {
   stalled(proxyId: string, type: XdsKind, info: { unansweredMs: number }): void {
     const t = this.#type(proxyId, type);
     if (!t) return;
-    t.lastStall = { at: this.#now().toISOString(), unansweredMs: info.unansweredMs };
+    t.lastStall = { at: this.#iso(), unansweredMs: info.unansweredMs };
     t.stalls++;
   }
 
@@ -93,7 +106,7 @@ export class ProxyInsights {
     const p = this.#proxies.get(proxyId);
     if (!p) return;
     p.refusedDuplicates++;
-    p.lastRefusedDuplicate = { at: this.#now().toISOString(), peer };
+    p.lastRefusedDuplicate = { at: this.#iso(), peer };
   }
 
   /**

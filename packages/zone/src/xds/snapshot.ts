@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as cryptoHash } from 'node:crypto';
 import { type Any, ENVOY_TYPE, envoyTypeUrl, type EnvoyObject, unpack, XDS_KINDS, XDS_TYPE_URL, type XdsKind } from '@meshfed/shared';
 
 /** One resource of a snapshot: its name, the hash of its encoded bytes, and the Any it travels in. */
@@ -28,9 +28,15 @@ export interface XdsSnapshot {
 export type XdsResources = Partial<Record<XdsKind, Readonly<Record<string, Any>> | ReadonlyMap<string, Any>>>;
 
 function hash(...parts: (string | Uint8Array)[]): string {
+  if (parts.every((p) => typeof p === 'string')) return hashString(`${parts.join('\0')}\0`);
   const h = createHash('sha256');
   for (const p of parts) h.update(p).update('\0');
   return h.digest('base64url').slice(0, 22);
+}
+
+/** sha256 of one string, one-shot: several times cheaper than a Hash object, and this runs per proxy per type. */
+function hashString(s: string): string {
+  return cryptoHash('sha256', s, 'base64url').slice(0, 22);
 }
 
 /** The version of a set of entries (or of a subset, for SotW subscriptions to named resources). */
@@ -39,28 +45,62 @@ export function versionOfEntries(entries: Iterable<XdsEntry>): string {
   return hash(...pairs);
 }
 
+const NUL = Buffer.from([0]);
+
 /** Hashes by Any object: generators share one encoded resource among many proxies' snapshots. */
 const resourceVersions = new WeakMap<Any, string>();
 function resourceVersion(resource: Any): string {
   let v = resourceVersions.get(resource);
-  if (v === undefined) resourceVersions.set(resource, (v = hash(resource.type_url, resource.value)));
+  // The same digest as hash(type_url, value), one-shot: a Hash object per proxy's own resources cost more than the copy.
+  if (v === undefined) resourceVersions.set(resource, (v = cryptoHash('sha256', Buffer.concat([Buffer.from(`${resource.type_url}\0`), resource.value, NUL]), 'base64url').slice(0, 22)));
   return v;
 }
 
-/** Builds an immutable snapshot, hashing each resource's encoded bytes (once per shared resource). */
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/**
+ * Entries by Any object: a resource shared by many proxies' snapshots (always under the same name)
+ * shares one frozen entry too, instead of one per snapshot.
+ */
+const sharedEntries = new WeakMap<Any, XdsEntry>();
+function entryOf(name: string, resource: Any): XdsEntry {
+  const cached = sharedEntries.get(resource);
+  if (cached?.key === name) return cached;
+  const e = Object.freeze({ key: name, version: resourceVersion(resource), resource, bytes: resource.value });
+  if (!cached) sharedEntries.set(resource, e);
+  return e;
+}
+
+/** The version of a type with no resources: a constant, not a hash per snapshot. */
+const EMPTY_TYPE_VERSION = hash('');
+
+/**
+ * Builds an immutable snapshot, hashing each resource's encoded bytes (once per shared resource). A
+ * type's version is one hash over its (name, version) pairs in name order: the entries are sorted
+ * once here, and the whole string is hashed in one call (this runs for every proxy of a mesh-wide change).
+ */
 export function makeSnapshot(resources: XdsResources): XdsSnapshot {
   const types = {} as Record<XdsKind, XdsTypeSnapshot>;
+  let all = '';
   for (const kind of XDS_KINDS) {
     const input = resources[kind];
-    const pairs: [string, Any][] = input === undefined ? [] : input instanceof Map ? [...input] : Object.entries(input);
     const entries = new Map<string, XdsEntry>();
-    for (const [name, resource] of pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      entries.set(name, Object.freeze({ key: name, version: resourceVersion(resource), resource, bytes: resource.value }));
+    let version = EMPTY_TYPE_VERSION;
+    if (input !== undefined) {
+      const map = input instanceof Map ? input : new Map(Object.entries(input));
+      if (map.size > 0) {
+        let pairs = '';
+        for (const name of [...map.keys()].sort(byName)) {
+          const e = entryOf(name, map.get(name)!);
+          entries.set(name, e);
+          pairs += `${name}\u0001${e.version}\u0000`;
+        }
+        version = hashString(pairs);
+      }
     }
-    types[kind] = Object.freeze({ version: versionOfEntries(entries.values()), entries });
+    types[kind] = Object.freeze({ version, entries });
+    all += `${kind}:${version}\u0000`;
   }
-  const version = hash(...XDS_KINDS.map((k) => `${k}:${types[k].version}`));
-  return Object.freeze({ version, types: Object.freeze(types) });
+  return Object.freeze({ version: hashString(all), types: Object.freeze(types) });
 }
 
 export const EMPTY_SNAPSHOT: XdsSnapshot = makeSnapshot({});

@@ -96,3 +96,43 @@ test('an mTLS mesh waits for its CA, says why, then serves certificates', async 
   assert.deepEqual([...snapshot.types.secret.entries.keys()].sort(), ['identity_cert:secret:default', 'mesh_ca:secret:default']);
   await eventually('problem cleared', () => z.problems.has('default.web') && z.problems.get('default.web') === undefined);
 });
+
+test('a change regenerates its own proxy and the dependents of what changed, nothing else; a new identity gets its certificate', async (t) => {
+  const z = await setup();
+  t.after(z.stop);
+  await put(z.store, { type: 'Mesh', name: 'default', labels: global, spec: MTLS });
+  const ca = await generateCa({ commonName: 'default' });
+  const names = meshCaSecretNames('default', 'ca-1');
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  await z.store.commit([
+    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.cert, labels: global, spec: { data: b64(ca.certPem) } } },
+    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.key, labels: global, spec: { data: b64(ca.keyPem) } } },
+  ]);
+  await put(z.store, dp('web', '10.0.0.1', 'web', [['backend', 10001]]));
+  await put(z.store, dp('db', '10.0.0.3', 'db'));
+  await put(z.store, dp('backend-1', '10.0.0.2', 'backend'));
+  await eventually('web sees backend-1', () => endpointsOf(z.cache, 'default.web', 'backend')?.join() === '10.0.0.2');
+  await z.reconciler.runNow();
+  const db = z.cache.get('default.db');
+
+  const runs = z.reconciler.stats().runs;
+  await put(z.store, dp('backend-1', '10.0.0.12', 'backend'));
+  await eventually('the move is reconciled', () => z.reconciler.stats().runs > runs && endpointsOf(z.cache, 'default.web', 'backend')?.join() === '10.0.0.12');
+  assert.equal(z.reconciler.stats().lastGenerated, 2, 'backend-1 itself and web, its caller');
+  assert.equal(z.cache.get('default.db'), db);
+
+  await put(z.store, dp('cache-1', '10.0.0.5', 'cache'));
+  const s = await eventually('cache-1 configured', () => z.cache.get('default.cache-1'));
+  assert.deepEqual([...s.types.secret.entries.keys()].sort(), ['identity_cert:secret:default', 'mesh_ca:secret:default']);
+  assert.deepEqual(checkSnapshot(s), []);
+
+  // mTLS off and on again: every proxy follows, and the dependency index follows their new reads.
+  await put(z.store, { type: 'Mesh', name: 'default', labels: global, spec: {} });
+  await eventually('plaintext', () => z.cache.get('default.web')?.types.secret.entries.size === 0);
+  await put(z.store, { type: 'Mesh', name: 'default', labels: global, spec: MTLS });
+  await eventually('mTLS again', () => z.cache.get('default.web')?.types.secret.entries.size === 2 && z.cache.get('default.cache-1')?.types.secret.entries.size === 2);
+  const runs2 = z.reconciler.stats().runs;
+  await z.store.commit([{ op: 'delete', key: { type: 'Dataplane', mesh: 'default', name: 'backend-1' } }]);
+  await eventually('backend-1 gone', () => z.reconciler.stats().runs > runs2 && z.cache.get('default.backend-1') === undefined);
+  assert.deepEqual(endpointsOf(z.cache, 'default.web', 'backend'), []);
+});

@@ -57,6 +57,12 @@ interface ProxyState {
   problem: string | undefined;
 }
 
+type FetchedCertificate = { readonly cert: ProxyCertificate; readonly rotateAt: number } | { readonly problem: string };
+
+/** Proxies generated between two yields to the event loop: their pushes go out while the rest are generated. */
+const YIELD_EVERY = 200;
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 const certVersions = new WeakMap<object, string>();
 function certVersion(c: CachedWorkloadCertificate): string {
   let v = certVersions.get(c);
@@ -80,6 +86,10 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
   const mirror = new Map<Watched, Map<string, StoredResource>>(WATCHED.map((t) => [t, new Map()]));
   const memo = new ResourceMemo();
   const proxies = new Map<string, ProxyState>();
+  /** Dependency key → the proxies that named it: a change regenerates those, without a scan of every proxy. */
+  const dependents = new Map<string, Set<string>>();
+  /** Certificates fetched by earlier runs; only a full run (a CA change, a rotation, the resync) fetches them all again. */
+  let certCache = new Map<string, FetchedCertificate>();
   let versions = new Map<string, string>();
   let index: ZoneIndex | undefined;
   let loaded = false;
@@ -184,7 +194,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
         zoneEgresses: values('ZoneEgress'), externalServices: values('ExternalService'),
       });
       const next = dependencyVersions(index);
-      const certs = await fetchCertificates(index, next);
+      const certs = await fetchCertificates(index, next, full);
 
       const changed = new Set<string>();
       for (const [k, v] of next) if (versions.get(k) !== v) changed.add(k);
@@ -195,7 +205,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
         index, versions, memo,
         certificate: (mesh, service) => {
           const c = certs.get(`${mesh}\u0000${service}`);
-          return c && 'certPem' in c ? c : undefined;
+          return c && 'cert' in c ? c.cert : undefined;
         },
         certificateProblem: (mesh, service) => {
           const c = certs.get(`${mesh}\u0000${service}`);
@@ -203,30 +213,71 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
         },
       };
 
+      // Which proxies to generate: all on a full run; else those whose own resource changed, those new
+      // to the reconciler, and the dependents of every changed dependency.
+      const ix = index;
+      const affected = new Set<string>();
+      if (full) {
+        for (const id of ix.dataplanes.keys()) affected.add(id);
+        for (const id of ix.ingresses.keys()) affected.add(id);
+        for (const id of ix.egresses.keys()) affected.add(id);
+      } else {
+        // Whether a resource yields a proxy depends on that resource alone (its origin, zone, validity):
+        // only a proxy whose own resource changed can appear or go, and those are in `own`.
+        for (const id of own) affected.add(id);
+        for (const d of changed) for (const id of dependents.get(d) ?? []) affected.add(id);
+      }
+
       let generated = 0;
-      const live = new Set<string>();
+      // Counted here and added once per run: OTel hashes a call's attributes on every add.
+      const generatedByType = new Map<string, number>();
       const regenerate = (proxyId: string, type: string, gen: () => GeneratedProxy) => {
-        live.add(proxyId);
         const state = proxies.get(proxyId);
-        if (state && !full && !own.has(proxyId) && !state.deps.some((d) => changed.has(d))) return;
         const out = gen();
         generated++;
         let published = false;
         if (out.resources) published = o.cache.set(proxyId, makeSnapshot(out.resources));
-        generatedCounter.add(1, { proxy_type: type, changed: String(published) });
+        const tally = `${type}\u0000${published}`;
+        generatedByType.set(tally, (generatedByType.get(tally) ?? 0) + 1);
         const problem = out.problems.length > 0 ? out.problems.join('; ') : undefined;
         if (problem !== state?.problem) {
           if (problem) log.warn({ proxyId, proxyType: type, problem }, 'xDS: proxy cannot be fully configured');
           else if (state?.problem) log.info({ proxyId, proxyType: type }, 'xDS: proxy configuration problem resolved');
           o.onProblem?.(proxyId, problem);
         }
+        setDeps(proxyId, state?.deps, out.deps);
         proxies.set(proxyId, { deps: out.deps, problem });
       };
-      for (const dp of index.dataplanes.values()) regenerate(dp.proxyId, 'dataplane', () => generateSidecar(ctx, dp));
-      for (const zi of index.ingresses.values()) regenerate(zi.proxyId, 'ingress', () => generateZoneIngress(ctx, zi));
-      for (const ze of index.egresses.values()) regenerate(ze.proxyId, 'egress', () => generateZoneEgress(ctx, ze));
-      for (const id of [...proxies.keys()]) {
-        if (live.has(id)) continue;
+      // The run yields every YIELD_EVERY proxies: the streams write what was published meanwhile, so a
+      // mesh-wide change reaches the first proxies early and pushes overlap the rest of the generation.
+      // Each proxy is generated from this run's index whatever arrives meanwhile (that is the next run).
+      let sinceYield = 0;
+      for (const id of affected) {
+        const dp = ix.dataplanes.get(id);
+        if (dp) regenerate(id, 'dataplane', () => generateSidecar(ctx, dp));
+        else {
+          const zi = ix.ingresses.get(id);
+          if (zi) regenerate(id, 'ingress', () => generateZoneIngress(ctx, zi));
+          else {
+            const ze = ix.egresses.get(id);
+            if (ze) regenerate(id, 'egress', () => generateZoneEgress(ctx, ze));
+            else continue;
+          }
+        }
+        if (++sinceYield >= YIELD_EVERY && !stopped) {
+          sinceYield = 0;
+          await yieldToLoop();
+        }
+      }
+      for (const [tally, n] of generatedByType) {
+        const [type, changed] = tally.split('\u0000') as [string, string];
+        generatedCounter.add(n, { proxy_type: type, changed });
+      }
+      // Deleting the current entry while iterating a Map is safe.
+      for (const id of full ? proxies.keys() : own) {
+        const state = proxies.get(id);
+        if (!state || ix.dataplanes.has(id) || ix.ingresses.has(id) || ix.egresses.has(id)) continue;
+        setDeps(id, state.deps, []);
         proxies.delete(id);
         o.cache.clear(id);
         o.onProblem?.(id, undefined);
@@ -248,34 +299,69 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
     }
   }
 
-  /** Every certificate a proxy of the zone needs, fetched (issued or cached); versions join the dependencies. */
-  async function fetchCertificates(ix: ZoneIndex, next: Map<string, string>) {
+  function setDeps(proxyId: string, before: readonly string[] | undefined, after: readonly string[]): void {
+    // Usually a regenerated proxy reads what it read before, or nearly (mTLS adds a certificate):
+    // only the difference touches the index, whose sets for a mesh hold every proxy of it.
+    if (before && before.length === after.length && before.every((d, i) => d === after[i])) return;
+    for (const d of before ?? []) {
+      if (after.includes(d)) continue;
+      const set = dependents.get(d);
+      if (!set) continue;
+      set.delete(proxyId);
+      if (set.size === 0) dependents.delete(d);
+    }
+    for (const d of after) {
+      if (before?.includes(d)) continue;
+      let set = dependents.get(d);
+      if (!set) dependents.set(d, (set = new Set()));
+      set.add(proxyId);
+    }
+  }
+
+  /**
+   * Every certificate a proxy of the zone needs, fetched (issued or cached); versions join the
+   * dependencies. Between full runs a certificate fetched before is reused as is: it changes only with
+   * the mesh CA (a Secret event) or at rotation (a timer), and both make the next run full. Problems
+   * are asked again on every run.
+   */
+  async function fetchCertificates(ix: ZoneIndex, next: Map<string, string>, full: boolean) {
     const wanted = new Map<string, { mesh: string; service: string }>();
     for (const dp of ix.dataplanes.values()) {
       const mesh = ix.meshes.get(dp.mesh);
+      if (mesh?.mtlsBackend === undefined) continue;
       const service = identityServiceOf(dp);
-      if (mesh?.mtlsBackend !== undefined && service !== undefined) wanted.set(`${dp.mesh}\u0000${service}`, { mesh: dp.mesh, service });
+      if (service !== undefined) wanted.set(`${dp.mesh}\u0000${service}`, { mesh: dp.mesh, service });
     }
     if (ix.egresses.size > 0) {
       for (const m of ix.meshes.values()) {
         if (m.mtlsBackend !== undefined && m.external.size > 0) wanted.set(`${m.name}\u0000${ZONE_EGRESS_SERVICE}`, { mesh: m.name, service: ZONE_EGRESS_SERVICE });
       }
     }
-    const out = new Map<string, ProxyCertificate | { problem: string }>();
-    let earliest = Infinity;
-    await Promise.all([...wanted].map(async ([key, { mesh, service }]) => {
+    const out = new Map<string, FetchedCertificate>();
+    const missing: [string, { mesh: string; service: string }][] = [];
+    for (const [key, w] of wanted) {
+      const c = full ? undefined : certCache.get(key);
+      if (c && 'cert' in c) out.set(key, c);
+      else missing.push([key, w]);
+    }
+    await Promise.all(missing.map(async ([key, { mesh, service }]) => {
       try {
         const c = await o.certificates.get(mesh, service);
-        const version = certVersion(c);
-        out.set(key, { version, certPem: c.certPem, keyPem: c.keyPem, caPem: c.caCertPem });
-        next.set(dep.certificate(mesh, service), version);
-        earliest = Math.min(earliest, c.rotateAt.getTime());
+        out.set(key, { cert: { version: certVersion(c), certPem: c.certPem, keyPem: c.keyPem, caPem: c.caCertPem }, rotateAt: c.rotateAt.getTime() });
       } catch (err) {
         const problem = err instanceof MeshCaUnavailableError ? err.message : `cannot issue a certificate for ${mesh}/${service}: ${(err as Error).message}`;
         out.set(key, { problem });
-        next.set(dep.certificate(mesh, service), `problem:${problem}`);
       }
     }));
+    let earliest = Infinity;
+    for (const [key, { mesh, service }] of wanted) {
+      const c = out.get(key)!;
+      if ('cert' in c) {
+        next.set(dep.certificate(mesh, service), c.cert.version);
+        earliest = Math.min(earliest, c.rotateAt);
+      } else next.set(dep.certificate(mesh, service), `problem:${c.problem}`);
+    }
+    certCache = out;
     scheduleRotation(earliest);
     return out;
   }

@@ -158,10 +158,34 @@ export function listener(name: string, address: string, port: number, direction:
   return pack(XDS_TYPE_URL.listener, {
     name, address: socketAddress(address, port), traffic_direction: direction,
     ...(sniRouted ? { listener_filters: [TLS_INSPECTOR] } : {}),
-    filter_chains: chains.map((c) => ({
-      ...(c.serverNames ? { filter_chain_match: { server_names: [...c.serverNames], transport_protocol: 'tls' } } : {}),
-      filters: [...c.filters],
-      ...(c.transportSocket ? { transport_socket: c.transportSocket } : {}),
-    })),
+    filter_chains: chains.map(filterChain),
+  });
+}
+
+function filterChain(c: FilterChain): EnvoyObject {
+  return {
+    ...(c.serverNames ? { filter_chain_match: { server_names: [...c.serverNames], transport_protocol: 'tls' } } : {}),
+    filters: [...c.filters],
+    ...(c.transportSocket ? { transport_socket: c.transportSocket } : {}),
+  };
+}
+
+/**
+ * A listener as two encoded parts: its name and address (fields 1 and 2, per proxy), then everything
+ * else (fields 3 and up, equal for every proxy of one shape, so `tail` is built and checked once and
+ * shared). Protobuf messages concatenate: head + tail is exactly the encoding of the whole listener
+ * with fields in number order, the same bytes `listener` would give (the generator tests check that
+ * every generated resource round-trips).
+ */
+export function listenerOnTail(name: string, address: string, port: number, tail: Any): Any {
+  const head = pack(XDS_TYPE_URL.listener, { name, address: socketAddress(address, port) });
+  return { type_url: XDS_TYPE_URL.listener, value: Buffer.concat([head.value, tail.value]) };
+}
+
+/** The shared part of a listener for listenerOnTail: everything but its name and address. */
+export function listenerTail(direction: 'INBOUND' | 'OUTBOUND', chains: readonly FilterChain[]): Any {
+  return pack(XDS_TYPE_URL.listener, {
+    traffic_direction: direction,
+    filter_chains: chains.map(filterChain),
   });
 }

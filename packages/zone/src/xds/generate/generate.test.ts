@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { type Any, type EnvoyObject, pack, unpack } from '@meshfed/shared';
 import { checkSnapshot, makeSnapshot, type XdsSnapshot } from '../snapshot.js';
 import { dep, dependencyVersions, type GenerationContext, ResourceMemo } from './context.js';
+import { downstreamMeshTls, listener, listenerOnTail, listenerTail, tcpProxyFilter } from './envoy-parts.js';
 import { generateSidecar } from './sidecar.js';
 import { buildZoneIndex, type ResourceView, type XdsInput } from './zone-index.js';
 import { generateZoneEgress, generateZoneIngress } from './zone-proxies.js';
@@ -197,5 +198,36 @@ test('a change of one service changes only that service\'s dependency version', 
   const before = dependencyVersions(buildZoneIndex(input(base)));
   const after = dependencyVersions(buildZoneIndex(input({ dataplanes: [...base.dataplanes, dataplane('backend-2', '10.1.0.8', 'backend')] })));
   const changed = [...after.keys()].filter((k) => before.get(k) !== after.get(k)).sort();
-  assert.deepEqual(changed, [dep.ingressServices, dep.service('default', 'backend')]);
+  // The ingress's listener depends on which services exist, not on their instances: only backend moves.
+  assert.deepEqual(changed, [dep.service('default', 'backend')]);
+  const withCache = dependencyVersions(buildZoneIndex(input({ dataplanes: [...base.dataplanes, dataplane('cache-1', '10.1.0.9', 'cache')] })));
+  const added = [...withCache.keys()].filter((k) => before.get(k) !== withCache.get(k)).sort();
+  assert.deepEqual(added, [dep.ingressServices, dep.service('default', 'cache')], 'a new service changes the ingress listener\'s dependency');
+});
+
+test('the zone ingress depends on each local service it passes through, and shares its listener across instance moves', () => {
+  const dps = [web, dataplane('backend-1', '10.1.0.6', 'backend')];
+  const memo = new ResourceMemo();
+  const gen = (dataplanes: ResourceView[]) => {
+    const index = buildZoneIndex(input({ dataplanes, zoneIngresses: [localIngress] }));
+    const ctx: GenerationContext = { index, versions: dependencyVersions(index), memo, certificate: () => undefined, certificateProblem: () => undefined };
+    return generateZoneIngress(ctx, index.ingresses.get('ingress')!);
+  };
+  const a = gen(dps);
+  assert.deepEqual([...a.deps].sort(), [dep.ingressServices, dep.service('default', 'backend'), dep.service('default', 'web')].sort());
+  const b = gen([web, dataplane('backend-1', '10.1.0.16', 'backend')]);
+  const map = (r: typeof a.resources, kind: 'listener' | 'endpoint') => r![kind] as ReadonlyMap<string, Any>;
+  assert.equal(map(a.resources, 'listener').size, 1);
+  assert.equal([...map(a.resources, 'listener').values()][0], [...map(b.resources, 'listener').values()][0], 'an instance moving reuses the listener');
+  assert.notEqual(map(a.resources, 'endpoint').get('default:backend'), map(b.resources, 'endpoint').get('default:backend'));
+  assert.equal(map(a.resources, 'endpoint').get('default:web'), map(b.resources, 'endpoint').get('default:web'));
+  assertRoundTrips(makeSnapshot(b.resources!));
+});
+
+test('a listener built on a shared tail is byte for byte the listener built whole', () => {
+  const chains = [{ filters: [tcpProxyFilter('localhost_80', 'localhost:80')], transportSocket: downstreamMeshTls('default', { prefix: 'spiffe://default/' }) }];
+  const whole = listener('inbound:10.1.0.5:8080', '10.1.0.5', 8080, 'INBOUND', chains);
+  const onTail = listenerOnTail('inbound:10.1.0.5:8080', '10.1.0.5', 8080, listenerTail('INBOUND', chains));
+  assert.equal(onTail.type_url, whole.type_url);
+  assert.deepEqual(Buffer.from(onTail.value), Buffer.from(whole.value));
 });

@@ -3,7 +3,7 @@ import {
 } from '@meshfed/shared';
 import { dep, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
 import {
-  addressCluster, downstreamMeshTls, edsCluster, identitySecret, listener, loadAssignment, meshCaSecret, statPrefix, tcpProxyFilter,
+  addressCluster, downstreamMeshTls, edsCluster, identitySecret, listener, listenerOnTail, listenerTail, loadAssignment, meshCaSecret, statPrefix, tcpProxyFilter,
   upstreamMeshTls, upstreamOriginationTls,
 } from './envoy-parts.js';
 import { type Endpoint, type ExternalTarget, type LocalDataplane, type MeshIndex, SERVICE_TAG, type ZoneIndex } from './zone-index.js';
@@ -70,6 +70,52 @@ export function identityServiceOf(dp: LocalDataplane): string | undefined {
   return n.inbound?.[0]?.tags[SERVICE_TAG] ?? n.gateway?.tags[SERVICE_TAG];
 }
 
+/** What every sidecar of a mesh calling one service gets: its cluster, its endpoints (EDS), and what is wrong with them. */
+interface OutboundTarget {
+  readonly cluster: Any;
+  readonly endpoints: Any | undefined;
+  readonly problems: readonly string[];
+}
+
+/**
+ * Outbound targets by context, then by mesh and service: within one context (one reconcile run) the
+ * answer for a service is the same for every caller, so it is worked out once, not per sidecar.
+ */
+const targetsByContext = new WeakMap<GenerationContext, Map<string, OutboundTarget>>();
+
+function outboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: string): OutboundTarget {
+  let targets = targetsByContext.get(ctx);
+  if (!targets) targetsByContext.set(ctx, (targets = new Map()));
+  const key = `${mesh.name}\u0000${service}`;
+  let t = targets.get(key);
+  if (!t) targets.set(key, (t = buildOutboundTarget(ctx, mesh, service)));
+  return t;
+}
+
+function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: string): OutboundTarget {
+  const { index, versions, memo } = ctx;
+  const clusterName = outboundClusterName(service);
+  const version = versionOf(versions, dep.mesh(mesh.name), dep.service(mesh.name, service));
+  const destination = destinationOf(index, mesh, service);
+  if (destination.kind === 'external-direct') {
+    const cluster = memo.get(`sidecar-cluster:${mesh.name}:${service}`, version, () =>
+      addressCluster(clusterName, destination.target.host, destination.target.port, originationFor(destination.target)));
+    return { cluster, endpoints: undefined, problems: originationProblems(destination.target) };
+  }
+  const external = mesh.external.has(service);
+  const cluster = memo.get(`sidecar-cluster:${mesh.name}:${service}`, version, () =>
+    edsCluster(clusterName, mesh.mtlsBackend !== undefined
+      // Through the egress to an external service, the peer is the egress, which terminates mesh mTLS.
+      ? upstreamMeshTls(mesh.name, serviceSni(service, mesh.name), external ? { prefix: `spiffe://${mesh.name}/` } : { exact: spiffeId(mesh.name, service) })
+      : undefined));
+  const endpoints = memo.get(`sidecar-cla:${mesh.name}:${service}`, version, () =>
+    loadAssignment(clusterName, destination.endpoints, index.zone, mesh.localityAware));
+  const problems = destination.endpoints.length === 0 && mesh.zoneEgress && (external || (mesh.remote.get(service)?.length ?? 0) > 0)
+    ? [`${service} is reached through a ZoneEgress (routing.zoneEgress), and this zone has none: its traffic has no endpoints`]
+    : [];
+  return { cluster, endpoints, problems };
+}
+
 /**
  * A dataplane's Envoy configuration: an inbound listener per inbound (mesh mTLS server side when the
  * mesh has mTLS) in front of a local cluster, an outbound listener per outbound, one cluster per
@@ -108,12 +154,17 @@ export function generateSidecar(ctx: GenerationContext, dp: LocalDataplane): Gen
     const address = ib.address ?? n.address;
     const servicePort = ib.servicePort ?? ib.port;
     const localCluster = localClusterName(servicePort);
-    clusters.set(localCluster, addressCluster(localCluster, ib.serviceAddress ?? '127.0.0.1', servicePort));
+    const serviceAddress = ib.serviceAddress ?? '127.0.0.1';
+    // Equal for every instance with the same service address and port: built once, shared.
+    clusters.set(localCluster, memo.get(`local-cluster:${localCluster}:${serviceAddress}:${servicePort}`, '1', () =>
+      addressCluster(localCluster, serviceAddress, servicePort)));
     const name = inboundListenerName(address, ib.port);
-    listeners.set(name, listener(name, address, ib.port, 'INBOUND', [{
+    // Only the name and address are this proxy's: the rest is one encoding per (local cluster, mTLS).
+    const tail = memo.get(`inbound-tail:${localCluster}:${mtls ? dp.mesh : ''}`, '1', () => listenerTail('INBOUND', [{
       filters: [tcpProxyFilter(statPrefix(localCluster), localCluster)],
       ...(mtls ? { transportSocket: downstreamMeshTls(dp.mesh, { prefix: `spiffe://${dp.mesh}/` }) } : {}),
     }]));
+    listeners.set(name, listenerOnTail(name, address, ib.port, tail));
   }
 
   for (const ob of n.outbound ?? []) {
@@ -121,29 +172,15 @@ export function generateSidecar(ctx: GenerationContext, dp: LocalDataplane): Gen
     const address = ob.address ?? '127.0.0.1';
     const clusterName = outboundClusterName(service);
     const name = outboundListenerName(address, ob.port);
-    listeners.set(name, listener(name, address, ob.port, 'OUTBOUND', [{ filters: [tcpProxyFilter(statPrefix(clusterName), clusterName)] }]));
+    // Depends on nothing but its name, address, port and cluster: one per distinct outbound in the zone.
+    listeners.set(name, memo.get(`outbound-listener:${name}:${clusterName}`, '1', () =>
+      listener(name, address, ob.port, 'OUTBOUND', [{ filters: [tcpProxyFilter(statPrefix(clusterName), clusterName)] }])));
     if (clusters.has(clusterName)) continue;
-    const svcDep = dep.service(dp.mesh, service);
-    deps.push(svcDep);
-    const version = versionOf(versions, dep.mesh(dp.mesh), svcDep);
-    const destination = destinationOf(index, mesh, service);
-    if (destination.kind === 'external-direct') {
-      clusters.set(clusterName, memo.get(`sidecar-cluster:${dp.mesh}:${service}`, version, () =>
-        addressCluster(clusterName, destination.target.host, destination.target.port, originationFor(destination.target))));
-      problems.push(...originationProblems(destination.target));
-      continue;
-    }
-    const external = mesh.external.has(service);
-    clusters.set(clusterName, memo.get(`sidecar-cluster:${dp.mesh}:${service}`, version, () =>
-      edsCluster(clusterName, mtls
-        // Through the egress to an external service, the peer is the egress, which terminates mesh mTLS.
-        ? upstreamMeshTls(dp.mesh, serviceSni(service, dp.mesh), external ? { prefix: `spiffe://${dp.mesh}/` } : { exact: spiffeId(dp.mesh, service) })
-        : undefined)));
-    endpoints.set(clusterName, memo.get(`sidecar-cla:${dp.mesh}:${service}`, version, () =>
-      loadAssignment(clusterName, destination.endpoints, index.zone, mesh.localityAware)));
-    if (destination.endpoints.length === 0 && mesh.zoneEgress && (external || (mesh.remote.get(service)?.length ?? 0) > 0)) {
-      problems.push(`${service} is reached through a ZoneEgress (routing.zoneEgress), and this zone has none: its traffic has no endpoints`);
-    }
+    deps.push(dep.service(dp.mesh, service));
+    const target = outboundTarget(ctx, mesh, service);
+    clusters.set(clusterName, target.cluster);
+    if (target.endpoints) endpoints.set(clusterName, target.endpoints);
+    problems.push(...target.problems);
   }
 
   return { resources: { listener: listeners, cluster: clusters, endpoint: endpoints, secret: secrets }, deps, problems };

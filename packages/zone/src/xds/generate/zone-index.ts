@@ -97,6 +97,30 @@ function parseSpec<T>(schema: { safeParse(v: unknown): { success: true; data: T 
   return r as { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
 }
 
+/** What the index takes from one parsed Dataplane: the same objects on every rebuild until its spec changes. */
+interface DerivedDataplane {
+  readonly mesh: string;
+  readonly name: string;
+  readonly zone: string;
+  readonly local: LocalDataplane;
+  /** Healthy inbounds: (service, endpoint). */
+  readonly inbound: readonly (readonly [string, Endpoint])[];
+}
+const derivedDataplanes = new WeakMap<DataplaneSpec, DerivedDataplane>();
+function derivedDataplane(mesh: string, name: string, spec: DataplaneSpec, zone: string): DerivedDataplane {
+  const cached = derivedDataplanes.get(spec);
+  if (cached && cached.mesh === mesh && cached.name === name && cached.zone === zone) return cached;
+  const n = spec.networking;
+  const inbound: [string, Endpoint][] = [];
+  for (const ib of n.inbound ?? []) {
+    if (ib.health?.ready === false) continue;
+    inbound.push([ib.tags[SERVICE_TAG]!, { address: ib.address ?? n.address, port: ib.port, weight: 1, zone }]);
+  }
+  const d: DerivedDataplane = { mesh, name, zone, local: { proxyId: `${mesh}.${name}`, mesh, name, spec }, inbound };
+  derivedDataplanes.set(spec, d);
+  return d;
+}
+
 const fromGlobal = (r: ResourceView) => r.labels[LABEL_ORIGIN] === 'global';
 
 function isLocalZoneResource(r: ResourceView, zone: string): boolean {
@@ -142,15 +166,12 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       problems.push({ kind: 'Dataplane', name: dp.name, mesh: dp.mesh, message: `invalid Dataplane: ${spec.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}` });
       continue;
     }
-    const proxyId = `${dp.mesh}.${dp.name}`;
-    dataplanes.set(proxyId, { proxyId, mesh: dp.mesh, name: dp.name, spec: spec.data });
-    const n = spec.data.networking;
-    for (const ib of n.inbound ?? []) {
-      if (ib.health?.ready === false) continue;
-      let perMesh = local.get(dp.mesh);
-      if (!perMesh) local.set(dp.mesh, (perMesh = new Map()));
-      push(perMesh, ib.tags[SERVICE_TAG]!, { address: ib.address ?? n.address, port: ib.port, weight: 1, zone: input.zone });
-    }
+    const d = derivedDataplane(dp.mesh, dp.name, spec.data, input.zone);
+    dataplanes.set(d.local.proxyId, d.local);
+    if (d.inbound.length === 0) continue;
+    let perMesh = local.get(dp.mesh);
+    if (!perMesh) local.set(dp.mesh, (perMesh = new Map()));
+    for (const [service, endpoint] of d.inbound) push(perMesh, service, endpoint);
   }
 
   // Other zones' ingresses: one endpoint per (ingress, mesh, service), weighted by its instances.

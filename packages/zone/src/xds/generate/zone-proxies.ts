@@ -17,28 +17,38 @@ export const ZONE_EGRESS_SERVICE = 'zone-egress';
  */
 export function generateZoneIngress(ctx: GenerationContext, ingress: LocalZoneProxy<ZoneIngressSpec>): GeneratedProxy {
   const { index, versions, memo } = ctx;
-  const deps = [dep.ingressServices];
+  // The listener depends on which services exist (names), each CLA on its own service: an instance
+  // moving rebuilds one CLA, not 500 filter chains.
+  const deps: string[] = [dep.ingressServices];
   const problems: string[] = [];
   const net = ingress.spec.networking;
   if (net.advertisedAddress === undefined) problems.push('no advertisedAddress/advertisedPort: other zones cannot reach this ingress');
-  const chains: FilterChain[] = [];
   const clusters = new Map<string, Any>();
   const endpoints = new Map<string, Any>();
   for (const mesh of index.meshes.values()) {
     for (const [service, eps] of mesh.local) {
       const cluster = meshClusterName(mesh.name, service);
-      const version = versionOf(versions, dep.service(mesh.name, service));
-      chains.push({ serverNames: [serviceSni(service, mesh.name)], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
+      const svcDep = dep.service(mesh.name, service);
+      deps.push(svcDep);
       clusters.set(cluster, memo.get(`ingress-cluster:${cluster}`, '1', () => edsCluster(cluster)));
-      endpoints.set(cluster, memo.get(`ingress-cla:${cluster}`, version, () => loadAssignment(cluster, eps, index.zone, false)));
+      endpoints.set(cluster, memo.get(`ingress-cla:${cluster}`, versionOf(versions, svcDep), () => loadAssignment(cluster, eps, index.zone, false)));
     }
   }
   const address = net.address ?? '0.0.0.0';
   const listeners = new Map<string, Any>();
   // Envoy refuses a listener without filter chains; with nothing to offer the ingress has no listener.
-  if (chains.length > 0) {
+  if (clusters.size > 0) {
     const name = zoneIngressListenerName(address, net.port);
-    listeners.set(name, listener(name, address, net.port, 'INBOUND', chains, true));
+    listeners.set(name, memo.get(`ingress-listener:${name}`, versionOf(versions, dep.ingressServices), () => {
+      const chains: FilterChain[] = [];
+      for (const mesh of index.meshes.values()) {
+        for (const service of mesh.local.keys()) {
+          const cluster = meshClusterName(mesh.name, service);
+          chains.push({ serverNames: [serviceSni(service, mesh.name)], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
+        }
+      }
+      return listener(name, address, net.port, 'INBOUND', chains, true);
+    }));
   }
   return { resources: { listener: listeners, cluster: clusters, endpoint: endpoints }, deps, problems };
 }
