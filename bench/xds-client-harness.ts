@@ -154,6 +154,7 @@ function open(port: number): void {
   for (const s of streams.values()) {
     const channel = Math.floor(i++ / cfg.streamsPerChannel);
     // A local subchannel pool: each client is its own HTTP/2 connection, not one shared by all.
+    // Plaintext, as the CP harness serves it (AdsServer with createInsecure): TLS is not what is measured.
     while (clients.length <= channel) {
       clients.push(new AdsClient(target, credentials.createInsecure(), {
         'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': 64 * 1024 * 1024,

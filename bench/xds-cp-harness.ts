@@ -4,6 +4,7 @@
 // nothing here measures a latency (the client stamps arrivals), it only stamps the store commits.
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { ServerCredentials } from '@grpc/grpc-js';
 import {
   adsCodec, type AdsResource, createLogger, generateCa, InProcessEventBus, MemoryStore, pack, Telemetry, XDS_TYPE_URL, type XdsKind,
 } from '@meshfed/shared';
@@ -11,6 +12,7 @@ import { meshCaSecretNames } from '../packages/zone/src/mesh-ca/ca-secrets.js';
 import { WorkloadCertificateCache } from '../packages/zone/src/mesh-ca/workload-certificate-cache.js';
 import { AdsServer } from '../packages/zone/src/xds/ads-server.js';
 import { allowAll } from '../packages/zone/src/xds/auth.js';
+import { parseProxyId } from '../packages/zone/src/xds/proxy-id.js';
 import { ProxyInsights } from '../packages/zone/src/xds/proxy-insights.js';
 import type { XdsSnapshot } from '../packages/zone/src/xds/snapshot.js';
 import { SnapshotCache } from '../packages/zone/src/xds/snapshot-cache.js';
@@ -94,12 +96,15 @@ function* entriesOf(s: XdsSnapshot | undefined): Generator<[string, string, stri
   for (const k of SERVED) for (const [name, e] of s.types[k].entries) yield [XDS_TYPE_URL[k], name, e.version];
 }
 
+/** Streams are matched by node id; the cache keys ingresses by proxy id (`zoneingress:<name>`). */
+const nodeIdOf = (proxyId: string) => parseProxyId(proxyId).nodeId;
+
 /** Digests of the given proxies' snapshots, yielding to the event loop so pushes in flight keep flowing. */
 async function digests(ids: Iterable<string>): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   let i = 0;
   for (const id of ids) {
-    out[id] = stateDigest(entriesOf(cache.get(id)));
+    out[nodeIdOf(id)] = stateDigest(entriesOf(cache.get(id)));
     if (++i % 200 === 0) await new Promise((r) => setImmediate(r));
   }
   return out;
@@ -142,14 +147,14 @@ function writePlan(file: string, initial: boolean): { classes: number; proxies: 
     const key = `${classOf(id)}|${d.map((x) => `${x.kind}:${x.resources.length}:${x.removed.length}`).join(',')}`;
     const c = classes.get(key);
     if (c) {
-      c.ids.push(id);
+      c.ids.push(nodeIdOf(id));
       continue;
     }
     const frames = d.map((x) => adsCodec.encodeDeltaResponse({
       type_url: XDS_TYPE_URL[x.kind], system_version_info: 'baseline', resources: x.resources, removed_resources: x.removed, nonce: `baseline-${x.kind}`,
     }));
     bytes += frames.reduce((s, f) => s + f.length, 0);
-    classes.set(key, { ids: [id], frames: frames.map((f) => f.toString('base64')) });
+    classes.set(key, { ids: [nodeIdOf(id)], frames: frames.map((f) => f.toString('base64')) });
   }
   writeFileSync(file, JSON.stringify({ classes: [...classes.values()] }));
   return { classes: classes.size, proxies: pairs.length, bytes };
@@ -209,7 +214,8 @@ try {
     setup,
     heap: () => ({ ...heap(), rss: process.memoryUsage().rss }),
     start: async () => {
-      server = new AdsServer({ cache, insights: new ProxyInsights(), log, telemetry, address: '127.0.0.1', port: 0, authenticate: allowAll });
+      // Plaintext on purpose: the bench measures the control plane, not TLS; its client harness dials insecure to match.
+      server = new AdsServer({ cache, insights: new ProxyInsights(), log, telemetry, address: '127.0.0.1', port: 0, credentials: ServerCredentials.createInsecure(), authenticate: allowAll });
       return { port: await server.start() };
     },
     /** Every proxy's digest (before the streams connect: what each must end up holding). */

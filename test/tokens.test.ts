@@ -111,7 +111,8 @@ describe('zone tokens from the CLI', { timeout: 120_000 }, () => {
       const v = await (await DataplaneTokens.open(store)).verify(r.stdout, { mesh: 'default', name: 'web-1' });
       assert.deepEqual(v.tags, { 'kuma.io/service': 'web' });
       assert.equal(v.expiresAt.getTime() - v.issuedAt.getTime(), 24 * 3_600_000);
-      assert.deepEqual((await store.list('GlobalSecret')).items.map((s) => s.name).sort(), ['dataplane-token-signing-key', 'zone-token-signing-key']);
+      // With the zone's xDS CA, which bootstraps embed and which must therefore outlive restarts too.
+      assert.deepEqual((await store.list('GlobalSecret')).items.map((s) => s.name).sort(), ['dataplane-token-signing-key', 'xds-ca', 'zone-token-signing-key']);
     } finally {
       await store.close();
     }

@@ -1,20 +1,17 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { type Any, type EnvoyObject, unpack } from '@meshfed/shared';
+import { credentials, status } from '@grpc/grpc-js';
+import { type Any, clientCredentials, type EnvoyObject, generateCa, issueServerCertificate, unpack } from '@meshfed/shared';
 import { cleanupAfterAll } from './support/cleanup.js';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
-import { type RunningCp, startCp } from './support/processes.js';
-import { XdsTestClient } from './support/xds-client.js';
+import { type RunningCp, runToExit, startCp } from './support/processes.js';
+import { XdsTestClient, xdsPortOf, type XdsTarget, xdsTargetOf } from './support/xds-client.js';
 
 const { cleanups } = cleanupAfterAll();
 const cleanup = (f: () => unknown) => cleanups.push(f);
-
-/** The ADS port a zone CP printed in its log. */
-function xdsAddressOf(cp: RunningCp): string {
-  const line = cp.logs().split('\n').find((l) => l.includes('"xDS: ADS server listening"'));
-  if (!line) throw new Error(`the zone did not log its ADS port:\n${cp.logs()}`);
-  return `127.0.0.1:${(JSON.parse(line) as { port: number }).port}`;
-}
 
 const dataplane = (name: string, port: number, service: string, outbound: [string, number][] = []) => ({
   type: 'Dataplane', mesh: 'default', name,
@@ -54,8 +51,10 @@ test('web in zone-1 reaches backend in zone-2 through the ingress, then through 
   }));
   await ok(put(`${z1!.url}/meshes/default/dataplanes/web`, dataplane('web', 11001, 'web', [['backend', 12001], ['httpbin', 12002]])));
 
-  const web = new XdsTestClient(xdsAddressOf(z1!), 'default.web', 'dataplane');
-  const ingress2 = new XdsTestClient(xdsAddressOf(z2!), 'ingress', 'ingress');
+  // Over TLS, each zone's certificate checked against the CA it serves (what its bootstraps embed).
+  const [xds1, xds2] = await Promise.all([xdsTargetOf(z1!), xdsTargetOf(z2!)]);
+  const web = new XdsTestClient(xds1, 'default.web', 'dataplane');
+  const ingress2 = new XdsTestClient(xds2, 'ingress', 'ingress');
   cleanup(() => web.close());
   cleanup(() => ingress2.close());
 
@@ -77,7 +76,7 @@ test('web in zone-1 reaches backend in zone-2 through the ingress, then through 
   assert.equal(tls['sni'], 'backend{mesh=default}', 'mesh mTLS names the service in SNI');
   await web.waitFor('its mTLS secrets', (c) => c.names('secret').join() === 'identity_cert:secret:default,mesh_ca:secret:default');
 
-  const egress = new XdsTestClient(xdsAddressOf(z1!), 'egress', 'egress');
+  const egress = new XdsTestClient(xds1, 'egress', 'egress');
   cleanup(() => egress.close());
   await egress.waitFor('the egress routes backend to zone-2\'s ingress and terminates mTLS for httpbin', (c) => {
     const chains = sniChains(c.get('listener', 'inbound:127.0.0.1:10002'));
@@ -113,7 +112,7 @@ test('proxies authenticate with tokens; a proxy connecting before it is register
   const zone = await startZone(global, 'zone-1', dir.dir);
   cleanup(() => zone.stop());
   await eventually('the default mesh in the zone', async () => (await getJson(`${zone.url}/meshes/default`)).status === 200);
-  const xds = xdsAddressOf(zone);
+  const xds = await xdsTargetOf(zone);
 
   // No token, another dataplane's token, an egress token for an ingress: refused, saying why.
   const webToken = await dataplaneToken(zone, 'default', 'web');
@@ -157,3 +156,102 @@ async function fetchZoneToken(global: RunningCp, zone: string, scope: string[]):
   assert.equal(res.status, 200);
   return (await res.text()).trim();
 }
+
+/** A loopback relay to `targetPort` that keeps every byte its clients send: what crosses the network. */
+async function recordingRelay(targetPort: number): Promise<{ port: number; sent: () => Buffer; close: () => void }> {
+  const chunks: Buffer[] = [];
+  const server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    client.on('data', (b: Buffer) => chunks.push(b));
+    for (const s of [client, upstream]) s.on('error', () => s.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return { port, sent: () => Buffer.concat(chunks), close: () => server.close() };
+}
+
+/** The content types of the TLS records `bytes` consists of; throws at the first byte that is not inside one. */
+function tlsRecordTypes(bytes: Buffer): Set<number> {
+  const types = new Set<number>();
+  for (let at = 0; at < bytes.length;) {
+    const [type, major] = [bytes[at]!, bytes[at + 1]!];
+    // change_cipher_spec, alert, handshake, application_data; record version 3.x.
+    if (![20, 21, 22, 23].includes(type) || major !== 3) throw new Error(`byte ${at} is not the start of a TLS record: ${bytes.subarray(at, at + 16).toString('hex')}`);
+    types.add(type);
+    at += 5 + bytes.readUInt16BE(at + 3);
+  }
+  return types;
+}
+
+test('xDS is served over TLS: the token crosses the network inside TLS; plaintext clients and other CAs are refused; --xds-insecure and --xds-tls-cert', { timeout: 90_000 }, async () => {
+  const dir = tmp();
+  cleanup(dir.cleanup);
+  const [own, insecure] = await Promise.all([startCp('zone', ['--zone', 'zone-1']), startCp('zone', ['--zone', 'zone-1', '--xds-insecure'])]);
+  cleanup(() => own.stop());
+  cleanup(() => insecure.stop());
+  for (const z of [own, insecure]) await eventually('the default mesh', async () => (await getJson(`${z.url}/meshes/default`)).status === 200);
+
+  // The zone's own CA: a proxy trusting it, dialling through a relay, is authenticated and configured.
+  const xds = await xdsTargetOf(own);
+  assert.match(own.logs(), /"caFingerprint":"([0-9A-F]{2}:){31}[0-9A-F]{2}"/, 'the CA fingerprint is logged');
+  const token = await dataplaneToken(own, 'default', 'web');
+  await ok(put(`${own.url}/meshes/default/dataplanes/web`, dataplane('web', 11001, 'web')));
+  const boot = await (await fetch(`${own.url}/bootstrap`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mesh: 'default', name: 'web' }) })).json();
+  assert.equal(boot.static_resources.clusters[0].transport_socket.typed_config.common_tls_context.validation_context.trusted_ca.inline_string, xds.caPem, 'the bootstrap trusts the CA that signed the xDS certificate');
+  const relay = await recordingRelay(xdsPortOf(own));
+  cleanup(() => relay.close());
+  const web = new XdsTestClient({ ...xds, address: `127.0.0.1:${relay.port}` }, 'default.web', 'dataplane', token);
+  cleanup(() => web.close());
+  await web.waitFor('web configured over TLS', (c) => c.names('listener').includes('inbound:127.0.0.1:11001'));
+  const wire = relay.sent();
+  const types = tlsRecordTypes(wire);
+  assert.ok(types.has(22) && types.has(23), 'a handshake, then application data');
+  for (const clear of [token, 'authorization', 'default.web', 'PRI * HTTP/2.0']) assert.equal(wire.includes(clear), false, `"${clear.slice(0, 20)}" is not on the wire`);
+
+  // Plaintext, or TLS trusting another CA: refused before any request is read.
+  const otherCa = await generateCa({ commonName: 'not the zone' });
+  const refused: [string, XdsTarget][] = [
+    ['a plaintext client', { address: xds.address, credentials: credentials.createInsecure() }],
+    ['a client trusting another CA', { address: xds.address, credentials: clientCredentials({ caPem: otherCa.certPem }) }],
+  ];
+  for (const [what, target] of refused) {
+    const c = new XdsTestClient(target, 'default.web', 'dataplane', token);
+    cleanup(() => c.close());
+    await eventually(`${what} refused`, async () => c.error !== undefined);
+    assert.equal(c.error!.code, status.UNAVAILABLE, `${what}: ${c.error!.message}`);
+    assert.equal(c.responses, 0);
+  }
+
+  // --xds-insecure: said in a warning, no CA to fetch, and the same capture sees HTTP/2 in clear text.
+  assert.match(insecure.logs(), /"level":"warn".*xDS is served without TLS \(--xds-insecure\)/);
+  assert.equal((await fetch(`${insecure.url}/xds-ca.crt`)).status, 404);
+  const plainRelay = await recordingRelay(xdsPortOf(insecure));
+  cleanup(() => plainRelay.close());
+  const plain = new XdsTestClient({ address: `127.0.0.1:${plainRelay.port}`, credentials: credentials.createInsecure() }, 'default.web', 'dataplane', await dataplaneToken(insecure, 'default', 'web'));
+  cleanup(() => plain.close());
+  await eventually('the plaintext stream\'s first bytes', async () => plainRelay.sent().length > 24);
+  assert.equal(plainRelay.sent().subarray(0, 14).toString(), 'PRI * HTTP/2.0', 'without TLS the capture reads HTTP/2 itself');
+
+  // --xds-tls-cert/--xds-tls-key with --xds-tls-ca: the zone serves that certificate and that CA.
+  const ca = await generateCa({ commonName: 'operator CA' });
+  const pair = await issueServerCertificate(ca, { commonName: 'zone-1', ipAddresses: ['127.0.0.1'] });
+  const files = { cert: join(dir.dir, 'xds.crt'), key: join(dir.dir, 'xds.key'), ca: join(dir.dir, 'xds-ca.crt') };
+  writeFileSync(files.cert, pair.certPem);
+  writeFileSync(files.key, pair.keyPem);
+  writeFileSync(files.ca, ca.certPem);
+  const given = await startCp('zone', ['--zone', 'zone-1', '--dp-auth', 'none', '--xds-tls-cert', files.cert, '--xds-tls-key', files.key, '--xds-tls-ca', files.ca]);
+  cleanup(() => given.stop());
+  await eventually('the default mesh', async () => (await getJson(`${given.url}/meshes/default`)).status === 200);
+  const givenXds = await xdsTargetOf(given);
+  assert.equal(givenXds.caPem, ca.certPem);
+  await ok(put(`${given.url}/meshes/default/dataplanes/web`, dataplane('web', 11001, 'web')));
+  const viaOperatorCa = new XdsTestClient({ address: givenXds.address, credentials: clientCredentials({ caPem: ca.certPem }) }, 'default.web', 'dataplane');
+  cleanup(() => viaOperatorCa.close());
+  await viaOperatorCa.waitFor('configured through the operator\'s certificate', (c) => c.names('listener').includes('inbound:127.0.0.1:11001'));
+
+  // Half a key pair is a flag error at start.
+  const half = await runToExit('zone', ['--xds-tls-cert', files.cert, '--api-port', '0', '--xds-port', '0']);
+  assert.equal(half.code, 2);
+  assert.match(half.stderr, /^meshfed-zone: --xds-tls-cert and --xds-tls-key must be given together\n$/);
+});

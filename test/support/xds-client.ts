@@ -1,5 +1,36 @@
-import { type ClientDuplexStream, credentials, Metadata } from '@grpc/grpc-js';
-import { ADS_SERVICE, AdsClient, adsCodec, type Any, type EnvoyObject, toStruct, unpack, XDS_KINDS, XDS_TYPE_URL, type XdsKind, xdsKindOf } from '@meshfed/shared';
+import { type ChannelCredentials, type ClientDuplexStream, credentials, Metadata } from '@grpc/grpc-js';
+import {
+  ADS_SERVICE, AdsClient, adsCodec, type Any, clientCredentials, type EnvoyObject, toStruct, unpack, XDS_KINDS, XDS_TYPE_URL, type XdsKind, xdsKindOf,
+} from '@meshfed/shared';
+import type { RunningCp } from './processes.js';
+
+/** Where a zone serves ADS and how to dial it: TLS trusting the zone's xDS CA, or plaintext. */
+export interface XdsTarget {
+  readonly address: string;
+  readonly credentials: ChannelCredentials;
+  /** The CA the zone serves at GET /xds-ca.crt; absent for a zone started with --xds-insecure. */
+  readonly caPem?: string;
+}
+
+/** The ADS port a zone CP printed in its log. */
+export function xdsPortOf(cp: RunningCp): number {
+  const line = cp.logs().split('\n').find((l) => l.includes('"xDS: ADS server listening"'));
+  if (!line) throw new Error(`the zone did not log its ADS port:\n${cp.logs()}`);
+  return (JSON.parse(line) as { port: number }).port;
+}
+
+/**
+ * How a proxy reaches a zone started by startCp (on 127.0.0.1): over TLS with the CA the zone serves
+ * at GET /xds-ca.crt, the one its bootstraps embed; in plaintext only if the zone was told --xds-insecure.
+ */
+export async function xdsTargetOf(cp: RunningCp, port = xdsPortOf(cp)): Promise<XdsTarget> {
+  const address = `127.0.0.1:${port}`;
+  const res = await fetch(`${cp.url}/xds-ca.crt`);
+  if (res.status === 404 && cp.logs().includes('xDS is served without TLS (--xds-insecure)')) return { address, credentials: credentials.createInsecure() };
+  if (!res.ok) throw new Error(`GET /xds-ca.crt: ${res.status} ${await res.text()}`);
+  const caPem = await res.text();
+  return { address, credentials: clientCredentials({ caPem }), caPem };
+}
 
 /**
  * A test proxy speaking Envoy v3 delta ADS, as Envoy does with a DELTA_GRPC bootstrap: it subscribes
@@ -15,8 +46,8 @@ export class XdsTestClient {
   error: (Error & { code?: number; details?: string }) | undefined;
   ended = false;
 
-  constructor(address: string, nodeId: string, proxyType: 'dataplane' | 'ingress' | 'egress', token?: string) {
-    this.#client = new AdsClient(address, credentials.createInsecure());
+  constructor(target: XdsTarget, nodeId: string, proxyType: 'dataplane' | 'ingress' | 'egress', token?: string) {
+    this.#client = new AdsClient(target.address, target.credentials);
     const md = new Metadata();
     if (token !== undefined) md.set('authorization', `Bearer ${token}`);
     this.#call = this.#client.makeBidiStreamRequest<Buffer, Buffer>(ADS_SERVICE.DeltaAggregatedResources!.path, (b) => b, (b) => b, md);

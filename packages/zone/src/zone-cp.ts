@@ -8,9 +8,11 @@ import type { ZoneFlags } from './flags.js';
 import { startAvailableServicesReconciler } from './ingress/available-services-reconciler.js';
 import { KdsZoneClient } from './kds/kds-client.js';
 import { allowAll } from './xds/auth.js';
+import { registerXdsCaRoute } from './xds/bootstrap.js';
 import { tokenAuthenticate } from './xds/proxy-auth.js';
 import { startXdsService } from './xds/xds-service.js';
 import { registerXdsRoutes } from './xds/xds-routes.js';
+import { planXdsTls, startXdsTls } from './xds/xds-tls.js';
 import { ZoneTokenKeyWatcher } from './xds/zone-token-key.js';
 import { stampZone } from './zone-stamp.js';
 
@@ -34,6 +36,8 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
         throw new FlagError(`cannot read --kds-ca-file ${flags.kdsCaFile}: ${e.code ?? e.message}`);
       })
     : undefined;
+  // Before anything starts, so a bad certificate flag is a FlagError and not a half-started zone.
+  const xdsTlsPlan = await planXdsTls(flags);
   const zone = flags.zone ?? 'default';
   const cp = await startControlPlane({
     component: 'zone', mode: federated ? 'zone' : 'standalone', zone, store: flags.store, postgresUrl: flags.postgresUrl,
@@ -85,14 +89,19 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
         const services = startAvailableServicesReconciler({ store, bus, log: cpLog, telemetry, zone });
         stops.push(() => services.stop());
         const authenticate = flags.dpAuth === 'none' ? allowAll : tokenAuthenticate({ zone, dataplaneTokens, zoneTokenVerifier, log: cpLog });
+        const tls = await startXdsTls(xdsTlsPlan, { store, address: flags.xdsAddress, log: cpLog });
         const xds = await startXdsService({
           zone, store, bus, log: cpLog, telemetry, address: flags.xdsAddress, port: flags.xdsPort, authenticate, ackTimeoutMs: flags.xdsAckTimeout,
+          credentials: tls.credentials, ...(tls.caPem !== undefined ? { caPem: tls.caPem } : {}),
         });
         stops.push(() => xds.stop());
+        // Bootstraps dial ADS over TLS trusting caPem (absent: plaintext, --xds-insecure).
+        const endpoint = { port: xds.port, address: flags.xdsAddress, ...(tls.caPem !== undefined ? { caPem: tls.caPem } : {}) };
         routes.push((app) => registerXdsRoutes(app, {
-          cache: xds.cache, insights: xds.insights, store, zone, xds: { port: xds.port, address: flags.xdsAddress },
+          cache: xds.cache, insights: xds.insights, store, zone, xds: endpoint,
           explain: (proxyId) => xds.reconciler.explain(proxyId),
         }));
+        routes.push((app) => registerXdsCaRoute(app, tls.caPem));
         return {
           routes: (app) => {
             for (const r of routes) r(app);

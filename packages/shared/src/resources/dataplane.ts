@@ -29,6 +29,9 @@ const Gateway = z
   })
   .strict();
 
+/** A service name no Dataplane may take (see the zone's xDS generators). */
+export const RESERVED_SERVICE = 'zone-egress';
+
 export const DataplaneSpec = z
   .object({
     networking: z
@@ -57,6 +60,10 @@ export const DataplaneSpec = z
         }
         const seenIn = new Map<string, number>();
         inbound.forEach((ib, i) => {
+          // Zone egresses are issued `spiffe://<mesh>/zone-egress`; a workload with that name would be trusted as one.
+          if (ib.tags['kuma.io/service'] === RESERVED_SERVICE) {
+            ctx.addIssue({ code: 'custom', path: ['inbound', i, 'tags', 'kuma.io/service'], message: `"${RESERVED_SERVICE}" is reserved for the identity of zone egresses` });
+          }
           const key = `${ib.address ?? n.address}:${ib.port}`;
           const prev = seenIn.get(key);
           if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['inbound', i, 'port'], message: `conflicts with inbound[${prev}]: both listen on ${key}` });

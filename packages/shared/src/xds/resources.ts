@@ -10,13 +10,17 @@ export function envoyTypeUrl<N extends string>(typeName: N): `type.googleapis.co
   return `${ENVOY_TYPE_URL_PREFIX}${typeName}`;
 }
 
-/** The xDS resource types meshfed serves over ADS, by short name. */
+/**
+ * The xDS resource types meshfed serves over ADS, by short name, in the order a change is pushed:
+ * what is referenced before what references it (secrets, clusters, their endpoints, then listeners
+ * and routes), so a new listener never reaches Envoy before the cluster it sends traffic to.
+ */
 export const XDS_TYPE_URL = {
-  listener: envoyTypeUrl(ENVOY_TYPE.listener),
+  secret: envoyTypeUrl(ENVOY_TYPE.secret),
   cluster: envoyTypeUrl(ENVOY_TYPE.cluster),
   endpoint: envoyTypeUrl(ENVOY_TYPE.endpoint),
+  listener: envoyTypeUrl(ENVOY_TYPE.listener),
   route: envoyTypeUrl(ENVOY_TYPE.route),
-  secret: envoyTypeUrl(ENVOY_TYPE.secret),
 } as const;
 
 export type XdsKind = keyof typeof XDS_TYPE_URL;

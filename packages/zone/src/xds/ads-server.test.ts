@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, test, type TestContext } from 'node:test';
-import { credentials, status } from '@grpc/grpc-js';
+import { credentials, ServerCredentials, status } from '@grpc/grpc-js';
 import {
-  ADS_SERVICE, AdsClient, adsCodec, type AdsDeltaDiscoveryResponse, type AdsDiscoveryResponse, createLogger, type Decoded, Telemetry, unpack, XDS_TYPE_URL,
+  ADS_SERVICE, AdsClient, adsCodec, type AdsDeltaDiscoveryResponse, type AdsDiscoveryResponse, clientCredentials, createLogger, type Decoded, generateCa,
+  issueServerCertificate, serverCredentials, Telemetry, unpack, XDS_TYPE_URL,
 } from '@meshfed/shared';
 import { AdsServer, type AdsServerOptions } from './ads-server.js';
 import {
@@ -18,7 +19,9 @@ import { SnapshotCache } from './snapshot-cache.js';
 const log = createLogger({ component: 'ads-test', level: 'fatal' });
 const cache = new SnapshotCache();
 const insights = new ProxyInsights();
-const server = new AdsServer({ cache, insights, log, address: '127.0.0.1', port: 0, authenticate: allowAll });
+// Plaintext: these tests are about the protocol; TLS has a test of its own below.
+const plaintext = ServerCredentials.createInsecure();
+const server = new AdsServer({ cache, insights, log, address: '127.0.0.1', port: 0, credentials: plaintext, authenticate: allowAll });
 let client: AdsClient;
 
 before(async () => {
@@ -76,7 +79,7 @@ test('SotW ADS: initial response, ACK, push on change, NACK recorded and the ref
 
 test('delta ADS: initial response, a change pushes only the changed resource, removal; another proxy is unaffected', async () => {
   cache.set('default.api', baseSnapshot(1));
-  cache.set('ingress-1', baseSnapshot(1));
+  cache.set('zoneingress:ingress-1', baseSnapshot(1));
   const d = open<AdsDeltaDiscoveryResponse>(ADS_SERVICE.DeltaAggregatedResources!.path, adsCodec.decodeDeltaResponse);
   const other = open<AdsDeltaDiscoveryResponse>(ADS_SERVICE.DeltaAggregatedResources!.path, adsCodec.decodeDeltaResponse);
   d.call.write(adsCodec.encodeDeltaRequest({ node: nodeOf('default.api'), type_url: XDS_TYPE_URL.cluster, resource_names_subscribe: ['*'] }));
@@ -91,7 +94,7 @@ test('delta ADS: initial response, a change pushes only the changed resource, re
   d.call.write(adsCodec.encodeDeltaRequest({ type_url: XDS_TYPE_URL.endpoint, response_nonce: e1.nonce }));
   await d.none();
   assert.equal(insights.get('default.api')?.types.cluster?.acks, 1);
-  assert.equal(insights.get('ingress-1')?.proxyType, 'ingress');
+  assert.equal(insights.get('zoneingress:ingress-1')?.proxyType, 'ingress');
 
   // One more cluster: only it travels; the other proxy hears nothing.
   const res = baseResources(1);
@@ -120,7 +123,7 @@ test('delta ADS: initial response, a change pushes only the changed resource, re
 });
 
 test('a proxy is refused with a reason by the default authenticator and for a bad node id', async () => {
-  const refusing = new AdsServer({ cache, insights, log, address: '127.0.0.1', port: 0 });
+  const refusing = new AdsServer({ cache, insights, log, address: '127.0.0.1', port: 0, credentials: plaintext });
   const port = await refusing.start();
   const c = new AdsClient(`127.0.0.1:${port}`, credentials.createInsecure());
   try {
@@ -153,7 +156,7 @@ async function serve(t: TestContext, options: Partial<AdsServerOptions> = {}) {
     },
   });
   const own = {
-    cache: new SnapshotCache(), insights: new ProxyInsights(), address: '127.0.0.1', port: 0, authenticate: allowAll,
+    cache: new SnapshotCache(), insights: new ProxyInsights(), address: '127.0.0.1', port: 0, credentials: plaintext, authenticate: allowAll,
     log: createLogger({ component: 'ads-test', level: 'info', destination }), ...options,
   };
   const s = new AdsServer(own);
@@ -520,4 +523,60 @@ test('delta subscriptions: EDS and RDS serve only the names subscribed, later (u
   ack(e7);
   await d.none(100);
   d.call.end();
+});
+
+test('with TLS credentials: a client trusting the CA is served; a plaintext client and one trusting another CA are refused', async (t) => {
+  const [ca, otherCa] = await Promise.all([generateCa({ commonName: 'xds test CA' }), generateCa({ commonName: 'someone else' })]);
+  const pair = await issueServerCertificate(ca, { commonName: 'zone', ipAddresses: ['127.0.0.1'] });
+  const { cache: c, port } = await serve(t, { credentials: serverCredentials(pair) });
+  c.set('default.tls', baseSnapshot(1));
+  const clients = [ca, otherCa].map((authority) => new AdsClient(`127.0.0.1:${port}`, clientCredentials({ caPem: authority.certPem })));
+  const plain = adsClient(port);
+  t.after(() => {
+    for (const cl of [...clients, plain]) cl.close();
+  });
+
+  const trusted = sotwStream(clients[0]!);
+  trusted.call.write(adsCodec.encodeRequest({ node: nodeOf('default.tls'), type_url: XDS_TYPE_URL.cluster }));
+  assert.deepEqual((await trusted.next()).resources?.map((r) => unpack(r)['name']), ['backend']);
+  trusted.call.end();
+
+  for (const [what, cl] of [['plaintext', plain], ['another CA', clients[1]!]] as const) {
+    const s = sotwStream(cl);
+    s.call.write(adsCodec.encodeRequest({ node: nodeOf('default.tls'), type_url: XDS_TYPE_URL.cluster }));
+    const err = await s.ended(5000);
+    assert.equal(err.code, status.UNAVAILABLE, `${what}: ${err.details}`);
+  }
+});
+
+test('a failure while setting up an admitted stream ends that stream with INTERNAL and is logged; the server goes on serving', async (t) => {
+  class FailingInsights extends ProxyInsights {
+    override connected(proxyId: string, proxyType: string, protocol: 'sotw' | 'delta'): void {
+      if (proxyId === 'default.broken') throw new Error('insights are broken');
+      super.connected(proxyId, proxyType, protocol);
+    }
+  }
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.after(() => process.off('unhandledRejection', onUnhandled));
+  const { server, cache: c, client: cl, logs } = await serve(t, { insights: new FailingInsights() });
+  c.set('default.broken', baseSnapshot(1));
+  c.set('default.fine', baseSnapshot(1));
+
+  const broken = deltaStream(cl);
+  broken.call.write(adsCodec.encodeDeltaRequest({ node: nodeOf('default.broken'), type_url: XDS_TYPE_URL.cluster }));
+  const err = await broken.ended();
+  assert.equal(err.code, status.INTERNAL);
+  assert.match(err.details, /failed to set up this stream/);
+  const line = logs.find((l) => l.level === 'error' && /failed to set up an admitted stream/.test(l.msg));
+  assert.match(JSON.stringify(line?.['err']), /insights are broken/);
+  assert.equal(server.isConnected('default.broken'), false, 'the id it claimed is released');
+
+  const fine = sotwStream(cl);
+  fine.call.write(adsCodec.encodeRequest({ node: nodeOf('default.fine'), type_url: XDS_TYPE_URL.cluster }));
+  assert.equal((await fine.next()).type_url, XDS_TYPE_URL.cluster);
+  fine.call.end();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(unhandled, []);
 });

@@ -1,4 +1,4 @@
-import { Server, ServerCredentials, type ServerDuplexStream, status } from '@grpc/grpc-js';
+import { Server, type ServerCredentials, type ServerDuplexStream, status } from '@grpc/grpc-js';
 import { ADS_SERVICE, type Logger, type Telemetry } from '@meshfed/shared';
 import { admit } from './ads-admission.js';
 import { LiveProxies } from './ads-live-proxies.js';
@@ -15,6 +15,12 @@ export interface AdsServerOptions {
   /** Bind address (like --api-address) and port (--xds-port; 0 picks one). */
   readonly address: string;
   readonly port: number;
+  /**
+   * How the server binds: TLS (`serverCredentials` from @meshfed/shared) in the zone CP, since tokens
+   * and SDS private keys cross this connection; `ServerCredentials.createInsecure()` only where nothing
+   * secret does (unit tests, benchmarks, --xds-insecure). No default, so plaintext is always a choice.
+   */
+  readonly credentials: ServerCredentials;
   /** Who may connect; refuses everyone (tokens are not implemented yet) when absent. */
   readonly authenticate?: Authenticate;
   /** Largest delta response; larger pushes are split. */
@@ -79,7 +85,7 @@ export class AdsServer {
   async start(): Promise<number> {
     const { address, port } = this.#o;
     this.port = await new Promise<number>((resolve, reject) =>
-      this.#server.bindAsync(`${address}:${port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`cannot listen on ${address}:${port} for xDS: ${err.message}`)) : resolve(p))));
+      this.#server.bindAsync(`${address}:${port}`, this.#o.credentials, (err, p) => (err ? reject(new Error(`cannot listen on ${address}:${port} for xDS: ${err.message}`)) : resolve(p))));
     this.#o.log.info({ address, port: this.port }, 'xDS: ADS server listening');
     return this.port;
   }
@@ -113,7 +119,7 @@ export class AdsServer {
     const { insights, log } = this.#o;
     const peer = peerOf(call);
     let stream: AdsStream | undefined;
-    let held: { proxyId: string; proxyType: string; release: () => void; announced: boolean } | undefined;
+    let held: { proxyId: string; proxyType: string; release: () => void; opened: boolean; announced: boolean } | undefined;
     let pending: Buffer[] | undefined = [];
     let closed = false;
     const close = () => {
@@ -124,7 +130,8 @@ export class AdsServer {
       if (!held) return;
       held.release();
       insights.disconnected(held.proxyId);
-      this.#metrics.streamClosed(protocol, held.proxyType);
+      // A stream whose setup failed half-way was never counted open: the gauge must not go below.
+      if (held.opened) this.#metrics.streamClosed(protocol, held.proxyType);
       log.info({ proxyId: held.proxyId, protocol, peer }, 'xDS: proxy disconnected');
       if (held.announced) this.#callback('onProxyDisconnected', () => this.#o.onProxyDisconnected?.(held!.proxyId));
     };
@@ -153,7 +160,7 @@ export class AdsServer {
         return refuse(status.RESOURCE_EXHAUSTED, `more than ${MAX_FRAMES_BEFORE_ADMISSION} requests before the stream was admitted`, 'other', undefined);
       }
       if (pending.length > 1) return;
-      void admit(frame, protocol, call.metadata, this.#o.authenticate ?? refuseUntilTokens).then((a) => {
+      void admit(frame, protocol, call.metadata, this.#o.authenticate ?? refuseUntilTokens).then((a): void => {
         const frames = pending ?? [];
         pending = undefined;
         if (closed) return;
@@ -167,9 +174,10 @@ export class AdsServer {
             `proxy "${a.proxyId}" already has a live xDS stream (${holder.protocol}) from ${holder.peer} since ${holder.since}; this stream from ${peer} is refused. `
             + 'Two proxies may not share one identity; if that stream is dead, keepalive closes it and this proxy can reconnect', 'duplicate', a.identity.nodeId);
         }
-        held = { proxyId: a.proxyId, proxyType: a.identity.proxyType, release: claim.release, announced: false };
+        held = { proxyId: a.proxyId, proxyType: a.identity.proxyType, release: claim.release, opened: false, announced: false };
         insights.connected(a.proxyId, a.identity.proxyType, protocol);
         this.#metrics.streamOpened(protocol, a.identity.proxyType);
+        held.opened = true;
         log.info({ proxyId: a.proxyId, proxyType: a.identity.proxyType, protocol, peer }, 'xDS: proxy connected');
         stream = new AdsStream({
           proxyId: a.proxyId, protocol, cache: this.#o.cache, insights, log, metrics: this.#metrics,
@@ -184,6 +192,16 @@ export class AdsServer {
         if (closed) return;
         held.announced = true;
         this.#callback('onProxyConnected', () => this.#o.onProxyConnected?.(a.proxyId, a.identity));
+      }).catch((err: unknown) => {
+        // A bug past admission (insights, the stream's start) must cost this stream, never the process:
+        // an unhandled rejection would stop the zone CP and every proxy's stream with it.
+        pending = undefined;
+        log.error({ err, protocol, peer, proxyId: held?.proxyId }, 'xDS: failed to set up an admitted stream; ending it with INTERNAL');
+        try {
+          end(status.INTERNAL, 'the zone control plane failed to set up this stream; its log says why');
+        } catch (endErr) {
+          log.error({ err: endErr, protocol, peer }, 'xDS: failed to end a stream after a setup failure');
+        }
       });
     });
   }

@@ -1,7 +1,8 @@
 import { type Metadata, status } from '@grpc/grpc-js';
-import { type EnvoyNode, fromStruct, parseDataplaneNodeId } from '@meshfed/shared';
+import { type EnvoyNode, fromStruct, meshNameSchema, parseDataplaneNodeId, resourceNameSchema } from '@meshfed/shared';
+import { proxyIdOf, type ProxyType } from './proxy-id.js';
 
-export type ProxyType = 'dataplane' | 'ingress' | 'egress';
+export { parseProxyId, proxyIdOf, type ProxyType } from './proxy-id.js';
 
 /** Who connects, as read from the first request's node. */
 export interface ProxyIdentity {
@@ -24,12 +25,19 @@ export function proxyIdentityOf(node: EnvoyNode | undefined): ProxyIdentity | { 
   if (raw !== 'dataplane' && raw !== 'ingress' && raw !== 'egress') {
     return { error: `node.metadata.proxyType ${JSON.stringify(raw)} is not one of dataplane, ingress, egress` };
   }
-  if (raw === 'dataplane' && !parseDataplaneNodeId(nodeId)) return { error: `dataplane node id ${JSON.stringify(nodeId)} is not <mesh>.<name>` };
+  if (raw === 'dataplane') {
+    const parts = parseDataplaneNodeId(nodeId);
+    if (!parts || !meshNameSchema.safeParse(parts.mesh).success || !resourceNameSchema.safeParse(parts.name).success) {
+      return { error: `dataplane node id ${JSON.stringify(nodeId)} is not <mesh>.<name> with a valid mesh and dataplane name` };
+    }
+  } else if (!resourceNameSchema.safeParse(nodeId).success) {
+    return { error: `${raw} node id ${JSON.stringify(nodeId)} is not a valid Zone${raw === 'ingress' ? 'Ingress' : 'Egress'} name` };
+  }
   return { nodeId, proxyType: raw };
 }
 
-/** `--dp-auth none` (labs): every proxy is who its node id says; the proxy id is the node id. */
-export const allowAll: Authenticate = (_metadata, node) => ({ ok: true, proxyId: node.nodeId });
+/** `--dp-auth none` (labs): every proxy is who its node id says. */
+export const allowAll: Authenticate = (_metadata, node) => ({ ok: true, proxyId: proxyIdOf(node.proxyType, node.nodeId) });
 
 /** The default until dataplane and zone tokens exist: refuse, saying why. */
 export const refuseUntilTokens: Authenticate = () => ({

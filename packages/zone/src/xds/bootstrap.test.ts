@@ -1,16 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ENVOY_TYPE, toEnvoyJson, toStruct, typed, unpack } from '@meshfed/shared';
+import { buildApiServer, createLogger, ENVOY_TYPE, InProcessEventBus, MemoryStore, Telemetry, toEnvoyJson, toStruct, typed, unpack } from '@meshfed/shared';
 import { proxyIdentityOf } from './auth.js';
-import { ADS_CLUSTER_NAME, BootstrapRequest, type BootstrapInput, generateBootstrap } from './bootstrap.js';
+import { ADS_CLUSTER_NAME, BootstrapRequest, type BootstrapInput, generateBootstrap, registerXdsCaRoute, XDS_CA_PATH } from './bootstrap.js';
 
 const dataplane: BootstrapInput = {
   proxyType: 'dataplane', nodeId: 'default.web-1', cluster: 'web', adminPort: 9901, xdsHost: '10.0.0.5', xdsPort: 5678, token: 'tok.en.x',
 };
 
+const CA_PEM = '-----BEGIN CERTIFICATE-----\nMIIB (the zone\'s xDS CA)\n-----END CERTIFICATE-----\n';
+const withTls: BootstrapInput = { ...dataplane, xdsCaPem: CA_PEM };
+
 describe('generateBootstrap', () => {
   test('encodes as an Envoy v3 Bootstrap with the real protos and decodes back unchanged', () => {
-    for (const input of [dataplane, { ...dataplane, xdsHost: 'zone-cp.internal', token: undefined } as BootstrapInput]) {
+    const inputs = [dataplane, { ...dataplane, xdsHost: 'zone-cp.internal', token: undefined } as BootstrapInput, withTls, { ...withTls, xdsHost: 'zone-cp.internal' }];
+    for (const input of inputs) {
       const obj = generateBootstrap(input);
       assert.deepEqual(unpack(typed(ENVOY_TYPE.bootstrap, obj)), obj);
     }
@@ -42,6 +46,32 @@ describe('generateBootstrap', () => {
     assert.equal(json.dynamic_resources.ads_config.grpc_services[0].initial_metadata, undefined);
   });
 
+  test('dials ADS over TLS trusting the given CA and checking the dialled host: SNI and a DNS SAN for a name', () => {
+    const json = toEnvoyJson(typed(ENVOY_TYPE.bootstrap, generateBootstrap({ ...withTls, xdsHost: 'zone-cp.internal' }))) as Record<string, any>;
+    const socket = json.static_resources.clusters[0].transport_socket;
+    assert.equal(socket.name, 'envoy.transport_sockets.tls');
+    assert.deepEqual(socket.typed_config, {
+      '@type': `type.googleapis.com/${ENVOY_TYPE.upstreamTlsContext}`,
+      sni: 'zone-cp.internal',
+      common_tls_context: {
+        tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
+        alpn_protocols: ['h2'],
+        validation_context: {
+          trusted_ca: { inline_string: CA_PEM },
+          match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'zone-cp.internal' } }],
+        },
+      },
+    });
+  });
+
+  test('for an IP address: an IP SAN and no SNI (RFC 6066 allows names only); plaintext without a CA', () => {
+    const cluster = (b: BootstrapInput) => (toEnvoyJson(typed(ENVOY_TYPE.bootstrap, generateBootstrap(b))) as Record<string, any>).static_resources.clusters[0];
+    const tls = cluster(withTls).transport_socket.typed_config;
+    assert.equal(tls.sni, undefined);
+    assert.deepEqual(tls.common_tls_context.validation_context.match_typed_subject_alt_names, [{ san_type: 'IP_ADDRESS', matcher: { exact: '10.0.0.5' } }]);
+    assert.equal(cluster(dataplane).transport_socket, undefined);
+  });
+
   test('the node it writes is one the ADS server admits, for every proxy type', () => {
     for (const [proxyType, nodeId] of [['dataplane', 'default.web-1'], ['ingress', 'ingress-1'], ['egress', 'egress-1']] as const) {
       const node = generateBootstrap({ ...dataplane, proxyType, nodeId })['node'] as { id: string; metadata: ReturnType<typeof toStruct> };
@@ -71,5 +101,23 @@ describe('BootstrapRequest', () => {
     assert.deepEqual(issues({ mesh: 'default', name: 'web', adminPort: 70000 }), [['adminPort', 'must be a port in 1-65535']]);
     assert.equal(issues({ mesh: 'default', name: 'web', version: '2.0' })[0]?.[0], '');
     assert.match(String(issues([])[0]?.[1]), /JSON object/);
+  });
+});
+
+describe('GET /xds-ca.crt', () => {
+  const quiet = createLogger({ component: 'test', level: 'fatal' });
+  const app = (caPem: string | undefined) => buildApiServer({
+    mode: 'standalone', zone: 'zone-1', store: new MemoryStore(new InProcessEventBus()), telemetry: new Telemetry({ service: 'test' }), log: quiet,
+    extraRoutes: (a) => registerXdsCaRoute(a, caPem),
+  });
+
+  test('serves the PEM bootstraps embed; says why there is none when xDS is plaintext', async () => {
+    const tls = await app(CA_PEM).inject({ method: 'GET', url: XDS_CA_PATH });
+    assert.equal(tls.statusCode, 200);
+    assert.equal(tls.headers['content-type'], 'application/x-pem-file');
+    assert.equal(tls.body, CA_PEM);
+    const plain = await app(undefined).inject({ method: 'GET', url: XDS_CA_PATH });
+    assert.equal(plain.statusCode, 404);
+    assert.match(plain.body, /without TLS \(--xds-insecure\)/);
   });
 });

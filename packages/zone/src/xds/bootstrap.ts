@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { ENVOY_TYPE, type EnvoyObject, meshNameSchema, portSchema, resourceNameSchema, toStruct, typed } from '@meshfed/shared';
+import { ENVOY_EXTENSION_NAME, ENVOY_TYPE, type EnvoyObject, meshNameSchema, NotFoundError, portSchema, resourceNameSchema, toStruct, typed } from '@meshfed/shared';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ProxyType } from './auth.js';
 
@@ -42,6 +43,11 @@ export interface BootstrapInput {
   readonly xdsPort: number;
   /** Sent as `authorization: Bearer <token>` on the ADS stream. */
   readonly token?: string;
+  /**
+   * PEM of the CA that signed the ADS server's certificate: the proxy dials ADS over TLS and trusts
+   * only it. Absent only when the zone serves xDS in plaintext (--xds-insecure).
+   */
+  readonly xdsCaPem?: string;
 }
 
 /** HTTP/2 to the ADS server, the current way (the Cluster's own http2_protocol_options is deprecated). */
@@ -58,9 +64,36 @@ function socketAddress(address: string, port: number): EnvoyObject {
 }
 
 /**
+ * TLS to the ADS server: the token and every SDS private key travel inside it. The certificate must
+ * chain to `caPem` and name the host the proxy dials (without the name check any certificate from a
+ * shared CA would do). SNI carries names only: RFC 6066 forbids IP literals there.
+ */
+function adsTls(host: string, caPem: string): EnvoyObject {
+  const ip = isIP(host) !== 0;
+  return {
+    name: ENVOY_EXTENSION_NAME.tlsTransportSocket,
+    typed_config: typed(ENVOY_TYPE.upstreamTlsContext, {
+      ...(ip ? {} : { sni: host }),
+      common_tls_context: {
+        tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
+        // grpc-js serves HTTP/2 only and refuses a TLS client that does not negotiate h2.
+        alpn_protocols: ['h2'],
+        validation_context: {
+          trusted_ca: { inline_string: caPem },
+          match_typed_subject_alt_names: [{ san_type: ip ? 'IP_ADDRESS' : 'DNS', matcher: { exact: host } }],
+        },
+      },
+    }),
+  };
+}
+
+/**
  * An Envoy v3 Bootstrap, in the plain form `typed(ENVOY_TYPE.bootstrap, …)` encodes: the node's
  * identity, the admin listener on loopback, and ADS for listeners and clusters (the rest follows from
  * them) over one gRPC stream to the zone CP.
+ *
+ * With `xdsCaPem` the ADS connection is TLS, verified against that CA and the dialled host (Kuma puts
+ * the control plane's CA in its bootstraps the same way); without it, plaintext.
  *
  * ADS uses the delta protocol (DELTA_GRPC): on every reconnect Envoy reports the versions it holds
  * and the zone CP sends only what differs, and a changed endpoint travels alone instead of with every
@@ -106,8 +139,23 @@ export function generateBootstrap(input: BootstrapInput): EnvoyObject {
             endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(input.xdsHost, input.xdsPort) } }] }],
           },
           ...http2(),
+          ...(input.xdsCaPem !== undefined ? { transport_socket: adsTls(input.xdsHost, input.xdsCaPem) } : {}),
         },
       ],
     },
   };
+}
+
+/** Where the zone serves the PEM of its xDS CA: what a proxy configured by hand trusts. */
+export const XDS_CA_PATH = '/xds-ca.crt';
+
+/**
+ * `GET /xds-ca.crt`: the CA a bootstrap embeds, for proxies not configured through `POST /bootstrap`
+ * (and for comparing its fingerprint with the zone CP's log). A certificate is public; no key here.
+ */
+export function registerXdsCaRoute(app: FastifyInstance, caPem: string | undefined): void {
+  app.get(XDS_CA_PATH, async (_request, reply) => {
+    if (caPem === undefined) throw new NotFoundError('this zone serves xDS without TLS (--xds-insecure): there is no xDS CA');
+    return reply.header('content-type', 'application/x-pem-file').send(caPem);
+  });
 }

@@ -2,7 +2,7 @@
 // gRPC code and the sentence it is sent; and the same through a real ADS server.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { credentials, Metadata, status } from '@grpc/grpc-js';
+import { credentials, Metadata, ServerCredentials, status } from '@grpc/grpc-js';
 import {
   ADS_SERVICE, AdsClient, adsCodec, createLogger, DataplaneTokens, InProcessEventBus, MemoryStore, toStruct, XDS_TYPE_URL, ZONE_TOKEN_PUBLIC_KEY_NAME,
   ZoneTokens,
@@ -107,14 +107,14 @@ describe('tokenAuthenticate: dataplanes', () => {
 describe('tokenAuthenticate: zone ingresses and egresses', () => {
   test('a zone token of this zone with the scope of the proxy type admits it under its node id', async () => {
     const t = await setup();
-    assert.deepEqual(await t.auth(bearer(`Bearer ${await t.zt('zone-1', 'ingress')}`), INGRESS), { ok: true, proxyId: 'ingress-1' });
-    assert.deepEqual(await t.auth(bearer(`Bearer ${await t.zt('zone-1', 'egress', 'ingress')}`), EGRESS), { ok: true, proxyId: 'egress-1' });
+    assert.deepEqual(await t.auth(bearer(`Bearer ${await t.zt('zone-1', 'ingress')}`), INGRESS), { ok: true, proxyId: 'zoneingress:ingress-1' });
+    assert.deepEqual(await t.auth(bearer(`Bearer ${await t.zt('zone-1', 'egress', 'ingress')}`), EGRESS), { ok: true, proxyId: 'zoneegress:egress-1' });
   });
 
   test('the verifier may come asynchronously', async () => {
     const t = await setup();
     const auth = tokenAuthenticate({ zone: 'zone-1', dataplaneTokens: t.dataplaneTokens, zoneTokenVerifier: async () => t.global.verifier });
-    assert.deepEqual(await auth(bearer(`Bearer ${await t.zt('zone-1', 'egress')}`), EGRESS), { ok: true, proxyId: 'egress-1' });
+    assert.deepEqual(await auth(bearer(`Bearer ${await t.zt('zone-1', 'egress')}`), EGRESS), { ok: true, proxyId: 'zoneegress:egress-1' });
   });
 
   test('another scope or another zone is PERMISSION_DENIED', async () => {
@@ -163,7 +163,7 @@ describe('a federated zone: zone tokens checked with the key KDS stored', () => 
     const key = { type: 'ZoneTokenPublicKey', name: ZONE_TOKEN_PUBLIC_KEY_NAME } as const;
     await store.commit([{ op: 'put', resource: { ...key, labels: { 'kuma.io/origin': 'global' }, spec: { jwk: global.publicJwk() } } }]);
     await watcher.idle();
-    assert.deepEqual(await auth(md, INGRESS), { ok: true, proxyId: 'ingress-1' });
+    assert.deepEqual(await auth(md, INGRESS), { ok: true, proxyId: 'zoneingress:ingress-1' });
     await store.commit([{ op: 'delete', key }]);
     await watcher.idle();
     refused(await auth(md, INGRESS), status.UNAVAILABLE, KEY_NOT_ARRIVED);
@@ -173,7 +173,7 @@ describe('a federated zone: zone tokens checked with the key KDS stored', () => 
 describe('through the ADS server', () => {
   test('the refusal reaches the proxy as the gRPC status and message', async (t) => {
     const setupT = await setup();
-    const server = new AdsServer({ cache: new SnapshotCache(), insights: new ProxyInsights(), log, address: '127.0.0.1', port: 0, authenticate: setupT.auth });
+    const server = new AdsServer({ cache: new SnapshotCache(), insights: new ProxyInsights(), log, address: '127.0.0.1', port: 0, credentials: ServerCredentials.createInsecure(), authenticate: setupT.auth });
     const port = await server.start();
     const client = new AdsClient(`127.0.0.1:${port}`, credentials.createInsecure());
     t.after(async () => {

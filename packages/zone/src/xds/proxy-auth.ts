@@ -4,6 +4,7 @@ import {
   ZONE_TOKEN_ISSUER, type ZoneTokenFailure, ZoneTokenError, type ZoneTokenVerifier,
 } from '@meshfed/shared';
 import type { Authenticate, AuthResult, ProxyIdentity } from './auth.js';
+import { proxyIdOf } from './proxy-id.js';
 
 /** What checks zone tokens: global's key on a federated zone, the zone's own on a standalone one. */
 export type ZoneTokenChecker = Pick<ZoneTokenVerifier, 'verify'>;
@@ -88,13 +89,13 @@ export function tokenAuthenticate(o: TokenAuthOptions): Authenticate {
         if (!id) return refuse(status.INVALID_ARGUMENT, `dataplane node id ${JSON.stringify(node.nodeId)} is not <mesh>.<name>`);
         const v = await o.dataplaneTokens.verify(token, id);
         o.log?.debug({ proxyId: node.nodeId, proxyType: node.proxyType, tokenId: v.id }, 'xDS: proxy authenticated');
-        return { ok: true, proxyId: node.nodeId };
+        return { ok: true, proxyId: proxyIdOf(node.proxyType, node.nodeId) };
       }
       const verifier = await o.zoneTokenVerifier();
       if (!verifier) return refuse(status.UNAVAILABLE, KEY_NOT_ARRIVED);
       const v = await verifier.verify(token, { zone: o.zone, scope: node.proxyType });
       o.log?.debug({ proxyId: node.nodeId, proxyType: node.proxyType, tokenId: v.id }, 'xDS: proxy authenticated');
-      return { ok: true, proxyId: node.nodeId };
+      return { ok: true, proxyId: proxyIdOf(node.proxyType, node.nodeId) };
     } catch (err) {
       if (err instanceof DataplaneTokenError) return refuse(DATAPLANE_CODE[err.reason], err.message);
       if (err instanceof ZoneTokenError) return refuse(ZONE_CODE[err.reason], err.message);

@@ -60,9 +60,18 @@ export class SnapshotCache {
     return this.#watchers.get(proxyId)?.size ?? 0;
   }
 
+  /** `onListenerError` hears a watcher that threw; the other watchers and the caller's run go on. */
+  constructor(private readonly onListenerError: (err: unknown, proxyId: string) => void = (err) => queueMicrotask(() => { throw err; })) {}
+
   #notify(proxyId: string, snapshot: XdsSnapshot | undefined, previous: XdsSnapshot | undefined): void {
     const set = this.#watchers.get(proxyId);
     if (!set) return;
-    for (const l of [...set]) l(snapshot, previous);
+    for (const l of [...set]) {
+      try {
+        l(snapshot, previous);
+      } catch (err) {
+        this.onListenerError(err, proxyId);
+      }
+    }
   }
 }

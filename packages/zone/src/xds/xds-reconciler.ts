@@ -7,6 +7,7 @@ import { dep, dependencyVersions, type GeneratedProxy, type GenerationContext, t
 import { generateSidecar, identityServiceOf } from './generate/sidecar.js';
 import { buildZoneIndex, type ZoneIndex } from './generate/zone-index.js';
 import { generateZoneEgress, generateZoneIngress, ZONE_EGRESS_SERVICE } from './generate/zone-proxies.js';
+import { parseProxyId, proxyIdOf } from './proxy-id.js';
 import { makeSnapshot } from './snapshot.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 
@@ -117,7 +118,8 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       if (!isWatched(e.type)) continue;
       pending.set(keyOf(e.type, e.mesh, e.name), { type: e.type, ...(e.mesh !== undefined ? { mesh: e.mesh } : {}), name: e.name });
       if (e.type === 'Dataplane' && e.mesh !== undefined) touched.add(`${e.mesh}.${e.name}`);
-      if (e.type === 'ZoneIngress' || e.type === 'ZoneEgress') touched.add(e.name);
+      if (e.type === 'ZoneIngress') touched.add(proxyIdOf('ingress', e.name));
+      if (e.type === 'ZoneEgress') touched.add(proxyIdOf('egress', e.name));
       relevant = true;
     }
     if (relevant) {
@@ -280,7 +282,8 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
         setDeps(id, state.deps, []);
         proxies.delete(id);
         o.cache.clear(id);
-        o.onProblem?.(id, undefined);
+        // A proxy still streaming keeps what it had (SotW) or has it removed (delta); either way it is told why.
+        o.onProblem?.(id, notRegistered(id));
       }
       for (const p of index.problems) log.warn({ kind: p.kind, name: p.name, mesh: p.mesh, problem: p.message }, 'xDS: resource skipped');
 
@@ -392,12 +395,19 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       const state = proxies.get(proxyId);
       if (state) return state.problem;
       if (!index) return 'the zone control plane is still loading its resources';
-      if (proxyId.includes('.')) {
-        const i = proxyId.indexOf('.');
-        return `Dataplane "${proxyId.slice(i + 1)}" of mesh "${proxyId.slice(0, i)}" does not exist in this zone: register it (PUT /meshes/${proxyId.slice(0, i)}/dataplanes/${proxyId.slice(i + 1)})`;
-      }
-      return `no ZoneIngress or ZoneEgress named "${proxyId}" exists in this zone: register it`;
+      return notRegistered(proxyId);
     },
     stats: () => stats,
   };
+}
+
+/** Why a proxy id has no configuration when no resource of the zone is that proxy. */
+function notRegistered(proxyId: string): string {
+  const { proxyType, nodeId } = parseProxyId(proxyId);
+  if (proxyType === 'dataplane') {
+    const i = nodeId.indexOf('.');
+    return `Dataplane "${nodeId.slice(i + 1)}" of mesh "${nodeId.slice(0, i)}" does not exist in this zone: register it (PUT /meshes/${nodeId.slice(0, i)}/dataplanes/${nodeId.slice(i + 1)})`;
+  }
+  const kind = proxyType === 'ingress' ? 'ZoneIngress' : 'ZoneEgress';
+  return `${kind} "${nodeId}" does not exist in this zone: register it (PUT /${kind.toLowerCase()}es/${nodeId})`;
 }

@@ -88,7 +88,7 @@ describe('xDS routes on a real API server', () => {
     const bad = await app.inject('/meshes/default/dataplanes/web/xds?type=listeners');
     assert.equal(bad.statusCode, 400);
     assert.equal(bad.json().causes[0].field, 'type');
-    assert.match(bad.json().details, /unknown type "listeners": use listener, cluster, endpoint, route, secret/);
+    assert.match(bad.json().details, /unknown type "listeners": use secret, cluster, endpoint, listener, route/);
   });
 
   test('404 for a proxy that does not exist, and the insight problem when nothing is computed', async () => {
@@ -96,7 +96,7 @@ describe('xDS routes on a real API server', () => {
     assert.equal(missing.statusCode, 404);
     assert.equal(missing.json().details, 'Dataplane "nope" in mesh "default" does not exist');
     assert.equal((await app.inject('/zoneegresses/nope/xds')).statusCode, 404);
-    insights.problems.set('ingress-1', 'no mesh has mTLS enabled');
+    insights.problems.set('zoneingress:ingress-1', 'no mesh has mTLS enabled');
     const ingress = await app.inject('/zoneingresses/ingress-1/xds');
     assert.equal(ingress.statusCode, 404);
     assert.equal(ingress.json().details, 'ZoneIngress "ingress-1" has no configuration computed yet: no mesh has mTLS enabled');
@@ -107,7 +107,7 @@ describe('xDS routes on a real API server', () => {
       name: 'identity_cert:secret:default',
       tls_certificate: { certificate_chain: { inline_bytes: Buffer.from('CERT') }, private_key: { inline_bytes: Buffer.from(KEY_PEM) } },
     });
-    cache.set('egress-1', makeSnapshot({ ...baseResources(), secret: { 'identity_cert:secret:default': secret } }));
+    cache.set('zoneegress:egress-1', makeSnapshot({ ...baseResources(), secret: { 'identity_cert:secret:default': secret } }));
     const res = await app.inject('/zoneegresses/egress-1/xds?type=secret');
     assert.equal(res.statusCode, 200);
     assert.ok(!res.body.includes('PRIVATE KEY') && !res.body.includes(Buffer.from(KEY_PEM).toString('base64').slice(0, 40)), 'no key material');
@@ -166,7 +166,7 @@ describe('xDS routes on a real API server', () => {
     assert.equal(ingresses.items[0].insight.problem, 'no mesh has mTLS enabled');
     const egress = (await app.inject('/zoneegresses+insights/egress-1')).json();
     assert.equal(egress.type, 'ZoneEgress');
-    assert.equal(egress.insight.configVersion, cache.get('egress-1')!.version);
+    assert.equal(egress.insight.configVersion, cache.get('zoneegress:egress-1')!.version);
     assert.equal(egress.insight.mesh, undefined);
   });
 
@@ -233,7 +233,7 @@ test("the reconciler's explanation comes first in a 404 for a proxy without conf
   await withProxies(app);
   insights.problems.set('default.web', 'stale problem');
   assert.equal((await app.inject('/meshes/default/dataplanes/web/xds')).json().details, 'Dataplane "web" in mesh "default" has no configuration computed yet: mesh "default" has mTLS but its CA is not ready');
-  insights.problems.set('egress-1', 'from the insight');
+  insights.problems.set('zoneegress:egress-1', 'from the insight');
   assert.equal((await app.inject('/zoneegresses/egress-1/xds')).json().details, 'ZoneEgress "egress-1" has no configuration computed yet: from the insight');
   await app.close();
 });

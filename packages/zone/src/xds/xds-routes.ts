@@ -5,7 +5,7 @@ import {
   type StoredResource, toEnvoyJson, toWire, typed, XDS_KINDS, type XdsKind, ZoneEgressDescriptor, ZoneIngressDescriptor,
 } from '@meshfed/shared';
 import { z } from 'zod';
-import type { ProxyType } from './auth.js';
+import { proxyIdOf, type ProxyType } from './proxy-id.js';
 import { BootstrapRequest, DEFAULT_ADMIN_PORT, generateBootstrap } from './bootstrap.js';
 import type { ProxyInsight, ProxyInsights, TypeInsight } from './proxy-insights.js';
 import type { XdsSnapshot } from './snapshot.js';
@@ -19,7 +19,7 @@ export interface XdsRoutesOptions {
    * The ADS server's port and bind address (a bootstrap dials the address unless it is a wildcard).
    * Read on every request, so a getter can hand over a port bound after the routes were registered.
    */
-  readonly xds: { readonly port: number; readonly address?: string };
+  readonly xds: { readonly port: number; readonly address?: string; readonly caPem?: string };
   readonly zone: string;
   /**
    * Why a proxy has no configuration (the xDS reconciler's `explain`): known even for a proxy that
@@ -31,8 +31,8 @@ export interface XdsRoutesOptions {
 /** Where each kind of proxy lives in the store and how its xDS proxy id is formed. */
 const PROXIES = {
   dataplane: { descriptor: DataplaneDescriptor, proxyId: (mesh: string | undefined, name: string) => dataplaneNodeId(mesh ?? '', name) },
-  ingress: { descriptor: ZoneIngressDescriptor, proxyId: (_mesh: string | undefined, name: string) => name },
-  egress: { descriptor: ZoneEgressDescriptor, proxyId: (_mesh: string | undefined, name: string) => name },
+  ingress: { descriptor: ZoneIngressDescriptor, proxyId: (_mesh: string | undefined, name: string) => proxyIdOf('ingress', name) },
+  egress: { descriptor: ZoneEgressDescriptor, proxyId: (_mesh: string | undefined, name: string) => proxyIdOf('egress', name) },
 } as const satisfies Record<ProxyType, unknown>;
 
 type Params = { mesh?: string; name?: string };
@@ -218,6 +218,9 @@ export function registerXdsRoutes(app: FastifyInstance, o: XdsRoutesOptions): vo
   };
 
   const item = (p: ProxyType, r: StoredResource) => {
+    // Other zones' ingresses arrive over KDS and are listed too; their proxies connect to their own zone.
+    const elsewhere = foreignZone(r, o.zone);
+    if (elsewhere !== undefined) return { ...toWire(r), insight: { connected: false, synced: false, types: {}, problem: `a proxy of zone "${elsewhere}": inspect it on that zone's control plane` } };
     const proxyId = PROXIES[p].proxyId(r.mesh, r.name);
     return { ...toWire(r), insight: insightView(insights.get(proxyId), cache.get(proxyId)) };
   };
@@ -265,12 +268,13 @@ export function registerXdsRoutes(app: FastifyInstance, o: XdsRoutesOptions): vo
     if (elsewhere !== undefined) throw new NotFoundError(`${describe(p, name, mesh)} belongs to zone "${elsewhere}", not "${o.zone}": bootstrap it from its own zone's control plane`);
     const bootstrap = generateBootstrap({
       proxyType: p,
-      nodeId: PROXIES[p].proxyId(mesh, name),
+      nodeId: p === 'dataplane' ? dataplaneNodeId(mesh ?? '', name) : name,
       cluster: (p === 'dataplane' ? serviceOf(r) : undefined) ?? name,
       adminPort: adminPort ?? adminPortOf(r) ?? DEFAULT_ADMIN_PORT,
       xdsHost: xdsHostFor(request.headers.host, o.xds.address),
       xdsPort: o.xds.port,
       ...(dataplaneToken !== undefined ? { token: dataplaneToken } : {}),
+      ...(o.xds.caPem !== undefined ? { xdsCaPem: o.xds.caPem } : {}),
     });
     // The token is a credential: nothing between here and the proxy should keep a copy.
     return reply.header('cache-control', 'no-store').send(toEnvoyJson(typed(ENVOY_TYPE.bootstrap, bootstrap)));

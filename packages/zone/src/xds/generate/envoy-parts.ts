@@ -129,7 +129,8 @@ export function loadAssignment(clusterName: string, endpoints: readonly Endpoint
         locality: { zone, ...(subZone !== undefined ? { sub_zone: subZone } : {}) },
         lb_endpoints: list.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, load_balancing_weight: { value: e.weight } })),
         load_balancing_weight: { value: list.reduce((s, e) => s + e.weight, 0) },
-        ...(localFirst && key !== local ? { priority: 1 } : {}),
+        // Priorities must start at 0 without gaps: with no local endpoints, the others are priority 0.
+        ...(localFirst && key !== local && groups.has(local) ? { priority: 1 } : {}),
       };
     }),
   });

@@ -144,7 +144,7 @@ test('an external service without zoneEgress goes direct, originating TLS', () =
 
 test('zone ingress: one SNI chain per local service, passing through to its instances', () => {
   const ctx = context(input({ meshes: [mesh('default', MTLS)], dataplanes: [dataplane('backend-1', '10.1.0.6', 'backend'), dataplane('backend-2', '10.1.0.7', 'backend'), web], zoneIngresses: [localIngress] }));
-  const out = generateZoneIngress(ctx, ctx.index.ingresses.get('ingress')!);
+  const out = generateZoneIngress(ctx, ctx.index.ingresses.get('zoneingress:ingress')!);
   const s = makeSnapshot(out.resources!);
   assert.deepEqual(checkSnapshot(s), []);
   const l = resource(s, 'listener', 'inbound:10.1.0.2:10001') as { listener_filters: { name: string }[]; filter_chains: { filter_chain_match: { server_names: string[] }; transport_socket?: unknown; filters: { typed_config: Any }[] }[] };
@@ -162,7 +162,7 @@ test('zone egress: SNI passthrough to other zones\' ingresses, mTLS termination 
     meshes: [mesh('default', { ...MTLS, routing: { zoneEgress: true } }), mesh('plain')], zoneEgresses: [egress('egress-1', '10.1.0.9')],
     zoneIngresses: [remoteIngress('zone-2', '192.0.2.20', [['backend', 2]]), remoteIngress('zone-3', '192.0.2.30', [['backend', 1]])], externalServices: [httpbin],
   }));
-  const out = generateZoneEgress(ctx, ctx.index.egresses.get('egress-1')!);
+  const out = generateZoneEgress(ctx, ctx.index.egresses.get('zoneegress:egress-1')!);
   const s = makeSnapshot(out.resources!);
   assert.deepEqual(checkSnapshot(s), []);
   const l = resource(s, 'listener', 'inbound:10.1.0.9:10002') as { filter_chains: { filter_chain_match: { server_names: string[] }; transport_socket?: { typed_config: Any } }[] };
@@ -211,7 +211,7 @@ test('the zone ingress depends on each local service it passes through, and shar
   const gen = (dataplanes: ResourceView[]) => {
     const index = buildZoneIndex(input({ dataplanes, zoneIngresses: [localIngress] }));
     const ctx: GenerationContext = { index, versions: dependencyVersions(index), memo, certificate: () => undefined, certificateProblem: () => undefined };
-    return generateZoneIngress(ctx, index.ingresses.get('ingress')!);
+    return generateZoneIngress(ctx, index.ingresses.get('zoneingress:ingress')!);
   };
   const a = gen(dps);
   assert.deepEqual([...a.deps].sort(), [dep.ingressServices, dep.service('default', 'backend'), dep.service('default', 'web')].sort());
@@ -230,4 +230,22 @@ test('a listener built on a shared tail is byte for byte the listener built whol
   const onTail = listenerOnTail('inbound:10.1.0.5:8080', '10.1.0.5', 8080, listenerTail('INBOUND', chains));
   assert.equal(onTail.type_url, whole.type_url);
   assert.deepEqual(Buffer.from(onTail.value), Buffer.from(whole.value));
+});
+
+test('several ingresses of one zone share its instances; locality priorities start at 0 when nothing is local', () => {
+  const second = { ...remoteIngress('zone-2', '192.0.2.21', [['backend', 4]]), name: 'ingress-b.zone-2.abc' };
+  const meshes = [mesh('default', { routing: { localityAwareLoadBalancing: true } })];
+  const { snapshot } = sidecarSnapshot(input({ meshes, dataplanes: [web], zoneIngresses: [remoteIngress('zone-2', '192.0.2.20', [['backend', 4]]), second] }));
+  assert.deepEqual(endpointsOf(snapshot, 'backend').map((e) => [e.address, e.weight, e.priority]), [['192.0.2.20', 2, 0], ['192.0.2.21', 2, 0]]);
+});
+
+test('through the egress, a sidecar accepts only the egress identity for external services', () => {
+  const meshes = [mesh('default', { ...MTLS, routing: { zoneEgress: true } })];
+  const { snapshot } = sidecarSnapshot(input({ meshes, dataplanes: [web], externalServices: [httpbin], zoneEgresses: [egress('egress-1', '10.1.0.9')] }));
+  const c = resource(snapshot, 'cluster', 'httpbin') as { transport_socket: { typed_config: Any } };
+  const tls = unpack(c.transport_socket.typed_config) as { common_tls_context: { combined_validation_context: { default_validation_context: { match_typed_subject_alt_names: { matcher: unknown }[] } } } };
+  assert.deepEqual(tls.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0]!.matcher, { exact: 'spiffe://default/zone-egress' });
+  const reserved = buildZoneIndex(input({ dataplanes: [dataplane('fake', '10.1.0.66', 'zone-egress')] }));
+  assert.equal(reserved.dataplanes.size, 0);
+  assert.match(reserved.problems[0]!.message, /"zone-egress" is reserved for the identity of zone egresses/);
 });

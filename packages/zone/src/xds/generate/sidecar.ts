@@ -6,7 +6,7 @@ import {
   addressCluster, downstreamMeshTls, edsCluster, identitySecret, listener, listenerOnTail, listenerTail, loadAssignment, meshCaSecret, statPrefix, tcpProxyFilter,
   upstreamMeshTls, upstreamOriginationTls,
 } from './envoy-parts.js';
-import { type Endpoint, type ExternalTarget, type LocalDataplane, type MeshIndex, SERVICE_TAG, type ZoneIndex } from './zone-index.js';
+import { type Endpoint, type ExternalTarget, type LocalDataplane, type MeshIndex, SERVICE_TAG, ZONE_EGRESS_SERVICE, type ZoneIndex } from './zone-index.js';
 
 /** Where a sidecar's traffic for one service goes: the endpoints, or a fixed external address. */
 export type Destination =
@@ -106,7 +106,7 @@ function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: s
   const cluster = memo.get(`sidecar-cluster:${mesh.name}:${service}`, version, () =>
     edsCluster(clusterName, mesh.mtlsBackend !== undefined
       // Through the egress to an external service, the peer is the egress, which terminates mesh mTLS.
-      ? upstreamMeshTls(mesh.name, serviceSni(service, mesh.name), external ? { prefix: `spiffe://${mesh.name}/` } : { exact: spiffeId(mesh.name, service) })
+      ? upstreamMeshTls(mesh.name, serviceSni(service, mesh.name), { exact: spiffeId(mesh.name, external ? ZONE_EGRESS_SERVICE : service) })
       : undefined));
   const endpoints = memo.get(`sidecar-cla:${mesh.name}:${service}`, version, () =>
     loadAssignment(clusterName, destination.endpoints, index.zone, mesh.localityAware));

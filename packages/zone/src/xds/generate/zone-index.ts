@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, DataplaneSpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
+import { proxyIdOf } from '../proxy-id.js';
+import { RESERVED_SERVICE, canonicalJson, DataplaneSpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
 
 /** What the generators read of a stored resource. */
 export interface ResourceView {
@@ -20,6 +21,11 @@ export interface XdsInput {
 }
 
 export const SERVICE_TAG = 'kuma.io/service';
+/**
+ * The identity a ZoneEgress presents in each mesh where it terminates mTLS (`spiffe://<mesh>/zone-egress`);
+ * Dataplane validation reserves the service name, so no workload can be issued it.
+ */
+export const ZONE_EGRESS_SERVICE = RESERVED_SERVICE;
 
 /** One address traffic for a service can go to, with its weight and the zone it is in. */
 export interface Endpoint {
@@ -81,6 +87,7 @@ export interface ZoneIndex {
   /** This zone's ZoneEgress instances, as endpoints (they serve every mesh). */
   readonly egressEndpoints: readonly Endpoint[];
   readonly dataplanes: ReadonlyMap<string, LocalDataplane>;
+  /** Local proxies by proxy id (see proxyIdOf). */
   readonly ingresses: ReadonlyMap<string, LocalZoneProxy<ZoneIngressSpec>>;
   readonly egresses: ReadonlyMap<string, LocalZoneProxy<ZoneEgressSpec>>;
   readonly problems: readonly IndexProblem[];
@@ -184,7 +191,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       continue;
     }
     if (isLocalZoneResource(zi, input.zone)) {
-      ingresses.set(zi.name, { proxyId: zi.name, name: zi.name, spec: spec.data });
+      ingresses.set(proxyIdOf('ingress', zi.name), { proxyId: proxyIdOf('ingress', zi.name), name: zi.name, spec: spec.data });
       continue;
     }
     const zone = zi.labels[LABEL_ZONE] ?? spec.data.zone;
@@ -205,6 +212,19 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       let perMesh = remote.get(mesh);
       if (!perMesh) remote.set(mesh, (perMesh = new Map()));
       push(perMesh, service, { address: advertisedAddress, port: advertisedPort, weight: count, zone });
+    }
+  }
+  // Every ingress of a zone advertises all of the zone's instances: with several ingresses, the zone's
+  // weight is its instance count once, shared among them, not once per ingress.
+  for (const perMesh of remote.values()) {
+    for (const [service, eps] of perMesh) {
+      const byZone = new Map<string, Endpoint[]>();
+      for (const e of eps) push(byZone, e.zone, e);
+      if ([...byZone.values()].every((g) => g.length === 1)) continue;
+      perMesh.set(service, [...byZone.values()].flatMap((g) => {
+        const weight = Math.max(1, Math.round(Math.max(...g.map((e) => e.weight)) / g.length));
+        return g.map((e) => ({ ...e, weight }));
+      }));
     }
   }
 
@@ -238,7 +258,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       problems.push({ kind: 'ZoneEgress', name: ze.name, message: `invalid ZoneEgress: ${spec.error.issues[0]?.message ?? 'invalid'}` });
       continue;
     }
-    egresses.set(ze.name, { proxyId: ze.name, name: ze.name, spec: spec.data });
+    egresses.set(proxyIdOf('egress', ze.name), { proxyId: proxyIdOf('egress', ze.name), name: ze.name, spec: spec.data });
     egressEndpoints.push({ address: spec.data.networking.address, port: spec.data.networking.port, weight: 1, zone: input.zone });
   }
   egressEndpoints.sort(byAddress);

@@ -5,10 +5,10 @@ import {
   tcpProxyFilter,
 } from './envoy-parts.js';
 import { originationFor, originationProblems } from './sidecar.js';
-import type { LocalZoneProxy } from './zone-index.js';
+import { type LocalZoneProxy, ZONE_EGRESS_SERVICE } from './zone-index.js';
 
 /** The identity a ZoneEgress presents in each mesh where it terminates mTLS (for external services). */
-export const ZONE_EGRESS_SERVICE = 'zone-egress';
+export { ZONE_EGRESS_SERVICE } from './zone-index.js';
 
 /**
  * A zone ingress: one listener with the TLS inspector and, per local service of every mesh, an SNI
