@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { adsCodec, type DeltaDiscoveryResponse, XDS_TYPE_URL } from '@meshfed/shared';
 import { encodeDeltaResponse } from './ads-delta-encode.js';
+import { decodePlainAck } from './ads-delta-protocol.js';
 
 const any = (n: number) => ({ type_url: XDS_TYPE_URL.cluster, value: Buffer.alloc(n, 7) });
 
@@ -17,4 +18,29 @@ test('the hand-encoded DeltaDiscoveryResponse is byte for byte what protobufjs w
     assert.deepEqual(fast, adsCodec.encodeDeltaResponse(c));
     assert.equal(adsCodec.decodeDeltaResponse(fast).ok, true);
   }
+});
+
+test('a plain delta ACK decoded by hand is what the generic decoder gives; anything else goes the generic way', () => {
+  const plain = [
+    { type_url: XDS_TYPE_URL.cluster, response_nonce: 'abc123' },
+    { type_url: XDS_TYPE_URL.listener, response_nonce: '' },
+    { type_url: XDS_TYPE_URL.secret },
+    { response_nonce: 'n'.repeat(300) },
+    {},
+  ];
+  for (const r of plain) {
+    const frame = adsCodec.encodeDeltaRequest(r);
+    const generic = adsCodec.decodeDeltaRequest(frame);
+    assert.ok(generic.ok);
+    assert.deepEqual(decodePlainAck(frame), generic.value, JSON.stringify(r));
+  }
+  const other = [
+    { type_url: XDS_TYPE_URL.cluster, response_nonce: 'n', error_detail: { code: 3, message: 'bad' } },
+    { type_url: XDS_TYPE_URL.endpoint, resource_names_subscribe: ['a'] },
+    { type_url: XDS_TYPE_URL.cluster, response_nonce: 'é' },
+    { node: { id: 'x' }, type_url: XDS_TYPE_URL.cluster, response_nonce: 'n' },
+  ];
+  for (const r of other) assert.equal(decodePlainAck(adsCodec.encodeDeltaRequest(r)), undefined, JSON.stringify(r));
+  assert.equal(decodePlainAck(Buffer.from([0x12, 0x05, 0x61])), undefined, 'a length past the end');
+  assert.equal(decodePlainAck(Buffer.from([0x12, 0xff, 0xff, 0xff, 0xff, 0xff])), undefined, 'a runaway varint');
 });

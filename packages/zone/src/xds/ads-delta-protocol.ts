@@ -53,9 +53,12 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
 
   return {
     onFrame: (frame) => {
-      const decoded = adsCodec.decodeDeltaRequest(frame);
-      if (!decoded.ok) return { ...EMPTY_STEP, ignored: { kind: 'garbage', detail: decoded.error } };
-      const req = decoded.value;
+      let req = decodePlainAck(frame);
+      if (req === undefined) {
+        const decoded = adsCodec.decodeDeltaRequest(frame);
+        if (!decoded.ok) return { ...EMPTY_STEP, ignored: { kind: 'garbage', detail: decoded.error } };
+        req = decoded.value;
+      }
       const type = xdsKindOf(req.type_url ?? '');
       if (type === undefined) return { ...EMPTY_STEP, ignored: { kind: 'unknown-type', detail: `type URL "${req.type_url ?? ''}" is not served here` } };
       const isKnown = subscribed(type);
@@ -82,4 +85,49 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
     },
     oldestUnacked: () => session.oldestUnacked(),
   };
+}
+
+type DeltaRequest = ReturnType<typeof adsCodec.decodeDeltaRequest> extends infer R ? (R extends { ok: true; value: infer V } ? V : never) : never;
+
+/**
+ * A request of only type_url (field 2) and response_nonce (field 6), ASCII, decoded by hand: what a
+ * proxy answers to every response (an ACK), thousands of them after a mesh-wide change, where
+ * protobufjs's decode and conversion to an object were a visible share. The result is the object the
+ * generic decoder gives for the same bytes (ads-delta-encode.test.ts compares); anything else (another
+ * field, a NACK's error_detail, non-ASCII, a malformed length) returns undefined for the generic path.
+ */
+export function decodePlainAck(frame: Uint8Array): DeltaRequest | undefined {
+  let typeUrl: string | undefined;
+  let nonce: string | undefined;
+  let off = 0;
+  const end = frame.length;
+  while (off < end) {
+    const tag = frame[off++]!;
+    if (tag !== 0x12 && tag !== 0x32) return undefined;
+    let len = 0;
+    let shift = 0;
+    for (;;) {
+      if (off >= end || shift > 21) return undefined;
+      const b = frame[off++]!;
+      len += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (b < 0x80) break;
+    }
+    if (off + len > end) return undefined;
+    let s = '';
+    for (let i = off; i < off + len; i++) {
+      const c = frame[i]!;
+      if (c >= 0x80) return undefined;
+      s += String.fromCharCode(c);
+    }
+    off += len;
+    // Repeated occurrences of a string field: the last one wins, as in any protobuf decoder.
+    if (tag === 0x12) typeUrl = s;
+    else nonce = s;
+  }
+  return {
+    ...(typeUrl !== undefined ? { type_url: typeUrl } : {}),
+    resource_names_subscribe: [], resource_names_unsubscribe: [], resource_locators_subscribe: [], resource_locators_unsubscribe: [], initial_resource_versions: {},
+    ...(nonce !== undefined ? { response_nonce: nonce } : {}),
+  } as DeltaRequest;
 }

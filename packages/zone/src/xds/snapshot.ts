@@ -72,33 +72,57 @@ function entryOf(name: string, resource: Any): XdsEntry {
 
 /** The version of a type with no resources: a constant, not a hash per snapshot. */
 const EMPTY_TYPE_VERSION = hash('');
+/** Every empty type, shared (never mutated). */
+const EMPTY_TYPE: XdsTypeSnapshot = Object.freeze({ version: EMPTY_TYPE_VERSION, entries: new Map<string, XdsEntry>() });
+
+/**
+ * Maps of resources promised never to change again, shared by many proxies' inputs (the resources of
+ * one service's instances): makeSnapshot builds the type's entries and version once per such map.
+ */
+const sharedInputs = new WeakSet<ReadonlyMap<string, Any>>();
+const sharedTypes = new WeakMap<ReadonlyMap<string, Any>, XdsTypeSnapshot>();
+
+/** Marks `map` as immutable from now on (the caller's promise) and returns it; see makeSnapshot. */
+export function sharedResources<M extends ReadonlyMap<string, Any>>(map: M): M {
+  sharedInputs.add(map);
+  return map;
+}
+
+function typeSnapshot(input: Readonly<Record<string, Any>> | ReadonlyMap<string, Any> | undefined): XdsTypeSnapshot {
+  if (input === undefined) return EMPTY_TYPE;
+  const shared = input instanceof Map && sharedInputs.has(input);
+  if (shared) {
+    const cached = sharedTypes.get(input);
+    if (cached) return cached;
+  }
+  const map = input instanceof Map ? input : new Map(Object.entries(input));
+  if (map.size === 0) return EMPTY_TYPE;
+  const entries = new Map<string, XdsEntry>();
+  let pairs = '';
+  for (const name of [...map.keys()].sort(byName)) {
+    const e = entryOf(name, map.get(name)!);
+    entries.set(name, e);
+    pairs += `${name}\u0001${e.version}\u0000`;
+  }
+  const t: XdsTypeSnapshot = Object.freeze({ version: hashString(pairs), entries });
+  if (shared) sharedTypes.set(input, t);
+  return t;
+}
 
 /**
  * Builds an immutable snapshot, hashing each resource's encoded bytes (once per shared resource). A
  * type's version is one hash over its (name, version) pairs in name order: the entries are sorted
- * once here, and the whole string is hashed in one call (this runs for every proxy of a mesh-wide change).
+ * once here, and the whole string is hashed in one call (this runs for every proxy of a mesh-wide
+ * change). A type given as a sharedResources map is built once and its XdsTypeSnapshot shared by
+ * every snapshot given the same map.
  */
 export function makeSnapshot(resources: XdsResources): XdsSnapshot {
   const types = {} as Record<XdsKind, XdsTypeSnapshot>;
   let all = '';
   for (const kind of XDS_KINDS) {
-    const input = resources[kind];
-    const entries = new Map<string, XdsEntry>();
-    let version = EMPTY_TYPE_VERSION;
-    if (input !== undefined) {
-      const map = input instanceof Map ? input : new Map(Object.entries(input));
-      if (map.size > 0) {
-        let pairs = '';
-        for (const name of [...map.keys()].sort(byName)) {
-          const e = entryOf(name, map.get(name)!);
-          entries.set(name, e);
-          pairs += `${name}\u0001${e.version}\u0000`;
-        }
-        version = hashString(pairs);
-      }
-    }
-    types[kind] = Object.freeze({ version, entries });
-    all += `${kind}:${version}\u0000`;
+    const t = typeSnapshot(resources[kind]);
+    types[kind] = t;
+    all += `${kind}:${t.version}\u0000`;
   }
   return Object.freeze({ version: hashString(all), types: Object.freeze(types) });
 }

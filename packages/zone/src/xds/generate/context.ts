@@ -67,7 +67,7 @@ export function fastHash(s: string): string {
 }
 
 /** Endpoints as one string, field by field (a separator no address or zone name contains). */
-function endpointsKey(eps: readonly Endpoint[]): string {
+export function endpointsKey(eps: readonly Endpoint[]): string {
   let out = '';
   for (const e of eps) out += `${e.address}\u0001${e.port}\u0001${e.weight}\u0001${e.zone}\u0001${e.subZone ?? ''}\u0002`;
   return out;

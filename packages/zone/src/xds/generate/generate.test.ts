@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { type Any, type EnvoyObject, pack, unpack } from '@meshfed/shared';
 import { checkSnapshot, makeSnapshot, type XdsSnapshot } from '../snapshot.js';
 import { dep, dependencyVersions, type GenerationContext, ResourceMemo } from './context.js';
-import { downstreamMeshTls, listener, listenerOnTail, listenerTail, tcpProxyFilter } from './envoy-parts.js';
+import { downstreamMeshTls, listener, listenerOnTail, listenerOnTailChecked, listenerTail, tcpProxyFilter } from './envoy-parts.js';
 import { generateSidecar } from './sidecar.js';
 import { buildZoneIndex, type ResourceView, type XdsInput } from './zone-index.js';
 import { generateZoneEgress, generateZoneIngress } from './zone-proxies.js';
@@ -230,6 +230,24 @@ test('a listener built on a shared tail is byte for byte the listener built whol
   const onTail = listenerOnTail('inbound:10.1.0.5:8080', '10.1.0.5', 8080, listenerTail('INBOUND', chains));
   assert.equal(onTail.type_url, whole.type_url);
   assert.deepEqual(Buffer.from(onTail.value), Buffer.from(whole.value));
+  // The hand-encoded head equals protobufjs's checked encoding, whatever the lengths and ports.
+  const tail = listenerTail('INBOUND', chains);
+  for (const [name, address, port] of [['inbound:10.1.0.5:8080', '10.1.0.5', 8080], ['', '', 0], ['inbound:[fd00::1]:65535', 'fd00::1', 65535], [`l-${'é'.repeat(90)}`, 'x'.repeat(200), 127], ['p', '10.0.0.1', 128]] as const) {
+    assert.deepEqual(Buffer.from(listenerOnTail(name, address, port, tail).value), Buffer.from(listenerOnTailChecked(name, address, port, tail).value), `${name} ${port}`);
+  }
+});
+
+test('instances of one service share every resource but their inbound listener, and the snapshot types built from them', () => {
+  const ctx = context(input({ meshes: [mesh('default', MTLS)], dataplanes: [web, dataplane('web-2', '10.1.0.99', 'web', { outbound: [['backend', 10001], ['httpbin', 10002]] })], externalServices: [httpbin] }));
+  const a = generateSidecar(ctx, ctx.index.dataplanes.get('default.web')!);
+  const b = generateSidecar(ctx, ctx.index.dataplanes.get('default.web-2')!);
+  for (const kind of ['cluster', 'endpoint', 'secret'] as const) assert.equal(a.resources![kind], b.resources![kind], kind);
+  const [sa, sb] = [makeSnapshot(a.resources!), makeSnapshot(b.resources!)];
+  assert.equal(sa.types.cluster, sb.types.cluster);
+  assert.notEqual(sa.types.listener.version, sb.types.listener.version);
+  assert.deepEqual([...sb.types.listener.entries.keys()].filter((k) => k.startsWith('inbound')), ['inbound:10.1.0.99:8080']);
+  assert.deepEqual(checkSnapshot(sb), []);
+  assertRoundTrips(sb);
 });
 
 test('several ingresses of one zone share its instances; locality priorities start at 0 when nothing is local', () => {

@@ -1,7 +1,8 @@
 import {
   type Any, identityCertSecretName, inboundListenerName, meshCaSecretName, localClusterName, outboundClusterName, outboundListenerName, serviceSni, spiffeId,
 } from '@meshfed/shared';
-import { dep, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
+import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
+import { sharedResources } from '../snapshot.js';
 import {
   addressCluster, downstreamMeshTls, edsCluster, identitySecret, listener, listenerOnTail, listenerTail, loadAssignment, meshCaSecret, statPrefix, tcpProxyFilter,
   upstreamMeshTls, upstreamOriginationTls,
@@ -108,7 +109,10 @@ function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: s
       // Through the egress to an external service, the peer is the egress, which terminates mesh mTLS.
       ? upstreamMeshTls(mesh.name, serviceSni(service, mesh.name), { exact: spiffeId(mesh.name, external ? ZONE_EGRESS_SERVICE : service) })
       : undefined));
-  const endpoints = memo.get(`sidecar-cla:${mesh.name}:${service}`, version, () =>
+  // Keyed by what it is made of, not by the mesh's version: a mesh-wide change that leaves endpoints
+  // alone (mTLS on or off) keeps the same resource, so its entry and hash are reused too.
+  const claVersion = `${fastHash(endpointsKey(destination.endpoints))}|${index.zone}|${mesh.localityAware ? 1 : 0}`;
+  const endpoints = memo.get(`sidecar-cla:${mesh.name}:${service}`, claVersion, () =>
     loadAssignment(clusterName, destination.endpoints, index.zone, mesh.localityAware));
   const problems = destination.endpoints.length === 0 && mesh.zoneEgress && (external || (mesh.remote.get(service)?.length ?? 0) > 0)
     ? [`${service} is reached through a ZoneEgress (routing.zoneEgress), and this zone has none: its traffic has no endpoints`]
@@ -117,54 +121,109 @@ function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: s
 }
 
 /**
+ * What every instance of one service shape gets (same mesh, identity, inbound ports and local
+ * services, outbounds): everything but the inbound listeners, whose names and addresses are the
+ * instance's own. Built once per shape per context (one reconcile run): a mesh-wide change regenerates
+ * N proxies of ~N/instances shapes, and per-proxy work is then the inbound listeners alone. The maps
+ * are shared by every instance (marked with sharedResources, never mutated after), so makeSnapshot
+ * builds each of those types' entries and version once per shape too.
+ */
+interface SidecarTemplate {
+  readonly deps: readonly string[];
+  readonly problems: readonly string[];
+  /** Undefined when no instance can be configured now (see problems). */
+  readonly shared?: {
+    readonly clusters: ReadonlyMap<string, Any>;
+    readonly endpoints: ReadonlyMap<string, Any>;
+    readonly secrets: ReadonlyMap<string, Any>;
+    readonly outboundListeners: ReadonlyMap<string, Any>;
+    /** Per inbound, in order: its port and the listener tail every instance shares. */
+    readonly inboundTails: readonly Any[];
+  };
+}
+
+const templatesByContext = new WeakMap<GenerationContext, Map<string, SidecarTemplate>>();
+
+/** Everything of a dataplane that generateSidecar reads, but its addresses (a separator no name or address contains). */
+function shapeOf(dp: LocalDataplane, identity: string | undefined): string {
+  const n = dp.spec.networking;
+  let s = `${dp.mesh}\u0001${identity ?? '\u0002'}\u0001`;
+  for (const ib of n.inbound ?? []) s += `${ib.port}\u0003${ib.servicePort ?? ''}\u0003${ib.serviceAddress ?? ''}\u0004`;
+  s += '\u0001';
+  for (const ob of n.outbound ?? []) s += `${ob.tags[SERVICE_TAG]}\u0003${ob.address ?? ''}\u0003${ob.port}\u0004`;
+  return s;
+}
+
+/**
  * A dataplane's Envoy configuration: an inbound listener per inbound (mesh mTLS server side when the
  * mesh has mTLS) in front of a local cluster, an outbound listener per outbound, one cluster per
- * destination service with its endpoints by EDS, and the SDS secrets mTLS needs. Pure: the shared
- * cluster/endpoint resources of a service come from the memo, built once per version.
+ * destination service with its endpoints by EDS, and the SDS secrets mTLS needs. Pure: everything but
+ * the inbound listeners comes from a template shared by the dataplanes of the same shape (see
+ * SidecarTemplate), whose resources come from the memo, built once per version.
  */
 export function generateSidecar(ctx: GenerationContext, dp: LocalDataplane): GeneratedProxy {
-  const { index, versions, memo } = ctx;
-  const mesh = index.meshes.get(dp.mesh);
-  const deps: string[] = [dep.mesh(dp.mesh)];
-  if (!mesh) return { resources: undefined, deps, problems: [`mesh "${dp.mesh}" does not exist in this zone (yet)`] };
-  const problems: string[] = [];
+  const mesh = ctx.index.meshes.get(dp.mesh);
+  if (!mesh) return { resources: undefined, deps: [dep.mesh(dp.mesh)], problems: [`mesh "${dp.mesh}" does not exist in this zone (yet)`] };
+  const identity = identityServiceOf(dp);
+  let templates = templatesByContext.get(ctx);
+  if (!templates) templatesByContext.set(ctx, (templates = new Map()));
+  const shape = shapeOf(dp, identity);
+  let t = templates.get(shape);
+  if (!t) templates.set(shape, (t = buildTemplate(ctx, mesh, dp, identity)));
+  if (!t.shared) return { resources: undefined, deps: t.deps, problems: t.problems };
+  const n = dp.spec.networking;
   const listeners = new Map<string, Any>();
+  (n.inbound ?? []).forEach((ib, i) => {
+    const address = ib.address ?? n.address;
+    const name = inboundListenerName(address, ib.port);
+    listeners.set(name, listenerOnTail(name, address, ib.port, t.shared!.inboundTails[i]!));
+  });
+  for (const [name, l] of t.shared.outboundListeners) listeners.set(name, l);
+  return {
+    resources: { listener: listeners, cluster: t.shared.clusters, endpoint: t.shared.endpoints, secret: t.shared.secrets },
+    deps: t.deps, problems: t.problems,
+  };
+}
+
+function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane, identity: string | undefined): SidecarTemplate {
+  const { memo } = ctx;
+  const deps: string[] = [dep.mesh(dp.mesh)];
+  const problems: string[] = [];
+  const outboundListeners = new Map<string, Any>();
   const clusters = new Map<string, Any>();
   const endpoints = new Map<string, Any>();
   const secrets = new Map<string, Any>();
+  const inboundTails: Any[] = [];
   const mtls = mesh.mtlsBackend !== undefined;
 
   if (mtls) {
-    const service = identityServiceOf(dp);
-    if (service === undefined) return { resources: undefined, deps, problems: ['the dataplane has neither an inbound nor a gateway service to name its identity'] };
+    const service = identity;
+    if (service === undefined) return { deps, problems: ['the dataplane has neither an inbound nor a gateway service to name its identity'] };
     deps.push(dep.certificate(dp.mesh, service));
     const cert = ctx.certificate(dp.mesh, service);
     if (!cert) {
       // Never serve plaintext in a mesh that requires mTLS: the proxy keeps what it had, or waits.
-      return { resources: undefined, deps, problems: [ctx.certificateProblem(dp.mesh, service) ?? `no certificate for ${spiffeId(dp.mesh, service)} yet`] };
+      return { deps, problems: [ctx.certificateProblem(dp.mesh, service) ?? `no certificate for ${spiffeId(dp.mesh, service)} yet`] };
     }
-    const identity = memo.get(`identity:${dp.mesh}:${service}`, cert.version, () => identitySecret(dp.mesh, cert.certPem, cert.keyPem));
+    const identitySecretAny = memo.get(`identity:${dp.mesh}:${service}`, cert.version, () => identitySecret(dp.mesh, cert.certPem, cert.keyPem));
     const ca = memo.get(`ca:${dp.mesh}`, cert.caPem, () => meshCaSecret(dp.mesh, cert.caPem));
-    secrets.set(identityCertSecretName(dp.mesh), identity);
+    secrets.set(identityCertSecretName(dp.mesh), identitySecretAny);
     secrets.set(meshCaSecretName(dp.mesh), ca);
   }
 
   const n = dp.spec.networking;
   for (const ib of n.inbound ?? []) {
-    const address = ib.address ?? n.address;
     const servicePort = ib.servicePort ?? ib.port;
     const localCluster = localClusterName(servicePort);
     const serviceAddress = ib.serviceAddress ?? '127.0.0.1';
     // Equal for every instance with the same service address and port: built once, shared.
     clusters.set(localCluster, memo.get(`local-cluster:${localCluster}:${serviceAddress}:${servicePort}`, '1', () =>
       addressCluster(localCluster, serviceAddress, servicePort)));
-    const name = inboundListenerName(address, ib.port);
-    // Only the name and address are this proxy's: the rest is one encoding per (local cluster, mTLS).
-    const tail = memo.get(`inbound-tail:${localCluster}:${mtls ? dp.mesh : ''}`, '1', () => listenerTail('INBOUND', [{
+    // Only the name and address are the instance's: the rest is one encoding per (local cluster, mTLS).
+    inboundTails.push(memo.get(`inbound-tail:${localCluster}:${mtls ? dp.mesh : ''}`, '1', () => listenerTail('INBOUND', [{
       filters: [tcpProxyFilter(statPrefix(localCluster), localCluster)],
       ...(mtls ? { transportSocket: downstreamMeshTls(dp.mesh, { prefix: `spiffe://${dp.mesh}/` }) } : {}),
-    }]));
-    listeners.set(name, listenerOnTail(name, address, ib.port, tail));
+    }])));
   }
 
   for (const ob of n.outbound ?? []) {
@@ -173,7 +232,7 @@ export function generateSidecar(ctx: GenerationContext, dp: LocalDataplane): Gen
     const clusterName = outboundClusterName(service);
     const name = outboundListenerName(address, ob.port);
     // Depends on nothing but its name, address, port and cluster: one per distinct outbound in the zone.
-    listeners.set(name, memo.get(`outbound-listener:${name}:${clusterName}`, '1', () =>
+    outboundListeners.set(name, memo.get(`outbound-listener:${name}:${clusterName}`, '1', () =>
       listener(name, address, ob.port, 'OUTBOUND', [{ filters: [tcpProxyFilter(statPrefix(clusterName), clusterName)] }])));
     if (clusters.has(clusterName)) continue;
     deps.push(dep.service(dp.mesh, service));
@@ -183,5 +242,8 @@ export function generateSidecar(ctx: GenerationContext, dp: LocalDataplane): Gen
     problems.push(...target.problems);
   }
 
-  return { resources: { listener: listeners, cluster: clusters, endpoint: endpoints, secret: secrets }, deps, problems };
+  return {
+    deps, problems,
+    shared: { clusters: sharedResources(clusters), endpoints: sharedResources(endpoints), secrets: sharedResources(secrets), outboundListeners, inboundTails },
+  };
 }
