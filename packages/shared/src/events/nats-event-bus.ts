@@ -152,6 +152,14 @@ export class NatsEventBus implements EventBus {
       throw new Error(`cannot connect to NATS at ${where}: ${causeOf(err)}`, { cause: err });
     }
     const bus = new NatsEventBus(nc, options.instanceId, subjectPrefix, where, options.log, options);
+    // The subscription is registered at the server once a round trip returns: from then on no
+    // replica's event can slip past a control plane that reports itself started.
+    try {
+      await nc.flush();
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      throw new Error(`cannot subscribe to NATS at ${where}: ${causeOf(err)}`, { cause: err });
+    }
     options.log?.info({ nats: where, subject: bus.#subject, instanceId: options.instanceId }, 'connected to NATS');
     return bus;
   }

@@ -580,3 +580,16 @@ test('a failure while setting up an admitted stream ends that stream with INTERN
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(unhandled, []);
 });
+
+test('a stream ends when the token it was opened with expires', async (t) => {
+  const expiresAt = new Date(Date.now() + 400);
+  const { cache: c, client: cl, logs } = await serve(t, { authenticate: (_md, node) => ({ ok: true, proxyId: node.nodeId, expiresAt }) });
+  c.set('default.short', baseSnapshot(1));
+  const s = sotwStream(cl);
+  s.call.write(adsCodec.encodeRequest({ node: nodeOf('default.short'), type_url: XDS_TYPE_URL.cluster }));
+  await s.next();
+  const err = await s.ended(5000);
+  assert.equal(err.code, status.UNAUTHENTICATED);
+  assert.match(err.details, new RegExp(`expired at ${expiresAt.toISOString().replace(/\./g, '\\.')}`));
+  assert.ok(logs.some((l) => l.msg === 'xDS: the token of a proxy expired; ending its stream'));
+});

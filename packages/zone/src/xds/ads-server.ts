@@ -122,9 +122,11 @@ export class AdsServer {
     let held: { proxyId: string; proxyType: string; release: () => void; opened: boolean; announced: boolean } | undefined;
     let pending: Buffer[] | undefined = [];
     let closed = false;
+    let expiry: NodeJS.Timeout | undefined;
     const close = () => {
       if (closed) return;
       closed = true;
+      if (expiry) clearTimeout(expiry);
       this.#calls.delete(call);
       stream?.close();
       if (!held) return;
@@ -190,6 +192,22 @@ export class AdsServer {
         });
         stream.start(frames);
         if (closed) return;
+        // A token is checked when the stream opens; the stream must not outlive it. The proxy redials
+        // and presents its current token. Node's timers cap at ~24.8 days: a later expiry re-arms.
+        if (a.expiresAt) {
+          const proxyId = a.proxyId, at = a.expiresAt;
+          const arm = () => {
+            const left = at.getTime() - Date.now();
+            if (left > 0) {
+              expiry = setTimeout(arm, Math.min(2 ** 31 - 1, left));
+              expiry.unref();
+              return;
+            }
+            log.info({ proxyId, expiredAt: at.toISOString() }, 'xDS: the token of a proxy expired; ending its stream');
+            end(status.UNAUTHENTICATED, `the token this stream was opened with expired at ${at.toISOString()}: present a valid one`);
+          };
+          arm();
+        }
         held.announced = true;
         this.#callback('onProxyConnected', () => this.#o.onProxyConnected?.(a.proxyId, a.identity));
       }).catch((err: unknown) => {

@@ -11,7 +11,8 @@ export interface ProxyIdentity {
 }
 
 export type AuthResult =
-  | { readonly ok: true; readonly proxyId: string }
+  /** `expiresAt`: when the credential that admitted the stream expires; the stream ends then. */
+  | { readonly ok: true; readonly proxyId: string; readonly expiresAt?: Date }
   | { readonly ok: false; readonly code: status; readonly reason: string };
 
 /** Decides whether a proxy may stream its configuration, and under which proxy id. */

@@ -24,6 +24,14 @@ const bearer = (...values: string[]) => {
   return md;
 };
 const WEB: ProxyIdentity = { nodeId: 'default.web', proxyType: 'dataplane' };
+/** An admission without its expiry, which must be a future instant (the stream ends then). */
+function admitted(r: { ok: boolean; expiresAt?: Date }): Omit<typeof r, 'expiresAt'> {
+  if (!r.ok) return r;
+  const { expiresAt, ...rest } = r;
+  assert.ok(expiresAt instanceof Date && expiresAt.getTime() > Date.now(), 'an admitted token carries its expiry');
+  return rest;
+}
+
 const INGRESS: ProxyIdentity = { nodeId: 'ingress-1', proxyType: 'ingress' };
 const EGRESS: ProxyIdentity = { nodeId: 'egress-1', proxyType: 'egress' };
 
@@ -52,9 +60,9 @@ function refused(r: AuthResult, code: status, reason: string | RegExp): void {
 describe('tokenAuthenticate: dataplanes', () => {
   test('a dataplane token for exactly this mesh and name admits the proxy under its node id', async () => {
     const t = await setup();
-    assert.deepEqual(await t.auth(bearer(`Bearer ${await t.dp('default', 'web')}`), WEB), { ok: true, proxyId: 'default.web' });
-    assert.deepEqual(await t.auth(bearer(`bearer   ${await t.dp('default', 'web')}`), WEB), { ok: true, proxyId: 'default.web' }, 'the scheme is case-insensitive');
-    assert.deepEqual(await t.auth(bearer(`Bearer ${await t.dp('default', 'web.v2')}`), { nodeId: 'default.web.v2', proxyType: 'dataplane' }),
+    assert.deepEqual(admitted(await t.auth(bearer(`Bearer ${await t.dp('default', 'web')}`), WEB)), { ok: true, proxyId: 'default.web' });
+    assert.deepEqual(admitted(await t.auth(bearer(`bearer   ${await t.dp('default', 'web')}`), WEB)), { ok: true, proxyId: 'default.web' }, 'the scheme is case-insensitive');
+    assert.deepEqual(admitted(await t.auth(bearer(`Bearer ${await t.dp('default', 'web.v2')}`), { nodeId: 'default.web.v2', proxyType: 'dataplane' })),
       { ok: true, proxyId: 'default.web.v2' }, 'the first dot splits mesh from name');
   });
 
@@ -107,14 +115,14 @@ describe('tokenAuthenticate: dataplanes', () => {
 describe('tokenAuthenticate: zone ingresses and egresses', () => {
   test('a zone token of this zone with the scope of the proxy type admits it under its node id', async () => {
     const t = await setup();
-    assert.deepEqual(await t.auth(bearer(`Bearer ${await t.zt('zone-1', 'ingress')}`), INGRESS), { ok: true, proxyId: 'zoneingress:ingress-1' });
-    assert.deepEqual(await t.auth(bearer(`Bearer ${await t.zt('zone-1', 'egress', 'ingress')}`), EGRESS), { ok: true, proxyId: 'zoneegress:egress-1' });
+    assert.deepEqual(admitted(await t.auth(bearer(`Bearer ${await t.zt('zone-1', 'ingress')}`), INGRESS)), { ok: true, proxyId: 'zoneingress:ingress-1' });
+    assert.deepEqual(admitted(await t.auth(bearer(`Bearer ${await t.zt('zone-1', 'egress', 'ingress')}`), EGRESS)), { ok: true, proxyId: 'zoneegress:egress-1' });
   });
 
   test('the verifier may come asynchronously', async () => {
     const t = await setup();
     const auth = tokenAuthenticate({ zone: 'zone-1', dataplaneTokens: t.dataplaneTokens, zoneTokenVerifier: async () => t.global.verifier });
-    assert.deepEqual(await auth(bearer(`Bearer ${await t.zt('zone-1', 'egress')}`), EGRESS), { ok: true, proxyId: 'zoneegress:egress-1' });
+    assert.deepEqual(admitted(await auth(bearer(`Bearer ${await t.zt('zone-1', 'egress')}`), EGRESS)), { ok: true, proxyId: 'zoneegress:egress-1' });
   });
 
   test('another scope or another zone is PERMISSION_DENIED', async () => {
@@ -145,7 +153,7 @@ describe('tokenAuthenticate: zone ingresses and egresses', () => {
     refused(await t.auth(bearer(`Bearer ${token}`), INGRESS), status.UNAVAILABLE, KEY_NOT_ARRIVED);
     assert.equal(KEY_NOT_ARRIVED, "global's zone-token public key has not arrived over KDS yet");
     refused(await t.auth(new Metadata(), INGRESS), status.UNAUTHENTICATED, /^zone token missing/);
-    assert.deepEqual(await t.auth(bearer(`Bearer ${await t.dp('default', 'web')}`), WEB), { ok: true, proxyId: 'default.web' });
+    assert.deepEqual(admitted(await t.auth(bearer(`Bearer ${await t.dp('default', 'web')}`), WEB)), { ok: true, proxyId: 'default.web' });
   });
 });
 
@@ -163,7 +171,7 @@ describe('a federated zone: zone tokens checked with the key KDS stored', () => 
     const key = { type: 'ZoneTokenPublicKey', name: ZONE_TOKEN_PUBLIC_KEY_NAME } as const;
     await store.commit([{ op: 'put', resource: { ...key, labels: { 'kuma.io/origin': 'global' }, spec: { jwk: global.publicJwk() } } }]);
     await watcher.idle();
-    assert.deepEqual(await auth(md, INGRESS), { ok: true, proxyId: 'zoneingress:ingress-1' });
+    assert.deepEqual(admitted(await auth(md, INGRESS)), { ok: true, proxyId: 'zoneingress:ingress-1' });
     await store.commit([{ op: 'delete', key }]);
     await watcher.idle();
     refused(await auth(md, INGRESS), status.UNAVAILABLE, KEY_NOT_ARRIVED);

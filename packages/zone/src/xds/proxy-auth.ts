@@ -89,13 +89,13 @@ export function tokenAuthenticate(o: TokenAuthOptions): Authenticate {
         if (!id) return refuse(status.INVALID_ARGUMENT, `dataplane node id ${JSON.stringify(node.nodeId)} is not <mesh>.<name>`);
         const v = await o.dataplaneTokens.verify(token, id);
         o.log?.debug({ proxyId: node.nodeId, proxyType: node.proxyType, tokenId: v.id }, 'xDS: proxy authenticated');
-        return { ok: true, proxyId: proxyIdOf(node.proxyType, node.nodeId) };
+        return { ok: true, proxyId: proxyIdOf(node.proxyType, node.nodeId), expiresAt: v.expiresAt };
       }
       const verifier = await o.zoneTokenVerifier();
       if (!verifier) return refuse(status.UNAVAILABLE, KEY_NOT_ARRIVED);
       const v = await verifier.verify(token, { zone: o.zone, scope: node.proxyType });
       o.log?.debug({ proxyId: node.nodeId, proxyType: node.proxyType, tokenId: v.id }, 'xDS: proxy authenticated');
-      return { ok: true, proxyId: proxyIdOf(node.proxyType, node.nodeId) };
+      return { ok: true, proxyId: proxyIdOf(node.proxyType, node.nodeId), expiresAt: v.expiresAt };
     } catch (err) {
       if (err instanceof DataplaneTokenError) return refuse(DATAPLANE_CODE[err.reason], err.message);
       if (err instanceof ZoneTokenError) return refuse(ZONE_CODE[err.reason], err.message);
