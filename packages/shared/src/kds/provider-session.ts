@@ -3,7 +3,7 @@ import type { ResourceKind } from '../resources/registry.js';
 import { kindOfTypeUrl, typeUrlOf } from './envelope.js';
 import type { DeltaObserver, KdsDirection } from './observer.js';
 import { type Any, codec, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, KDS_REJECTION_TYPE_URL, KDS_RESOURCE_TYPE_URL } from './proto.js';
-import { StateHash } from './state-hash.js';
+import { entryHash, StateHash } from './state-hash.js';
 
 /**
  * One resource a provider can send: its key inside its type, its version, and the encoded message that
@@ -30,6 +30,12 @@ export interface DeltaWire<T extends string> {
   /** The type_url of the Any each resource of `type` travels in. */
   resourceTypeUrl(type: T): string;
   encodeResponse(response: DeltaDiscoveryResponse): Buffer;
+  /**
+   * Optional: the bytes encodeResponse gives for the response of these items (each in an Any of
+   * `resourceTypeUrl`) and removals, without the response object and its two objects per resource
+   * (xDS: a push to thousands of proxies). Without it, the response object is built and encoded.
+   */
+  encodeItems?(typeUrl: string, nonce: string, version: string, resourceTypeUrl: string, items: readonly DeltaItem[], removed: readonly string[]): Buffer;
   /** The resources a NACK names as refused; none means the whole response was refused. */
   rejected(detail: { message?: string; details?: Any[] }): { name: string; version: string; error: string }[];
   /** How the protocol's message is called in errors ("KDS message"). */
@@ -69,7 +75,10 @@ export interface Outbound<T extends string = ResourceKind> {
 export type DeltaRequest = Pick<DeltaDiscoveryRequest, 'response_nonce' | 'initial_resource_versions' | 'error_detail'> & { type_url?: string };
 
 interface InFlight {
-  readonly sent: ReadonlyMap<string, string>;
+  /** The resources the response carries: names, versions as sent, and their entry hashes (same order; no object per resource). */
+  readonly keys: readonly string[];
+  readonly versions: readonly string[];
+  readonly hashes: readonly number[];
   readonly removed: readonly string[];
   readonly sentAt: number;
   readonly version: string;
@@ -78,6 +87,8 @@ interface InFlight {
 /** Per type: what the peer has, what is on its way, and what must not be sent again. */
 interface TypeState {
   readonly peer: Map<string, string>;
+  /** entryHash of each pair in `peer`, so the state hash moves without re-hashing what the peer had. */
+  readonly peerHashes: Map<string, number>;
   readonly peerHash: StateHash;
   readonly inFlight: Map<string, InFlight>;
   /** Versions the peer refused, or the sender could not send: not sent again until the content changes. */
@@ -93,6 +104,20 @@ interface TypeState {
 const NONCE_PREFIX = randomBytes(6).toString('hex');
 let nonceCounter = 0;
 const nextNonce = () => `${NONCE_PREFIX}${(++nonceCounter).toString(36)}`;
+
+/**
+ * entryHash by item object: an item shared by many sessions (an xDS resource every proxy of a shape
+ * gets) is hashed once, not by each of thousands of sessions on its push and again on its ACK. The
+ * key and version are checked, so an item object that were ever reused for other content stays right.
+ */
+const itemHashes = new WeakMap<DeltaItem, { readonly key: string; readonly version: string; readonly h: number }>();
+function itemHash(e: DeltaItem): number {
+  const c = itemHashes.get(e);
+  if (c !== undefined && c.key === e.key && c.version === e.version) return c.h;
+  const h = entryHash(e.key, e.version);
+  itemHashes.set(e, { key: e.key, version: e.version, h });
+  return h;
+}
 
 // Per-resource framing inside a DeltaDiscoveryResponse (tags, lengths, name, version, Any type URL).
 const RESOURCE_OVERHEAD = 32;
@@ -132,9 +157,14 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
     if (nonce === '') {
       // A (re)subscription: the peer says what it has, and only the difference travels.
       const peer = new Map(Object.entries(req.initial_resource_versions ?? {}));
+      const peerHashes = new Map<string, number>();
       const peerHash = new StateHash();
-      for (const [k, v] of peer) peerHash.add(k, v);
-      this.#types.set(type, { peer, peerHash, inFlight: new Map(), refused: new Map(), dirty: 'all' });
+      for (const [k, v] of peer) {
+        const h = entryHash(k, v);
+        peerHashes.set(k, h);
+        peerHash.addHash(h);
+      }
+      this.#types.set(type, { peer, peerHashes, peerHash, inFlight: new Map(), refused: new Map(), dirty: 'all' });
       return { kind: 'ok', out: this.#push(type) };
     }
     const state = this.#types.get(type);
@@ -143,20 +173,23 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
     state.inFlight.delete(nonce);
     const latencyMs = this.#now() - flight.sentAt;
     if (!req.error_detail) {
-      this.#settle(state, flight.sent, flight.removed);
+      this.#settle(state, flight.keys, flight.versions, flight.hashes, flight.removed);
       this.#o.observer.acked(type, this.#o.direction, { nonce, version: flight.version, latencyMs });
     } else {
       const rejected = this.#wire.rejected(req.error_detail);
       const refusedNames = new Set(rejected.map((r) => r.name));
       // With a list, the rest of the response was applied; without one, the whole response was refused.
       const whole = rejected.length === 0;
-      const applied = new Map([...flight.sent].filter(([k]) => !whole && !refusedNames.has(k)));
-      this.#settle(state, applied, whole ? [] : flight.removed);
-      for (const [k, v] of flight.sent) if (whole || refusedNames.has(k)) state.refused.set(k, v);
+      const applied = flight.keys.map((k) => !whole && !refusedNames.has(k));
+      const only = <X>(xs: readonly X[]) => xs.filter((_, i) => applied[i]);
+      this.#settle(state, only(flight.keys), only(flight.versions), only(flight.hashes), whole ? [] : flight.removed);
+      flight.keys.forEach((k, i) => {
+        if (!applied[i]) state.refused.set(k, flight.versions[i]!);
+      });
       if (whole) for (const k of flight.removed) markDirty(state, [k]);
       this.#o.observer.nacked(type, this.#o.direction, {
         nonce, version: flight.version, error: req.error_detail.message ?? 'rejected',
-        rejected: whole ? [...flight.sent].map(([name, version]) => ({ name, version, error: req.error_detail?.message ?? 'rejected' })) : rejected,
+        rejected: whole ? flight.keys.map((name, i) => ({ name, version: flight.versions[i]!, error: req.error_detail?.message ?? 'rejected' })) : rejected,
       });
     }
     return { kind: 'ok', out: this.#push(type) };
@@ -194,15 +227,12 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
     const state = this.#types.get(type);
     if (!state) return;
     const gone = new Set(keys);
-    for (const k of gone) {
-      const prev = state.peer.get(k);
-      if (prev === undefined) continue;
-      state.peerHash.remove(k, prev);
-      state.peer.delete(k);
-    }
+    for (const k of gone) this.#drop(state, k);
     for (const [nonce, f] of state.inFlight) {
-      if (![...f.sent.keys(), ...f.removed].some((k) => gone.has(k))) continue;
-      state.inFlight.set(nonce, { ...f, sent: new Map([...f.sent].filter(([k]) => !gone.has(k))), removed: f.removed.filter((k) => !gone.has(k)) });
+      if (!f.keys.some((k) => gone.has(k)) && !f.removed.some((k) => gone.has(k))) continue;
+      const keep = f.keys.map((k) => !gone.has(k));
+      const only = <X>(xs: readonly X[]) => xs.filter((_, i) => keep[i]);
+      state.inFlight.set(nonce, { ...f, keys: only(f.keys), versions: only(f.versions), hashes: only(f.hashes), removed: f.removed.filter((k) => !gone.has(k)) });
     }
   }
 
@@ -210,25 +240,34 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
     return [...this.#types.keys()];
   }
 
-  #settle(state: TypeState, sent: ReadonlyMap<string, string>, removed: readonly string[]): void {
-    for (const [k, v] of sent) {
-      const prev = state.peer.get(k);
-      if (prev !== undefined) state.peerHash.remove(k, prev);
-      state.peer.set(k, v);
-      state.peerHash.add(k, v);
+  #settle(state: TypeState, keys: readonly string[], versions: readonly string[], hashes: readonly number[], removed: readonly string[]): void {
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const h = hashes[i]!;
+      const prev = state.peerHashes.get(k);
+      if (prev !== undefined) state.peerHash.removeHash(prev);
+      state.peer.set(k, versions[i]!);
+      state.peerHashes.set(k, h);
+      state.peerHash.addHash(h);
     }
-    for (const k of removed) {
-      const prev = state.peer.get(k);
-      if (prev === undefined) continue;
-      state.peerHash.remove(k, prev);
-      state.peer.delete(k);
-    }
+    for (const k of removed) this.#drop(state, k);
+  }
+
+  /** The peer no longer has `k`. */
+  #drop(state: TypeState, k: string): void {
+    const prev = state.peerHashes.get(k);
+    if (prev === undefined) return;
+    state.peerHash.removeHash(prev);
+    state.peer.delete(k);
+    state.peerHashes.delete(k);
   }
 
   #push(type: T): Outbound<T>[] {
     const state = this.#types.get(type)!;
     if (state.inFlight.size > 0) return [];
     const dirty = state.dirty;
+    // Nothing marked (every ACK of a push): nothing to compare, and no new Set.
+    if (dirty !== 'all' && dirty.size === 0) return [];
     state.dirty = new Set();
     const candidates = dirty === 'all' ? new Set([...this.#o.view.keys(type), ...state.peer.keys()]) : dirty;
     const upserts: DeltaItem[] = [];
@@ -259,26 +298,34 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
     let size = 0;
     const flush = () => {
       if (batch.length === 0 && batchRemovals.length === 0) return;
+      const keys: string[] = [];
+      const versions: string[] = [];
+      const hashes: number[] = [];
       for (const e of batch) {
-        const prev = state.peer.get(e.key);
-        if (prev !== undefined) projected.remove(e.key, prev);
-        projected.add(e.key, e.version);
+        keys.push(e.key);
+        versions.push(e.version);
+        const prev = state.peerHashes.get(e.key);
+        if (prev !== undefined) projected.removeHash(prev);
+        const h = itemHash(e);
+        hashes.push(h);
+        projected.addHash(h);
       }
       for (const k of batchRemovals) {
-        const prev = state.peer.get(k);
-        if (prev !== undefined) projected.remove(k, prev);
+        const prev = state.peerHashes.get(k);
+        if (prev !== undefined) projected.removeHash(prev);
       }
       const nonce = nextNonce();
       const version = projected.toString();
-      const response: DeltaDiscoveryResponse = {
-        type_url: this.#wire.typeUrl(type),
-        nonce,
-        system_version_info: version,
-        resources: batch.map((e) => ({ name: e.key, version: e.version, resource: { type_url: resourceTypeUrl, value: e.bytes } })),
-        removed_resources: batchRemovals,
-      };
-      const bytes = this.#wire.encodeResponse(response);
-      state.inFlight.set(nonce, { sent: new Map(batch.map((e) => [e.key, e.version])), removed: batchRemovals, sentAt: this.#now(), version });
+      const bytes = this.#wire.encodeItems
+        ? this.#wire.encodeItems(this.#wire.typeUrl(type), nonce, version, resourceTypeUrl, batch, batchRemovals)
+        : this.#wire.encodeResponse({
+          type_url: this.#wire.typeUrl(type),
+          nonce,
+          system_version_info: version,
+          resources: batch.map((e) => ({ name: e.key, version: e.version, resource: { type_url: resourceTypeUrl, value: e.bytes } })),
+          removed_resources: batchRemovals,
+        });
+      state.inFlight.set(nonce, { keys, versions, hashes, removed: batchRemovals, sentAt: this.#now(), version });
       this.#o.observer.sent(type, this.#o.direction, { nonce, version, resources: batch.length, removals: batchRemovals.length, bytes: bytes.length });
       out.push({ type, nonce, bytes });
       batch = [];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { StateHash } from './state-hash.js';
+import { entryHash, StateHash } from './state-hash.js';
 
 test('the state hash depends on the set, not the order, and undoes cleanly', () => {
   const a = new StateHash();
@@ -19,4 +19,16 @@ test('the state hash depends on the set, not the order, and undoes cleanly', () 
   c.add('default/r1', 'v2');
   assert.notEqual(c.toString(), a.toString(), 'a changed version changes the state');
   assert.equal(new StateHash().toString(), '0000000000000');
+});
+
+test('adding and removing by a precomputed entry hash is adding and removing the pair', () => {
+  const a = new StateHash();
+  const b = new StateHash();
+  for (let i = 0; i < 100; i++) {
+    a.add(`r${i}`, `v${i}`);
+    b.addHash(entryHash(`r${i}`, `v${i}`));
+  }
+  a.remove('r3', 'v3');
+  b.removeHash(entryHash('r3', 'v3'));
+  assert.equal(a.toString(), b.toString());
 });

@@ -11,7 +11,7 @@ function fnv1a(s: string, seed: number): number {
 }
 
 /** 52 bits from two differently seeded FNV-1a passes, so sums of them stay exact in a double. */
-function entryHash(key: string, version: string): number {
+export function entryHash(key: string, version: string): number {
   const s = `${key}\u0000${version}`;
   return (fnv1a(s, 0x811c9dc5) & 0xfffff) * 2 ** 32 + fnv1a(s, 0x050c5d1f);
 }
@@ -29,6 +29,16 @@ export class StateHash {
 
   remove(key: string, version: string): void {
     this.#sum = (this.#sum - entryHash(key, version) + TWO_52) % TWO_52;
+  }
+
+  /** add(key, version) given entryHash(key, version), computed once by the caller and reused. */
+  addHash(h: number): void {
+    this.#sum = (this.#sum + h) % TWO_52;
+  }
+
+  /** remove(key, version) given entryHash(key, version). */
+  removeHash(h: number): void {
+    this.#sum = (this.#sum - h + TWO_52) % TWO_52;
   }
 
   clone(): StateHash {

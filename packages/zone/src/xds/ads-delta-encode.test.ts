@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { adsCodec, type DeltaDiscoveryResponse, XDS_TYPE_URL } from '@meshfed/shared';
-import { encodeDeltaResponse } from './ads-delta-encode.js';
+import { encodeDeltaItems, encodeDeltaResponse } from './ads-delta-encode.js';
 import { decodePlainAck } from './ads-delta-protocol.js';
 
 const any = (n: number) => ({ type_url: XDS_TYPE_URL.cluster, value: Buffer.alloc(n, 7) });
@@ -17,6 +17,24 @@ test('the hand-encoded DeltaDiscoveryResponse is byte for byte what protobufjs w
     const fast = encodeDeltaResponse(c);
     assert.deepEqual(fast, adsCodec.encodeDeltaResponse(c));
     assert.equal(adsCodec.decodeDeltaResponse(fast).ok, true);
+  }
+});
+
+test('a response encoded straight from items is byte for byte what protobufjs writes for the same response', () => {
+  const cases = [
+    { typeUrl: XDS_TYPE_URL.cluster, nonce: 'n1', version: 'v', items: [{ key: 'a', version: 'x', bytes: any(3).value }], removed: [] },
+    { typeUrl: XDS_TYPE_URL.cluster, nonce: '', version: '', items: [], removed: ['gone', 'also-gone'] },
+    { typeUrl: XDS_TYPE_URL.endpoint, nonce: 'abc', version: '0123456789abc', items: [{ key: 'é名', version: '', bytes: any(0).value }, { key: 'big', version: 'v2é', bytes: any(70_000).value }], removed: ['x'] },
+    { typeUrl: XDS_TYPE_URL.secret, nonce: 'n'.repeat(200), version: 's'.repeat(300), items: Array.from({ length: 50 }, (_, i) => ({ key: `r${i}`.repeat(i), version: `v${i}`, bytes: any(i * 37).value })), removed: [] },
+  ];
+  for (const c of cases) {
+    const fast = encodeDeltaItems(c.typeUrl, c.nonce, c.version, c.typeUrl, c.items, c.removed);
+    const response: DeltaDiscoveryResponse = {
+      type_url: c.typeUrl, nonce: c.nonce, system_version_info: c.version,
+      resources: c.items.map((e) => ({ name: e.key, version: e.version, resource: { type_url: c.typeUrl, value: e.bytes } })), removed_resources: c.removed,
+    };
+    assert.deepEqual(fast, adsCodec.encodeDeltaResponse(response));
+    assert.deepEqual(fast, encodeDeltaResponse(response));
   }
 });
 

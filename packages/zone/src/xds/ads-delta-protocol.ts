@@ -1,4 +1,4 @@
-import { adsCodec, type Outbound, ProviderSession, XDS_KINDS, type XdsKind, xdsKindOf } from '@meshfed/shared';
+import { adsCodec, type Outbound, ProviderSession, XDS_KINDS, XDS_TYPE_URL, type XdsKind, xdsKindOf } from '@meshfed/shared';
 import { DeltaSubscriptions } from './ads-delta-subscriptions.js';
 import { type AdsAnswer, type AdsStep, EMPTY_STEP, type StreamProtocol } from './ads-protocol.js';
 import { FAST_XDS_WIRE } from './ads-delta-encode.js';
@@ -31,14 +31,20 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
       refusedToSend: (type, _d, i) => refused.push({ type, name: i.name, error: i.error }),
     },
   });
-  const step = (out: readonly Outbound<XdsKind>[], extra: Partial<AdsStep> = {}): AdsStep => {
-    const s: AdsStep = {
-      out: out.map((o) => ({ type: o.type, nonce: o.nonce, bytes: o.bytes, version: sent.get(o.nonce)?.version ?? '', resources: sent.get(o.nonce)?.resources ?? 0 })),
-      answers, refusedToSend: refused, ...extra,
-    };
-    sent = new Map();
-    answers = [];
-    refused = [];
+  // Most steps (every ACK of a push) carry nothing: the same empty arrays then, none made per frame.
+  const none: readonly never[] = Object.freeze([]);
+  const step = (out: readonly Outbound<XdsKind>[], extra?: Partial<AdsStep>): AdsStep => {
+    let o: AdsStep['out'] = none;
+    if (out.length > 0) {
+      o = out.map((x) => {
+        const i = sent.get(x.nonce);
+        return { type: x.type, nonce: x.nonce, bytes: x.bytes, version: i?.version ?? '', resources: i?.resources ?? 0 };
+      });
+    }
+    if (sent.size > 0) sent = new Map();
+    const s: AdsStep = { out: o, answers: answers.length > 0 ? answers : none, refusedToSend: refused.length > 0 ? refused : none, ...extra };
+    if (answers.length > 0) answers = [];
+    if (refused.length > 0) refused = [];
     return s;
   };
   // Types join the session only through handleRequest (and never leave): refreshed after each call,
@@ -63,14 +69,20 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
       if (type === undefined) return { ...EMPTY_STEP, ignored: { kind: 'unknown-type', detail: `type URL "${req.type_url ?? ''}" is not served here` } };
       const isKnown = subscribed(type);
       const nonce = req.response_nonce ?? '';
-      const change = subs.apply(type, req.resource_names_subscribe ?? [], req.resource_names_unsubscribe ?? [], () => whole.keys(type));
-      if (change.dropped.length > 0) session.forget(type, change.dropped);
-      const wanted = change.wanted === 'all' || change.wanted.length > 0 ? session.changed(type, change.wanted) : [];
+      const subscribe = req.resource_names_subscribe ?? [];
+      const unsubscribe = req.resource_names_unsubscribe ?? [];
+      let wanted: Outbound<XdsKind>[] = [];
+      // A known type's request that names nothing (every ACK) changes no subscription: nothing to apply.
+      if (!isKnown || subscribe.length > 0 || unsubscribe.length > 0) {
+        const change = subs.apply(type, subscribe, unsubscribe, () => whole.keys(type));
+        if (change.dropped.length > 0) session.forget(type, change.dropped);
+        if (change.wanted === 'all' || change.wanted.length > 0) wanted = session.changed(type, change.wanted);
+      }
       if (isKnown && nonce === '') return step(wanted, { type });
       // A first request (a new subscription) or an answer: what `changed` marked rides on its push.
       const outcome = handle(req, type);
       if (outcome.kind === 'rejected') return step(wanted, { type, ignored: { kind: outcome.reason, detail: outcome.detail } });
-      return step([...wanted, ...outcome.out], { type });
+      return step(wanted.length === 0 ? outcome.out : [...wanted, ...outcome.out], { type });
     },
     onChange: (next, previous) => {
       const out: Outbound<XdsKind>[] = [];
@@ -114,20 +126,45 @@ export function decodePlainAck(frame: Uint8Array): DeltaRequest | undefined {
       if (b < 0x80) break;
     }
     if (off + len > end) return undefined;
-    let s = '';
-    for (let i = off; i < off + len; i++) {
-      const c = frame[i]!;
-      if (c >= 0x80) return undefined;
-      s += String.fromCharCode(c);
-    }
-    off += len;
+    for (let i = off; i < off + len; i++) if (frame[i]! >= 0x80) return undefined;
     // Repeated occurrences of a string field: the last one wins, as in any protobuf decoder.
-    if (tag === 0x12) typeUrl = s;
-    else nonce = s;
+    // A served type URL is the constant string itself (no new string, and its hash for the kind lookup is cached).
+    if (tag === 0x12) typeUrl = knownTypeUrl(frame, off, len) ?? latin1(frame, off, len);
+    else nonce = latin1(frame, off, len);
+    off += len;
   }
-  return {
-    ...(typeUrl !== undefined ? { type_url: typeUrl } : {}),
-    resource_names_subscribe: [], resource_names_unsubscribe: [], resource_locators_subscribe: [], resource_locators_unsubscribe: [], initial_resource_versions: {},
-    ...(nonce !== undefined ? { response_nonce: nonce } : {}),
-  } as DeltaRequest;
+  if (typeUrl !== undefined && nonce !== undefined) {
+    // Every ACK: one literal, one shape.
+    return {
+      type_url: typeUrl, resource_names_subscribe: [], resource_names_unsubscribe: [], resource_locators_subscribe: [], resource_locators_unsubscribe: [],
+      initial_resource_versions: {}, response_nonce: nonce,
+    } as unknown as DeltaRequest;
+  }
+  const req: Record<string, unknown> = {};
+  if (typeUrl !== undefined) req['type_url'] = typeUrl;
+  req['resource_names_subscribe'] = [];
+  req['resource_names_unsubscribe'] = [];
+  req['resource_locators_subscribe'] = [];
+  req['resource_locators_unsubscribe'] = [];
+  req['initial_resource_versions'] = {};
+  if (nonce !== undefined) req['response_nonce'] = nonce;
+  return req as DeltaRequest;
+}
+
+/** The served type URLs' bytes (ASCII), to answer an ACK's type_url with the constant string. */
+const TYPE_URL_BYTES = XDS_KINDS.map((k) => ({ url: XDS_TYPE_URL[k], bytes: Buffer.from(XDS_TYPE_URL[k], 'latin1') }));
+
+function knownTypeUrl(frame: Uint8Array, off: number, len: number): string | undefined {
+  next: for (const t of TYPE_URL_BYTES) {
+    if (t.bytes.length !== len) continue;
+    // Type URLs share their prefix: compare from the end, where they differ.
+    for (let i = len - 1; i >= 0; i--) if (frame[off + i] !== t.bytes[i]) continue next;
+    return t.url;
+  }
+  return undefined;
+}
+
+/** Bytes already checked to be ASCII, as a string, in one native call. */
+function latin1(frame: Uint8Array, off: number, len: number): string {
+  return Buffer.from(frame.buffer, frame.byteOffset + off, len).toString('latin1');
 }

@@ -128,7 +128,14 @@ export class AdsStream {
     for (const o of step.out) this.#write(o);
     if (latency) {
       const ms = performance.now() - latency.since;
-      for (const type of new Set(step.out.map((o) => o.type))) if (!latency.types || latency.types.has(type)) metrics.pushLatency(type, protocol, ms);
+      // Once per type: a push split into several responses of one type is one push.
+      const out = step.out;
+      for (let i = 0; i < out.length; i++) {
+        const type = out[i]!.type;
+        let seen = false;
+        for (let j = 0; j < i && !seen; j++) seen = out[j]!.type === type;
+        if (!seen && (!latency.types || latency.types.has(type))) metrics.pushLatency(type, protocol, ms);
+      }
     }
     this.#stall.sent();
   }

@@ -101,3 +101,17 @@ test('delta xDS: forget drops what the proxy unsubscribed, also from a response 
   session.forget('endpoint', ['backend']);
   assert.equal(session.reconcile().length, 1, 'forgotten: sent again, and no removal is ever sent for it');
 });
+
+test('changedKeys between shared type snapshots: the same names for every proxy making the same move, and the right ones for another', () => {
+  const a = baseSnapshot(1);
+  const b = baseSnapshot(2);
+  const first = changedKeys(a, b);
+  assert.ok(first.size > 0);
+  assert.deepEqual(changedKeys(a, b), first, 'the second comparison of the same pair');
+  assert.deepEqual(changedKeys(b, a), first, 'the reverse move changes the same names');
+  assert.deepEqual(changedKeys(a, a), new Map());
+  assert.deepEqual(changedKeys(a, baseSnapshot(3)), first, 'another move from the same snapshot is compared anew');
+  assert.deepEqual(changedKeys(a, baseSnapshot(1)), new Map(), 'equal content, other objects');
+  const empty = changedKeys(a, undefined);
+  for (const kind of XDS_KINDS) assert.deepEqual([...(empty.get(kind) ?? [])].sort(), [...a.types[kind].entries.keys()].sort());
+});

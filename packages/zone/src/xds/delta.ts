@@ -1,5 +1,5 @@
 import { adsCodec, type DeltaObserver, type DeltaWire, type ProviderView, XDS_KINDS, XDS_TYPE_URL, type XdsKind, xdsKindOf } from '@meshfed/shared';
-import type { XdsSnapshot } from './snapshot.js';
+import type { XdsSnapshot, XdsTypeSnapshot } from './snapshot.js';
 
 /** Envoy's delta xDS on the wire for ProviderSession: Envoy type URLs, each resource in its own Any. */
 export const XDS_WIRE: DeltaWire<XdsKind> = {
@@ -26,16 +26,52 @@ export function snapshotView(current: () => XdsSnapshot | undefined): ProviderVi
 }
 
 /** Per type, the names whose version differs between two snapshots (added, changed or removed). */
-export function changedKeys(previous: XdsSnapshot | undefined, next: XdsSnapshot | undefined): Map<XdsKind, string[]> {
-  const out = new Map<XdsKind, string[]>();
+export function changedKeys(previous: XdsSnapshot | undefined, next: XdsSnapshot | undefined): Map<XdsKind, readonly string[]> {
+  const out = new Map<XdsKind, readonly string[]>();
   for (const kind of XDS_KINDS) {
     const a = previous?.types[kind];
     const b = next?.types[kind];
-    if (a?.version === b?.version) continue;
-    const keys: string[] = [];
-    for (const [k, e] of b?.entries ?? []) if (a?.entries.get(k)?.version !== e.version) keys.push(k);
-    for (const k of a?.entries.keys() ?? []) if (!b?.entries.has(k)) keys.push(k);
+    // A shared type snapshot (the same object for every proxy of a shape) compares without a string.
+    if (a === b || a?.version === b?.version) continue;
+    const keys = a !== undefined && b !== undefined ? changedBetween(a, b) : namesChanged(a, b);
     if (keys.length > 0) out.set(kind, keys);
   }
   return out;
+}
+
+/**
+ * The last comparison from each type snapshot: proxies of one shape share their type snapshots and
+ * move from the same old one to the same new one, so a mesh-wide change compares each pair once, not
+ * once per proxy. The lists are never mutated by callers.
+ */
+const lastComparison = new WeakMap<XdsTypeSnapshot, { readonly next: XdsTypeSnapshot; readonly keys: readonly string[] }>();
+function changedBetween(a: XdsTypeSnapshot, b: XdsTypeSnapshot): readonly string[] {
+  const last = lastComparison.get(a);
+  if (last !== undefined && last.next === b) return last.keys;
+  const keys = namesChanged(a, b);
+  lastComparison.set(a, { next: b, keys });
+  return keys;
+}
+
+function namesChanged(a: XdsTypeSnapshot | undefined, b: XdsTypeSnapshot | undefined): string[] {
+  const keys: string[] = [];
+  const before = a?.entries;
+  // How many of b's names a has: when that is all of a's, nothing was removed and a need not be walked.
+  let kept = 0;
+  // forEach, not for-of: no [key, value] array per entry (this runs for every proxy of a mesh-wide change).
+  b?.entries.forEach((e, k) => {
+    const prev = before?.get(k);
+    if (prev === undefined) keys.push(k);
+    else {
+      kept++;
+      if (prev !== e && prev.version !== e.version) keys.push(k);
+    }
+  });
+  if (before !== undefined && kept !== before.size) {
+    const after = b?.entries;
+    before.forEach((_, k) => {
+      if (after === undefined || !after.has(k)) keys.push(k);
+    });
+  }
+  return keys;
 }
