@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { type CryptoKey, calculateJwkThumbprint, decodeProtectedHeader, errors, importJWK, type JWK, jwtVerify, SignJWT } from 'jose';
+import { type CryptoKey, calculateJwkThumbprint, importJWK, type JWK, SignJWT } from 'jose';
 import { z } from 'zod';
 import { BadRequestError, type Cause } from '../errors/api-error.js';
 import { resourceNameSchema } from '../resources/meta.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { ZoneTokenError } from './errors.js';
+import { isoSeconds, verifySignedJwt } from './signed-jwt.js';
 import { loadOrCreateSigningKey, publicJwkOf, type SigningKey, ZONE_TOKEN_ALG } from './signing-key.js';
 
 /** What a zone token lets its bearer be: a zone CP on KDS, or a zone's ingress or egress proxy on xDS. */
@@ -63,11 +64,6 @@ const Claims = z.object({
 
 const NEEDED_BY: Record<ZoneTokenScope, string> = { zone: 'KDS', ingress: 'a zone ingress', egress: 'a zone egress' };
 
-/** `2026-11-21T10:00:00Z`: JWT times are whole seconds, so the milliseconds say nothing. */
-function isoSeconds(epochSeconds: number): string {
-  return new Date(epochSeconds * 1000).toISOString().replace('.000Z', 'Z');
-}
-
 function malformed(what: string, cause?: unknown): ZoneTokenError {
   return new ZoneTokenError('malformed', `zone token is malformed: ${what}`, cause !== undefined ? { cause } : undefined);
 }
@@ -102,27 +98,10 @@ export class ZoneTokenVerifier {
 
   /** The token's claims, or a ZoneTokenError that says exactly what is wrong with it. */
   async verify(token: string | null | undefined, expect: ZoneTokenExpectation): Promise<VerifiedZoneToken> {
-    const jwt = token?.trim() ?? '';
-    if (jwt === '') throw new ZoneTokenError('missing', 'zone token missing: none was presented');
-    if (jwt.split('.').length !== 3) throw malformed('not a JWT (expected three base64url parts separated by dots)');
-    let header: ReturnType<typeof decodeProtectedHeader>;
-    try {
-      header = decodeProtectedHeader(jwt);
-    } catch (err) {
-      throw malformed('its header is not base64url-encoded JSON', err);
-    }
-    if (header.alg !== ZONE_TOKEN_ALG) throw malformed(`signed with ${JSON.stringify(header.alg ?? null)}, not ${ZONE_TOKEN_ALG}`);
-    if (typeof header.kid !== 'string' || header.kid === '') throw malformed('its header has no key id (kid)');
-    if (header.kid !== this.kid) {
-      throw new ZoneTokenError('bad-signature', `zone token was signed by key "${header.kid}", not by this control plane's key "${this.kid}" (was it issued by another global control plane?)`);
-    }
-
-    let payload: unknown;
-    try {
-      ({ payload } = await jwtVerify(jwt, this.key, { algorithms: [ZONE_TOKEN_ALG], currentDate: new Date(this.now()) }));
-    } catch (err) {
-      throw this.#explain(err);
-    }
+    const { payload, kid } = await verifySignedJwt(token, {
+      noun: 'zone token', key: this.key, kid: this.kid, keyOwner: "this control plane's key",
+      otherKeyHint: '(was it issued by another global control plane?)', now: this.now(),
+    }, (reason, message, cause) => new ZoneTokenError(reason, message, cause !== undefined ? { cause } : undefined));
     const claims = Claims.safeParse(payload, { reportInput: true });
     if (!claims.success) {
       const i = claims.error.issues[0]!;
@@ -136,23 +115,11 @@ export class ZoneTokenVerifier {
       throw new ZoneTokenError('wrong-scope', `zone token has scopes [${c.scope.join(', ')}], ${NEEDED_BY[expect.scope]} needs "${expect.scope}"`);
     }
     return {
-      zone: c.zone, scopes: [...new Set(c.scope)], id: c.jti, kid: header.kid,
+      zone: c.zone, scopes: [...new Set(c.scope)], id: c.jti, kid,
       issuedAt: new Date(c.iat * 1000), expiresAt: new Date(c.exp * 1000),
     };
   }
 
-  #explain(err: unknown): ZoneTokenError {
-    // jose checks the signature before the times: an expired forgery is reported as a bad signature.
-    if (err instanceof errors.JWSSignatureVerificationFailed) {
-      return new ZoneTokenError('bad-signature', `zone token signature does not verify with this control plane's key "${this.kid}"`, { cause: err });
-    }
-    if (err instanceof errors.JWTExpired) {
-      const exp = err.payload.exp;
-      return new ZoneTokenError('expired', typeof exp === 'number' ? `zone token expired at ${isoSeconds(exp)}` : 'zone token expired', { cause: err });
-    }
-    if (err instanceof errors.JOSEError) return malformed(err.message, err);
-    return malformed(err instanceof Error ? err.message : String(err), err);
-  }
 }
 
 /**
