@@ -2,6 +2,7 @@ import {
   canonicalJson, type EventBus, LABEL_ORIGIN, listAll, type Logger, NotFoundError, type ResourceChangedEvent, type ResourceKind,
   type ResourceStore, type StoredResource, type Telemetry, VersionConflictError,
 } from '@meshfed/shared';
+import { CoalescingRunner } from '../coalescing-runner.js';
 import { type AvailableService, computeAvailableServices } from './available-services.js';
 
 export interface AvailableServicesReconcilerOptions {
@@ -49,14 +50,12 @@ export function startAvailableServicesReconciler(o: AvailableServicesReconcilerO
   };
   gauge.addCallback(observe);
 
-  let stopped = false;
-  let dirty = false;
-  let running: Promise<void> | undefined;
+  const runner = new CoalescingRunner(() => recomputeOnce());
   /** Ingresses this reconciler is writing now → versions of their events seen meanwhile (our own among them). */
   const inFlight = new Map<string, string[]>();
 
   const unsubscribe = o.bus.subscribe((events: readonly ResourceChangedEvent[]) => {
-    if (stopped) return;
+    if (runner.stopped) return;
     for (const e of events) {
       if (!WATCHED.has(e.type)) continue;
       if (e.type === 'ZoneIngress') {
@@ -69,34 +68,13 @@ export function startAvailableServicesReconciler(o: AvailableServicesReconcilerO
       } else if (e.type === 'Dataplane' && fromGlobal(e)) {
         continue;
       }
-      trigger();
+      runner.trigger();
       return;
     }
   });
 
-  const timer = o.resyncIntervalMs === 0 ? undefined : setInterval(() => trigger(), o.resyncIntervalMs ?? DEFAULT_RESYNC_MS);
+  const timer = o.resyncIntervalMs === 0 ? undefined : setInterval(() => runner.trigger(), o.resyncIntervalMs ?? DEFAULT_RESYNC_MS);
   timer?.unref();
-
-  function trigger(): Promise<void> {
-    if (stopped) return running ?? Promise.resolve();
-    if (running) {
-      dirty = true;
-      return running;
-    }
-    running = loop();
-    return running;
-  }
-
-  async function loop(): Promise<void> {
-    try {
-      do {
-        dirty = false;
-        await recomputeOnce();
-      } while (dirty && !stopped);
-    } finally {
-      running = undefined;
-    }
-  }
 
   async function recomputeOnce(): Promise<void> {
     const started = performance.now();
@@ -109,7 +87,7 @@ export function startAvailableServicesReconciler(o: AvailableServicesReconcilerO
       lastCount = services.length;
       let written = 0;
       for (const ingress of ingresses) {
-        if (stopped) break;
+        if (runner.stopped) break;
         if (!isLocal(ingress)) continue;
         if (await update(ingress, services)) written++;
       }
@@ -149,11 +127,11 @@ export function startAvailableServicesReconciler(o: AvailableServicesReconcilerO
         }]);
         writes.add(1, { result: 'ok' });
         // An event of another version arrived while we wrote: someone else changed it too; look again.
-        if (seen.some((v) => v !== written[0]?.version)) dirty = true;
+        if (seen.some((v) => v !== written[0]?.version)) runner.again();
         log.debug({ ingress: current.name, version: written[0]?.version, ...diffCounts(had, services) }, 'available services changed');
         return true;
       } catch (err) {
-        if (seen.length > 0) dirty = true;
+        if (seen.length > 0) runner.again();
         if (err instanceof NotFoundError) return false; // deleted meanwhile: nothing to keep up to date
         if (!(err instanceof VersionConflictError)) throw err;
         conflict = true;
@@ -170,23 +148,22 @@ export function startAvailableServicesReconciler(o: AvailableServicesReconcilerO
     if (current) {
       writes.add(1, { result: 'gave_up' });
       log.info({ ingress: current.name, attempts: WRITE_ATTEMPTS }, 'available services: ingress kept changing under us; retrying on the next change');
-      dirty = true;
+      runner.again();
     }
     return false;
   }
 
-  void trigger();
+  void runner.trigger();
 
   return {
     async stop() {
-      stopped = true;
       unsubscribe();
       if (timer) clearInterval(timer);
       gauge.removeCallback(observe);
-      await running;
+      await runner.stop();
     },
     runNow() {
-      return trigger();
+      return runner.trigger();
     },
   };
 }

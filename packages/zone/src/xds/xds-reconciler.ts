@@ -7,6 +7,7 @@ import { dep, dependencyVersions, type GeneratedProxy, type GenerationContext, t
 import { generateSidecar, identityServiceOf } from './generate/sidecar.js';
 import { buildZoneIndex, type ZoneIndex } from './generate/zone-index.js';
 import { generateZoneEgress, generateZoneIngress, ZONE_EGRESS_SERVICE } from './generate/zone-proxies.js';
+import { CoalescingRunner } from '../coalescing-runner.js';
 import { parseProxyId, proxyIdOf } from './proxy-id.js';
 import { makeSnapshot } from './snapshot.js';
 import type { SnapshotCache } from './snapshot-cache.js';
@@ -99,14 +100,12 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
   let touched = new Set<string>();
   let fullRun = true;
   let firstChangeAt: number | undefined;
-  let stopped = false;
-  let dirty = false;
-  let running: Promise<void> | undefined;
   let rotationTimer: NodeJS.Timeout | undefined;
+  const runner = new CoalescingRunner(() => runOnce());
   let stats: XdsReconcilerStats = { proxies: 0, lastRunMs: 0, lastGenerated: 0, runs: 0 };
 
   const unsubscribe = o.bus.subscribe((events: readonly ResourceChangedEvent[]) => {
-    if (stopped) return;
+    if (runner.stopped) return;
     let relevant = false;
     for (const e of events) {
       if (e.type === 'Secret') {
@@ -124,35 +123,14 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
     }
     if (relevant) {
       firstChangeAt ??= performance.now();
-      void trigger();
+      void runner.trigger();
     }
   });
   const timer = o.resyncIntervalMs === 0 ? undefined : setInterval(() => {
     fullRun = true;
-    void trigger();
+    void runner.trigger();
   }, o.resyncIntervalMs ?? 30_000);
   timer?.unref();
-
-  function trigger(): Promise<void> {
-    if (stopped) return running ?? Promise.resolve();
-    if (running) {
-      dirty = true;
-      return running;
-    }
-    running = loop();
-    return running;
-  }
-
-  async function loop(): Promise<void> {
-    try {
-      do {
-        dirty = false;
-        await runOnce();
-      } while (dirty && !stopped);
-    } finally {
-      running = undefined;
-    }
-  }
 
   async function load(): Promise<void> {
     const lists = await Promise.all(WATCHED.map((t) => listAll(o.store, t)));
@@ -266,7 +244,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
             else continue;
           }
         }
-        if (++sinceYield >= YIELD_EVERY && !stopped) {
+        if (++sinceYield >= YIELD_EVERY && !runner.stopped) {
           sinceYield = 0;
           await yieldToLoop();
         }
@@ -372,25 +350,24 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
   function scheduleRotation(at: number): void {
     if (rotationTimer) clearTimeout(rotationTimer);
     rotationTimer = undefined;
-    if (!Number.isFinite(at) || stopped) return;
+    if (!Number.isFinite(at) || runner.stopped) return;
     rotationTimer = setTimeout(() => {
       fullRun = true;
-      void trigger();
+      void runner.trigger();
     }, Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()) + 1000));
     rotationTimer.unref();
   }
 
-  void trigger();
+  void runner.trigger();
 
   return {
     async stop() {
-      stopped = true;
       unsubscribe();
       if (timer) clearInterval(timer);
       if (rotationTimer) clearTimeout(rotationTimer);
-      await running;
+      await runner.stop();
     },
-    runNow: () => trigger(),
+    runNow: () => runner.trigger(),
     explain(proxyId) {
       const state = proxies.get(proxyId);
       if (state) return state.problem;
