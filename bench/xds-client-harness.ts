@@ -11,7 +11,9 @@ import { type ClientDuplexStream, credentials } from '@grpc/grpc-js';
 import {
   ADS_SERVICE, AdsClient, adsCodec, identityCertSecretName, meshCaSecretName, toStruct, XDS_TYPE_URL,
 } from '@meshfed/shared';
-import { fail, send, serveBench, stateDigest, wall } from './xds-proc.js';
+import { H2GrpcChannel, type BidiStream } from './xds-h2-client.js';
+import { checkClientWire, decodeLeanDeltaResponse, encodeAck, HeldDigest } from './xds-client-wire.js';
+import { fail, send, serveBench, wall } from './xds-proc.js';
 import { MESH, proxies } from './xds-topology.js';
 
 export interface ClientHarnessConfig {
@@ -54,12 +56,17 @@ const EDS = XDS_TYPE_URL.endpoint;
 const LDS = XDS_TYPE_URL.listener;
 const SDS = XDS_TYPE_URL.secret;
 const pass = (b: Buffer) => b;
+const ENVOY_WINDOW_BYTES = 256 * 1024 * 1024;
+/** The streams' gRPC client: node:http2 directly (default), or grpc-js's (BENCH_XDS_CLIENT_IMPL=grpc-js), to compare. */
+const CLIENT_IMPL = process.env.BENCH_XDS_CLIENT_IMPL === 'grpc-js' ? 'grpc-js' : 'h2';
 
 interface Stream {
   readonly id: string;
   readonly type: 'dataplane' | 'ingress';
-  call?: ClientDuplexStream<Buffer, Buffer>;
-  readonly held: Map<string, Map<string, string>>;
+  call?: ClientDuplexStream<Buffer, Buffer> | BidiStream;
+  /** Per type URL, per name: the version held and its HeldDigest hash. */
+  readonly held: Map<string, Map<string, { version: string; h: number }>>;
+  readonly digest: HeldDigest;
   readonly eds: Set<string>;
   frames: number;
   bytes: number;
@@ -72,8 +79,8 @@ interface Stream {
 }
 
 const cfg = JSON.parse(process.env.BENCH_XDS_CLIENT ?? '{}') as ClientHarnessConfig;
-const streams = new Map<string, Stream>(proxies(cfg.n, cfg.localIngress).map((p) => [p.id, { id: p.id, type: p.type, held: new Map(), eds: new Set(), frames: 0, bytes: 0, lastAt: 0 }]));
-const clients: InstanceType<typeof AdsClient>[] = [];
+const streams = new Map<string, Stream>(proxies(cfg.n, cfg.localIngress).map((p) => [p.id, { id: p.id, type: p.type, held: new Map(), digest: new HeldDigest(), eds: new Set(), frames: 0, bytes: 0, lastAt: 0 }]));
+const clients: { close(): void }[] = [];
 let mode: 'digest' | 'count' = 'digest';
 let waiting: { left: number; resolve: () => void } | undefined;
 let errors = 0;
@@ -81,11 +88,7 @@ let firstError: string | undefined;
 /** The latest arrival on any stream since `arm`. */
 let lastAny = 0;
 
-function digestOf(s: Stream): string {
-  const entries: [string, string, string][] = [];
-  for (const [t, m] of s.held) for (const [n, v] of m) entries.push([t, n, v]);
-  return stateDigest(entries);
-}
+const digestOf = (s: Stream) => s.digest.toString();
 
 /**
  * Marks the stream done if it holds what it is expected to. `at` is the arrival that got it there; with
@@ -117,23 +120,32 @@ function onResponse(s: Stream, frame: Buffer): void {
   s.bytes += frame.length;
   s.lastAt = at;
   lastAny = at;
-  const d = adsCodec.decodeDeltaResponse(frame);
-  if (!d.ok) {
-    s.error ??= d.error;
+  let r;
+  try {
+    r = decodeLeanDeltaResponse(frame);
+  } catch (err) {
+    s.error ??= (err as Error).message;
     return;
   }
-  const r = d.value;
-  const type = r.type_url ?? '';
+  const type = r.typeUrl;
   let held = s.held.get(type);
   if (!held) s.held.set(type, (held = new Map()));
   const added: string[] = [];
-  for (const res of r.resources ?? []) {
-    const name = res.name ?? '';
-    if (!held.has(name)) added.push(name);
-    held.set(name, res.version ?? '');
+  for (const [name, version] of r.resources) {
+    const prev = held.get(name);
+    if (!prev) added.push(name);
+    else s.digest.remove(prev.h);
+    const h = HeldDigest.hash(type, name, version);
+    held.set(name, { version, h });
+    s.digest.add(h);
   }
-  const removed = r.removed_resources ?? [];
-  for (const name of removed) held.delete(name);
+  const removed = r.removed;
+  for (const name of removed) {
+    const prev = held.get(name);
+    if (!prev) continue;
+    s.digest.remove(prev.h);
+    held.delete(name);
+  }
   const call = s.call!;
   // Like Envoy: ask for the endpoints of new clusters (and drop those of removed ones), then ACK.
   if (type === CDS) {
@@ -143,7 +155,7 @@ function onResponse(s: Stream, frame: Buffer): void {
     for (const n of unsub) s.eds.delete(n);
     if (sub.length > 0 || unsub.length > 0) call.write(adsCodec.encodeDeltaRequest({ type_url: EDS, resource_names_subscribe: sub, resource_names_unsubscribe: unsub }));
   }
-  call.write(adsCodec.encodeDeltaRequest({ type_url: type, response_nonce: r.nonce ?? '' }));
+  call.write(encodeAck(type, r.nonce));
   s.history?.push({ at, digest: digestOf(s) });
   check(s, at);
 }
@@ -153,21 +165,32 @@ function open(port: number): void {
   let i = 0;
   for (const s of streams.values()) {
     const channel = Math.floor(i++ / cfg.streamsPerChannel);
-    // A local subchannel pool: each client is its own HTTP/2 connection, not one shared by all.
-    // Plaintext, as the CP harness serves it (AdsServer with createInsecure): TLS is not what is measured.
+    // Each channel is its own HTTP/2 connection. Plaintext, as the CP harness serves it (AdsServer with
+    // createInsecure): TLS is not what is measured. Envoy's HTTP/2 windows for its xDS connection
+    // (initial_stream_window_size and initial_connection_window_size default to 256 MiB), not
+    // node's or grpc-js's 64 KiB: with 500 streams on a connection, a 64 KiB connection window
+    // throttles a push to a WINDOW_UPDATE round trip every ~15 responses, which Envoy never sees.
     while (clients.length <= channel) {
-      clients.push(new AdsClient(target, credentials.createInsecure(), {
-        'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': 64 * 1024 * 1024,
-      }));
+      clients.push(CLIENT_IMPL === 'grpc-js'
+        ? new AdsClient(target, credentials.createInsecure(), {
+          'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc-node.flow_control_window': ENVOY_WINDOW_BYTES,
+        })
+        : new H2GrpcChannel(target, ENVOY_WINDOW_BYTES));
     }
-    const call = clients[channel]!.makeBidiStreamRequest<Buffer, Buffer>(DELTA, pass, pass);
-    s.call = call;
-    call.on('data', (b: Buffer) => onResponse(s, b));
-    call.on('error', (err: Error) => {
+    const c = clients[channel]!;
+    const onError = (err: Error) => {
       errors++;
       s.error ??= err.message;
       firstError ??= `${s.id}: ${err.message}`;
-    });
+    };
+    if (c instanceof H2GrpcChannel) s.call = c.open(DELTA, { onMessage: (b) => onResponse(s, b), onError });
+    else {
+      const call = (c as InstanceType<typeof AdsClient>).makeBidiStreamRequest<Buffer, Buffer>(DELTA, pass, pass);
+      call.on('data', (b: Buffer) => onResponse(s, b));
+      call.on('error', onError);
+      s.call = call;
+    }
+    const call = s.call;
     const node = { id: s.id, metadata: toStruct({ proxyType: s.type }) };
     call.write(adsCodec.encodeDeltaRequest({ node, type_url: CDS, resource_names_subscribe: ['*'] }));
     call.write(adsCodec.encodeDeltaRequest({ type_url: LDS, resource_names_subscribe: ['*'] }));
@@ -237,6 +260,7 @@ async function expect(a: ExpectArgs): Promise<ExpectResult> {
 }
 
 try {
+  checkClientWire();
   // The Envoy protos load on first use: not while the streams are timed.
   adsCodec.decodeDeltaResponse(adsCodec.encodeDeltaResponse({ type_url: CDS }));
   adsCodec.encodeDeltaRequest({ type_url: CDS });

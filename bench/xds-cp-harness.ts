@@ -8,16 +8,19 @@ import { ServerCredentials } from '@grpc/grpc-js';
 import {
   adsCodec, type AdsResource, createLogger, generateCa, InProcessEventBus, MemoryStore, pack, Telemetry, XDS_TYPE_URL, type XdsKind,
 } from '@meshfed/shared';
-import { meshCaSecretNames } from '../packages/zone/src/mesh-ca/ca-secrets.js';
-import { WorkloadCertificateCache } from '../packages/zone/src/mesh-ca/workload-certificate-cache.js';
-import { AdsServer } from '../packages/zone/src/xds/ads-server.js';
-import { allowAll } from '../packages/zone/src/xds/auth.js';
-import { parseProxyId } from '../packages/zone/src/xds/proxy-id.js';
-import { ProxyInsights } from '../packages/zone/src/xds/proxy-insights.js';
-import type { XdsSnapshot } from '../packages/zone/src/xds/snapshot.js';
-import { SnapshotCache } from '../packages/zone/src/xds/snapshot-cache.js';
-import { startXdsReconciler, type XdsReconciler } from '../packages/zone/src/xds/xds-reconciler.js';
-import { fail, send, serveBench, sleep, stateDigest, wall } from './xds-proc.js';
+// The zone's code as built (tsc, what `npm start` runs), not its sources through tsx, whose
+// transform wraps every function it names in a helper call and measured slower than what ships.
+import { meshCaSecretNames } from '../packages/zone/dist/mesh-ca/ca-secrets.js';
+import { WorkloadCertificateCache } from '../packages/zone/dist/mesh-ca/workload-certificate-cache.js';
+import { AdsServer } from '../packages/zone/dist/xds/ads-server.js';
+import { allowAll } from '../packages/zone/dist/xds/auth.js';
+import { parseProxyId } from '../packages/zone/dist/xds/proxy-id.js';
+import { ProxyInsights } from '../packages/zone/dist/xds/proxy-insights.js';
+import type { XdsSnapshot } from '../packages/zone/dist/xds/snapshot.js';
+import { SnapshotCache } from '../packages/zone/dist/xds/snapshot-cache.js';
+import { startXdsReconciler, type XdsReconciler } from '../packages/zone/dist/xds/xds-reconciler.js';
+import { stateDigest } from './xds-client-wire.js';
+import { fail, send, serveBench, sleep, wall } from './xds-proc.js';
 import { CA_BACKEND, dataplane, localIngress, MESH, mesh, remoteIngress, SERVICES, ZONE } from './xds-topology.js';
 
 export interface CpHarnessConfig {

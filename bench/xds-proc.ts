@@ -2,7 +2,6 @@
 // over IPC. Every child is tracked and killed when the bench ends, however it ends; every wait is
 // bounded. No meshfed import here: every harness loads this file.
 import { type ChildProcess, fork } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable between processes of one host (see clockOffset). */
@@ -70,19 +69,6 @@ export function fail(err: unknown): never {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/**
- * The digest of what a proxy holds (or should hold): its resources as (type URL, name, version), in
- * order. The zone CP computes it from a snapshot, the client from what its delta stream received.
- */
-export function stateDigest(entries: Iterable<readonly [typeUrl: string, name: string, version: string]>): string {
-  const lines: string[] = [];
-  for (const [t, n, v] of entries) lines.push(`${t}\u0001${n}\u0001${v}`);
-  lines.sort();
-  const h = createHash('sha1');
-  for (const l of lines) h.update(l).update('\n');
-  return h.digest('base64url');
-}
 
 type Listener = (m: FromChild, receivedAt: number) => void;
 

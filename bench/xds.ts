@@ -13,7 +13,9 @@
 // BENCH_XDS_TIMEOUT_MS=30000 (one convergence) BENCH_XDS_SYNC_TIMEOUT_MS=120000 (setup, initial sync)
 // BENCH_XDS_BUDGET_S=270 (past it, sampling stops early and says so) BENCH_XDS_VERBOSE=1 (children's
 // output on stderr) BENCH_XDS_CPU_PROF=DIR (V8 CPU profile of every child, whole life)
-// BENCH_XDS_PHASE_PROF=DIR (V8 CPU profiles of the zone CP per phase: setup, changes, mesh-wide).
+// BENCH_XDS_PHASE_PROF=DIR (V8 CPU profiles of the zone CP per phase: setup, changes, mesh-wide)
+// BENCH_XDS_CP_NODE_FLAGS="--flag ..." (node flags of the zone CP process)
+// BENCH_XDS_CLIENT_IMPL=h2|grpc-js (the proxies' gRPC client: node:http2 directly, or grpc-js's client).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +36,8 @@ const PARTS = new Set((process.env.BENCH_XDS_PARTS ?? 'meshfed,baseline').split(
 const TIMEOUT_MS = Number(process.env.BENCH_XDS_TIMEOUT_MS ?? 30_000);
 const SYNC_TIMEOUT_MS = Number(process.env.BENCH_XDS_SYNC_TIMEOUT_MS ?? 120_000);
 const BUDGET_MS = Number(process.env.BENCH_XDS_BUDGET_S ?? 270) * 1000;
+/** Node flags of the zone CP process (BENCH_XDS_CP_NODE_FLAGS, space-separated; default none). */
+const CP_NODE_FLAGS = (process.env.BENCH_XDS_CP_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 /** A directory: the CP harness writes a V8 CPU profile of each phase there (setup, changes, mesh-wide). */
 const PHASE_PROF = process.env.BENCH_XDS_PHASE_PROF;
 
@@ -109,7 +113,7 @@ interface BaselineCell {
   initialMs?: number;
   initial?: ExpectResult;
   changes: number[];
-  mesh: Map<string, { latency: number; clientCpuMs: number }[]>;
+  mesh: Map<string, { latency: number; clientCpuMs: number; serverCpuMs: number }[]>;
   failed?: string;
 }
 
@@ -138,7 +142,7 @@ async function meshfedCell(n: number, dir: string): Promise<MeshfedCell> {
   const procs: Proc[] = [];
   try {
     const cfg: CpHarnessConfig = { n, localIngress: LOCAL_INGRESS };
-    const cp = new Proc(`cp-${n}`, CP_HARNESS, { BENCH_XDS_CP: JSON.stringify(cfg) }, ['--expose-gc']);
+    const cp = new Proc(`cp-${n}`, CP_HARNESS, { BENCH_XDS_CP: JSON.stringify(cfg) }, ['--expose-gc', ...CP_NODE_FLAGS]);
     procs.push(cp);
     await cp.ready(SYNC_TIMEOUT_MS);
     const profiled = async <T>(phase: string, f: () => Promise<T>): Promise<T> => {
@@ -272,15 +276,18 @@ async function baselineCell(n: number, m: MeshfedCell): Promise<BaselineCell> {
     out.initialMs = out.initial.last - startAt;
 
     /** Writes one plan's frames to its streams; the latency, and the client's CPU until they all arrived. */
-    const push = async (file: string): Promise<{ latency: number; clientCpuMs: number } | undefined> => {
+    const push = async (file: string): Promise<{ latency: number; clientCpuMs: number; serverCpuMs: number } | undefined> => {
       const expected = await srv.request<Record<string, number>>('load', TIMEOUT_MS, { file });
       await client.request('arm', TIMEOUT_MS);
-      const cl0 = await client.request<Usage>('usage', TIMEOUT_MS);
+      const [sv0, cl0] = [await srv.request<Usage>('usage', TIMEOUT_MS), await client.request<Usage>('usage', TIMEOUT_MS)];
       const { at } = await srv.request<{ at: number }>('push', TIMEOUT_MS);
       const e = await expectation(client, 'count', expected);
       const cl1 = await client.request<Usage>('usage', TIMEOUT_MS);
+      // The server's CPU once the last ACKs are in, as the CP's is measured: until 300 ms without a response.
+      await client.request('quiet', TIMEOUT_MS + 5000, { ms: 300, timeoutMs: TIMEOUT_MS });
+      const sv1 = await srv.request<Usage>('usage', TIMEOUT_MS);
       if (!complete(e, 'baseline push')) return undefined;
-      return { latency: onBench(e.last, clientClock) - onBench(at, srvClock), clientCpuMs: cl1.cpuMs - cl0.cpuMs };
+      return { latency: onBench(e.last, clientClock) - onBench(at, srvClock), clientCpuMs: cl1.cpuMs - cl0.cpuMs, serverCpuMs: sv1.cpuMs - sv0.cpuMs };
     };
     for (const file of m.changes?.plans ?? []) {
       if (overBudget()) break;
@@ -288,7 +295,7 @@ async function baselineCell(n: number, m: MeshfedCell): Promise<BaselineCell> {
       if (l !== undefined) out.changes.push(l.latency);
     }
     for (const mw of m.mesh) {
-      const ls: { latency: number; clientCpuMs: number }[] = [];
+      const ls: { latency: number; clientCpuMs: number; serverCpuMs: number }[] = [];
       for (const file of mw.plans) {
         const l = await push(file);
         if (l !== undefined) ls.push(l);
@@ -411,7 +418,7 @@ export async function benchXds(): Promise<void> {
     // (d) mesh-wide change
     console.log(`(d) a mesh-wide change: the Mesh's mTLS turned off, then on again (certificates still cached), ${MESH_CYCLES} times each;`);
     console.log('    from the Mesh\'s store commit to every proxy\'s stream holding its new configuration (target < 1 s)');
-    const d: string[][] = [['dataplanes', 'change', 'samples', 'p50', 'max', 'reconcile p50', 'CP CPU', 'client CPU', 'proxies changed', 'bytes pushed', 'base p50', 'base max', 'p50 ratio', 'base client CPU']];
+    const d: string[][] = [['dataplanes', 'change', 'samples', 'p50', 'max', 'reconcile p50', 'CP CPU', 'client CPU', 'proxies changed', 'bytes pushed', 'base p50', 'base max', 'p50 ratio', 'base server CPU', 'base client CPU']];
     for (const { n, m, b: base } of cells) {
       if (m.mesh.length === 0) {
         d.push([String(n), m.failed ?? '-']);
@@ -423,13 +430,13 @@ export async function benchXds(): Promise<void> {
           String(n), mw.label, `${mw.latency.length}${mw.incomplete ? ` (+${mw.incomplete} incomplete)` : ''}`, ms(median(mw.latency)), ms(maxOf(mw.latency)),
           ms(median(mw.runMs)), ms(median(mw.cpCpuMs)), ms(median(mw.clientCpuMs)), String(median(mw.changed) ?? '-'), mib(median(mw.bytes)),
           base?.failed ?? ms(median(bl.map((x) => x.latency))), base?.failed ?? ms(maxOf(bl.map((x) => x.latency))),
-          ratio(median(mw.latency), median(bl.map((x) => x.latency))), base?.failed ?? ms(median(bl.map((x) => x.clientCpuMs))),
+          ratio(median(mw.latency), median(bl.map((x) => x.latency))), base?.failed ?? ms(median(bl.map((x) => x.serverCpuMs))), base?.failed ?? ms(median(bl.map((x) => x.clientCpuMs))),
         ]);
       }
     }
     console.log(table(d));
     console.log('    (reconcile: the reconciler\'s own run time; CP / client CPU: each process\'s user+system time from the commit until no response arrived for 300 ms,');
-    console.log('     ACKs included; proxies changed: snapshots republished; bytes pushed: response bytes all streams received; base client CPU: the client\'s, baseline push)');
+    console.log('     ACKs included; proxies changed: snapshots republished; bytes pushed: response bytes all streams received; base server / client CPU: the baseline server\'s and the client\'s, baseline push)');
     console.log(`    (load avg after each size: ${cells.map((c) => `${c.n}: ${c.loadAfter}`).join('; ')}; total ${((performance.now() - started) / 1000).toFixed(0)} s)`);
     if (overBudget()) console.log(`    (the ${BUDGET_MS / 1000} s budget ran out: some parts took fewer samples than asked, as the counts say)`);
   } finally {

@@ -12,3 +12,4 @@ export * from './provider-stream.js';
 export * from './resource-cache.js';
 export * from './sync-labels.js';
 export * from './sync-target-tools.js';
+export { entryHash } from './state-hash.js';

@@ -13,6 +13,11 @@ export interface DeltaItem {
   readonly key: string;
   readonly version: string;
   readonly bytes: Uint8Array;
+  /**
+   * entryHash(key, version), when the item carries it (an xDS snapshot entry computes it once when it
+   * is made): what the session needs on every push and ACK, read without a lookup.
+   */
+  readonly hash?: number;
 }
 
 /** What a provider can send: the current content of each type it provides, already filtered for this peer. */
@@ -69,15 +74,18 @@ export interface Outbound<T extends string = ResourceKind> {
   readonly type: T;
   readonly nonce: string;
   readonly bytes: Buffer;
+  /** The state the response brings the peer to (its system_version_info), and how many resources it carries. */
+  readonly version: string;
+  readonly resources: number;
 }
 
 /** The fields of a delta request the sender reads (KDS's and Envoy's DeltaDiscoveryRequest both have them). */
 export type DeltaRequest = Pick<DeltaDiscoveryRequest, 'response_nonce' | 'initial_resource_versions' | 'error_detail'> & { type_url?: string };
 
 interface InFlight {
-  /** The resources the response carries: names, versions as sent, and their entry hashes (same order; no object per resource). */
-  readonly keys: readonly string[];
-  readonly versions: readonly string[];
+  readonly nonce: string;
+  /** The resources the response carries, as sent, and their entry hashes (same order). */
+  readonly items: readonly DeltaItem[];
   readonly hashes: readonly number[];
   readonly removed: readonly string[];
   readonly sentAt: number;
@@ -86,15 +94,25 @@ interface InFlight {
 
 /** Per type: what the peer has, what is on its way, and what must not be sent again. */
 interface TypeState {
-  readonly peer: Map<string, string>;
-  /** entryHash of each pair in `peer`, so the state hash moves without re-hashing what the peer had. */
-  readonly peerHashes: Map<string, number>;
+  /** What the peer has, by key: the item it was sent (or, for what it said it had, one standing for it). */
+  readonly peer: Map<string, DeltaItem>;
   readonly peerHash: StateHash;
-  readonly inFlight: Map<string, InFlight>;
+  /**
+   * Responses awaiting an answer: a few at most (one push, split to fit), so a list searched by
+   * nonce rather than a map that hashes every ACK's fresh nonce string and reallocates as it empties.
+   */
+  readonly inFlight: InFlight[];
   /** Versions the peer refused, or the sender could not send: not sent again until the content changes. */
   readonly refused: Map<string, string>;
-  dirty: Set<string> | 'all';
+  /**
+   * What changed since the last push: 'all', or the key lists given to `changed`, kept as given (xDS
+   * passes one shared list per snapshot pair to thousands of sessions; copying each into a set per
+   * session was a visible cost). Read-only: the lists are the callers'.
+   */
+  dirty: 'all' | (readonly string[])[];
 }
+
+const EMPTY_BYTES = new Uint8Array(0);
 
 /**
  * Nonces only have to be unique among one stream's responses; a random prefix per process and a
@@ -112,6 +130,7 @@ const nextNonce = () => `${NONCE_PREFIX}${(++nonceCounter).toString(36)}`;
  */
 const itemHashes = new WeakMap<DeltaItem, { readonly key: string; readonly version: string; readonly h: number }>();
 function itemHash(e: DeltaItem): number {
+  if (e.hash !== undefined) return e.hash;
   const c = itemHashes.get(e);
   if (c !== undefined && c.key === e.key && c.version === e.version) return c.h;
   const h = entryHash(e.key, e.version);
@@ -156,40 +175,40 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
     const nonce = req.response_nonce ?? '';
     if (nonce === '') {
       // A (re)subscription: the peer says what it has, and only the difference travels.
-      const peer = new Map(Object.entries(req.initial_resource_versions ?? {}));
-      const peerHashes = new Map<string, number>();
+      const peer = new Map<string, DeltaItem>();
       const peerHash = new StateHash();
-      for (const [k, v] of peer) {
-        const h = entryHash(k, v);
-        peerHashes.set(k, h);
-        peerHash.addHash(h);
+      for (const [key, version] of Object.entries(req.initial_resource_versions ?? {})) {
+        const had: DeltaItem = { key, version, bytes: EMPTY_BYTES };
+        peer.set(key, had);
+        peerHash.addHash(itemHash(had));
       }
-      this.#types.set(type, { peer, peerHashes, peerHash, inFlight: new Map(), refused: new Map(), dirty: 'all' });
+      this.#types.set(type, { peer, peerHash, inFlight: [], refused: new Map(), dirty: 'all' });
       return { kind: 'ok', out: this.#push(type) };
     }
     const state = this.#types.get(type);
-    const flight = state?.inFlight.get(nonce);
-    if (!state || !flight) return { kind: 'rejected', reason: 'stale-nonce', detail: `nonce "${nonce}" for ${type} matches no response awaiting an answer` };
-    state.inFlight.delete(nonce);
+    const at = state ? indexOfNonce(state.inFlight, nonce) : -1;
+    if (!state || at < 0) return { kind: 'rejected', reason: 'stale-nonce', detail: `nonce "${nonce}" for ${type} matches no response awaiting an answer` };
+    const flight = state.inFlight[at]!;
+    state.inFlight.splice(at, 1);
     const latencyMs = this.#now() - flight.sentAt;
     if (!req.error_detail) {
-      this.#settle(state, flight.keys, flight.versions, flight.hashes, flight.removed);
+      this.#settle(state, flight.items, flight.hashes, flight.removed);
       this.#o.observer.acked(type, this.#o.direction, { nonce, version: flight.version, latencyMs });
     } else {
       const rejected = this.#wire.rejected(req.error_detail);
       const refusedNames = new Set(rejected.map((r) => r.name));
       // With a list, the rest of the response was applied; without one, the whole response was refused.
       const whole = rejected.length === 0;
-      const applied = flight.keys.map((k) => !whole && !refusedNames.has(k));
+      const applied = flight.items.map((e) => !whole && !refusedNames.has(e.key));
       const only = <X>(xs: readonly X[]) => xs.filter((_, i) => applied[i]);
-      this.#settle(state, only(flight.keys), only(flight.versions), only(flight.hashes), whole ? [] : flight.removed);
-      flight.keys.forEach((k, i) => {
-        if (!applied[i]) state.refused.set(k, flight.versions[i]!);
+      this.#settle(state, only(flight.items), only(flight.hashes), whole ? [] : flight.removed);
+      flight.items.forEach((e, i) => {
+        if (!applied[i]) state.refused.set(e.key, e.version);
       });
-      if (whole) for (const k of flight.removed) markDirty(state, [k]);
+      if (whole) markDirty(state, flight.removed);
       this.#o.observer.nacked(type, this.#o.direction, {
         nonce, version: flight.version, error: req.error_detail.message ?? 'rejected',
-        rejected: whole ? flight.keys.map((name, i) => ({ name, version: flight.versions[i]!, error: req.error_detail?.message ?? 'rejected' })) : rejected,
+        rejected: whole ? flight.items.map((e) => ({ name: e.key, version: e.version, error: req.error_detail?.message ?? 'rejected' })) : rejected,
       });
     }
     return { kind: 'ok', out: this.#push(type) };
@@ -213,7 +232,7 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
   oldestUnacked(): { type: T; sentAt: number } | undefined {
     let oldest: { type: T; sentAt: number } | undefined;
     for (const [type, s] of this.#types) {
-      for (const f of s.inFlight.values()) if (!oldest || f.sentAt < oldest.sentAt) oldest = { type, sentAt: f.sentAt };
+      for (const f of s.inFlight) if (!oldest || f.sentAt < oldest.sentAt) oldest = { type, sentAt: f.sentAt };
     }
     return oldest;
   }
@@ -228,58 +247,63 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
     if (!state) return;
     const gone = new Set(keys);
     for (const k of gone) this.#drop(state, k);
-    for (const [nonce, f] of state.inFlight) {
-      if (!f.keys.some((k) => gone.has(k)) && !f.removed.some((k) => gone.has(k))) continue;
-      const keep = f.keys.map((k) => !gone.has(k));
-      const only = <X>(xs: readonly X[]) => xs.filter((_, i) => keep[i]);
-      state.inFlight.set(nonce, { ...f, keys: only(f.keys), versions: only(f.versions), hashes: only(f.hashes), removed: f.removed.filter((k) => !gone.has(k)) });
-    }
+    state.inFlight.forEach((f, i) => {
+      if (!f.items.some((e) => gone.has(e.key)) && !f.removed.some((k) => gone.has(k))) return;
+      const keep = f.items.map((e) => !gone.has(e.key));
+      const only = <X>(xs: readonly X[]) => xs.filter((_, j) => keep[j]);
+      state.inFlight[i] = { ...f, items: only(f.items), hashes: only(f.hashes), removed: f.removed.filter((k) => !gone.has(k)) };
+    });
   }
 
   subscribedTypes(): T[] {
     return [...this.#types.keys()];
   }
 
-  #settle(state: TypeState, keys: readonly string[], versions: readonly string[], hashes: readonly number[], removed: readonly string[]): void {
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
-      const h = hashes[i]!;
-      const prev = state.peerHashes.get(k);
-      if (prev !== undefined) state.peerHash.removeHash(prev);
-      state.peer.set(k, versions[i]!);
-      state.peerHashes.set(k, h);
-      state.peerHash.addHash(h);
+  #settle(state: TypeState, items: readonly DeltaItem[], hashes: readonly number[], removed: readonly string[]): void {
+    for (let i = 0; i < items.length; i++) {
+      const e = items[i]!;
+      const prev = state.peer.get(e.key);
+      if (prev !== undefined) state.peerHash.removeHash(itemHash(prev));
+      state.peer.set(e.key, e);
+      state.peerHash.addHash(hashes[i]!);
     }
     for (const k of removed) this.#drop(state, k);
   }
 
   /** The peer no longer has `k`. */
   #drop(state: TypeState, k: string): void {
-    const prev = state.peerHashes.get(k);
+    const prev = state.peer.get(k);
     if (prev === undefined) return;
-    state.peerHash.removeHash(prev);
+    state.peerHash.removeHash(itemHash(prev));
     state.peer.delete(k);
-    state.peerHashes.delete(k);
   }
 
   #push(type: T): Outbound<T>[] {
     const state = this.#types.get(type)!;
-    if (state.inFlight.size > 0) return [];
+    if (state.inFlight.length > 0) return [];
     const dirty = state.dirty;
-    // Nothing marked (every ACK of a push): nothing to compare, and no new Set.
-    if (dirty !== 'all' && dirty.size === 0) return [];
-    state.dirty = new Set();
-    const candidates = dirty === 'all' ? new Set([...this.#o.view.keys(type), ...state.peer.keys()]) : dirty;
+    // Nothing marked (every ACK of a push): nothing to compare.
+    if (dirty !== 'all' && dirty.length === 0) return [];
+    state.dirty = [];
+    // One list (the usual push): its keys are distinct already; several may repeat keys.
+    const candidates: Iterable<string> = dirty === 'all'
+      ? new Set([...this.#o.view.keys(type), ...state.peer.keys()])
+      : dirty.length === 1 ? dirty[0]! : new Set(dirty.flat());
     const upserts: DeltaItem[] = [];
     const removals: string[] = [];
+    const refusedAny = state.refused.size > 0;
     for (const key of candidates) {
       const env = this.#o.view.get(type, key);
       if (env) {
-        if (state.peer.get(key) === env.version || state.refused.get(key) === env.version) continue;
-        state.refused.delete(key);
+        const had = state.peer.get(key);
+        if (had === env || had?.version === env.version) continue;
+        if (refusedAny) {
+          if (state.refused.get(key) === env.version) continue;
+          state.refused.delete(key);
+        }
         upserts.push(env);
       } else {
-        state.refused.delete(key);
+        if (refusedAny) state.refused.delete(key);
         if (state.peer.has(key)) removals.push(key);
       }
     }
@@ -298,21 +322,17 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
     let size = 0;
     const flush = () => {
       if (batch.length === 0 && batchRemovals.length === 0) return;
-      const keys: string[] = [];
-      const versions: string[] = [];
       const hashes: number[] = [];
       for (const e of batch) {
-        keys.push(e.key);
-        versions.push(e.version);
-        const prev = state.peerHashes.get(e.key);
-        if (prev !== undefined) projected.removeHash(prev);
+        const prev = state.peer.get(e.key);
+        if (prev !== undefined) projected.removeHash(itemHash(prev));
         const h = itemHash(e);
         hashes.push(h);
         projected.addHash(h);
       }
       for (const k of batchRemovals) {
-        const prev = state.peerHashes.get(k);
-        if (prev !== undefined) projected.removeHash(prev);
+        const prev = state.peer.get(k);
+        if (prev !== undefined) projected.removeHash(itemHash(prev));
       }
       const nonce = nextNonce();
       const version = projected.toString();
@@ -325,9 +345,9 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
           resources: batch.map((e) => ({ name: e.key, version: e.version, resource: { type_url: resourceTypeUrl, value: e.bytes } })),
           removed_resources: batchRemovals,
         });
-      state.inFlight.set(nonce, { keys, versions, hashes, removed: batchRemovals, sentAt: this.#now(), version });
+      state.inFlight.push({ nonce, items: batch, hashes, removed: batchRemovals, sentAt: this.#now(), version });
       this.#o.observer.sent(type, this.#o.direction, { nonce, version, resources: batch.length, removals: batchRemovals.length, bytes: bytes.length });
-      out.push({ type, nonce, bytes });
+      out.push({ type, nonce, bytes, version, resources: batch.length });
       batch = [];
       batchRemovals = [];
       size = 0;
@@ -358,7 +378,13 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
 
 function markDirty(state: TypeState, keys: Iterable<string>): void {
   if (state.dirty === 'all') return;
-  for (const k of keys) state.dirty.add(k);
+  // An array is kept as given (its owner does not change it); anything else is read now.
+  state.dirty.push(Array.isArray(keys) ? (keys as readonly string[]) : [...keys]);
+}
+
+function indexOfNonce(flights: readonly InFlight[], nonce: string): number {
+  for (let i = 0; i < flights.length; i++) if (flights[i]!.nonce === nonce) return i;
+  return -1;
 }
 
 function rejectedOf(detail: { details?: Any[] }): { name: string; version: string; error: string }[] {

@@ -4,6 +4,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BatchedHistogram, type BatchedHistogramOptions } from './batched-histogram.js';
 import { RecentSpans } from './recent-spans.js';
 
 export interface TelemetryOptions {
@@ -23,6 +24,7 @@ export class Telemetry {
   readonly #exporter: PrometheusExporter;
   readonly #meterProvider: MeterProvider;
   readonly #tracerProvider: BasicTracerProvider;
+  readonly #batched = new Set<BatchedHistogram<Attributes>>();
 
   constructor(options: TelemetryOptions) {
     const resource = resourceFromAttributes({ 'service.name': options.service, ...options.attributes });
@@ -35,6 +37,8 @@ export class Telemetry {
 
   /** Serves the Prometheus text format on a raw node request/response pair. */
   serveMetrics(req: IncomingMessage, res: ServerResponse): void {
+    // What batched instruments hold is recorded first, so a read sees every sample taken before it.
+    for (const b of this.#batched) b.flush();
     this.#exporter.getMetricsRequestHandler(req, res);
   }
 
@@ -44,6 +48,16 @@ export class Telemetry {
 
   histogram(name: string, description: string, unit = 's'): Histogram {
     return this.meter.createHistogram(name, { description, unit });
+  }
+
+  /** A histogram recorded in batches (see BatchedHistogram), flushed before every read of the metrics. */
+  batchedHistogram<A extends Attributes>(name: string, options: { description: string; unit?: string; buckets?: number[] } & BatchedHistogramOptions): BatchedHistogram<A> {
+    const h = this.meter.createHistogram(name, {
+      description: options.description, unit: options.unit ?? 's', ...(options.buckets ? { advice: { explicitBucketBoundaries: options.buckets } } : {}),
+    });
+    const b = new BatchedHistogram<A>(h, options);
+    this.#batched.add(b as unknown as BatchedHistogram<Attributes>);
+    return b;
   }
 
   /** Runs `fn` inside a span that records its outcome. */
@@ -62,6 +76,7 @@ export class Telemetry {
   }
 
   async shutdown(): Promise<void> {
+    for (const b of this.#batched) b.flush();
     await Promise.allSettled([this.#meterProvider.shutdown(), this.#tracerProvider.shutdown()]);
   }
 }

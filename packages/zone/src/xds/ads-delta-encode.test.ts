@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import { adsCodec, type DeltaDiscoveryResponse, XDS_TYPE_URL } from '@meshfed/shared';
 import { encodeDeltaItems, encodeDeltaResponse } from './ads-delta-encode.js';
 import { decodePlainAck } from './ads-delta-protocol.js';
+import { edsCluster } from './fixtures.test-support.js';
+import { makeSnapshot } from './snapshot.js';
 
 const any = (n: number) => ({ type_url: XDS_TYPE_URL.cluster, value: Buffer.alloc(n, 7) });
 
@@ -36,6 +38,14 @@ test('a response encoded straight from items is byte for byte what protobufjs wr
     assert.deepEqual(fast, adsCodec.encodeDeltaResponse(response));
     assert.deepEqual(fast, encodeDeltaResponse(response));
   }
+  // Snapshot entries travel as their pre-encoded Resource: the same bytes, mixed with plain items.
+  const entries = [...makeSnapshot({ cluster: { a: edsCluster('a'), 'b-é': edsCluster('b-é') } }).types.cluster.entries.values()];
+  const mixed = [entries[0]!, { key: 'plain', version: 'v', bytes: any(9).value }, entries[1]!];
+  const fast = encodeDeltaItems(XDS_TYPE_URL.cluster, 'n', 'v1', XDS_TYPE_URL.cluster, mixed, ['gone']);
+  assert.deepEqual(fast, adsCodec.encodeDeltaResponse({
+    type_url: XDS_TYPE_URL.cluster, nonce: 'n', system_version_info: 'v1', removed_resources: ['gone'],
+    resources: mixed.map((e) => ({ name: e.key, version: e.version, resource: { type_url: XDS_TYPE_URL.cluster, value: e.bytes } })),
+  }));
 });
 
 test('a plain delta ACK decoded by hand is what the generic decoder gives; anything else goes the generic way', () => {

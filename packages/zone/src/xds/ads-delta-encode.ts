@@ -1,5 +1,6 @@
 import { adsCodec, type DeltaDiscoveryResponse, type DeltaItem, type DeltaWire, type XdsKind } from '@meshfed/shared';
 import { XDS_WIRE } from './delta.js';
+import type { XdsEntry } from './snapshot.js';
 
 /**
  * DeltaDiscoveryResponse encoded by hand into one buffer of the exact size: the resources are
@@ -73,6 +74,12 @@ export function encodeDeltaItems(typeUrl: string, nonce: string, version: string
   const anyTypeField = stringField(resourceTypeUrl);
   let size = stringField(version);
   for (const x of items) {
+    // A snapshot entry carries its Resource encoded already (for this type URL): copied as is.
+    const w = wireOf(x, resourceTypeUrl);
+    if (w !== undefined) {
+      size += 1 + varintSize(w.length) + w.length;
+      continue;
+    }
     const anyLen = anyTypeField + 1 + varintSize(x.bytes.length) + x.bytes.length;
     const n = stringField(x.version) + 1 + varintSize(anyLen) + anyLen + stringField(x.key);
     size += 1 + varintSize(n) + n;
@@ -85,6 +92,14 @@ export function encodeDeltaItems(typeUrl: string, nonce: string, version: string
   off = 0;
   str(0x0a, version);
   for (const x of items) {
+    const w = wireOf(x, resourceTypeUrl);
+    if (w !== undefined) {
+      buf[off++] = 0x12;
+      varint(w.length);
+      buf.set(w, off);
+      off += w.length;
+      continue;
+    }
     // The lengths again rather than kept in arrays: a few additions per resource, no allocation.
     const value = x.bytes;
     const anyLen = anyTypeField + 1 + varintSize(value.length) + value.length;
@@ -108,6 +123,12 @@ export function encodeDeltaItems(typeUrl: string, nonce: string, version: string
   const out = buf;
   buf = EMPTY;
   return out;
+}
+
+/** The item's encoded Resource when it is a snapshot entry of this type URL (XdsEntry.wire). */
+function wireOf(x: DeltaItem, resourceTypeUrl: string): Uint8Array | undefined {
+  const e = x as Partial<XdsEntry>;
+  return e.wire !== undefined && e.resource?.type_url === resourceTypeUrl ? e.wire : undefined;
 }
 
 // The buffer being written and the offset in it: module state, not closures made per response

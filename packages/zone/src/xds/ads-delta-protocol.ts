@@ -15,7 +15,6 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
   const subs = new DeltaSubscriptions();
   const whole = snapshotView(current);
   // The observer is called synchronously inside the session's calls: gathered here into one step.
-  let sent = new Map<string, { version: string; resources: number }>();
   let answers: AdsAnswer[] = [];
   let refused: { type: XdsKind; name: string; error: string }[] = [];
   const session = new ProviderSession<XdsKind, XdsDirection>({
@@ -25,7 +24,8 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
     wire: FAST_XDS_WIRE,
     maxMessageBytes,
     observer: {
-      sent: (_type, _d, i) => sent.set(i.nonce, { version: i.version, resources: i.resources }),
+      // Each response carries its version and resource count itself (Outbound).
+      sent: () => {},
       acked: (type, _d, i) => answers.push({ kind: 'ack', type, nonce: i.nonce, version: i.version }),
       nacked: (type, _d, i) => answers.push({ kind: 'nack', type, nonce: i.nonce, version: i.version, error: i.error }),
       refusedToSend: (type, _d, i) => refused.push({ type, name: i.name, error: i.error }),
@@ -34,15 +34,7 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
   // Most steps (every ACK of a push) carry nothing: the same empty arrays then, none made per frame.
   const none: readonly never[] = Object.freeze([]);
   const step = (out: readonly Outbound<XdsKind>[], extra?: Partial<AdsStep>): AdsStep => {
-    let o: AdsStep['out'] = none;
-    if (out.length > 0) {
-      o = out.map((x) => {
-        const i = sent.get(x.nonce);
-        return { type: x.type, nonce: x.nonce, bytes: x.bytes, version: i?.version ?? '', resources: i?.resources ?? 0 };
-      });
-    }
-    if (sent.size > 0) sent = new Map();
-    const s: AdsStep = { out: o, answers: answers.length > 0 ? answers : none, refusedToSend: refused.length > 0 ? refused : none, ...extra };
+    const s: AdsStep = { out: out.length > 0 ? out : none, answers: answers.length > 0 ? answers : none, refusedToSend: refused.length > 0 ? refused : none, ...extra };
     if (answers.length > 0) answers = [];
     if (refused.length > 0) refused = [];
     return s;

@@ -1,4 +1,4 @@
-import type { Telemetry, XdsKind } from '@meshfed/shared';
+import type { BatchedHistogram, Telemetry, XdsKind } from '@meshfed/shared';
 import type { AdsProtocol } from './proxy-insights.js';
 
 /** Why a stream was refused before it was served; a fixed set so the label stays bounded. */
@@ -25,7 +25,6 @@ export interface AdsMetrics {
 }
 
 type Counter = ReturnType<Telemetry['counter']>;
-type Histogram = ReturnType<Telemetry['histogram']>;
 type UpDownCounter = ReturnType<Telemetry['meter']['createUpDownCounter']>;
 
 /**
@@ -60,7 +59,7 @@ interface Instruments {
   readonly streamsRefused: Counter;
   readonly stalls: Counter;
   readonly protocolErrors: Counter;
-  readonly pushLatency: Histogram;
+  readonly pushLatency: BatchedHistogram<{ type: XdsKind; protocol: AdsProtocol }>;
 }
 
 // A push is an encode and a write, usually well under a millisecond; a push held back until the
@@ -84,8 +83,9 @@ function instruments(telemetry: Telemetry): Instruments {
     streamsRefused: telemetry.counter('meshfed_xds_streams_refused_total', 'ADS streams refused before being served, by reason'),
     stalls: telemetry.counter('meshfed_xds_stalls_total', 'ADS streams ended because a response went un-answered past the ACK timeout, by type and protocol'),
     protocolErrors: telemetry.counter('meshfed_xds_protocol_errors_total', 'ADS requests ignored (undecodable, unknown type, stale nonce), by kind and protocol'),
-    pushLatency: m.createHistogram('meshfed_xds_push_latency_seconds', {
-      description: 'From a proxy snapshot change to the xDS response carrying it written to the stream', unit: 's', advice: { explicitBucketBoundaries: PUSH_BUCKETS_S },
+    // Batched: one sample per stream per push, thousands per mesh-wide change.
+    pushLatency: telemetry.batchedHistogram('meshfed_xds_push_latency_seconds', {
+      description: 'From a proxy snapshot change to the xDS response carrying it written to the stream', buckets: PUSH_BUCKETS_S,
     }),
   };
   byTelemetry.set(telemetry, made);
@@ -111,7 +111,7 @@ export function createAdsMetrics(telemetry: Telemetry): AdsMetrics {
     refused: (reason) => i.streamsRefused.add(1, { reason }),
     stalled: (type, protocol) => i.stalls.add(1, { type, protocol }),
     protocolError: (kind, protocol) => i.protocolErrors.add(1, { kind, protocol }),
-    pushLatency: (type, protocol, ms) => i.pushLatency.record(Math.max(0, ms) / 1000, { type, protocol }),
+    pushLatency: (type, protocol, ms) => i.pushLatency.record(Math.max(0, ms) / 1000, protocol === 'delta' ? type : `${type}/${protocol}`, { type, protocol }),
   };
 }
 

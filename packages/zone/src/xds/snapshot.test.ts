@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pack, XDS_TYPE_URL } from '@meshfed/shared';
+import { adsCodec, entryHash, pack, XDS_TYPE_URL } from '@meshfed/shared';
 import { baseSnapshot, edsCluster, listener, loadAssignment, routeConfig } from './fixtures.test-support.js';
-import { checkSnapshot, makeSnapshot } from './snapshot.js';
+import { checkSnapshot, LayeredResources, makeSnapshot, sharedResources } from './snapshot.js';
 import { SnapshotCache } from './snapshot-cache.js';
 
 test('snapshot versions are content hashes: equal content, equal version; a change moves only its type', () => {
@@ -56,4 +56,30 @@ test('SnapshotCache publishes only changed versions, watches per proxy, and clea
   cache.set('default.web', baseSnapshot(3));
   assert.equal(seen.length, 3, 'a cancelled watch hears nothing');
   assert.equal(cache.watcherCount('default.web'), 0);
+});
+
+test('a type given as shared plus own resources is the snapshot of their union, an own one replacing a shared one of its name', () => {
+  const shared = sharedResources(new Map([['b', listener('b', 2)], ['d', listener('d', 4)], ['f', listener('f', 6)]]));
+  const own = new Map([['a', listener('a', 1)], ['d', listener('d', 40)], ['e', listener('e', 5)], ['z', listener('z', 26)]]);
+  const layered = makeSnapshot({ listener: new LayeredResources(shared, own) });
+  const plain = makeSnapshot({ listener: new Map([...shared, ...own]) });
+  assert.equal(layered.version, plain.version);
+  assert.equal(layered.types.listener.version, plain.types.listener.version);
+  assert.deepEqual([...layered.types.listener.entries.keys()], ['a', 'b', 'd', 'e', 'f', 'z']);
+  assert.deepEqual([...layered.types.listener.entries].map(([k, e]) => [k, e.version]), [...plain.types.listener.entries].map(([k, e]) => [k, e.version]));
+  assert.deepEqual(Buffer.from(layered.types.listener.entries.get('d')!.bytes), Buffer.from(own.get('d')!.value));
+  assert.equal(makeSnapshot({ listener: new LayeredResources(shared, new Map()) }).types.listener, makeSnapshot({ listener: shared }).types.listener, 'nothing own: the shared type itself');
+});
+
+test("an entry's encoded Resource is what protobufjs writes for it, and its bytes are the Any's value", () => {
+  const s = makeSnapshot({ cluster: { backend: edsCluster('backend'), 'é名': edsCluster('é名') }, endpoint: { backend: loadAssignment('backend', 8080) } });
+  for (const kind of ['cluster', 'endpoint'] as const) {
+    for (const e of s.types[kind].entries.values()) {
+      const ref = adsCodec.encodeDeltaResponse({ resources: [{ name: e.key, version: e.version, resource: e.resource }] });
+      // A response of that one resource: tag 0x12, its length, then the Resource message.
+      assert.deepEqual(Buffer.from(e.wire), ref.subarray(ref.length - e.wire.length));
+      assert.deepEqual(Buffer.from(e.bytes), Buffer.from(e.resource.value));
+      assert.equal(e.hash, entryHash(e.key, e.version), 'the hash the delta session reads instead of computing it');
+    }
+  }
 });

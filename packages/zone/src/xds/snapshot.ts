@@ -1,5 +1,5 @@
 import { createHash, hash as cryptoHash } from 'node:crypto';
-import { type Any, ENVOY_TYPE, envoyTypeUrl, type EnvoyObject, unpack, XDS_KINDS, XDS_TYPE_URL, type XdsKind } from '@meshfed/shared';
+import { type Any, ENVOY_TYPE, entryHash, envoyTypeUrl, type EnvoyObject, unpack, XDS_KINDS, XDS_TYPE_URL, type XdsKind } from '@meshfed/shared';
 
 /** One resource of a snapshot: its name, the hash of its encoded bytes, and the Any it travels in. */
 export interface XdsEntry {
@@ -10,6 +10,14 @@ export interface XdsEntry {
   readonly resource: Any;
   /** The Any's value, shared with `resource` (what ProviderSession sends). */
   readonly bytes: Uint8Array;
+  /**
+   * The entry as the envoy.service.discovery.v3.Resource a delta response carries (version, the Any,
+   * name), encoded once per entry rather than once per push: a resource shared by every proxy of a
+   * shape is then one copy into each response. `bytes` and `resource.value` are views into it.
+   */
+  readonly wire: Uint8Array;
+  /** entryHash(key, version), which the delta session needs on every push and ACK. */
+  readonly hash: number;
 }
 
 /** All resources of one type: by name, plus a version over (name, version) pairs. */
@@ -24,8 +32,18 @@ export interface XdsSnapshot {
   readonly types: Readonly<Record<XdsKind, XdsTypeSnapshot>>;
 }
 
+/**
+ * A type's resources as a map shared by many proxies (see sharedResources) plus a few of the proxy's
+ * own (a sidecar's inbound listeners next to its shape's outbound listeners): the shared part's
+ * entries are built once, and per proxy only its own resources are hashed and merged in. An own
+ * resource replaces a shared one of the same name. The result equals a plain map of the union.
+ */
+export class LayeredResources {
+  constructor(readonly shared: ReadonlyMap<string, Any>, readonly own: ReadonlyMap<string, Any>) {}
+}
+
 /** The input of makeSnapshot: by type, resource name → resource. Absent types are empty. */
-export type XdsResources = Partial<Record<XdsKind, Readonly<Record<string, Any>> | ReadonlyMap<string, Any>>>;
+export type XdsResources = Partial<Record<XdsKind, Readonly<Record<string, Any>> | ReadonlyMap<string, Any> | LayeredResources>>;
 
 function hash(...parts: (string | Uint8Array)[]): string {
   if (parts.every((p) => typeof p === 'string')) return hashString(`${parts.join('\0')}\0`);
@@ -51,9 +69,13 @@ const NUL = Buffer.from([0]);
 const resourceVersions = new WeakMap<Any, string>();
 function resourceVersion(resource: Any): string {
   let v = resourceVersions.get(resource);
-  // The same digest as hash(type_url, value), one-shot: a Hash object per proxy's own resources cost more than the copy.
-  if (v === undefined) resourceVersions.set(resource, (v = cryptoHash('sha256', Buffer.concat([Buffer.from(`${resource.type_url}\0`), resource.value, NUL]), 'base64url').slice(0, 22)));
+  if (v === undefined) resourceVersions.set(resource, (v = contentVersion(resource)));
   return v;
+}
+
+/** The same digest as hash(type_url, value), one-shot: a Hash object per proxy's own resources cost more than the copy. */
+function contentVersion(resource: Any): string {
+  return cryptoHash('sha256', Buffer.concat([Buffer.from(`${resource.type_url}\0`), resource.value, NUL]), 'base64url').slice(0, 22);
 }
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -65,9 +87,69 @@ const sharedEntries = new WeakMap<Any, XdsEntry>();
 function entryOf(name: string, resource: Any): XdsEntry {
   const cached = sharedEntries.get(resource);
   if (cached?.key === name) return cached;
-  const e = Object.freeze({ key: name, version: resourceVersion(resource), resource, bytes: resource.value });
+  const e = newEntry(name, resourceVersion(resource), resource);
   if (!cached) sharedEntries.set(resource, e);
   return e;
+}
+
+/** An entry of one proxy's own resource: not looked up or kept by Any (it is in one snapshot only). */
+function ownEntry(name: string, resource: Any): XdsEntry {
+  return newEntry(name, contentVersion(resource), resource);
+}
+
+function newEntry(key: string, version: string, resource: Any): XdsEntry {
+  const { wire, valueAt } = encodeResource(key, version, resource);
+  const value = wire.subarray(valueAt, valueAt + resource.value.length);
+  return Object.freeze({ key, version, resource: Object.freeze({ type_url: resource.type_url, value }), bytes: value, wire, hash: entryHash(key, version) });
+}
+
+/**
+ * envoy.service.discovery.v3.Resource { version = 1; resource = 2 (Any { type_url = 1; value = 2 }); name = 3 }
+ * with the bytes protobufjs writes (string fields written even when empty), and where the Any's value starts.
+ */
+export function encodeResource(name: string, version: string, resource: Any): { wire: Buffer; valueAt: number } {
+  const versionLen = Buffer.byteLength(version);
+  const typeLen = Buffer.byteLength(resource.type_url);
+  const nameLen = Buffer.byteLength(name);
+  const valueLen = resource.value.length;
+  const anyLen = 1 + varintSize(typeLen) + typeLen + 1 + varintSize(valueLen) + valueLen;
+  const size = 1 + varintSize(versionLen) + versionLen + 1 + varintSize(anyLen) + anyLen + 1 + varintSize(nameLen) + nameLen;
+  const wire = Buffer.allocUnsafe(size);
+  let off = 0;
+  const varint = (v: number) => {
+    while (v > 0x7f) {
+      wire[off++] = (v & 0x7f) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    wire[off++] = v;
+  };
+  wire[off++] = 0x0a;
+  varint(versionLen);
+  off += wire.write(version, off, versionLen, 'utf8');
+  wire[off++] = 0x12;
+  varint(anyLen);
+  wire[off++] = 0x0a;
+  varint(typeLen);
+  off += wire.write(resource.type_url, off, typeLen, 'utf8');
+  wire[off++] = 0x12;
+  varint(valueLen);
+  const valueAt = off;
+  wire.set(resource.value, off);
+  off += valueLen;
+  wire[off++] = 0x1a;
+  varint(nameLen);
+  off += wire.write(name, off, nameLen, 'utf8');
+  if (off !== size) throw new Error(`Resource encoding: wrote ${off} bytes of ${size}`);
+  return { wire, valueAt };
+}
+
+function varintSize(v: number): number {
+  let n = 1;
+  while (v > 0x7f) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
 }
 
 /** The version of a type with no resources: a constant, not a hash per snapshot. */
@@ -88,8 +170,9 @@ export function sharedResources<M extends ReadonlyMap<string, Any>>(map: M): M {
   return map;
 }
 
-function typeSnapshot(input: Readonly<Record<string, Any>> | ReadonlyMap<string, Any> | undefined): XdsTypeSnapshot {
+function typeSnapshot(input: Readonly<Record<string, Any>> | ReadonlyMap<string, Any> | LayeredResources | undefined): XdsTypeSnapshot {
   if (input === undefined) return EMPTY_TYPE;
+  if (input instanceof LayeredResources) return layeredType(input);
   const shared = input instanceof Map && sharedInputs.has(input);
   if (shared) {
     const cached = sharedTypes.get(input);
@@ -107,6 +190,31 @@ function typeSnapshot(input: Readonly<Record<string, Any>> | ReadonlyMap<string,
   const t: XdsTypeSnapshot = Object.freeze({ version: hashString(pairs), entries });
   if (shared) sharedTypes.set(input, t);
   return t;
+}
+
+/** typeSnapshot of the union: the shared part's sorted entries merged with the own ones, sorted. */
+function layeredType(input: LayeredResources): XdsTypeSnapshot {
+  const base = typeSnapshot(input.shared);
+  if (input.own.size === 0) return base;
+  const own = [...input.own.keys()].sort(byName);
+  const entries = new Map<string, XdsEntry>();
+  let pairs = '';
+  const add = (e: XdsEntry) => {
+    entries.set(e.key, e);
+    pairs += `${e.key}\u0001${e.version}\u0000`;
+  };
+  let i = 0;
+  const addOwnBefore = (name: string | undefined) => {
+    for (; i < own.length && (name === undefined || byName(own[i]!, name) <= 0); i++) add(ownEntry(own[i]!, input.own.get(own[i]!)!));
+  };
+  // base.entries is in name order (typeSnapshot inserts sorted); an own name equal to a shared one replaces it.
+  for (const [name, e] of base.entries) {
+    const replaced = i < own.length && own[i] === name;
+    addOwnBefore(name);
+    if (!replaced) add(e);
+  }
+  addOwnBefore(undefined);
+  return Object.freeze({ version: hashString(pairs), entries });
 }
 
 /**

@@ -62,7 +62,7 @@ interface ProxyState {
 type FetchedCertificate = { readonly cert: ProxyCertificate; readonly rotateAt: number } | { readonly problem: string };
 
 /** Proxies generated between two yields to the event loop: their pushes go out while the rest are generated. */
-const YIELD_EVERY = 200;
+const YIELD_EVERY = 50;
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const certVersions = new WeakMap<object, string>();

@@ -2,7 +2,7 @@ import {
   type Any, identityCertSecretName, inboundListenerName, meshCaSecretName, localClusterName, outboundClusterName, outboundListenerName, serviceSni, spiffeId,
 } from '@meshfed/shared';
 import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
-import { sharedResources } from '../snapshot.js';
+import { LayeredResources, sharedResources } from '../snapshot.js';
 import {
   addressCluster, downstreamMeshTls, edsCluster, identitySecret, listener, listenerOnTail, listenerTail, loadAssignment, meshCaSecret, statPrefix, tcpProxyFilter,
   upstreamMeshTls, upstreamOriginationTls,
@@ -172,15 +172,14 @@ export function generateSidecar(ctx: GenerationContext, dp: LocalDataplane): Gen
   if (!t) templates.set(shape, (t = buildTemplate(ctx, mesh, dp, identity)));
   if (!t.shared) return { resources: undefined, deps: t.deps, problems: t.problems };
   const n = dp.spec.networking;
-  const listeners = new Map<string, Any>();
+  const inbound = new Map<string, Any>();
   (n.inbound ?? []).forEach((ib, i) => {
     const address = ib.address ?? n.address;
     const name = inboundListenerName(address, ib.port);
-    listeners.set(name, listenerOnTail(name, address, ib.port, t.shared!.inboundTails[i]!));
+    inbound.set(name, listenerOnTail(name, address, ib.port, t.shared!.inboundTails[i]!));
   });
-  for (const [name, l] of t.shared.outboundListeners) listeners.set(name, l);
   return {
-    resources: { listener: listeners, cluster: t.shared.clusters, endpoint: t.shared.endpoints, secret: t.shared.secrets },
+    resources: { listener: new LayeredResources(t.shared.outboundListeners, inbound), cluster: t.shared.clusters, endpoint: t.shared.endpoints, secret: t.shared.secrets },
     deps: t.deps, problems: t.problems,
   };
 }
@@ -244,6 +243,6 @@ function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDatapla
 
   return {
     deps, problems,
-    shared: { clusters: sharedResources(clusters), endpoints: sharedResources(endpoints), secrets: sharedResources(secrets), outboundListeners, inboundTails },
+    shared: { clusters: sharedResources(clusters), endpoints: sharedResources(endpoints), secrets: sharedResources(secrets), outboundListeners: sharedResources(outboundListeners), inboundTails },
   };
 }
