@@ -248,19 +248,24 @@ try {
       return { at, runMs: s.lastRunMs, generated: s.lastGenerated, changed: cache.changed.size, runCpuMs: (cpu.user + cpu.system) / 1000 };
     },
     plan: (a: { file: string; initial?: boolean }) => writePlan(a.file, a.initial === true),
-    /** A V8 CPU profile of this process between `profile-start` and `profile-stop` (BENCH_XDS_PHASE_PROF). */
+    /** A V8 CPU profile and allocation sample of this process between `profile-start` and `profile-stop` (BENCH_XDS_PHASE_PROF). */
     'profile-start': async () => {
       profiler = new Session();
       profiler.connect();
       await profiler.post('Profiler.enable');
       await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
       await profiler.post('Profiler.start');
+      // And where the phase allocates, collected objects included (what the GC's share comes from).
+      await profiler.post('HeapProfiler.enable');
+      await profiler.post('HeapProfiler.startSampling', { samplingInterval: 16 * 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
       return true;
     },
     'profile-stop': async (a: { file: string }) => {
       const s = need(profiler, 'the profiler');
       const { profile } = await s.post('Profiler.stop');
       writeFileSync(a.file, JSON.stringify(profile));
+      const { profile: heap } = await s.post('HeapProfiler.stopSampling');
+      writeFileSync(a.file.replace(/\.cpuprofile$/, '.heapprofile'), JSON.stringify(heap));
       s.disconnect();
       profiler = undefined;
       return true;

@@ -32,17 +32,21 @@ test('a batched histogram holds samples until a read, then the read sees every o
   await t.shutdown();
 });
 
-test('a batched histogram records at once when its buffer is full, and by itself after its delay', async () => {
+test('a burst larger than a batch records a uniform sample of the batch size; a batch records by itself after its delay', async () => {
   const t = new Telemetry({ service: 'batched-test' });
-  const h = t.batchedHistogram<{ type: string }>('test_latency_seconds', { description: 'test', maxPending: 3, maxDelayMs: 50 });
-  h.record(1, 'a', { type: 'a' });
-  h.record(1, 'a', { type: 'a' });
-  assert.equal(h.pending, 2);
-  h.record(1, 'a', { type: 'a' });
-  assert.equal(h.pending, 0, 'full: recorded');
-  h.record(1, 'a', { type: 'a' });
+  const h = t.batchedHistogram<{ type: string }>('test_latency_seconds', { description: 'test', buckets: [0.005, 0.5, 2], maxPerBatch: 100, maxDelayMs: 60_000 });
+  // 10,000 samples, half of them 0.001 and half 1: the kept 100 hold both, in about that proportion.
+  for (let i = 0; i < 10_000; i++) h.record(i % 2 === 0 ? 0.001 : 1, 'a', { type: 'a' });
+  assert.equal(h.pending, 10_000);
+  const text = await scrape(t);
+  assert.equal(count(text, 'type="a"'), 100, 'a batch records at most maxPerBatch samples');
+  const small = Number(/^test_latency_seconds_bucket\{type="a"[^}]*le="0\.005"\} (\S+)/m.exec(text)?.[1]);
+  assert.ok(small > 20 && small < 80, `about half the kept samples are the small ones (${small})`);
+
+  const quick = t.batchedHistogram<{ type: string }>('test_quick_seconds', { description: 'test', maxDelayMs: 50 });
+  quick.record(1, 'a', { type: 'a' });
   const until = Date.now() + 5000;
-  while (h.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(h.pending, 0, 'recorded after its delay');
+  while (quick.pending > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(quick.pending, 0, 'recorded after its delay');
   await t.shutdown();
 });

@@ -83,9 +83,11 @@ function instruments(telemetry: Telemetry): Instruments {
     streamsRefused: telemetry.counter('meshfed_xds_streams_refused_total', 'ADS streams refused before being served, by reason'),
     stalls: telemetry.counter('meshfed_xds_stalls_total', 'ADS streams ended because a response went un-answered past the ACK timeout, by type and protocol'),
     protocolErrors: telemetry.counter('meshfed_xds_protocol_errors_total', 'ADS requests ignored (undecodable, unknown type, stale nonce), by kind and protocol'),
-    // Batched: one sample per stream per push, thousands per mesh-wide change.
+    // Batched, and sampled in bursts: one sample per stream per push is thousands per mesh-wide change
+    // (responses_sent counts every response).
     pushLatency: telemetry.batchedHistogram('meshfed_xds_push_latency_seconds', {
-      description: 'From a proxy snapshot change to the xDS response carrying it written to the stream', buckets: PUSH_BUCKETS_S,
+      description: 'From a proxy snapshot change to the xDS response carrying it written to the stream (a uniform sample of at most 1000 per type per second)',
+      buckets: PUSH_BUCKETS_S, maxPerBatch: 1000, maxDelayMs: 1000,
     }),
   };
   byTelemetry.set(telemetry, made);

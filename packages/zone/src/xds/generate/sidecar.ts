@@ -144,8 +144,19 @@ interface SidecarTemplate {
 
 const templatesByContext = new WeakMap<GenerationContext, Map<string, SidecarTemplate>>();
 
+/** Shapes by parsed spec (the zone index keeps one per resource version): computed once per dataplane, not per run. */
+const shapes = new WeakMap<LocalDataplane['spec'], { readonly mesh: string; readonly shape: string }>();
+
 /** Everything of a dataplane that generateSidecar reads, but its addresses (a separator no name or address contains). */
 function shapeOf(dp: LocalDataplane, identity: string | undefined): string {
+  const cached = shapes.get(dp.spec);
+  if (cached?.mesh === dp.mesh) return cached.shape;
+  const shape = computeShape(dp, identity);
+  shapes.set(dp.spec, { mesh: dp.mesh, shape });
+  return shape;
+}
+
+function computeShape(dp: LocalDataplane, identity: string | undefined): string {
   const n = dp.spec.networking;
   let s = `${dp.mesh}\u0001${identity ?? '\u0002'}\u0001`;
   for (const ib of n.inbound ?? []) s += `${ib.port}\u0003${ib.servicePort ?? ''}\u0003${ib.serviceAddress ?? ''}\u0004`;

@@ -1,5 +1,5 @@
 import { type Any, identityCertSecretName, type ZoneEgressSpec, type ZoneIngressSpec, meshCaSecretName, meshClusterName, serviceSni, zoneEgressListenerName, zoneIngressListenerName } from '@meshfed/shared';
-import { dep, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
+import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
 import {
   addressCluster, downstreamMeshTls, edsCluster, type FilterChain, identitySecret, listener, loadAssignment, meshCaSecret, statPrefix,
   tcpProxyFilter,
@@ -31,7 +31,8 @@ export function generateZoneIngress(ctx: GenerationContext, ingress: LocalZonePr
       const svcDep = dep.service(mesh.name, service);
       deps.push(svcDep);
       clusters.set(cluster, memo.get(`ingress-cluster:${cluster}`, '1', () => edsCluster(cluster)));
-      endpoints.set(cluster, memo.get(`ingress-cla:${cluster}`, versionOf(versions, svcDep), () => loadAssignment(cluster, eps, index.zone, false)));
+      // Keyed by the endpoints, not the service's version (which moves with its mesh): a mesh-wide change re-encodes none.
+      endpoints.set(cluster, memo.get(`ingress-cla:${cluster}`, `${fastHash(endpointsKey(eps))}|${index.zone}`, () => loadAssignment(cluster, eps, index.zone, false)));
     }
   }
   const address = net.address ?? '0.0.0.0';
@@ -77,7 +78,7 @@ export function generateZoneEgress(ctx: GenerationContext, egress: LocalZoneProx
       const cluster = meshClusterName(mesh.name, service);
       chains.push({ serverNames: [serviceSni(service, mesh.name)], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
       clusters.set(cluster, memo.get(`egress-cluster:${cluster}`, '1', () => edsCluster(cluster)));
-      endpoints.set(cluster, memo.get(`egress-cla:${cluster}`, versionOf(versions, dep.service(mesh.name, service)), () => loadAssignment(cluster, eps, index.zone, false)));
+      endpoints.set(cluster, memo.get(`egress-cla:${cluster}`, `${fastHash(endpointsKey(eps))}|${index.zone}`, () => loadAssignment(cluster, eps, index.zone, false)));
     }
     if (mesh.external.size === 0) continue;
     deps.push(dep.certificate(mesh.name, ZONE_EGRESS_SERVICE));
