@@ -43,6 +43,8 @@ test('web in zone-1 reaches backend in zone-2 through the ingress, then through 
   cleanup(() => z2!.stop());
   for (const z of [z1!, z2!]) await eventually('the default mesh in the zone', async () => (await getJson(`${z.url}/meshes/default`)).status === 200);
 
+  // Cross-zone traffic needs mesh mTLS (the ingress routes by SNI); without it web would see zone-1 alone.
+  await ok(put(`${global.url}/meshes/default`, { type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } }));
   await ok(put(`${z2!.url}/zoneingresses/ingress`, { type: 'ZoneIngress', name: 'ingress', networking: { address: '127.0.0.1', port: 20001, advertisedAddress: '127.0.0.1', advertisedPort: 20001 } }));
   await ok(put(`${z2!.url}/meshes/default/dataplanes/backend-1`, dataplane('backend-1', 21001, 'backend')));
   await ok(put(`${z2!.url}/meshes/default/dataplanes/backend-2`, dataplane('backend-2', 21002, 'backend')));

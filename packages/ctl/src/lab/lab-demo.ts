@@ -4,7 +4,7 @@ import { at, scalarText, type WireResource } from '../wire.js';
 
 /**
  * The lab's demo (issue: `web` in zone-1 calling `backend` in both zones, an ingress in both zones, an
- * egress in zone-1, one external service). Every address is 127.0.0.1 with its own port, so a real
+ * egress in zone-1, one external service), in the default mesh with builtin mTLS. Every address is 127.0.0.1 with its own port, so a real
  * Envoy started from `POST /bootstrap` on this machine can take any proxy's place.
  */
 export interface DemoResource {
@@ -32,6 +32,11 @@ const ingress = (port: number) => ({
 export function demoResources(offset: number): DemoResource[] {
   const p = (n: number) => n + offset;
   return [
+    // Builtin mTLS: zone ingresses route cross-zone traffic by its SNI, so without it web would reach zone-1's backend only.
+    {
+      where: 'global', path: '/meshes/default',
+      body: { type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } },
+    },
     {
       where: 'global', path: '/meshes/default/external-services/httpbin',
       body: { type: 'ExternalService', mesh: 'default', name: 'httpbin', tags: { 'kuma.io/service': 'httpbin' }, networking: { address: 'httpbin.org:443', tls: { enabled: true } } },

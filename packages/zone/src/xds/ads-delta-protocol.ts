@@ -2,7 +2,7 @@ import { adsCodec, type Outbound, ProviderSession, XDS_KINDS, XDS_TYPE_URL, type
 import { DeltaSubscriptions } from './ads-delta-subscriptions.js';
 import { type AdsAnswer, type AdsStep, EMPTY_STEP, type StreamProtocol } from './ads-protocol.js';
 import { FAST_XDS_WIRE } from './ads-delta-encode.js';
-import { changedKeys, snapshotView, type XdsDirection } from './delta.js';
+import { snapshotView, typeChanges, type XdsDirection } from './delta.js';
 import type { XdsSnapshot } from './snapshot.js';
 
 /**
@@ -77,19 +77,41 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
       return step(wanted.length === 0 ? outcome.out : [...wanted, ...outcome.out], { type });
     },
     onChange: (next, previous) => {
+      const changes = typeChanges(previous, next);
       const out: Outbound<XdsKind>[] = [];
-      const deferred: XdsKind[] = [];
-      for (const [kind, keys] of changedKeys(previous, next)) {
+      // Types that sent something, as bits of their XDS_KINDS index (no set per proxy of a mesh-wide change).
+      let sentTypes = 0;
+      const push = (kind: XdsKind, keys: readonly string[]) => {
+        if (keys.length === 0) return;
         const o = session.changed(kind, keys);
-        out.push(...o);
+        for (const x of o) out.push(x);
+        if (o.length > 0) sentTypes |= 1 << XDS_KINDS.indexOf(kind);
+      };
+      // Make before break (Envoy's ADS ordering): additions and updates in XDS_KINDS order (secrets,
+      // clusters, endpoints, listeners, routes), then removals in the reverse order, so that what a
+      // listener uses is there before it and goes only after it. A type whose update is in flight sends
+      // its removals with the answer to it.
+      for (const kind of XDS_KINDS) {
+        const c = changes.get(kind);
+        if (c) push(kind, c.present);
+      }
+      for (const kind of REMOVAL_ORDER) {
+        const c = changes.get(kind);
+        if (c) push(kind, c.gone);
+      }
+      const deferred: XdsKind[] = [];
+      for (const [kind, c] of changes) {
         // Nothing went out for a subscribed change: it waits for the answer to the response in flight.
-        if (o.length === 0 && subscribed(kind) && keys.some((k) => subs.includes(kind, k))) deferred.push(kind);
+        if ((sentTypes & (1 << XDS_KINDS.indexOf(kind))) === 0 && subscribed(kind) && c.keys.some((k) => subs.includes(kind, k))) deferred.push(kind);
       }
       return step(out, { deferred });
     },
     oldestUnacked: () => session.oldestUnacked(),
   };
 }
+
+/** Removals go in the reverse of the order additions go in. */
+const REMOVAL_ORDER: readonly XdsKind[] = [...XDS_KINDS].reverse();
 
 type DeltaRequest = ReturnType<typeof adsCodec.decodeDeltaRequest> extends infer R ? (R extends { ok: true; value: infer V } ? V : never) : never;
 

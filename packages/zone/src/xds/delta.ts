@@ -25,16 +25,28 @@ export function snapshotView(current: () => XdsSnapshot | undefined): ProviderVi
   };
 }
 
+/** What changed in one type between two snapshots: names added or updated (`present`), and removed (`gone`). */
+export interface TypeChange {
+  readonly keys: readonly string[];
+  readonly present: readonly string[];
+  readonly gone: readonly string[];
+}
+
 /** Per type, the names whose version differs between two snapshots (added, changed or removed). */
 export function changedKeys(previous: XdsSnapshot | undefined, next: XdsSnapshot | undefined): Map<XdsKind, readonly string[]> {
-  const out = new Map<XdsKind, readonly string[]>();
+  return new Map([...typeChanges(previous, next)].map(([kind, c]) => [kind, c.keys]));
+}
+
+/** Per type that changed between two snapshots, what changed, split into updates and removals. */
+export function typeChanges(previous: XdsSnapshot | undefined, next: XdsSnapshot | undefined): Map<XdsKind, TypeChange> {
+  const out = new Map<XdsKind, TypeChange>();
   for (const kind of XDS_KINDS) {
     const a = previous?.types[kind];
     const b = next?.types[kind];
     // A shared type snapshot (the same object for every proxy of a shape) compares without a string.
     if (a === b || a?.version === b?.version) continue;
-    const keys = a !== undefined && b !== undefined ? changedBetween(a, b) : namesChanged(a, b);
-    if (keys.length > 0) out.set(kind, keys);
+    const change = a !== undefined && b !== undefined ? changedBetween(a, b) : namesChanged(a, b);
+    if (change.keys.length > 0) out.set(kind, change);
   }
   return out;
 }
@@ -44,16 +56,18 @@ export function changedKeys(previous: XdsSnapshot | undefined, next: XdsSnapshot
  * move from the same old one to the same new one, so a mesh-wide change compares each pair once, not
  * once per proxy. The lists are never mutated by callers.
  */
-const lastComparison = new WeakMap<XdsTypeSnapshot, { readonly next: XdsTypeSnapshot; readonly keys: readonly string[] }>();
-function changedBetween(a: XdsTypeSnapshot, b: XdsTypeSnapshot): readonly string[] {
+const lastComparison = new WeakMap<XdsTypeSnapshot, { readonly next: XdsTypeSnapshot; readonly change: TypeChange }>();
+function changedBetween(a: XdsTypeSnapshot, b: XdsTypeSnapshot): TypeChange {
   const last = lastComparison.get(a);
-  if (last !== undefined && last.next === b) return last.keys;
-  const keys = namesChanged(a, b);
-  lastComparison.set(a, { next: b, keys });
-  return keys;
+  if (last !== undefined && last.next === b) return last.change;
+  const change = namesChanged(a, b);
+  lastComparison.set(a, { next: b, change });
+  return change;
 }
 
-function namesChanged(a: XdsTypeSnapshot | undefined, b: XdsTypeSnapshot | undefined): string[] {
+const NONE: readonly string[] = Object.freeze([]);
+
+function namesChanged(a: XdsTypeSnapshot | undefined, b: XdsTypeSnapshot | undefined): TypeChange {
   const keys: string[] = [];
   const before = a?.entries;
   // How many of b's names a has: when that is all of a's, nothing was removed and a need not be walked.
@@ -67,11 +81,14 @@ function namesChanged(a: XdsTypeSnapshot | undefined, b: XdsTypeSnapshot | undef
       if (prev !== e && prev.version !== e.version) keys.push(k);
     }
   });
+  const updated = keys.length;
   if (before !== undefined && kept !== before.size) {
     const after = b?.entries;
     before.forEach((_, k) => {
       if (after === undefined || !after.has(k)) keys.push(k);
     });
   }
-  return keys;
+  // Updates first, then removals: no removal (the usual case) shares the one list three ways.
+  if (updated === keys.length) return { keys, present: keys, gone: NONE };
+  return { keys, present: keys.slice(0, updated), gone: keys.slice(updated) };
 }

@@ -88,22 +88,31 @@ function assertRoundTrips(s: XdsSnapshot): void {
 }
 
 test('sidecar without egress: a remote backend is the other zone\'s ingress, weighted by its instances', () => {
-  const { snapshot } = sidecarSnapshot(input({ dataplanes: [web], zoneIngresses: [remoteIngress('zone-2', '192.0.2.20', [['backend', 2]])] }));
+  const { snapshot } = sidecarSnapshot(input({ meshes: [mesh('default', MTLS)], dataplanes: [web], zoneIngresses: [remoteIngress('zone-2', '192.0.2.20', [['backend', 2]])] }));
   assert.deepEqual(endpointsOf(snapshot, 'backend'), [{ address: '192.0.2.20', port: 10001, weight: 2, zone: 'zone-2', priority: 0 }]);
   const listener = resource(snapshot, 'listener', 'outbound:127.0.0.1:10001') as { filter_chains: { filters: { typed_config: Any }[] }[] };
   assert.equal(unpack(listener.filter_chains[0]!.filters[0]!.typed_config)['cluster'], 'backend');
-  const inbound = resource(snapshot, 'listener', 'inbound:10.1.0.5:8080') as { filter_chains: { transport_socket?: unknown }[] };
-  assert.equal(inbound.filter_chains[0]!.transport_socket, undefined, 'no mTLS in a mesh without it');
   assert.equal(resource(snapshot, 'cluster', 'localhost:80')['type'], 'STATIC');
   assertRoundTrips(snapshot);
+});
+
+test('without mesh mTLS other zones are out of reach (their ingress routes by SNI): local instances only, and the proxy is told why', () => {
+  const dps = [web, dataplane('backend-1', '10.1.0.6', 'backend')];
+  const remote = [remoteIngress('zone-2', '192.0.2.20', [['backend', 2]]), remoteIngress('zone-3', '192.0.2.30', [['backend', 1]])];
+  let r = sidecarSnapshot(input({ dataplanes: dps, zoneIngresses: remote }));
+  assert.deepEqual(endpointsOf(r.snapshot, 'backend').map((e) => e.address), ['10.1.0.6']);
+  assert.match(r.problems.join('\n'), /backend has 3 instances in zone-2, zone-3 that this zone cannot reach: .*mesh default has no mTLS/);
+  const inbound = resource(r.snapshot, 'listener', 'inbound:10.1.0.5:8080') as { filter_chains: { transport_socket?: unknown }[] };
+  assert.equal(inbound.filter_chains[0]!.transport_socket, undefined, 'no mTLS in a mesh without it');
+
 });
 
 test('sidecar: local instances and remote ingresses share the cluster; locality-aware puts the local zone first', () => {
   const dps = [web, dataplane('backend-1', '10.1.0.6', 'backend'), dataplane('backend-2', '10.1.0.7', 'backend', { ready: false })];
   const remote = [remoteIngress('zone-2', '192.0.2.20', [['backend', 3]])];
-  let s = sidecarSnapshot(input({ dataplanes: dps, zoneIngresses: remote })).snapshot;
+  let s = sidecarSnapshot(input({ meshes: [mesh('default', MTLS)], dataplanes: dps, zoneIngresses: remote })).snapshot;
   assert.deepEqual(endpointsOf(s, 'backend').map((e) => [e.address, e.weight, e.priority]), [['10.1.0.6', 1, 0], ['192.0.2.20', 3, 0]], 'an unready instance is left out');
-  s = sidecarSnapshot(input({ meshes: [mesh('default', { routing: { localityAwareLoadBalancing: true } })], dataplanes: dps, zoneIngresses: remote })).snapshot;
+  s = sidecarSnapshot(input({ meshes: [mesh('default', { ...MTLS, routing: { localityAwareLoadBalancing: true } })], dataplanes: dps, zoneIngresses: remote })).snapshot;
   assert.deepEqual(endpointsOf(s, 'backend').map((e) => [e.zone, e.priority]), [['zone-1', 0], ['zone-2', 1]]);
 });
 
@@ -180,7 +189,7 @@ test('zone egress: SNI passthrough to other zones\' ingresses, mTLS termination 
 
 test('bad input is reported and affects nothing else', () => {
   const broken: ResourceView = { name: 'broken', mesh: 'default', labels: {}, spec: { networking: { address: '10.1.0.8', inbound: [{ port: 80, tags: { 'kuma.io/service': 'a' } }, { port: 80, tags: { 'kuma.io/service': 'b' } }] } } };
-  const ctx = context(input({ dataplanes: [web, broken], zoneIngresses: [remoteIngress('zone-2', undefined, [['backend', 2]]), remoteIngress('zone-3', '192.0.2.30', [['backend', 1]])] }));
+  const ctx = context(input({ meshes: [mesh('default', MTLS)], dataplanes: [web, broken], zoneIngresses: [remoteIngress('zone-2', undefined, [['backend', 2]]), remoteIngress('zone-3', '192.0.2.30', [['backend', 1]])] }));
   assert.deepEqual(ctx.index.problems.map((p) => [p.kind, p.name]), [['Dataplane', 'broken'], ['ZoneIngress', 'ingress.zone-2.abc']]);
   assert.match(ctx.index.problems[0]!.message, /inbound\.1\.port: conflicts with inbound\[0\]/);
   assert.match(ctx.index.problems[1]!.message, /no advertisedAddress/);
@@ -252,7 +261,7 @@ test('instances of one service share every resource but their inbound listener, 
 
 test('several ingresses of one zone share its instances; locality priorities start at 0 when nothing is local', () => {
   const second = { ...remoteIngress('zone-2', '192.0.2.21', [['backend', 4]]), name: 'ingress-b.zone-2.abc' };
-  const meshes = [mesh('default', { routing: { localityAwareLoadBalancing: true } })];
+  const meshes = [mesh('default', { ...MTLS, routing: { localityAwareLoadBalancing: true } })];
   const { snapshot } = sidecarSnapshot(input({ meshes, dataplanes: [web], zoneIngresses: [remoteIngress('zone-2', '192.0.2.20', [['backend', 4]]), second] }));
   assert.deepEqual(endpointsOf(snapshot, 'backend').map((e) => [e.address, e.weight, e.priority]), [['192.0.2.20', 2, 0], ['192.0.2.21', 2, 0]]);
 });

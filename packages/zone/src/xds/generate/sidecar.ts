@@ -11,26 +11,39 @@ import { type Endpoint, type ExternalTarget, type LocalDataplane, type MeshIndex
 
 /** Where a sidecar's traffic for one service goes: the endpoints, or a fixed external address. */
 export type Destination =
-  | { readonly kind: 'endpoints'; readonly endpoints: readonly Endpoint[] }
+  | { readonly kind: 'endpoints'; readonly endpoints: readonly Endpoint[]; readonly problem?: string }
   | { readonly kind: 'external-direct'; readonly target: ExternalTarget };
 
 /**
  * The endpoints of `service` for a sidecar in `mesh` (zone-egress.*.md, multi-zone.md): local healthy
  * instances; other zones' ingresses weighted by their instances; with `routing.zoneEgress`, everything
  * that leaves the zone (other zones, external services) goes to the local ZoneEgress instances instead,
- * and with no egress in the zone that traffic has no endpoints at all.
+ * and with no egress in the zone that traffic has no endpoints at all. Zone ingresses and egresses
+ * route by the TLS SNI of mesh mTLS, so without mTLS nothing leaves the zone through them: other
+ * zones' instances are left out (as Kuma does) and the problem says why.
  */
 export function destinationOf(index: ZoneIndex, mesh: MeshIndex, service: string): Destination {
+  const mtls = mesh.mtlsBackend !== undefined;
   const external = mesh.external.get(service);
   const egress = (remoteWeight: number): Endpoint[] => {
     const n = index.egressEndpoints.length;
     const weight = Math.max(1, Math.round(remoteWeight / Math.max(1, n)));
     return index.egressEndpoints.map((e) => ({ ...e, weight, subZone: 'zone-egress' }));
   };
+  // routing.zoneEgress cannot be set without mTLS (Mesh validation): the egress always can route.
   if (external) return mesh.zoneEgress ? { kind: 'endpoints', endpoints: egress(1) } : { kind: 'external-direct', target: external };
   const local = mesh.local.get(service) ?? [];
   const remote = mesh.remote.get(service) ?? [];
-  if (!mesh.zoneEgress || remote.length === 0) return { kind: 'endpoints', endpoints: [...local, ...remote] };
+  if (remote.length === 0) return { kind: 'endpoints', endpoints: local };
+  if (!mtls) {
+    const instances = remote.reduce((s, e) => s + e.weight, 0);
+    const zones = [...new Set(remote.map((e) => e.zone))].sort().join(', ');
+    return {
+      kind: 'endpoints', endpoints: local,
+      problem: `${service} has ${instances} instance${instances === 1 ? '' : 's'} in ${zones} that this zone cannot reach: zone ingresses route by the TLS SNI of mesh mTLS, and mesh ${mesh.name} has no mTLS; only this zone's instances are used`,
+    };
+  }
+  if (!mesh.zoneEgress) return { kind: 'endpoints', endpoints: [...local, ...remote] };
   return { kind: 'endpoints', endpoints: [...local, ...egress(remote.reduce((s, e) => s + e.weight, 0))] };
 }
 
@@ -114,9 +127,10 @@ function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: s
   const claVersion = `${fastHash(endpointsKey(destination.endpoints))}|${index.zone}|${mesh.localityAware ? 1 : 0}`;
   const endpoints = memo.get(`sidecar-cla:${mesh.name}:${service}`, claVersion, () =>
     loadAssignment(clusterName, destination.endpoints, index.zone, mesh.localityAware));
-  const problems = destination.endpoints.length === 0 && mesh.zoneEgress && (external || (mesh.remote.get(service)?.length ?? 0) > 0)
-    ? [`${service} is reached through a ZoneEgress (routing.zoneEgress), and this zone has none: its traffic has no endpoints`]
-    : [];
+  const problems = destination.problem !== undefined ? [destination.problem]
+    : destination.endpoints.length === 0 && mesh.zoneEgress && (external || (mesh.remote.get(service)?.length ?? 0) > 0)
+      ? [`${service} is reached through a ZoneEgress (routing.zoneEgress), and this zone has none: its traffic has no endpoints`]
+      : [];
   return { cluster, endpoints, problems };
 }
 
