@@ -67,6 +67,18 @@ test('one certificate per (mesh, service); concurrent requests share one issuanc
   z.cache.close();
 });
 
+test('one certificate per set of services, in any order, naming each', async () => {
+  const z = await zone();
+  const a = await z.cache.get('default', ['metrics', 'api']);
+  const b = await z.cache.get('default', ['api', 'metrics', 'api']);
+  assert.equal(a, b);
+  assert.deepEqual(a.services, ['api', 'metrics']);
+  const san = new X509Certificate(a.certPem).subjectAltName ?? '';
+  assert.ok(san.includes('spiffe://default/api') && san.includes('spiffe://default/metrics'), san);
+  assert.notEqual((await z.cache.get('default', 'api')).certPem, a.certPem, 'api alone is another identity');
+  z.cache.close();
+});
+
 test('re-issues when the CA changes (with and without the bus)', async () => {
   for (const withBus of [true, false]) {
     const z = await zone({ withBus });

@@ -20,7 +20,8 @@ export interface WorkloadCertificateCacheOptions {
 /** A workload certificate as the cache serves it, with what a proxy's TLS context needs besides. */
 export interface CachedWorkloadCertificate extends WorkloadCertificate {
   readonly mesh: string;
-  readonly service: string;
+  /** The services its SANs name, sorted (the first is its common name). */
+  readonly services: readonly string[];
   /** PEM of the mesh CA that signed it: the trust anchor for the peer's certificate. */
   readonly caCertPem: string;
   /** From here on `get` answers a new certificate (80% of the lifetime). */
@@ -51,7 +52,7 @@ interface Entry {
 export const DEFAULT_MAX_WORKLOAD_CERTIFICATES = 10_000;
 
 /**
- * Workload certificates of one zone, by (mesh, service): issued on first request, served again until
+ * Workload certificates of one zone, by (mesh, set of services): issued on first request, served again until
  * 80% of their lifetime has passed, issued anew when the mesh's CA or its `dpCert.rotation.expiration`
  * changes. Requests for one identity while it is being issued share the one issuance. Bounded: the
  * least recently used entries go beyond `maxEntries` (they are issued again if asked for).
@@ -86,10 +87,15 @@ export class WorkloadCertificateCache {
     return this.#issued;
   }
 
-  /** The certificate for `service` in `mesh`, issued or re-issued if needed. Throws MeshCaUnavailableError. */
-  async get(mesh: string, service: string): Promise<CachedWorkloadCertificate> {
+  /**
+   * The certificate for a dataplane of `services` in `mesh` (one certificate per set of services, in
+   * any order), issued or re-issued if needed. Throws MeshCaUnavailableError.
+   */
+  async get(mesh: string, services: string | readonly string[]): Promise<CachedWorkloadCertificate> {
+    const names = [...new Set(typeof services === 'string' ? [services] : services)].sort();
+    if (names.length === 0) throw new TypeError('a workload certificate names at least one service');
     const ca = await this.#meshCa(mesh);
-    const key = `${mesh}\u0000${service}`;
+    const key = `${mesh}\u0000${names.join('\u0000')}`;
     const entry = this.#entries.get(key);
     if (entry && entry.caId === ca.id && entry.validityMs === ca.validityMs && this.#now() < entry.cert.rotateAt.getTime()) {
       this.#entries.delete(key);
@@ -98,7 +104,7 @@ export class WorkloadCertificateCache {
     }
     const inFlight = this.#issuing.get(key);
     if (inFlight && inFlight.caId === ca.id && inFlight.validityMs === ca.validityMs) return inFlight.promise;
-    const promise = this.#issue(key, mesh, service, ca);
+    const promise = this.#issue(key, mesh, names, ca);
     this.#issuing.set(key, { caId: ca.id, validityMs: ca.validityMs, promise });
     try {
       return await promise;
@@ -113,13 +119,13 @@ export class WorkloadCertificateCache {
     this.#cas.clear();
   }
 
-  async #issue(key: string, mesh: string, service: string, ca: MeshCa): Promise<CachedWorkloadCertificate> {
+  async #issue(key: string, mesh: string, services: readonly string[], ca: MeshCa): Promise<CachedWorkloadCertificate> {
     const now = this.#now();
     if (now >= ca.signer.notAfter.getTime()) throw new MeshCaUnavailableError(mesh, `its CA expired at ${ca.signer.notAfter.toISOString()}`);
-    const issued = await ca.signer.issue({ mesh, service, validityMs: ca.validityMs, now });
+    const issued = await ca.signer.issue({ mesh, service: services[0]!, additionalServices: services.slice(1), validityMs: ca.validityMs, now });
     this.#issued++;
     const cert: CachedWorkloadCertificate = {
-      ...issued, mesh, service, caCertPem: ca.signer.certPem, rotateAt: rotationDueAt(issued.notAfter, issued.issuedAt),
+      ...issued, mesh, services, caCertPem: ca.signer.certPem, rotateAt: rotationDueAt(issued.notAfter, issued.issuedAt),
     };
     this.#entries.delete(key);
     this.#entries.set(key, { cert, caId: ca.id, validityMs: ca.validityMs });

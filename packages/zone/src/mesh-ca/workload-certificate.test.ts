@@ -27,6 +27,14 @@ describe('issueWorkloadCertificate', async () => {
     assert.ok(Date.parse(cert.validFrom) < now, 'backdated for clock skew');
   });
 
+  test('a dataplane serving several services gets one leaf naming each of them', async () => {
+    const leaf = await issueWorkloadCertificate({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, mesh: 'default', service: 'api', additionalServices: ['metrics', 'api'] });
+    const cert = new X509Certificate(leaf.certPem);
+    assert.equal(cert.subjectAltName, 'URI:spiffe://default/api, URI:kuma://kuma.io/service/api, URI:spiffe://default/metrics, URI:kuma://kuma.io/service/metrics');
+    assert.match(cert.subject, /CN=api/);
+    await assert.rejects(issueWorkloadCertificate({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, mesh: 'default', service: 'api', additionalServices: ['bad name'] }), /invalid service name "bad name"/);
+  });
+
   test('validity is the one asked for, and never beyond the CA', async () => {
     const now = Date.now();
     const hour = await issueWorkloadCertificate({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, mesh: 'default', service: 'web', validityMs: HOUR, now });

@@ -16,8 +16,13 @@ export interface WorkloadCertificate {
 
 export interface WorkloadIdentity {
   readonly mesh: string;
-  /** The `kuma.io/service` tag of the dataplane's inbound. */
+  /** The `kuma.io/service` tag of the dataplane's inbound (its common name). */
   readonly service: string;
+  /**
+   * The dataplane's other inbound services: one certificate carries a SAN for each, so that callers of
+   * any of them accept it (Kuma issues one certificate per dataplane, with every service it serves).
+   */
+  readonly additionalServices?: readonly string[];
   /** Lifetime; default 24 h (Kuma's default `dpCert.rotation.expiration`). Cut short at the CA's own expiry. */
   readonly validityMs?: number;
   /** Epoch ms; default Date.now(). */
@@ -116,14 +121,17 @@ export class MeshCaSigner {
 
   /**
    * A fresh ECDSA P-256 key and a leaf for it: URI SANs `spiffe://<mesh>/<service>` and
-   * `kuma://kuma.io/service/<service>`, EKU serverAuth and clientAuth (a dataplane is both ends of
+   * `kuma://kuma.io/service/<service>` for the service and each additional one, EKU serverAuth and clientAuth (a dataplane is both ends of
    * mTLS), not a CA.
    */
   async issue(o: WorkloadIdentity): Promise<WorkloadCertificate> {
     const mesh = meshNameSchema.safeParse(o.mesh);
     if (!mesh.success) throw new TypeError(`invalid mesh name "${o.mesh}": ${mesh.error.issues[0]?.message ?? 'invalid'}`);
-    const service = tagValueSchema.safeParse(o.service);
-    if (!service.success) throw new TypeError(`invalid service name "${o.service}": ${service.error.issues[0]?.message ?? 'invalid'}`);
+    const services = [o.service, ...(o.additionalServices ?? []).filter((s) => s !== o.service)];
+    for (const name of services) {
+      const service = tagValueSchema.safeParse(name);
+      if (!service.success) throw new TypeError(`invalid service name "${name}": ${service.error.issues[0]?.message ?? 'invalid'}`);
+    }
     const validityMs = o.validityMs ?? DEFAULT_WORKLOAD_VALIDITY_MS;
     if (!Number.isFinite(validityMs) || validityMs <= 0) throw new RangeError(`certificate validity must be positive, got ${validityMs} ms`);
     const now = o.now ?? Date.now();
@@ -140,10 +148,10 @@ export class MeshCaSigner {
           new x509.BasicConstraintsExtension(false, undefined, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
           new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
-          new x509.SubjectAlternativeNameExtension([
-            { type: 'url', value: spiffeId(o.mesh, o.service) },
-            { type: 'url', value: kumaServiceUri(o.service) },
-          ], false),
+          new x509.SubjectAlternativeNameExtension(services.flatMap((service) => [
+            { type: 'url' as const, value: spiffeId(o.mesh, service) },
+            { type: 'url' as const, value: kumaServiceUri(service) },
+          ]), false),
           await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, webcrypto),
           this.#authorityKeyId,
         ],

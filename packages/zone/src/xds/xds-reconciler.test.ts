@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
 import { createLogger, generateCa, InProcessEventBus, MemoryStore, type ResourceStore, Telemetry, unpack } from '@meshfed/shared';
 import { meshCaSecretNames } from '../mesh-ca/ca-secrets.js';
@@ -95,6 +96,26 @@ test('an mTLS mesh waits for its CA, says why, then serves certificates', async 
   const snapshot = await eventually('configured with certificates', () => z.cache.get('default.web'));
   assert.deepEqual([...snapshot.types.secret.entries.keys()].sort(), ['identity_cert:secret:default', 'mesh_ca:secret:default']);
   await eventually('problem cleared', () => z.problems.has('default.web') && z.problems.get('default.web') === undefined);
+});
+
+test('a dataplane serving two services gets one certificate naming both, so callers of either accept it', async (t) => {
+  const z = await setup();
+  t.after(z.stop);
+  await put(z.store, { type: 'Mesh', name: 'default', labels: global, spec: MTLS });
+  const ca = await generateCa({ commonName: 'default' });
+  const names = meshCaSecretNames('default', 'ca-1');
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  await z.store.commit([
+    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.cert, labels: global, spec: { data: b64(ca.certPem) } } },
+    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.key, labels: global, spec: { data: b64(ca.keyPem) } } },
+  ]);
+  const both = dp('api-1', '10.0.0.5', 'api');
+  both.spec.networking.inbound.push({ port: 9090, tags: { 'kuma.io/service': 'metrics' } });
+  await put(z.store, both);
+  const snapshot = await eventually('configured', () => z.cache.get('default.api-1'));
+  const secret = unpack(snapshot.types.secret.entries.get('identity_cert:secret:default')!.resource) as { tls_certificate: { certificate_chain: { inline_string: string } } };
+  const san = new X509Certificate(secret.tls_certificate.certificate_chain.inline_string).subjectAltName ?? '';
+  assert.ok(san.includes('URI:spiffe://default/api') && san.includes('URI:spiffe://default/metrics'), san);
 });
 
 test('a change regenerates its own proxy and the dependents of what changed, nothing else; a new identity gets its certificate', async (t) => {

@@ -4,7 +4,7 @@ import {
 } from '@meshfed/shared';
 import { type CachedWorkloadCertificate, MeshCaUnavailableError } from '../mesh-ca/workload-certificate-cache.js';
 import { dep, dependencyVersions, type GeneratedProxy, type GenerationContext, type ProxyCertificate, ResourceMemo } from './generate/context.js';
-import { generateSidecar, identityServiceOf } from './generate/sidecar.js';
+import { generateSidecar, identityOf, servicesOfIdentity } from './generate/sidecar.js';
 import { buildZoneIndex, type ZoneIndex } from './generate/zone-index.js';
 import { generateZoneEgress, generateZoneIngress, ZONE_EGRESS_SERVICE } from './generate/zone-proxies.js';
 import { CoalescingRunner } from '../coalescing-runner.js';
@@ -14,7 +14,7 @@ import type { SnapshotCache } from './snapshot-cache.js';
 
 /** Where workload certificates come from (the zone's WorkloadCertificateCache). */
 export interface CertificateSource {
-  get(mesh: string, service: string): Promise<CachedWorkloadCertificate>;
+  get(mesh: string, services: readonly string[]): Promise<CachedWorkloadCertificate>;
 }
 
 export interface XdsReconcilerOptions {
@@ -310,7 +310,8 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
     for (const dp of ix.dataplanes.values()) {
       const mesh = ix.meshes.get(dp.mesh);
       if (mesh?.mtlsBackend === undefined) continue;
-      const service = identityServiceOf(dp);
+      // An identity is one service or several (identityOf): one certificate each.
+      const service = identityOf(dp);
       if (service !== undefined) wanted.set(`${dp.mesh}\u0000${service}`, { mesh: dp.mesh, service });
     }
     if (ix.egresses.size > 0) {
@@ -327,7 +328,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
     }
     await Promise.all(missing.map(async ([key, { mesh, service }]) => {
       try {
-        const c = await o.certificates.get(mesh, service);
+        const c = await o.certificates.get(mesh, servicesOfIdentity(service));
         out.set(key, { cert: { version: certVersion(c), certPem: c.certPem, keyPem: c.keyPem, caPem: c.caCertPem }, rotateAt: c.rotateAt.getTime() });
       } catch (err) {
         const problem = err instanceof MeshCaUnavailableError ? err.message : `cannot issue a certificate for ${mesh}/${service}: ${(err as Error).message}`;

@@ -78,11 +78,21 @@ export function originationFor(target: ExternalTarget) {
   });
 }
 
-/** The service a dataplane's certificate names: its first inbound's (Kuma's choice), or its gateway's. */
-export function identityServiceOf(dp: LocalDataplane): string | undefined {
+/**
+ * Whom a dataplane's certificate names, as one string: the services of all its inbounds, sorted and
+ * separated by a space (which no tag value contains), or its gateway's service. One certificate carries
+ * a SAN for each, so that callers of any of them accept it, as Kuma issues it.
+ */
+export function identityOf(dp: LocalDataplane): string | undefined {
   const n = dp.spec.networking;
-  return n.inbound?.[0]?.tags[SERVICE_TAG] ?? n.gateway?.tags[SERVICE_TAG];
+  const inbound = n.inbound ?? [];
+  if (inbound.length === 0) return n.gateway?.tags[SERVICE_TAG];
+  if (inbound.length === 1) return inbound[0]!.tags[SERVICE_TAG];
+  return [...new Set(inbound.map((ib) => ib.tags[SERVICE_TAG]!))].sort().join(' ');
 }
+
+/** The services of an identity (see identityOf). */
+export const servicesOfIdentity = (identity: string): string[] => identity.split(' ');
 
 /** What every sidecar of a mesh calling one service gets: its cluster, its endpoints (EDS), and what is wrong with them. */
 interface OutboundTarget {
@@ -189,7 +199,7 @@ function computeShape(dp: LocalDataplane, identity: string | undefined): string 
 export function generateSidecar(ctx: GenerationContext, dp: LocalDataplane): GeneratedProxy {
   const mesh = ctx.index.meshes.get(dp.mesh);
   if (!mesh) return { resources: undefined, deps: [dep.mesh(dp.mesh)], problems: [`mesh "${dp.mesh}" does not exist in this zone (yet)`] };
-  const identity = identityServiceOf(dp);
+  const identity = identityOf(dp);
   let templates = templatesByContext.get(ctx);
   if (!templates) templatesByContext.set(ctx, (templates = new Map()));
   const shape = shapeOf(dp, identity);
@@ -223,11 +233,12 @@ function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDatapla
   if (mtls) {
     const service = identity;
     if (service === undefined) return { deps, problems: ['the dataplane has neither an inbound nor a gateway service to name its identity'] };
+    // `service` is the identity: one or several services (a certificate per set).
     deps.push(dep.certificate(dp.mesh, service));
     const cert = ctx.certificate(dp.mesh, service);
     if (!cert) {
       // Never serve plaintext in a mesh that requires mTLS: the proxy keeps what it had, or waits.
-      return { deps, problems: [ctx.certificateProblem(dp.mesh, service) ?? `no certificate for ${spiffeId(dp.mesh, service)} yet`] };
+      return { deps, problems: [ctx.certificateProblem(dp.mesh, service) ?? `no certificate for ${servicesOfIdentity(service).map((s) => spiffeId(dp.mesh, s)).join(', ')} yet`] };
     }
     const identitySecretAny = memo.get(`identity:${dp.mesh}:${service}`, cert.version, () => identitySecret(dp.mesh, cert.certPem, cert.keyPem));
     const ca = memo.get(`ca:${dp.mesh}`, cert.caPem, () => meshCaSecret(dp.mesh, cert.caPem));
