@@ -113,6 +113,8 @@ interface TypeState {
 }
 
 const EMPTY_BYTES = new Uint8Array(0);
+/** No response: one shared empty list (most calls, every ACK of a push, answer nothing). */
+const NOTHING: readonly never[] = Object.freeze([]);
 
 /**
  * Nonces only have to be unique among one stream's responses; a random prefix per process and a
@@ -143,7 +145,7 @@ const RESOURCE_OVERHEAD = 32;
 const RESPONSE_OVERHEAD = 256;
 
 export type RequestOutcome<T extends string = ResourceKind> =
-  | { readonly kind: 'ok'; readonly out: Outbound<T>[] }
+  | { readonly kind: 'ok'; readonly out: readonly Outbound<T>[] }
   | { readonly kind: 'rejected'; readonly reason: 'unknown-type' | 'stale-nonce'; readonly detail: string };
 
 /**
@@ -215,16 +217,16 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
   }
 
   /** Something changed for `type` (these keys, or anything): push now if idle, else at the next ACK. */
-  changed(type: T, keys: Iterable<string> | 'all'): Outbound<T>[] {
+  changed(type: T, keys: Iterable<string> | 'all'): readonly Outbound<T>[] {
     const state = this.#types.get(type);
-    if (!state) return [];
+    if (!state) return NOTHING;
     if (keys === 'all') state.dirty = 'all';
     else markDirty(state, keys);
     return this.#push(type);
   }
 
   /** The safety net: compare every subscribed type in full. */
-  reconcile(): Outbound<T>[] {
+  reconcile(): readonly Outbound<T>[] {
     return [...this.#types.keys()].flatMap((t) => this.changed(t, 'all'));
   }
 
@@ -278,12 +280,12 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
     state.peer.delete(k);
   }
 
-  #push(type: T): Outbound<T>[] {
+  #push(type: T): readonly Outbound<T>[] {
     const state = this.#types.get(type)!;
-    if (state.inFlight.length > 0) return [];
+    if (state.inFlight.length > 0) return NOTHING;
     const dirty = state.dirty;
     // Nothing marked (every ACK of a push): nothing to compare.
-    if (dirty !== 'all' && dirty.length === 0) return [];
+    if (dirty !== 'all' && dirty.length === 0) return NOTHING;
     state.dirty = [];
     // One list (the usual push): its keys are distinct already; several may repeat keys.
     const candidates: Iterable<string> = dirty === 'all'
@@ -307,7 +309,7 @@ export class ProviderSession<T extends string = ResourceKind, D extends string =
         if (state.peer.has(key)) removals.push(key);
       }
     }
-    if (upserts.length === 0 && removals.length === 0) return [];
+    if (upserts.length === 0 && removals.length === 0) return NOTHING;
     return this.#pack(type, state, upserts, removals);
   }
 

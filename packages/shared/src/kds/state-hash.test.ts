@@ -32,3 +32,14 @@ test('adding and removing by a precomputed entry hash is adding and removing the
   b.removeHash(entryHash('r3', 'v3'));
   assert.equal(a.toString(), b.toString());
 });
+
+test('a state hash prints as its 52-bit sum in 13 hex digits', () => {
+  const h = new StateHash();
+  assert.equal(h.toString(), '0000000000000');
+  let expected = 0n;
+  for (let i = 0; i < 1000; i++) {
+    h.add(`key-${i}`, `v${i}`);
+    expected = (expected + BigInt(entryHash(`key-${i}`, `v${i}`))) % 2n ** 52n;
+    assert.equal(h.toString(), expected.toString(16).padStart(13, '0'));
+  }
+});

@@ -1,4 +1,6 @@
 const TWO_52 = 2 ** 52;
+const HEX_DIGIT = Array.from({ length: 16 }, (_, i) => i.toString(16));
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** FNV-1a over UTF-16 code units: cheap, and good enough to name states (it is not a security hash). */
 function fnv1a(s: string, seed: number): number {
@@ -47,7 +49,12 @@ export class StateHash {
     return h;
   }
 
+  /** 13 hex digits (52 bits); by table, as Number#toString(16) of a 52-bit double is slow and this runs per response. */
   toString(): string {
-    return this.#sum.toString(16).padStart(13, '0');
+    const sum = this.#sum;
+    const hi = Math.floor(sum / 2 ** 32);
+    const lo = sum - hi * 2 ** 32;
+    return HEX_DIGIT[(hi >>> 16) & 0xf]! + HEX_BYTE[(hi >>> 8) & 0xff]! + HEX_BYTE[hi & 0xff]!
+      + HEX_BYTE[(lo >>> 24) & 0xff]! + HEX_BYTE[(lo >>> 16) & 0xff]! + HEX_BYTE[(lo >>> 8) & 0xff]! + HEX_BYTE[lo & 0xff]!;
   }
 }

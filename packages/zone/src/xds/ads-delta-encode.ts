@@ -1,5 +1,6 @@
 import { adsCodec, type DeltaDiscoveryResponse, type DeltaItem, type DeltaWire, type XdsKind } from '@meshfed/shared';
 import { XDS_WIRE } from './delta.js';
+import { fieldSize, ProtoWriter, stringFieldSize } from './proto-writer.js';
 import type { XdsEntry } from './snapshot.js';
 
 /**
@@ -15,53 +16,42 @@ export function encodeDeltaResponse(r: DeltaDiscoveryResponse): Buffer {
   const removed = r.removed_resources ?? [];
   // The type has no other fields (a DeltaResource: name, version, resource); a response with more came through a cast.
   if (Object.keys(r).some((k) => !KNOWN_FIELDS.has(k))) return adsCodec.encodeDeltaResponse(r);
-  // Lengths first (nested messages are length-prefixed), then one pass of writes.
   const resourceLengths: number[] = [];
   const anyLengths: number[] = [];
   let size = 0;
-  if (r.system_version_info !== undefined) size += stringField(r.system_version_info);
+  if (r.system_version_info !== undefined) size += stringFieldSize(r.system_version_info);
   for (const x of resources) {
-    let n = stringField(x.version);
+    let n = stringFieldSize(x.version);
     let anyLen = -1;
     if (x.resource !== undefined) {
-      anyLen = stringField(x.resource.type_url) + 1 + varintSize(x.resource.value.length) + x.resource.value.length;
-      n += 1 + varintSize(anyLen) + anyLen;
+      anyLen = stringFieldSize(x.resource.type_url) + fieldSize(x.resource.value.length);
+      n += fieldSize(anyLen);
     }
-    n += stringField(x.name);
+    n += stringFieldSize(x.name);
     anyLengths.push(anyLen);
     resourceLengths.push(n);
-    size += 1 + varintSize(n) + n;
+    size += fieldSize(n);
   }
-  size += stringField(r.type_url);
-  size += stringField(r.nonce);
-  for (const k of removed) size += stringField(k);
+  size += stringFieldSize(r.type_url) + stringFieldSize(r.nonce);
+  for (const k of removed) size += stringFieldSize(k);
 
-  buf = allocate(size);
-  off = 0;
-  if (r.system_version_info !== undefined) str(0x0a, r.system_version_info);
+  const w = writer.reset(allocate(size));
+  if (r.system_version_info !== undefined) w.string(0x0a, r.system_version_info);
   for (let i = 0; i < resources.length; i++) {
     const x = resources[i]!;
-    buf[off++] = 0x12;
-    varint(resourceLengths[i]!);
-    str(0x0a, x.version);
+    w.header(0x12, resourceLengths[i]!);
+    w.string(0x0a, x.version);
     if (x.resource !== undefined) {
-      buf[off++] = 0x12;
-      varint(anyLengths[i]!);
-      str(0x0a, x.resource.type_url);
-      buf[off++] = 0x12;
-      varint(x.resource.value.length);
-      buf.set(x.resource.value, off);
-      off += x.resource.value.length;
+      w.header(0x12, anyLengths[i]!);
+      w.string(0x0a, x.resource.type_url);
+      w.bytes(0x12, x.resource.value);
     }
-    str(0x1a, x.name);
+    w.string(0x1a, x.name);
   }
-  str(0x22, r.type_url);
-  str(0x2a, r.nonce);
-  for (const k of removed) str(0x32, k);
-  if (off !== size) throw new Error(`DeltaDiscoveryResponse encoding: wrote ${off} bytes of ${size}`);
-  const out = buf;
-  buf = EMPTY;
-  return out;
+  w.string(0x22, r.type_url);
+  w.string(0x2a, r.nonce);
+  for (const k of removed) w.string(0x32, k);
+  return release(w.end('DeltaDiscoveryResponse'));
 }
 
 /**
@@ -71,58 +61,42 @@ export function encodeDeltaResponse(r: DeltaDiscoveryResponse): Buffer {
  * response object and two objects per resource, for every response of a push to thousands of streams.
  */
 export function encodeDeltaItems(typeUrl: string, nonce: string, version: string, resourceTypeUrl: string, items: readonly DeltaItem[], removed: readonly string[]): Buffer {
-  const anyTypeField = stringField(resourceTypeUrl);
-  let size = stringField(version);
+  const anyTypeField = stringFieldSize(resourceTypeUrl);
+  let size = stringFieldSize(version);
   for (const x of items) {
     // A snapshot entry carries its Resource encoded already (for this type URL): copied as is.
     const w = wireOf(x, resourceTypeUrl);
-    if (w !== undefined) {
-      size += 1 + varintSize(w.length) + w.length;
-      continue;
-    }
-    const anyLen = anyTypeField + 1 + varintSize(x.bytes.length) + x.bytes.length;
-    const n = stringField(x.version) + 1 + varintSize(anyLen) + anyLen + stringField(x.key);
-    size += 1 + varintSize(n) + n;
+    size += fieldSize(w !== undefined ? w.length : resourceSize(x, anyTypeField));
   }
-  size += stringField(typeUrl);
-  size += stringField(nonce);
-  for (const k of removed) size += stringField(k);
+  size += stringFieldSize(typeUrl) + stringFieldSize(nonce);
+  for (const k of removed) size += stringFieldSize(k);
 
-  buf = allocate(size);
-  off = 0;
-  str(0x0a, version);
+  const w = writer.reset(allocate(size));
+  w.string(0x0a, version);
   for (const x of items) {
-    const w = wireOf(x, resourceTypeUrl);
-    if (w !== undefined) {
-      buf[off++] = 0x12;
-      varint(w.length);
-      buf.set(w, off);
-      off += w.length;
+    const pre = wireOf(x, resourceTypeUrl);
+    if (pre !== undefined) {
+      w.header(0x12, pre.length);
+      w.raw(pre);
       continue;
     }
     // The lengths again rather than kept in arrays: a few additions per resource, no allocation.
-    const value = x.bytes;
-    const anyLen = anyTypeField + 1 + varintSize(value.length) + value.length;
-    buf[off++] = 0x12;
-    const n = stringField(x.version) + 1 + varintSize(anyLen) + anyLen + stringField(x.key);
-    varint(n);
-    str(0x0a, x.version);
-    buf[off++] = 0x12;
-    varint(anyLen);
-    str(0x0a, resourceTypeUrl);
-    buf[off++] = 0x12;
-    varint(value.length);
-    buf.set(value, off);
-    off += value.length;
-    str(0x1a, x.key);
+    w.header(0x12, resourceSize(x, anyTypeField));
+    w.string(0x0a, x.version);
+    w.header(0x12, anyTypeField + fieldSize(x.bytes.length));
+    w.string(0x0a, resourceTypeUrl);
+    w.bytes(0x12, x.bytes);
+    w.string(0x1a, x.key);
   }
-  str(0x22, typeUrl);
-  str(0x2a, nonce);
-  for (const k of removed) str(0x32, k);
-  if (off !== size) throw new Error(`DeltaDiscoveryResponse encoding: wrote ${off} bytes of ${size}`);
-  const out = buf;
-  buf = EMPTY;
-  return out;
+  w.string(0x22, typeUrl);
+  w.string(0x2a, nonce);
+  for (const k of removed) w.string(0x32, k);
+  return release(w.end('DeltaDiscoveryResponse'));
+}
+
+/** A Resource message of the item (version, Any of `anyTypeField`'s type URL, name), without its own tag and length. */
+function resourceSize(x: DeltaItem, anyTypeField: number): number {
+  return stringFieldSize(x.version) + fieldSize(anyTypeField + fieldSize(x.bytes.length)) + stringFieldSize(x.key);
 }
 
 /** The item's encoded Resource when it is a snapshot entry of this type URL (XdsEntry.wire). */
@@ -131,26 +105,13 @@ function wireOf(x: DeltaItem, resourceTypeUrl: string): Uint8Array | undefined {
   return e.wire !== undefined && e.resource?.type_url === resourceTypeUrl ? e.wire : undefined;
 }
 
-// The buffer being written and the offset in it: module state, not closures made per response
-// (encoding is synchronous; one response at a time).
+// One writer for every response (encoding is synchronous, one response at a time), not one per response;
+// it lets go of the response's buffer once written.
 const EMPTY: Buffer = Buffer.alloc(0);
-let buf: Buffer = EMPTY;
-let off = 0;
-
-function varint(v: number): void {
-  while (v > 0x7f) {
-    buf[off++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  buf[off++] = v;
-}
-
-/** A string field: tag, UTF-8 length, bytes. */
-function str(tag: number, s: string): void {
-  buf[off++] = tag;
-  const len = Buffer.byteLength(s);
-  varint(len);
-  off += buf.write(s, off, len, 'utf8');
+const writer = new ProtoWriter(EMPTY);
+function release(b: Buffer): Buffer {
+  writer.reset(EMPTY);
+  return b;
 }
 
 /**
@@ -177,20 +138,7 @@ function allocate(size: number): Buffer {
 
 const KNOWN_FIELDS = new Set(['system_version_info', 'resources', 'type_url', 'removed_resources', 'nonce']);
 
-function varintSize(v: number): number {
-  let n = 1;
-  while (v > 0x7f) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
 
-/** Tag (one byte for fields 1-15), length, UTF-8 bytes. */
-function stringField(s: string): number {
-  const len = Buffer.byteLength(s);
-  return 1 + varintSize(len) + len;
-}
 
 /** XDS_WIRE with the hand encoder. */
 export const FAST_XDS_WIRE: DeltaWire<XdsKind> = { ...XDS_WIRE, encodeResponse: encodeDeltaResponse, encodeItems: encodeDeltaItems };

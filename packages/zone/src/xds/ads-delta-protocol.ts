@@ -13,7 +13,10 @@ import type { XdsSnapshot } from './snapshot.js';
  */
 export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessageBytes: number): StreamProtocol {
   const subs = new DeltaSubscriptions();
-  const whole = snapshotView(current);
+  // The proxy's snapshot, read once per frame or change rather than once per resource the session
+  // looks at: it cannot change during one synchronous call.
+  let snapshot: XdsSnapshot | undefined;
+  const whole = snapshotView(() => snapshot);
   // The observer is called synchronously inside the session's calls: gathered here into one step.
   let answers: AdsAnswer[] = [];
   let refused: { type: XdsKind; name: string; error: string }[] = [];
@@ -51,6 +54,7 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
 
   return {
     onFrame: (frame) => {
+      snapshot = current();
       let req = decodePlainAck(frame);
       if (req === undefined) {
         const decoded = adsCodec.decodeDeltaRequest(frame);
@@ -63,7 +67,7 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
       const nonce = req.response_nonce ?? '';
       const subscribe = req.resource_names_subscribe ?? [];
       const unsubscribe = req.resource_names_unsubscribe ?? [];
-      let wanted: Outbound<XdsKind>[] = [];
+      let wanted: readonly Outbound<XdsKind>[] = [];
       // A known type's request that names nothing (every ACK) changes no subscription: nothing to apply.
       if (!isKnown || subscribe.length > 0 || unsubscribe.length > 0) {
         const change = subs.apply(type, subscribe, unsubscribe, () => whole.keys(type));
@@ -77,6 +81,7 @@ export function deltaProtocol(current: () => XdsSnapshot | undefined, maxMessage
       return step(wanted.length === 0 ? outcome.out : [...wanted, ...outcome.out], { type });
     },
     onChange: (next, previous) => {
+      snapshot = next;
       const changes = typeChanges(previous, next);
       const out: Outbound<XdsKind>[] = [];
       // Types that sent something, as bits of their XDS_KINDS index (no set per proxy of a mesh-wide change).

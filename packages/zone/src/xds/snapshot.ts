@@ -1,4 +1,5 @@
 import { createHash, hash as cryptoHash } from 'node:crypto';
+import { fieldSize, ProtoWriter, stringFieldSize } from './proto-writer.js';
 import { type Any, ENVOY_TYPE, entryHash, envoyTypeUrl, type EnvoyObject, unpack, XDS_KINDS, XDS_TYPE_URL, type XdsKind } from '@meshfed/shared';
 
 /** One resource of a snapshot: its name, the hash of its encoded bytes, and the Any it travels in. */
@@ -108,48 +109,14 @@ function newEntry(key: string, version: string, resource: Any): XdsEntry {
  * with the bytes protobufjs writes (string fields written even when empty), and where the Any's value starts.
  */
 export function encodeResource(name: string, version: string, resource: Any): { wire: Buffer; valueAt: number } {
-  const versionLen = Buffer.byteLength(version);
-  const typeLen = Buffer.byteLength(resource.type_url);
-  const nameLen = Buffer.byteLength(name);
-  const valueLen = resource.value.length;
-  const anyLen = 1 + varintSize(typeLen) + typeLen + 1 + varintSize(valueLen) + valueLen;
-  const size = 1 + varintSize(versionLen) + versionLen + 1 + varintSize(anyLen) + anyLen + 1 + varintSize(nameLen) + nameLen;
-  const wire = Buffer.allocUnsafe(size);
-  let off = 0;
-  const varint = (v: number) => {
-    while (v > 0x7f) {
-      wire[off++] = (v & 0x7f) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    wire[off++] = v;
-  };
-  wire[off++] = 0x0a;
-  varint(versionLen);
-  off += wire.write(version, off, versionLen, 'utf8');
-  wire[off++] = 0x12;
-  varint(anyLen);
-  wire[off++] = 0x0a;
-  varint(typeLen);
-  off += wire.write(resource.type_url, off, typeLen, 'utf8');
-  wire[off++] = 0x12;
-  varint(valueLen);
-  const valueAt = off;
-  wire.set(resource.value, off);
-  off += valueLen;
-  wire[off++] = 0x1a;
-  varint(nameLen);
-  off += wire.write(name, off, nameLen, 'utf8');
-  if (off !== size) throw new Error(`Resource encoding: wrote ${off} bytes of ${size}`);
-  return { wire, valueAt };
-}
-
-function varintSize(v: number): number {
-  let n = 1;
-  while (v > 0x7f) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
+  const anyLen = stringFieldSize(resource.type_url) + fieldSize(resource.value.length);
+  const w = new ProtoWriter(Buffer.allocUnsafe(stringFieldSize(version) + fieldSize(anyLen) + stringFieldSize(name)));
+  w.string(0x0a, version);
+  w.header(0x12, anyLen);
+  w.string(0x0a, resource.type_url);
+  const valueAt = w.bytes(0x12, resource.value);
+  w.string(0x1a, name);
+  return { wire: w.end('Resource'), valueAt };
 }
 
 /** The version of a type with no resources: a constant, not a hash per snapshot. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { createLogger, generateCa, InProcessEventBus, MemoryStore, type ResourceStore, Telemetry, unpack } from '@meshfed/shared';
 import { meshCaSecretNames } from '../mesh-ca/ca-secrets.js';
@@ -18,6 +19,17 @@ function dp(name: string, address: string, service: string, outbound: [string, n
   };
 }
 
+/** The default mesh's builtin CA (backend ca-1) arriving from global, as KDS writes it. */
+async function giveMeshCa(store: ResourceStore): Promise<void> {
+  const ca = await generateCa({ commonName: 'default' });
+  const names = meshCaSecretNames('default', 'ca-1');
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  await store.commit([
+    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.cert, labels: global, spec: { data: b64(ca.certPem) } } },
+    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.key, labels: global, spec: { data: b64(ca.keyPem) } } },
+  ]);
+}
+
 async function put(store: ResourceStore, r: Parameters<ResourceStore['commit']>[0][number] extends infer O ? O extends { op: 'put'; resource: infer R } ? R : never : never) {
   await store.commit([{ op: 'put', resource: r }]);
 }
@@ -32,7 +44,7 @@ async function eventually<T>(what: string, f: () => T | undefined | false, ms = 
   }
 }
 
-async function setup() {
+async function setup(logLines?: Record<string, unknown>[]) {
   const bus = new InProcessEventBus();
   const store = new MemoryStore(bus);
   const cache = new SnapshotCache();
@@ -40,7 +52,10 @@ async function setup() {
   const certificates = new WorkloadCertificateCache({ store, bus });
   const reconciler = startXdsReconciler({
     store, bus, cache, certificates, zone: 'zone-1', resyncIntervalMs: 0,
-    log: createLogger({ component: 'test', level: 'silent' }), telemetry: new Telemetry({ service: 'test' }),
+    log: logLines
+      ? createLogger({ component: 'test', level: 'info', destination: new Writable({ write: (chunk, _enc, done) => { logLines.push(JSON.parse(String(chunk)) as Record<string, unknown>); done(); } }) })
+      : createLogger({ component: 'test', level: 'silent' }),
+    telemetry: new Telemetry({ service: 'test' }),
     onProblem: (id, p) => problems.set(id, p),
   });
   return { store, bus, cache, problems, reconciler, stop: async () => { await reconciler.stop(); certificates.close(); } };
@@ -86,13 +101,7 @@ test('an mTLS mesh waits for its CA, says why, then serves certificates', async 
   assert.match(z.problems.get('default.web')!, /the CA of backend "ca-1" has not arrived from global/);
   assert.equal(z.cache.get('default.web'), undefined, 'never plaintext in an mTLS mesh');
 
-  const ca = await generateCa({ commonName: 'default' });
-  const names = meshCaSecretNames('default', 'ca-1');
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
-  await z.store.commit([
-    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.cert, labels: global, spec: { data: b64(ca.certPem) } } },
-    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.key, labels: global, spec: { data: b64(ca.keyPem) } } },
-  ]);
+  await giveMeshCa(z.store);
   const snapshot = await eventually('configured with certificates', () => z.cache.get('default.web'));
   assert.deepEqual([...snapshot.types.secret.entries.keys()].sort(), ['identity_cert:secret:default', 'mesh_ca:secret:default']);
   await eventually('problem cleared', () => z.problems.has('default.web') && z.problems.get('default.web') === undefined);
@@ -102,13 +111,7 @@ test('a dataplane serving two services gets one certificate naming both, so call
   const z = await setup();
   t.after(z.stop);
   await put(z.store, { type: 'Mesh', name: 'default', labels: global, spec: MTLS });
-  const ca = await generateCa({ commonName: 'default' });
-  const names = meshCaSecretNames('default', 'ca-1');
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
-  await z.store.commit([
-    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.cert, labels: global, spec: { data: b64(ca.certPem) } } },
-    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.key, labels: global, spec: { data: b64(ca.keyPem) } } },
-  ]);
+  await giveMeshCa(z.store);
   const both = dp('api-1', '10.0.0.5', 'api');
   both.spec.networking.inbound.push({ port: 9090, tags: { 'kuma.io/service': 'metrics' } });
   await put(z.store, both);
@@ -122,13 +125,7 @@ test('a change regenerates its own proxy and the dependents of what changed, not
   const z = await setup();
   t.after(z.stop);
   await put(z.store, { type: 'Mesh', name: 'default', labels: global, spec: MTLS });
-  const ca = await generateCa({ commonName: 'default' });
-  const names = meshCaSecretNames('default', 'ca-1');
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
-  await z.store.commit([
-    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.cert, labels: global, spec: { data: b64(ca.certPem) } } },
-    { op: 'put', resource: { type: 'Secret', mesh: 'default', name: names.key, labels: global, spec: { data: b64(ca.keyPem) } } },
-  ]);
+  await giveMeshCa(z.store);
   await put(z.store, dp('web', '10.0.0.1', 'web', [['backend', 10001]]));
   await put(z.store, dp('db', '10.0.0.3', 'db'));
   await put(z.store, dp('backend-1', '10.0.0.2', 'backend'));
@@ -156,4 +153,28 @@ test('a change regenerates its own proxy and the dependents of what changed, not
   await z.store.commit([{ op: 'delete', key: { type: 'Dataplane', mesh: 'default', name: 'backend-1' } }]);
   await eventually('backend-1 gone', () => z.reconciler.stats().runs > runs2 && z.cache.get('default.backend-1') === undefined);
   assert.deepEqual(endpointsOf(z.cache, 'default.web', 'backend'), []);
+});
+
+test('a problem many proxies share is logged once with their count; a broken resource once, not on every run', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const z = await setup(lines);
+  t.after(z.stop);
+  await put(z.store, { type: 'Mesh', name: 'default', labels: global, spec: {} });
+  // zone-2 offers backend, but without mesh mTLS its ingress cannot be used: every caller is told.
+  await put(z.store, {
+    type: 'ZoneIngress', name: 'ingress.zone-2', labels: { 'kuma.io/origin': 'global', 'kuma.io/zone': 'zone-2' },
+    spec: { zone: 'zone-2', networking: { address: '10.2.0.1', port: 10001, advertisedAddress: '192.0.2.2', advertisedPort: 10001 }, availableServices: [{ mesh: 'default', tags: { 'kuma.io/service': 'backend' }, instances: 2 }] },
+  });
+  await z.store.commit(['web-1', 'web-2', 'web-3'].map((n, i) => ({ op: 'put' as const, resource: dp(n, `10.0.0.${i + 1}`, 'web', [['backend', 10001]]) })));
+  const broken = dp('broken', '10.0.0.9', 'x');
+  broken.spec.networking.inbound.push({ port: 8080, tags: { 'kuma.io/service': 'y' } });
+  await put(z.store, broken);
+  await eventually('the three callers told', () => ['default.web-1', 'default.web-2', 'default.web-3'].every((id) => z.problems.get(id)?.includes('no mTLS')));
+  await put(z.store, dp('other', '10.0.0.20', 'other'));
+  await eventually('a later run', () => z.cache.get('default.other'));
+  const shared = lines.filter((l) => String(l['msg']).includes('cannot be fully configured'));
+  assert.equal(shared.length, 1, JSON.stringify(shared));
+  assert.equal(shared[0]!['proxies'], 3);
+  assert.match(String(shared[0]!['problem']), /backend has 2 instances in zone-2 that this zone cannot reach/);
+  assert.equal(lines.filter((l) => l['msg'] === 'xDS: resource skipped' && l['name'] === 'broken').length, 1, 'the broken dataplane is reported once');
 });

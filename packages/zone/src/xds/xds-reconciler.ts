@@ -72,6 +72,36 @@ function certVersion(c: CachedWorkloadCertificate): string {
   return v;
 }
 
+/** Problems that appeared or went away in one run, logged once per distinct problem with how many proxies it concerns. */
+class ProblemLog {
+  readonly #appeared = new Map<string, { proxies: number; examples: string[]; proxyTypes: Set<string> }>();
+  readonly #resolved = { proxies: 0, examples: [] as string[] };
+
+  add(problem: string, proxyId: string, proxyType: string): void {
+    let g = this.#appeared.get(problem);
+    if (!g) this.#appeared.set(problem, (g = { proxies: 0, examples: [], proxyTypes: new Set() }));
+    g.proxies++;
+    g.proxyTypes.add(proxyType);
+    if (g.examples.length < 5) g.examples.push(proxyId);
+  }
+
+  resolved(proxyId: string): void {
+    this.#resolved.proxies++;
+    if (this.#resolved.examples.length < 5) this.#resolved.examples.push(proxyId);
+  }
+
+  write(log: Logger): void {
+    for (const [problem, g] of this.#appeared) {
+      const proxyTypes = [...g.proxyTypes].join(',');
+      if (g.proxies === 1) log.warn({ proxyId: g.examples[0], proxyType: proxyTypes, problem }, 'xDS: proxy cannot be fully configured');
+      else log.warn({ proxies: g.proxies, examples: g.examples, proxyType: proxyTypes, problem }, `xDS: ${g.proxies} proxies cannot be fully configured`);
+    }
+    const r = this.#resolved;
+    if (r.proxies === 1) log.info({ proxyId: r.examples[0] }, 'xDS: proxy configuration problem resolved');
+    else if (r.proxies > 1) log.info({ proxies: r.proxies, examples: r.examples }, `xDS: configuration problems of ${r.proxies} proxies resolved`);
+  }
+}
+
 /**
  * Turns the zone's resources into every local proxy's snapshot, and keeps them current. Events mark
  * resources dirty; one run at a time re-reads those, rebuilds the zone index (cheap: parsed specs are
@@ -152,6 +182,9 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
     });
   }
 
+  /** The index problems of the last run, logged when they first appeared. */
+  let loggedSkips = new Set<string>();
+
   async function runOnce(): Promise<void> {
     const started = firstChangeAt ?? performance.now();
     firstChangeAt = undefined;
@@ -209,6 +242,8 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       }
 
       let generated = 0;
+      // Logged once per distinct problem at the end of the run: a mesh-wide change can give thousands of proxies the same one.
+      const problemLog = new ProblemLog();
       // Counted here and added once per run: OTel hashes a call's attributes on every add.
       const generatedByType = new Map<string, number>();
       const regenerate = (proxyId: string, type: string, gen: () => GeneratedProxy) => {
@@ -221,8 +256,8 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
         generatedByType.set(tally, (generatedByType.get(tally) ?? 0) + 1);
         const problem = out.problems.length > 0 ? out.problems.join('; ') : undefined;
         if (problem !== state?.problem) {
-          if (problem) log.warn({ proxyId, proxyType: type, problem }, 'xDS: proxy cannot be fully configured');
-          else if (state?.problem) log.info({ proxyId, proxyType: type }, 'xDS: proxy configuration problem resolved');
+          if (problem) for (const p of out.problems) problemLog.add(p, proxyId, type);
+          else if (state?.problem) problemLog.resolved(proxyId);
           o.onProblem?.(proxyId, problem);
         }
         setDeps(proxyId, state?.deps, out.deps);
@@ -263,7 +298,15 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
         // A proxy still streaming keeps what it had (SotW) or has it removed (delta); either way it is told why.
         o.onProblem?.(id, notRegistered(id));
       }
-      for (const p of index.problems) log.warn({ kind: p.kind, name: p.name, mesh: p.mesh, problem: p.message }, 'xDS: resource skipped');
+      problemLog.write(log);
+      // A skipped resource is said once, not again on every run while it stays wrong.
+      const skipped = new Set<string>();
+      for (const p of index.problems) {
+        const key = `${p.kind}\u0000${p.mesh ?? ''}\u0000${p.name}\u0000${p.message}`;
+        skipped.add(key);
+        if (!loggedSkips.has(key)) log.warn({ kind: p.kind, name: p.name, mesh: p.mesh, problem: p.message }, 'xDS: resource skipped');
+      }
+      loggedSkips = skipped;
 
       const ms = performance.now() - started;
       duration.record(ms / 1000);

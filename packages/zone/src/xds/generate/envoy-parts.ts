@@ -2,6 +2,7 @@ import {
   type Any, ENVOY_EXTENSION_NAME, ENVOY_TYPE, type EnvoyObject, identityCertSecretName, meshCaSecretName, pack, typed, XDS_TYPE_URL,
 } from '@meshfed/shared';
 import type { Endpoint } from './zone-index.js';
+import { fieldSize, ProtoWriter, stringFieldSize, varintSize } from '../proto-writer.js';
 
 /** The pieces every generator assembles resources from: one spelling of each Envoy shape. */
 
@@ -183,33 +184,16 @@ export function listenerOnTail(name: string, address: string, port: number, tail
   // these two fields cost more than the rest of the proxy's generation): the bytes pack writes for
   // `{ name, address: { socket_address: { address, port_value } } }` (envoy-parts.test.ts compares).
   if (!Number.isInteger(port) || port < 0 || port > 0xffffffff) return listenerOnTailChecked(name, address, port, tail);
-  const nameLen = Buffer.byteLength(name);
-  const addrLen = Buffer.byteLength(address);
-  const socket = 1 + varintSize(addrLen) + addrLen + 1 + varintSize(port);
-  const addressMsg = 1 + varintSize(socket) + socket;
-  const size = 1 + varintSize(nameLen) + nameLen + 1 + varintSize(addressMsg) + addressMsg;
-  const out = Buffer.allocUnsafe(size + tail.value.length);
-  let off = 0;
-  const varint = (v: number) => {
-    while (v > 0x7f) {
-      out[off++] = (v & 0x7f) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    out[off++] = v;
-  };
-  out[off++] = 0x0a; // Listener.name
-  varint(nameLen);
-  off += out.write(name, off, nameLen, 'utf8');
-  out[off++] = 0x12; // Listener.address
-  varint(addressMsg);
-  out[off++] = 0x0a; // Address.socket_address
-  varint(socket);
-  out[off++] = 0x12; // SocketAddress.address
-  varint(addrLen);
-  off += out.write(address, off, addrLen, 'utf8');
-  out[off++] = 0x18; // SocketAddress.port_value
-  varint(port);
-  out.set(tail.value, off);
+  const socket = stringFieldSize(address) + 1 + varintSize(port);
+  const addressMsg = fieldSize(socket);
+  const w = new ProtoWriter(Buffer.allocUnsafe(stringFieldSize(name) + fieldSize(addressMsg) + tail.value.length));
+  w.string(0x0a, name); // Listener.name
+  w.header(0x12, addressMsg); // Listener.address
+  w.header(0x0a, socket); // Address.socket_address
+  w.string(0x12, address); // SocketAddress.address
+  w.uint(0x18, port); // SocketAddress.port_value
+  w.raw(tail.value);
+  const out = w.end('Listener');
   return { type_url: XDS_TYPE_URL.listener, value: out };
 }
 
@@ -219,14 +203,6 @@ export function listenerOnTailChecked(name: string, address: string, port: numbe
   return { type_url: XDS_TYPE_URL.listener, value: Buffer.concat([head.value, tail.value]) };
 }
 
-function varintSize(v: number): number {
-  let n = 1;
-  while (v > 0x7f) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
 
 /** The shared part of a listener for listenerOnTail: everything but its name and address. */
 export function listenerTail(direction: 'INBOUND' | 'OUTBOUND', chains: readonly FilterChain[]): Any {
