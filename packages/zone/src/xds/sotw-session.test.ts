@@ -98,3 +98,17 @@ test('SotW: oldestUnacked follows the oldest unanswered response; an answer to a
   session.handleRequest({ type_url: XDS_TYPE_URL.endpoint, resource_names: ['backend'], version_info: '', response_nonce: r2.nonce, error_detail: { message: 'no' } });
   assert.equal(session.oldestUnacked(), undefined, 'a NACK is an answer too');
 });
+
+test('SotW: a proxy whose configuration is withdrawn (its Dataplane deleted) is sent empty types; before its first it waits', () => {
+  const { session, set } = setup(undefined);
+  const waiting = session.handleRequest({ type_url: XDS_TYPE_URL.cluster, node: { id: 'default.web' } });
+  assert.ok(waiting.kind === 'ok' && waiting.out.length === 0, 'nothing before the first configuration');
+  set(baseSnapshot(1));
+  const first = session.changed();
+  assert.equal(decode(first[0]).resources?.length, 1);
+  session.handleRequest({ type_url: XDS_TYPE_URL.cluster, version_info: decode(first[0]).version_info, response_nonce: decode(first[0]).nonce });
+  set(undefined);
+  const withdrawn = session.changed();
+  assert.deepEqual(withdrawn.map((o) => o.type), ['cluster']);
+  assert.deepEqual(decode(withdrawn[0]).resources ?? [], [], 'the empty set removes every cluster');
+});

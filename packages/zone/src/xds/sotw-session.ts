@@ -1,5 +1,5 @@
 import { adsCodec, type AdsDiscoveryRequest, XDS_TYPE_URL, type XdsKind, xdsKindOf } from '@meshfed/shared';
-import { type XdsEntry, type XdsSnapshot, versionOfEntries } from './snapshot.js';
+import { EMPTY_SNAPSHOT, type XdsEntry, type XdsSnapshot, versionOfEntries } from './snapshot.js';
 
 /** Types a proxy subscribes to by name (EDS, RDS, SDS); the others (LDS, CDS) are wildcard. */
 const NAMED: ReadonlySet<XdsKind> = new Set<XdsKind>(['endpoint', 'route', 'secret']);
@@ -123,7 +123,9 @@ export class SotwSession {
   }
 
   #push(type: XdsKind, state: SotwTypeState, force: boolean): SotwOutbound[] {
-    const snapshot = this.#o.current();
+    // No snapshot: before the proxy's first configuration it waits; after it (its resource was deleted)
+    // it is sent the empty set, which is how state-of-the-world removes everything.
+    const snapshot = this.#o.current() ?? (state.sent ? EMPTY_SNAPSHOT : undefined);
     if (!snapshot) return [];
     const entries = this.#select(snapshot, type, state.names);
     const version = versionOfEntries(entries);

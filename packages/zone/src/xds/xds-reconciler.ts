@@ -295,7 +295,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
         setDeps(id, state.deps, []);
         proxies.delete(id);
         o.cache.clear(id);
-        // A proxy still streaming keeps what it had (SotW) or has it removed (delta); either way it is told why.
+        // A proxy still streaming has everything removed (delta removals, SotW empty types) and is told why.
         o.onProblem?.(id, notRegistered(id));
       }
       problemLog.write(log);
