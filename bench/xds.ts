@@ -8,7 +8,7 @@
 //   (d) time from a mesh-wide store commit (mTLS off / on) to every stream holding its new configuration;
 // against a baseline measured in the same run: a bare grpc-js server writing the same responses,
 // precomputed, to the same streams.
-// Knobs: BENCH_XDS_DATAPLANES=1000,5000 BENCH_XDS_SAMPLES=100 BENCH_XDS_WARMUP=10 BENCH_XDS_MESH_CYCLES=3
+// Knobs: BENCH_XDS_DATAPLANES=1000,5000 BENCH_XDS_SAMPLES=100 BENCH_XDS_WARMUP=10 BENCH_XDS_MESH_CYCLES=5
 // BENCH_XDS_STREAMS_PER_CHANNEL=500 BENCH_XDS_LOCAL_INGRESS=1 BENCH_XDS_PARTS=meshfed,baseline
 // BENCH_XDS_TIMEOUT_MS=30000 (one convergence) BENCH_XDS_SYNC_TIMEOUT_MS=120000 (setup, initial sync)
 // BENCH_XDS_BUDGET_S=270 (past it, sampling stops early and says so) BENCH_XDS_VERBOSE=1 (children's
@@ -29,7 +29,7 @@ const nums = (v: string | undefined, def: number[]) => (v ? v.split(',').map((s)
 const DATAPLANES = nums(process.env.BENCH_XDS_DATAPLANES, [1000, 5000]);
 const SAMPLES = Number(process.env.BENCH_XDS_SAMPLES ?? 100);
 const WARMUP = Number(process.env.BENCH_XDS_WARMUP ?? 10);
-const MESH_CYCLES = Number(process.env.BENCH_XDS_MESH_CYCLES ?? 3);
+const MESH_CYCLES = Number(process.env.BENCH_XDS_MESH_CYCLES ?? 5);
 const PER_CHANNEL = Number(process.env.BENCH_XDS_STREAMS_PER_CHANNEL ?? 500);
 const LOCAL_INGRESS = process.env.BENCH_XDS_LOCAL_INGRESS !== '0';
 const PARTS = new Set((process.env.BENCH_XDS_PARTS ?? 'meshfed,baseline').split(',').map((s) => s.trim()));
