@@ -334,7 +334,8 @@ export async function benchXds(): Promise<void> {
     console.log(`  a remote ZoneIngress (zone-2) offering ${REMOTE_SHARED} of the local services and ${REMOTE_ONLY} services of its own (~9% of outbounds go there)${LOCAL_INGRESS ? '; this zone\'s own ZoneIngress (1 more stream)' : ''}`);
     console.log(`processes (${cpus().length} cores, shared with the bench itself and anything else running; load avg ${load()} at start, node ${process.version}):`);
     console.log('  zone CP: MemoryStore + WorkloadCertificateCache + xDS reconciler + SnapshotCache + AdsServer (with Telemetry, log level warn)');
-    console.log(`  proxies: one delta stream per proxy, ${PER_CHANNEL} streams per grpc-js channel (own HTTP/2 connection); like Envoy: CDS/LDS wildcard, SDS by name, EDS for the clusters received, every response ACKed`);
+    console.log(`  proxies: one delta stream per proxy, ${PER_CHANNEL} streams per HTTP/2 connection, ${process.env.BENCH_XDS_CLIENT_IMPL === 'grpc-js' ? "grpc-js's client" : 'gRPC over node:http2 directly'} with Envoy's 256 MiB HTTP/2 windows;`);
+    console.log('    like Envoy: CDS/LDS wildcard, SDS by name, EDS for the clusters received, every response ACKed');
     console.log('  baseline: bare grpc-js server writing precomputed DeltaDiscoveryResponse frames (the ones meshfed\'s snapshots give the same proxies) to the same N streams');
     console.log('a stream is done when what it holds (type, name, version of every resource) equals its snapshot in the zone CP (baseline: when it received its frames);');
     console.log('times are from the store commit (baseline: the first write) to the arrival of the response that completed the last stream, on one clock (offsets measured over IPC)\n');
