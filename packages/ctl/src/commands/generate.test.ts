@@ -124,16 +124,19 @@ describe('meshfed generate zone-token', () => {
   });
 });
 
-describe('meshfed generate zone-token against the real API', () => {
+/**
+ * An API server in this process with the given token routes, torn down after the suite, and the CLI's
+ * fetch answered by it.
+ */
+function inProcessApi(mode: 'global' | 'standalone', routes: typeof serveZoneTokens | typeof serveDataplaneTokens) {
   const store = new MemoryStore(new InProcessEventBus());
   const log = createLogger({ component: 'test', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
   const telemetry = new Telemetry({ service: 'test' });
-  const app = buildApiServer({ mode: 'global', store, log, telemetry, extraRoutes: (a) => serveZoneTokens(a, { store, log }) });
+  const app = buildApiServer({ mode, store, log, telemetry, extraRoutes: (a) => routes(a, { store, log }) });
   after(async () => {
     await app.close();
     await telemetry.shutdown();
   });
-  // The CLI's fetch, answered by the API server in process.
   const viaApp: typeof fetch = async (input, init) => {
     const url = new URL(String(input));
     const headers: Record<string, string> = {};
@@ -141,6 +144,11 @@ describe('meshfed generate zone-token against the real API', () => {
     const res = await app.inject({ method: 'POST', url: url.pathname, headers, payload: String(init?.body) });
     return new Response(res.body, { status: res.statusCode, headers: { 'content-type': String(res.headers['content-type']) } });
   };
+  return { store, viaApp };
+}
+
+describe('meshfed generate zone-token against the real API', () => {
+  const { store, viaApp } = inProcessApi('global', serveZoneTokens);
 
   it('prints a token that verifies for the zone and scopes asked', async () => {
     const r = await run(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'ingress,egress', '--valid-for', '1h', '--cp', CP], viaApp);
@@ -223,21 +231,7 @@ describe('meshfed generate dataplane-token', () => {
 });
 
 describe('meshfed generate dataplane-token against the real API', () => {
-  const store = new MemoryStore(new InProcessEventBus());
-  const log = createLogger({ component: 'test', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-  const telemetry = new Telemetry({ service: 'test' });
-  const app = buildApiServer({ mode: 'standalone', store, log, telemetry, extraRoutes: (a) => serveDataplaneTokens(a, { store, log }) });
-  after(async () => {
-    await app.close();
-    await telemetry.shutdown();
-  });
-  const viaApp: typeof fetch = async (input, init) => {
-    const url = new URL(String(input));
-    const headers: Record<string, string> = {};
-    new Headers(init?.headers).forEach((v, k) => (headers[k] = v));
-    const res = await app.inject({ method: 'POST', url: url.pathname, headers, payload: String(init?.body) });
-    return new Response(res.body, { status: res.statusCode, headers: { 'content-type': String(res.headers['content-type']) } });
-  };
+  const { store, viaApp } = inProcessApi('standalone', serveDataplaneTokens);
 
   it('prints a token that verifies for the dataplane asked, with its tags and a year of validity', async () => {
     const r = await run(['generate', 'dataplane-token', '--name', 'web-1', '--tag', 'kuma.io/service=web', '--cp', CP], viaApp);

@@ -1,14 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { type DataplaneTokenIssuer, DataplaneTokens, MAX_DATAPLANE_TOKEN_VALIDITY_MS } from '../auth/dataplane-token.js';
-import { BadRequestError, type Cause, fieldPath } from '../errors/api-error.js';
-import { durationSchema, durationToMs, meshNameSchema, resourceNameSchema, tagKeySchema, tagValueSchema } from '../resources/meta.js';
+import { BadRequestError } from '../errors/api-error.js';
+import { causesOf, required, sendToken, validForSchema } from './token-request.js';
+import { durationToMs, meshNameSchema, resourceNameSchema, tagKeySchema, tagValueSchema } from '../resources/meta.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { Logger } from '../telemetry/logger.js';
 
 export const DATAPLANE_TOKEN_PATH = '/tokens/dataplane';
-
-const required = (what: string) => ({ error: (i: { input?: unknown }) => (i.input === undefined ? 'is required' : `must be ${what}`) });
 
 /** `POST /tokens/dataplane` body, Kuma's: `{ "mesh": "default", "name": "web-1", "tags": {...}, "validFor": "24h" }`. */
 export const DataplaneTokenRequestBody = z
@@ -32,34 +31,21 @@ export const DataplaneTokenRequestBody = z
         })
         .transform((tags) => tags as Record<string, string>)
         .optional(),
-      validFor: z.string(required('a duration string such as "24h"')).superRefine((d, ctx) => {
-        const format = durationSchema.safeParse(d);
-        if (!format.success) ctx.addIssue({ code: 'custom', message: format.error.issues[0]?.message ?? 'must be a duration' });
-        else if (durationToMs(d) <= 0) ctx.addIssue({ code: 'custom', message: 'must be positive' });
-        else if (durationToMs(d) > MAX_DATAPLANE_TOKEN_VALIDITY_MS) ctx.addIssue({ code: 'custom', message: 'must be at most 10y (87600h)' });
-      }),
+      validFor: validForSchema('24h', MAX_DATAPLANE_TOKEN_VALIDITY_MS),
     },
     { error: (i) => (i.code === 'invalid_type' ? 'the body must be a JSON object with mesh, name, tags and validFor' : undefined) },
   )
   .strict();
 export type DataplaneTokenRequestBody = z.infer<typeof DataplaneTokenRequestBody>;
 
-function causesOf(issues: readonly z.core.$ZodIssue[]): Cause[] {
-  return issues.flatMap((i): Cause[] =>
-    i.code === 'unrecognized_keys'
-      ? i.keys.map((k) => ({ field: fieldPath([...i.path, k]), message: `unknown field "${k}": use mesh, name, tags and validFor` }))
-      : [{ field: fieldPath(i.path), message: i.message }],
-  );
-}
-
 /** Serves `POST /tokens/dataplane`: the token as `text/plain`, bad bodies as 400 with the field of each problem. */
 export function registerDataplaneTokenRoutes(app: FastifyInstance, tokens: DataplaneTokenIssuer): void {
   app.post(DATAPLANE_TOKEN_PATH, async (request, reply) => {
     const body = DataplaneTokenRequestBody.safeParse(request.body ?? undefined, { reportInput: true });
-    if (!body.success) throw new BadRequestError('Invalid request', 'the dataplane token request is invalid', causesOf(body.error.issues));
+    if (!body.success) throw new BadRequestError('Invalid request', 'the dataplane token request is invalid', causesOf(body.error.issues, 'mesh, name, tags and validFor'));
     const { mesh, name, tags, validFor } = body.data;
     const token = await tokens.issue({ mesh, name, ...(tags ? { tags } : {}), validForMs: durationToMs(validFor) });
-    return reply.status(200).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(token);
+    return sendToken(reply, token);
   });
 }
 

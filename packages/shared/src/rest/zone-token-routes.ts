@@ -1,14 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { MAX_ZONE_TOKEN_VALIDITY_MS, ZoneTokens, type ZoneTokenIssuer, ZoneTokenScopeSchema } from '../auth/zone-token.js';
-import { BadRequestError, type Cause, fieldPath } from '../errors/api-error.js';
-import { durationSchema, durationToMs, resourceNameSchema } from '../resources/meta.js';
+import { BadRequestError } from '../errors/api-error.js';
+import { causesOf, required, sendToken, validForSchema } from './token-request.js';
+import { durationToMs, resourceNameSchema } from '../resources/meta.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { Logger } from '../telemetry/logger.js';
 
 export const ZONE_TOKEN_PATH = '/tokens/zone';
-
-const required = (what: string) => ({ error: (i: { input?: unknown }) => (i.input === undefined ? 'is required' : `must be ${what}`) });
 
 /** `POST /tokens/zone` body, Kuma's: `{ "zone": "zone-1", "scope": ["zone"], "validFor": "720h" }`. */
 export const ZoneTokenRequestBody = z
@@ -16,34 +15,21 @@ export const ZoneTokenRequestBody = z
     {
       zone: z.string(required('a string')).pipe(resourceNameSchema),
       scope: z.array(ZoneTokenScopeSchema, required('an array of scopes')).min(1, 'must name at least one scope: zone, ingress or egress'),
-      validFor: z.string(required('a duration string such as "720h"')).superRefine((d, ctx) => {
-        const format = durationSchema.safeParse(d);
-        if (!format.success) ctx.addIssue({ code: 'custom', message: format.error.issues[0]?.message ?? 'must be a duration' });
-        else if (durationToMs(d) <= 0) ctx.addIssue({ code: 'custom', message: 'must be positive' });
-        else if (durationToMs(d) > MAX_ZONE_TOKEN_VALIDITY_MS) ctx.addIssue({ code: 'custom', message: 'must be at most 10y (87600h)' });
-      }),
+      validFor: validForSchema('720h', MAX_ZONE_TOKEN_VALIDITY_MS),
     },
     { error: (i) => (i.code === 'invalid_type' ? 'the body must be a JSON object with zone, scope and validFor' : undefined) },
   )
   .strict();
 export type ZoneTokenRequestBody = z.infer<typeof ZoneTokenRequestBody>;
 
-function causesOf(issues: readonly z.core.$ZodIssue[]): Cause[] {
-  return issues.flatMap((i): Cause[] =>
-    i.code === 'unrecognized_keys'
-      ? i.keys.map((k) => ({ field: fieldPath([...i.path, k]), message: `unknown field "${k}": use zone, scope and validFor` }))
-      : [{ field: fieldPath(i.path), message: i.message }],
-  );
-}
-
 /** Serves `POST /tokens/zone`: the token as `text/plain`, bad bodies as 400 with the field of each problem. */
 export function registerZoneTokenRoutes(app: FastifyInstance, tokens: ZoneTokenIssuer): void {
   app.post(ZONE_TOKEN_PATH, async (request, reply) => {
     const body = ZoneTokenRequestBody.safeParse(request.body ?? undefined, { reportInput: true });
-    if (!body.success) throw new BadRequestError('Invalid request', 'the zone token request is invalid', causesOf(body.error.issues));
+    if (!body.success) throw new BadRequestError('Invalid request', 'the zone token request is invalid', causesOf(body.error.issues, 'zone, scope and validFor'));
     const { zone, scope, validFor } = body.data;
     const token = await tokens.issue({ zone, scopes: scope, validForMs: durationToMs(validFor) });
-    return reply.status(200).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(token);
+    return sendToken(reply, token);
   });
 }
 

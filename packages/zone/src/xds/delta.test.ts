@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { adsCodec, type AdsDeltaDiscoveryResponse, type DeltaObserver, ProviderSession, unpack, XDS_KINDS, XDS_TYPE_URL, type XdsKind } from '@meshfed/shared';
-import { changedKeys, snapshotView, XDS_WIRE, type XdsDirection } from './delta.js';
+import { snapshotView, typeChanges, XDS_WIRE, type XdsDirection } from './delta.js';
 import { baseResources, baseSnapshot, edsCluster } from './fixtures.test-support.js';
 import { makeSnapshot, type XdsSnapshot } from './snapshot.js';
+
+/** Per type, the names whose version differs (added, changed or removed). */
+const changedKeys = (a: XdsSnapshot | undefined, b: XdsSnapshot | undefined) => new Map([...typeChanges(a, b)].map(([kind, c]) => [kind, c.keys]));
 
 function setup(initial: XdsSnapshot) {
   let current: XdsSnapshot | undefined = initial;

@@ -32,11 +32,6 @@ export interface TypeChange {
   readonly gone: readonly string[];
 }
 
-/** Per type, the names whose version differs between two snapshots (added, changed or removed). */
-export function changedKeys(previous: XdsSnapshot | undefined, next: XdsSnapshot | undefined): Map<XdsKind, readonly string[]> {
-  return new Map([...typeChanges(previous, next)].map(([kind, c]) => [kind, c.keys]));
-}
-
 /** Per type that changed between two snapshots, what changed, split into updates and removals. */
 export function typeChanges(previous: XdsSnapshot | undefined, next: XdsSnapshot | undefined): Map<XdsKind, TypeChange> {
   const out = new Map<XdsKind, TypeChange>();

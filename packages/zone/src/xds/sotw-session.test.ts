@@ -3,9 +3,10 @@ import { test } from 'node:test';
 import { adsCodec, type AdsDiscoveryResponse, unpack, XDS_TYPE_URL } from '@meshfed/shared';
 import { baseSnapshot, loadAssignment } from './fixtures.test-support.js';
 import { makeSnapshot, type XdsSnapshot } from './snapshot.js';
-import { type SotwOutbound, SotwSession } from './sotw-session.js';
+import type { AdsOutbound } from './ads-protocol.js';
+import { SotwSession } from './sotw-session.js';
 
-function decode(o: SotwOutbound | undefined): AdsDiscoveryResponse {
+function decode(o: AdsOutbound | undefined): AdsDiscoveryResponse {
   assert.ok(o, 'a response');
   const d = adsCodec.decodeResponse(o.bytes);
   assert.ok(d.ok);

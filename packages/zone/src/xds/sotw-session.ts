@@ -1,25 +1,12 @@
 import { adsCodec, type AdsDiscoveryRequest, XDS_TYPE_URL, type XdsKind, xdsKindOf } from '@meshfed/shared';
+import type { AdsAnswer, AdsOutbound } from './ads-protocol.js';
 import { EMPTY_SNAPSHOT, type XdsEntry, type XdsSnapshot, versionOfEntries } from './snapshot.js';
 
 /** Types a proxy subscribes to by name (EDS, RDS, SDS); the others (LDS, CDS) are wildcard. */
 const NAMED: ReadonlySet<XdsKind> = new Set<XdsKind>(['endpoint', 'route', 'secret']);
 
-/** A DiscoveryResponse ready for the wire. */
-export interface SotwOutbound {
-  readonly type: XdsKind;
-  readonly nonce: string;
-  readonly version: string;
-  readonly resources: number;
-  readonly bytes: Buffer;
-}
-
-/** What a request said about the last response: applied (ACK) or refused (NACK). */
-export type SotwAnswer =
-  | { readonly kind: 'ack'; readonly type: XdsKind; readonly nonce: string; readonly version: string }
-  | { readonly kind: 'nack'; readonly type: XdsKind; readonly nonce: string; readonly version: string; readonly error: string };
-
 export type SotwOutcome =
-  | { readonly kind: 'ok'; readonly out: SotwOutbound[]; readonly answer?: SotwAnswer }
+  | { readonly kind: 'ok'; readonly out: AdsOutbound[]; readonly answer?: AdsAnswer }
   /** Nothing to do: the request answers a response that has since been superseded. */
   | { readonly kind: 'stale'; readonly detail: string }
   | { readonly kind: 'rejected'; readonly reason: 'unknown-type'; readonly detail: string };
@@ -74,7 +61,7 @@ export class SotwSession {
       }
       return { kind: 'stale', detail: `nonce "${nonce}" for ${type} is not the last response's` };
     }
-    let answer: SotwAnswer | undefined;
+    let answer: AdsAnswer | undefined;
     let force = false;
     if (!state) {
       state = { names: 'wildcard', sent: undefined, acked: undefined, refused: undefined, sentAt: 0, unanswered: undefined };
@@ -103,7 +90,7 @@ export class SotwSession {
   }
 
   /** The snapshot changed: push every subscribed type whose content differs from what was sent. */
-  changed(): SotwOutbound[] {
+  changed(): AdsOutbound[] {
     return [...this.#types].flatMap(([type, state]) => this.#push(type, state, false));
   }
 
@@ -122,7 +109,7 @@ export class SotwSession {
     }]));
   }
 
-  #push(type: XdsKind, state: SotwTypeState, force: boolean): SotwOutbound[] {
+  #push(type: XdsKind, state: SotwTypeState, force: boolean): AdsOutbound[] {
     // No snapshot: before the proxy's first configuration it waits; after it (its resource was deleted)
     // it is sent the empty set, which is how state-of-the-world removes everything.
     const snapshot = this.#o.current() ?? (state.sent ? EMPTY_SNAPSHOT : undefined);
