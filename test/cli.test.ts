@@ -7,11 +7,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { findByKind } from '@meshfed/shared/resources';
 import { parseAllDocuments } from 'yaml';
 import { type RunningCp, startCp } from './support/processes.js';
 
 const CLI = join(import.meta.dirname, '..', 'packages', 'ctl', 'dist', 'main.js');
-const SEEDS = join(import.meta.dirname, '..', '..', 'shared', 'seeds', 'examples');
+const EXAMPLES = join(import.meta.dirname, '..', 'examples');
 
 interface Run {
   readonly code: number | null;
@@ -72,11 +73,11 @@ describe('meshfed CLI against a standalone zone', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  test('applies every seed example, and get shows each resource', async () => {
+  test('applies every example, and get shows each resource', async () => {
     // Meshes first, so the mesh-scoped examples find their mesh whatever the file names.
-    const files = readdirSync(SEEDS)
+    const files = readdirSync(EXAMPLES)
       .filter((f) => f.endsWith('.yaml'))
-      .map((f) => join(SEEDS, f))
+      .map((f) => join(EXAMPLES, f))
       .sort((a, b) => Number(!docsOf(a).some((d) => d.type === 'Mesh')) - Number(!docsOf(b).some((d) => d.type === 'Mesh')) || a.localeCompare(b));
     assert.ok(files.length > 0);
     for (const file of files) {
@@ -87,7 +88,7 @@ describe('meshfed CLI against a standalone zone', () => {
       const lines = r.stdout.trimEnd().split('\n');
       assert.equal(lines.length, docs.length, show(r));
       docs.forEach((d, i) => {
-        const mesh = d.type === 'Mesh' || d.type === 'ZoneEgress' ? '' : ` in mesh "${d.mesh ?? 'default'}"`;
+        const mesh = findByKind(d.type)?.scope === 'global' ? '' : ` in mesh "${d.mesh ?? 'default'}"`;
         assert.match(lines[i]!, new RegExp(`^${d.type} "${d.name}"${mesh} (created|configured)$`));
       });
 
@@ -180,7 +181,7 @@ networking:
     const yaml = await cli(['get', 'dp', '-A', '-o', 'yaml']);
     assert.equal(yaml.code, 0, show(yaml));
     const docs = parseAllDocuments(yaml.stdout).map((d) => d.toJS() as Doc);
-    assert.deepEqual(docs.map((d) => `${d.mesh}/${d.name}`).sort(), ['cli-e2e/dp-good', 'default/gateway-instance-1']);
+    assert.deepEqual(docs.map((d) => `${d.mesh}/${d.name}`).sort(), ['cli-e2e/dp-good', 'default/gateway-instance-1', 'default/kong-gateway-1']);
 
     const one = await cli(['get', 'mesh', 'cli-e2e', '-o', 'yaml']);
     assert.match(one.stdout, /^type: Mesh\nname: cli-e2e\n/);

@@ -2,29 +2,29 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { findByKind } from '@meshfed/shared/resources';
 import { createTestDatabase } from './support/postgres.js';
 import { runToExit, startCp } from './support/processes.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
-const SEEDS = join(import.meta.dirname, '..', '..', 'shared', 'seeds', 'examples');
+const EXAMPLES = join(import.meta.dirname, '..', 'examples');
 
 async function putYaml(url: string, path: string, yaml: string) {
   return fetch(`${url}${path}`, { method: 'PUT', body: yaml, headers: { 'content-type': 'application/yaml' } });
 }
 
-/** The REST path of a YAML document, from its type/name/mesh (the few kinds the seeds use). */
+/** The REST path of a YAML document, from its type/name/mesh. */
 function pathOf(doc: { type: string; name: string; mesh?: string }): string {
-  const plural: Record<string, string> = { Mesh: 'meshes', Dataplane: 'dataplanes', ZoneEgress: 'zoneegresses', MeshGateway: 'meshgateways', MeshGatewayRoute: 'meshgatewayroutes' };
-  const p = plural[doc.type];
-  assert.ok(p, `test knows no path for ${doc.type}`);
-  return doc.type === 'Mesh' ? `/meshes/${doc.name}` : doc.mesh ? `/meshes/${doc.mesh}/${p}/${doc.name}` : `/${p}/${doc.name}`;
+  const d = findByKind(doc.type);
+  assert.ok(d, `unknown type ${doc.type}`);
+  return doc.type === 'Mesh' ? `/meshes/${doc.name}` : d.scope === 'mesh' ? `/meshes/${doc.mesh ?? 'default'}/${d.plural}/${doc.name}` : `/${d.plural}/${doc.name}`;
 }
 
-async function seedDocs(): Promise<{ file: string; yaml: string; doc: { type: string; name: string; mesh?: string } }[]> {
+async function exampleDocs(): Promise<{ file: string; yaml: string; doc: { type: string; name: string; mesh?: string } }[]> {
   const { parseAllDocuments } = await import('yaml');
   const out = [];
-  for (const file of readdirSync(SEEDS).filter((f) => f.endsWith('.yaml')).sort()) {
-    for (const d of parseAllDocuments(readFileSync(join(SEEDS, file), 'utf8'))) {
+  for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')).sort()) {
+    for (const d of parseAllDocuments(readFileSync(join(EXAMPLES, file), 'utf8'))) {
       out.push({ file, yaml: d.toString(), doc: d.toJS() as { type: string; name: string; mesh?: string } });
     }
   }
@@ -108,13 +108,13 @@ describe('a running global CP', () => {
   });
 });
 
-describe('seed examples apply as the documents show them', () => {
-  test('on global (meshes, gateways) and a standalone zone (dataplane, egress), memory store', async () => {
+describe('the examples apply as the documents show them', () => {
+  test('on global (meshes, policies, gateways) and a standalone zone (proxies), memory store', async () => {
     const global = await startCp('global');
     const zone = await startCp('zone', ['--zone', 'zone-1']);
     try {
-      for (const { file, yaml, doc } of await seedDocs()) {
-        const zoneOwned = doc.type === 'Dataplane' || doc.type === 'ZoneEgress';
+      for (const { file, yaml, doc } of await exampleDocs()) {
+        const zoneOwned = findByKind(doc.type)?.owner === 'zone';
         const target = zoneOwned ? zone.url : global.url;
         const res = await putYaml(target, pathOf(doc), yaml);
         assert.ok(res.status === 200 || res.status === 201, `${file} ${doc.type} ${doc.name}: ${res.status} ${await res.text()}`);
@@ -155,10 +155,10 @@ describe('global CP on Postgres', () => {
     cleanups.push(() => db.drop());
     const args = ['--store', 'postgres', '--postgres-url', db.url];
     let cp = await startCp('global', args);
-    const mesh = readFileSync(join(SEEDS, 'mesh-mtls-zoneegress.yaml'), 'utf8');
+    const mesh = readFileSync(join(EXAMPLES, 'mesh-mtls-zoneegress.yaml'), 'utf8');
     assert.equal((await putYaml(cp.url, '/meshes/default', mesh)).status, 200);
-    const tcp = readFileSync(join(SEEDS, 'gateway-tcp.yaml'), 'utf8').split(/^---$/m);
-    assert.equal((await putYaml(cp.url, '/meshes/default/meshgateways/edge-gateway', tcp[0]!)).status, 201);
+    const gateway = readFileSync(join(EXAMPLES, 'gateway-http.yaml'), 'utf8').split(/^---$/m);
+    assert.equal((await putYaml(cp.url, '/meshes/default/meshgateways/edge-gateway', gateway[0]!)).status, 201);
     const before = await (await fetch(`${cp.url}/meshes/default/meshgateways/edge-gateway`)).json();
     cp.kill();
     await new Promise((r) => cp.process.once('exit', r));

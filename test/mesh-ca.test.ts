@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { meshCaSecretNames as globalNames } from '../packages/global/src/mesh-ca/index.js';
 import { meshCaSecretNames as zoneNames, issueWorkloadCertificate } from '../packages/zone/src/mesh-ca/index.js';
@@ -8,7 +9,7 @@ import { eventually, FAST_GLOBAL, getJson, startZone, tmp } from './support/fede
 import { type RunningCp, startCp } from './support/processes.js';
 import { cleanupAfterAll } from './support/cleanup.js';
 
-const SEED = '/work/shared/seeds/examples/mesh-mtls-zoneegress.yaml';
+const MESH = join(import.meta.dirname, '..', 'examples', 'mesh-mtls-zoneegress.yaml');
 
 const { cleanups, track } = cleanupAfterAll();
 
@@ -34,7 +35,7 @@ describe('mesh CA: made once on global, the same root in every zone', () => {
     assert.deepEqual(globalNames('default', 'ca-1'), zoneNames('default', 'ca-1'));
   });
 
-  test('applying the seed Mesh on global gives both zones the same CA, and zone-issued leaves verify against it', async () => {
+  test('applying the example Mesh on global gives both zones the same CA, and zone-issued leaves verify against it', async () => {
     const global = track(await startCp('global', FAST_GLOBAL));
     const [z1, z2] = (await Promise.all([startZone(global, 'zone-1', t.dir), startZone(global, 'zone-2', t.dir)])).map(track);
     assert.ok(z1 && z2);
@@ -42,8 +43,8 @@ describe('mesh CA: made once on global, the same root in every zone', () => {
     // The default mesh has no mTLS yet: no CA anywhere.
     assert.equal(await secret(global, 'default', names.cert), undefined);
 
-    const res = await fetch(`${global.url}/meshes/default`, { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: readFileSync(SEED, 'utf8') });
-    assert.ok(res.status === 200 || res.status === 201, `PUT seed mesh: ${res.status} ${await res.text()}`);
+    const res = await fetch(`${global.url}/meshes/default`, { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: readFileSync(MESH, 'utf8') });
+    assert.ok(res.status === 200 || res.status === 201, `PUT example mesh: ${res.status} ${await res.text()}`);
 
     const cert = await eventually('CA certificate on global', () => secret(global, 'default', names.cert));
     const key = await eventually('CA key on global', () => secret(global, 'default', names.key));
@@ -71,7 +72,7 @@ describe('mesh CA: made once on global, the same root in every zone', () => {
     assert.ok(leafCert.subjectAltName?.includes('URI:spiffe://default/backend'));
 
     // Applying the same Mesh again keeps the CA.
-    await fetch(`${global.url}/meshes/default`, { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: readFileSync(SEED, 'utf8') });
+    await fetch(`${global.url}/meshes/default`, { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: readFileSync(MESH, 'utf8') });
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await secret(global, 'default', names.cert))?.data, cert.data);
   });
