@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { type ChannelCredentials, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { type ChannelCredentials, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   Backoff, clientCredentials, codec, ConsumerSession, ConsumerStream, createKdsMetrics, type EventBus, type FrameStream, KDS_METADATA,
   KdsClient, kdsChannelOptions, type KdsMetrics, kindsWithFlow, type Logger, MESHFED_VERSION, ProviderSession, ProviderStream,
   ResourceCache, type ResourceStore, type Telemetry,
 } from '@meshfed/shared';
 import { GlobalSyncTarget } from './global-sync-target.js';
+import { classifyLinkFailure, kdsTarget, type LinkContext, type LinkFailure, linkFailure } from './link-failure.js';
 import { localView } from './local-view.js';
 
 export type KdsClientState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'stopped';
@@ -63,7 +64,9 @@ export class KdsZoneClient {
   #health: NodeJS.Timeout | undefined;
   #refresh: NodeJS.Timeout | undefined;
   #healthIntervalMs: number;
-  #lastError: string | undefined;
+  #lastError: LinkFailure | undefined;
+  /** The failure last told at warn/error: while it repeats, retries are logged at debug only. */
+  #announced: string | undefined;
 
   constructor(options: KdsZoneClientOptions) {
     this.#o = options;
@@ -81,7 +84,10 @@ export class KdsZoneClient {
 
   /** What the zone's API shows about its link to global. */
   status() {
-    return { globalAddress: this.#o.globalAddress, state: this.#state, ...(this.#lastError ? { lastError: this.#lastError } : {}) };
+    return {
+      globalAddress: this.#o.globalAddress, state: this.#state,
+      ...(this.#lastError ? { lastError: this.#lastError.message, lastErrorCause: this.#lastError.cause } : {}),
+    };
   }
 
   onState(listener: (s: KdsClientState) => void): () => void {
@@ -109,22 +115,39 @@ export class KdsZoneClient {
   #transition(to: KdsClientState, why: string): boolean {
     if (this.#state === to) return true;
     if (!ALLOWED[this.#state].includes(to)) return false;
-    this.#log.info({ from: this.#state, to, why }, `KDS: ${this.#state} -> ${to}`);
+    // Each retry passes through connecting and backoff: only the failure and recovery lines are for operators.
+    this.#log[to === 'stopped' ? 'info' : 'debug']({ from: this.#state, to, why }, `KDS: ${this.#state} -> ${to}`);
     this.#state = to;
     for (const l of this.#listeners) l(to);
     return true;
   }
 
+  #linkContext(): LinkContext {
+    return { zone: this.#o.zone, globalAddress: this.#o.globalAddress, caFile: this.#o.caPem !== undefined };
+  }
+
+  /**
+   * Says a failure once, at warn or error, when it first appears or changes; the same failure again
+   * is only a debug line, so a zone that cannot reach global retries without flooding its log.
+   */
+  #announce(failure: LinkFailure, via: string, retryInMs: number): void {
+    const fields = { cause: failure.cause, globalAddress: this.#o.globalAddress, retryInMs };
+    if (failure.message === this.#announced) {
+      this.#log.debug({ ...fields, via, attempt: this.#backoff.attempts }, 'KDS: same failure again; retrying');
+      return;
+    }
+    this.#announced = failure.message;
+    this.#log[failure.severity](fields, failure.message);
+  }
+
   #credentials(): ChannelCredentials {
-    const url = new URL(this.#o.globalAddress);
-    if (url.protocol === 'grpc:') return credentials.createInsecure();
+    if (!kdsTarget(this.#o.globalAddress).secure) return credentials.createInsecure();
     return clientCredentials({ ...(this.#o.caPem !== undefined ? { caPem: this.#o.caPem } : {}), ...(this.#o.skipVerify ? { skipVerify: true } : {}) });
   }
 
   #connect(): void {
     if (!this.#transition('connecting', 'dialling global')) return;
-    const url = new URL(this.#o.globalAddress);
-    const client = new KdsClient(`${url.hostname}:${url.port || '5685'}`, this.#credentials(), kdsChannelOptions(this.#o.maxMessageBytes));
+    const client = new KdsClient(kdsTarget(this.#o.globalAddress).hostPort, this.#credentials(), kdsChannelOptions(this.#o.maxMessageBytes));
     this.#client = client;
     const md = new Metadata();
     md.set(KDS_METADATA.authorization, `Bearer ${this.#o.token}`);
@@ -135,15 +158,15 @@ export class KdsZoneClient {
     const calls: Call[] = [];
     const stops: (() => void)[] = [];
     let failed = false;
-    const fail = (why: string) => {
+    const fail = (failure: LinkFailure, via: string) => {
       if (failed) return;
       failed = true;
-      this.#lastError = why;
+      this.#lastError = failure;
       teardown();
       if (this.#state === 'stopped') return;
       const wait = this.#backoff.next();
-      this.#log.warn({ reason: why, retryInMs: wait }, `KDS: connection to global lost: ${why}`);
-      this.#transition('backoff', why);
+      this.#announce(failure, via, wait);
+      this.#transition('backoff', failure.cause);
       this.#retry = setTimeout(() => this.#connect(), wait);
       this.#retry.unref();
     };
@@ -160,10 +183,14 @@ export class KdsZoneClient {
       this.#backoff.reset();
       this.#lastError = undefined;
       this.#transition('connected', 'first message from global');
+      const recovered = this.#announced;
+      this.#announced = undefined;
+      this.#log.info({ globalAddress: this.#o.globalAddress, ...(recovered ? { recoveredFrom: recovered } : {}) }, `KDS: connected to global at ${kdsTarget(this.#o.globalAddress).hostPort}`);
     };
+    const grpcFailure = (err: ServiceError) => classifyLinkFailure(err, this.#linkContext());
     const watch = (call: Call, direction: string) => {
-      call.on('error', (err: ServiceError) => fail(describe(err, direction)));
-      call.on('end', () => fail(`global ended the ${direction} stream`));
+      call.on('error', (err: ServiceError) => fail(grpcFailure(err), direction));
+      call.on('end', () => fail(linkFailure('stream-ended', `global at ${kdsTarget(this.#o.globalAddress).hostPort} ended the ${direction} stream`), direction));
       call.on('data', connected);
     };
 
@@ -173,12 +200,12 @@ export class KdsZoneClient {
     watch(down, 'global-to-zone');
     const consumer = new ConsumerStream({
       stream: down as unknown as FrameStream, session: new ConsumerSession(DOWN), types: DOWN, target: this.#target, direction: 'global-to-zone',
-      observer: this.#metrics, log: this.#log, telemetry: this.#o.telemetry, onFatal: (reason) => fail(reason),
+      observer: this.#metrics, log: this.#log, telemetry: this.#o.telemetry, onFatal: (reason) => fail(linkFailure('local-store', reason), 'global-to-zone'),
     });
     stops.push(() => consumer.stop());
     this.#metrics.streamOpened('global-to-zone');
     stops.push(() => this.#metrics.streamClosed('global-to-zone'));
-    void consumer.start().catch((err: Error) => fail(`cannot read the local store: ${err.message}`));
+    void consumer.start().catch((err: Error) => fail(linkFailure('local-store', `cannot read the local store: ${err.message}`), 'global-to-zone'));
 
     // Zone → global: this zone provides, global consumes.
     const up = client.makeBidiStreamRequest('/meshfed.kds.v1.KDSSyncService/ZoneToGlobalSync', (b: Buffer) => b, (b: Buffer) => b, md) as Call;
@@ -190,7 +217,7 @@ export class KdsZoneClient {
       telemetry: this.#o.telemetry, ackTimeoutMs: this.#o.ackTimeoutMs, reconcileIntervalMs: this.#o.reconcileIntervalMs,
       onStall: (kind, detail) => {
         this.#metrics.stalled('zone-to-global', kind);
-        fail(`stream to global stalled (${detail})`);
+        fail(linkFailure('stalled', `stream to global stalled (${detail})`), 'zone-to-global');
       },
     });
     stops.push(() => provider.stop());
@@ -201,7 +228,7 @@ export class KdsZoneClient {
     const healthCheck = () => {
       client.makeUnaryRequest('/meshfed.kds.v1.KDSSyncService/HealthCheck', (b: Buffer) => b, (b: Buffer) => b, codec.encodeHealthRequest({ zone: this.#o.zone }), md, { deadline: Date.now() + Math.max(2000, this.#healthIntervalMs) }, (err, res) => {
         if (failed) return;
-        if (err) return fail(describe(err, 'health check'));
+        if (err) return fail(grpcFailure(err), 'health check');
         connected();
         const d = res ? codec.decodeHealthResponse(res) : undefined;
         if (d?.ok && d.value.interval_ms) this.#healthIntervalMs = Number(d.value.interval_ms);
@@ -211,11 +238,4 @@ export class KdsZoneClient {
     };
     healthCheck();
   }
-}
-
-function describe(err: ServiceError, what: string): string {
-  if (err.code === status.UNAUTHENTICATED) return `global refused this zone (${what}): ${err.details}`;
-  if (err.code === status.PERMISSION_DENIED) return `global refused this zone (${what}): ${err.details}`;
-  if (err.code === status.CANCELLED) return `${what} cancelled`;
-  return `${what}: ${status[err.code] ?? err.code} ${err.details || err.message}`;
 }
