@@ -1,11 +1,11 @@
-import type { AnyDescriptor } from '@meshfed/shared/resources';
+import { type AnyDescriptor, ZoneOverview } from '@meshfed/shared/resources';
 import { z } from 'zod';
 import { resolveCpUrl } from './args.js';
 import { ApiResponseError, ProtocolError, TimeoutError, UnreachableError } from './errors.js';
 import { describeList, describeResource } from './subject.js';
 import type { Io } from './io.js';
 import { cliVersion } from './version.js';
-import { WireError, WireList, WireResource } from './wire.js';
+import { pageOf, WireError, WireResource } from './wire.js';
 
 export interface ClientOptions {
   readonly fetch?: typeof fetch;
@@ -66,6 +66,9 @@ export function insightsPath(d: AnyDescriptor, where: { readonly mesh?: string; 
   return where.name === undefined ? base : `${base}/${encodeURIComponent(where.name)}`;
 }
 
+/** Global's zones joined with their insights (Kuma's path). */
+const ZONE_INSIGHTS_PATH = '/zones+insights';
+
 // An Envoy admin ConfigDump: only its shape is checked, the contents are printed as they came.
 const ConfigDump = z.looseObject({ configs: z.array(z.unknown()).optional() });
 
@@ -101,13 +104,24 @@ export class ControlPlaneClient {
   /** Every item, following `next` links page by page. `mesh` undefined on a mesh-scoped type: all meshes. */
   async list(d: AnyDescriptor, mesh?: string): Promise<WireResource[]> {
     const scopedMesh = d.scope === 'mesh' ? mesh : undefined;
-    return this.listPages(resourcePath(d, { mesh: scopedMesh }), describeList(d.plural, scopedMesh));
+    return this.listPages(WireResource, resourcePath(d, { mesh: scopedMesh }), describeList(d.plural, scopedMesh));
   }
 
   /** `GET …+insights` (a zone CP): every proxy of a type, each with its xDS `insight`, page by page. */
   async listInsights(d: AnyDescriptor, mesh?: string): Promise<WireResource[]> {
     const scopedMesh = d.scope === 'mesh' ? mesh : undefined;
-    return this.listPages(insightsPath(d, { mesh: scopedMesh }), `${describeList(d.plural, scopedMesh)} with insights`);
+    return this.listPages(WireResource, insightsPath(d, { mesh: scopedMesh }), `${describeList(d.plural, scopedMesh)} with insights`);
+  }
+
+  /** `GET /zones+insights` (the global CP): every zone with its online state and KDS sync, page by page. */
+  async listZoneInsights(): Promise<ZoneOverview[]> {
+    return this.listPages(ZoneOverview, ZONE_INSIGHTS_PATH, 'zones with insights');
+  }
+
+  /** `GET /zones+insights/{name}` (the global CP): one zone with its online state and KDS sync. */
+  async getZoneInsight(name: string): Promise<ZoneOverview> {
+    const url = this.url(`${ZONE_INSIGHTS_PATH}/${encodeURIComponent(name)}`);
+    return this.decode(ZoneOverview, await this.send('GET', url, describeResource('Zone', name)), 'GET', url);
   }
 
   /** `GET …+insights/{name}` (a zone CP): one proxy with its xDS `insight`. */
@@ -128,8 +142,9 @@ export class ControlPlaneClient {
     return this.decode(ConfigDump, answer, 'GET', url);
   }
 
-  private async listPages(path: string, subject: string): Promise<WireResource[]> {
-    const items: WireResource[] = [];
+  private async listPages<T>(item: z.ZodType<T>, path: string, subject: string): Promise<T[]> {
+    const page = pageOf(item);
+    const items: T[] = [];
     const seen = new Set<string>();
     let url: URL | undefined = this.url(path);
     while (url) {
@@ -137,9 +152,9 @@ export class ControlPlaneClient {
         throw new ProtocolError(`the control plane at ${this.cpUrl} keeps answering the same page for ${subject} (${url.href})`);
       }
       seen.add(url.href);
-      const page: WireList = this.decode(WireList, await this.send('GET', url, subject), 'GET', url);
-      items.push(...page.items);
-      url = page.next ? new URL(page.next, url) : undefined;
+      const answer: z.infer<typeof page> = this.decode(page, await this.send('GET', url, subject), 'GET', url);
+      items.push(...answer.items);
+      url = answer.next ? new URL(answer.next, url) : undefined;
     }
     return items;
   }

@@ -2,14 +2,15 @@ import type { AnyDescriptor, ResourceKind } from '@meshfed/shared/resources';
 import { humanizeAge } from './age.js';
 import { asArray, at, scalarText, type WireResource } from './wire.js';
 
-/** One column of `meshfed get` tables. */
-export interface Column {
+/** One column of `meshfed get` and `inspect` tables. */
+export interface Column<R = WireResource> {
   readonly header: string;
-  value(r: WireResource, now: number): string;
+  value(r: R, now: number): string;
 }
 
 const SERVICE_TAG = 'kuma.io/service';
-const NONE = '-';
+/** A cell without a value. */
+export const NONE = '-';
 
 const onOff = (v: unknown) => (v === true ? 'on' : 'off');
 const join = (values: readonly (string | undefined)[]) => {
@@ -86,10 +87,27 @@ const meshGatewayRouteColumns: Column[] = [
   { header: 'PROTOCOL', value: (r) => (at(r, 'conf', 'http') !== undefined ? 'HTTP' : at(r, 'conf', 'tcp') !== undefined ? 'TCP' : NONE) },
 ];
 
-const zoneColumns: Column[] = [{ header: 'ENABLED', value: (r) => (r.enabled === false ? 'no' : 'yes') }];
+/** How long ago; `never` when the control plane says there was no such time (null). */
+export const ago = (time: unknown, now: number) => (time === null ? 'never' : humanizeAge(scalarText(time), now));
 
-/** Type-specific columns. Types without an entry get the generic ones (a policy's TARGETREF). */
-const SPECIFIC: Partial<Record<ResourceKind, readonly Column[]>> = {
+// A zone's state, from global's `/zones+insights` (`get zones` there, and `inspect zones`).
+export const zoneStatusColumn: Column = {
+  header: 'STATUS',
+  // As kumactl: a disabled zone is offline whatever its stream says.
+  value: (r) => (typeof r.online !== 'boolean' ? NONE : r.online && r.enabled !== false ? 'Online' : 'Offline'),
+};
+export const zoneLastConnectedColumn: Column = { header: 'LAST CONNECTED AGO', value: (r, now) => ago(r.lastConnectTime, now) };
+export const zoneCpVersionColumn: Column = { header: 'ZONE-CP VERSION', value: (r) => text(r.zoneCpVersion) };
+const zoneEnabledColumn: Column = { header: 'ENABLED', value: (r) => (r.enabled === false ? 'no' : 'yes') };
+
+/** With the zones' insights (from the global CP), their state; plain Zone resources have none. */
+const zoneColumns = (items: readonly WireResource[]): readonly Column[] =>
+  items.some((r) => typeof r.online === 'boolean')
+    ? [zoneStatusColumn, zoneEnabledColumn, zoneLastConnectedColumn, zoneCpVersionColumn]
+    : [zoneEnabledColumn];
+
+/** Type-specific columns, or what picks them from the items. Types without an entry get the generic ones (a policy's TARGETREF). */
+const SPECIFIC: Partial<Record<ResourceKind, readonly Column[] | ((items: readonly WireResource[]) => readonly Column[])>> = {
   Mesh: meshColumns,
   Dataplane: dataplaneColumns,
   ZoneIngress: zoneIngressColumns,
@@ -101,6 +119,19 @@ const SPECIFIC: Partial<Record<ResourceKind, readonly Column[]>> = {
   Secret: [],
   ZoneInsight: [],
 };
+
+/** How one resource type's sync with a peer stands: a proxy's xDS, a zone's KDS. */
+export const SYNC_STATES = ['acked', 'nacked', 'pending', 'not-sent'] as const;
+export type SyncState = (typeof SYNC_STATES)[number];
+
+/** `4/4 acked`, `3/4 acked`, `NACK listener,route`, or `-` when nothing was sent. */
+export function syncSummary(states: readonly (readonly [type: string, state: SyncState])[]): string {
+  const sent = states.filter(([, s]) => s !== 'not-sent');
+  if (sent.length === 0) return NONE;
+  const nacked = sent.filter(([, s]) => s === 'nacked').map(([type]) => type);
+  if (nacked.length > 0) return `NACK ${nacked.join(',')}`;
+  return `${sent.filter(([, s]) => s === 'acked').length}/${sent.length} acked`;
+}
 
 /** `Mesh`, `MeshService/backend`, `MeshSubset{version=v1}`: a policy's top-level targetRef in a cell. */
 export function describeTargetRef(ref: unknown): string {
@@ -120,11 +151,12 @@ export function describeTargetRef(ref: unknown): string {
 const targetRefColumn: Column = { header: 'TARGETREF', value: (r) => describeTargetRef(at(r, 'spec', 'targetRef')) };
 
 const meshColumn: Column = { header: 'MESH', value: (r) => text(r.mesh) };
-const nameColumn: Column = { header: 'NAME', value: (r) => r.name };
+export const nameColumn: Column = { header: 'NAME', value: (r) => r.name };
 const ageColumn: Column = { header: 'AGE', value: (r, now) => humanizeAge(r.creationTime, now) };
 
 /** MESH (mesh-scoped types), NAME, the type's own columns, AGE. */
 export function columnsFor(d: AnyDescriptor, items: readonly WireResource[]): Column[] {
-  const specific = SPECIFIC[d.kind] ?? (items.some((r) => at(r, 'spec', 'targetRef') !== undefined) ? [targetRefColumn] : []);
+  const entry = SPECIFIC[d.kind];
+  const specific = typeof entry === 'function' ? entry(items) : (entry ?? (items.some((r) => at(r, 'spec', 'targetRef') !== undefined) ? [targetRefColumn] : []));
   return [...(d.scope === 'mesh' ? [meshColumn] : []), nameColumn, ...specific, ageColumn];
 }

@@ -126,6 +126,11 @@ describe('formatList and formatOne', () => {
     assert.deepEqual(JSON.parse(formatOne(desc('Mesh'), items[0]!, 'json', NOW)), items[0]);
   });
 
+  it('prints an empty list rather than nothing', () => {
+    assert.equal(formatList(desc('Mesh'), [], 'yaml', NOW), '[]\n');
+    assert.deepEqual(JSON.parse(formatList(desc('Mesh'), [], 'json', NOW)), { total: 0, items: [], next: null });
+  });
+
   it('parses -o values', () => {
     assert.equal(parseOutputFormat(undefined), 'table');
     assert.equal(parseOutputFormat('json'), 'json');

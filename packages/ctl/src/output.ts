@@ -15,8 +15,19 @@ export function parseOutputFormat(value: string | undefined): OutputFormat {
   return f;
 }
 
-function yamlDocument(r: WireResource): string {
-  return stringify(r, { lineWidth: 0 });
+/** One value as `-o yaml` or `-o json` prints it. */
+export function renderValue(value: unknown, format: Exclude<OutputFormat, 'table'>): string {
+  return format === 'yaml' ? stringify(value, { lineWidth: 0 }) : `${JSON.stringify(value, null, 2)}\n`;
+}
+
+/**
+ * A listing as `-o yaml`: YAML documents separated by `---` (so `get -o yaml | apply -f -`
+ * round-trips), or `[]` when there are none, so that a script reads an empty list rather than
+ * nothing; as `-o json`: shaped like the API's list (`{ total, items, next: null }`, all pages merged).
+ */
+export function renderList(items: readonly unknown[], format: Exclude<OutputFormat, 'table'>): string {
+  if (format === 'json') return renderValue({ total: items.length, items, next: null }, 'json');
+  return items.length === 0 ? renderValue([], 'yaml') : items.map((i) => renderValue(i, 'yaml')).join('---\n');
 }
 
 export function formatTable(d: AnyDescriptor, items: readonly WireResource[], now: number): string {
@@ -27,28 +38,11 @@ export function formatTable(d: AnyDescriptor, items: readonly WireResource[], no
   );
 }
 
-/**
- * A listing: a table, YAML documents separated by `---` (so `get -o yaml | apply -f -` round-trips),
- * or JSON shaped like the API's list (`{ total, items, next: null }`, all pages merged).
- */
+/** A listing: a table, or as renderList prints it. */
 export function formatList(d: AnyDescriptor, items: readonly WireResource[], format: OutputFormat, now: number): string {
-  switch (format) {
-    case 'table':
-      return formatTable(d, items, now);
-    case 'yaml':
-      return items.map(yamlDocument).join('---\n');
-    case 'json':
-      return `${JSON.stringify({ total: items.length, items, next: null }, null, 2)}\n`;
-  }
+  return format === 'table' ? formatTable(d, items, now) : renderList(items, format);
 }
 
 export function formatOne(d: AnyDescriptor, item: WireResource, format: OutputFormat, now: number): string {
-  switch (format) {
-    case 'table':
-      return formatTable(d, [item], now);
-    case 'yaml':
-      return yamlDocument(item);
-    case 'json':
-      return `${JSON.stringify(item, null, 2)}\n`;
-  }
+  return format === 'table' ? formatTable(d, [item], now) : renderValue(item, format);
 }

@@ -11,12 +11,15 @@ export const WireResource = z.looseObject({
 });
 export type WireResource = z.infer<typeof WireResource>;
 
-/** One page of a listing. `next` is the absolute URL of the next page, or null on the last. */
-export const WireList = z.object({
-  total: z.number().int().nonnegative().optional(),
-  items: z.array(WireResource),
-  next: z.string().nullable().optional(),
-});
+/** One page of a listing of `item`s. `next` is the absolute URL of the next page, or null on the last. */
+export const pageOf = <T extends z.ZodType>(item: T) =>
+  z.object({
+    total: z.number().int().nonnegative().optional(),
+    items: z.array(item),
+    next: z.string().nullable().optional(),
+  });
+
+export const WireList = pageOf(WireResource);
 export type WireList = z.infer<typeof WireList>;
 
 /** The body of a 4xx/5xx answer. Fields are optional: a proxy in between may answer less. */

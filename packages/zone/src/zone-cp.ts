@@ -14,6 +14,7 @@ import { startXdsService } from './xds/xds-service.js';
 import { registerXdsRoutes } from './xds/xds-routes.js';
 import { planXdsTls, startXdsTls } from './xds/xds-tls.js';
 import { ZoneTokenKeyWatcher } from './xds/zone-token-key.js';
+import { refuseZoneInsights } from './zone-insight-routes.js';
 import { stampZone } from './zone-stamp.js';
 
 /** Starts a zone CP in this process: federated when --global-address is set, standalone otherwise. */
@@ -102,6 +103,7 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
           explain: (proxyId) => xds.reconciler.explain(proxyId),
         }));
         routes.push((app) => registerXdsCaRoute(app, tls.caPem));
+        routes.push((app) => refuseZoneInsights(app, federated));
         return {
           routes: (app) => {
             for (const r of routes) r(app);

@@ -94,11 +94,16 @@ describe('apply', () => {
     const io = recordingIo({ fetch: cp.fetch, stdin: listing });
     assert.equal(await applyCommand.run(['-f', '-', '--cp', cp.base], io), 0);
     assert.equal(io.stdout(), 'Mesh "a" created\nMesh "b" created\n');
+    const list = recordingIo({ fetch: cp.fetch, stdin: '- type: Mesh\n  name: c\n- type: Mesh\n  name: d\n' });
+    assert.equal(await applyCommand.run(['-f', '-', '--cp', cp.base], list), 0);
+    assert.equal(list.stdout(), 'Mesh "c" created\nMesh "d" created\n');
   });
 
   it('refuses an input without resources and an unreadable file', async () => {
     const io = recordingIo({ files: { 'empty.yaml': '# nothing\n' } });
     await assert.rejects(applyCommand.run(['-f', 'empty.yaml'], io), /empty\.yaml has no resources to apply/);
+    // What `get -o yaml` prints for an empty listing.
+    await assert.rejects(applyCommand.run(['-f', '-'], recordingIo({ stdin: '[]\n' })), /stdin has no resources to apply/);
     await assert.rejects(applyCommand.run(['-f', 'missing.yaml'], io), /cannot read missing\.yaml: no such file/);
     await assert.rejects(applyCommand.run([], io), /missing -f FILE/);
   });

@@ -19,9 +19,10 @@ Usage:
   meshfed apply -f - [flags]        read from standard input
 
 The input holds one or more documents separated by "---". Each needs "type" and "name"; a
-mesh-scoped type without "mesh" goes to mesh "default". Documents are applied in order; one that
-fails is reported and the rest are still applied. The exit code is 1 if any failed. A YAML syntax
-error anywhere applies nothing.
+mesh-scoped type without "mesh" goes to mesh "default". A document may also be a list of them, or
+a listing as "get -o json" prints it. Documents are applied in order; one that fails is reported
+and the rest are still applied. The exit code is 1 if any failed. A YAML syntax error anywhere
+applies nothing.
 
 Flags:
   -f, --file FILE   file to apply, or - for standard input
@@ -39,14 +40,16 @@ export interface ApplyEntry {
   readonly value: unknown;
 }
 
-/** A document, or each item of a `{ items: [...] }` listing (what `get -o json` prints). */
+/**
+ * A document, or each item of a `{ items: [...] }` listing (what `get -o json` prints) or of a list
+ * (`[]` is what `get -o yaml` prints when there is nothing, so that it too reads back).
+ */
 export function entriesOf(doc: SourceDocument, source: string): ApplyEntry[] {
   const where = `${source} document ${doc.index} (line ${doc.line})`;
   const v = doc.value;
-  if (typeof v === 'object' && v !== null && !Array.isArray(v) && !('type' in v) && 'items' in v && Array.isArray(v.items)) {
-    return v.items.map((item: unknown, i: number) => ({ where: `${where} item ${i + 1}`, value: item }));
-  }
-  return [{ where, value: v }];
+  const listing = typeof v === 'object' && v !== null && !('type' in v) && 'items' in v && Array.isArray(v.items) ? v.items : undefined;
+  const items = Array.isArray(v) ? v : listing;
+  return items ? items.map((item: unknown, i: number) => ({ where: `${where} item ${i + 1}`, value: item })) : [{ where, value: v }];
 }
 
 export interface CheckedDocument {

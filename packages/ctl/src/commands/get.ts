@@ -2,9 +2,10 @@ import type { AnyDescriptor } from '@meshfed/shared/resources';
 import { expectPositionals, parseCommandArgs } from '../args.js';
 import { clientFor } from '../client.js';
 import type { Command } from '../command.js';
-import { UsageError } from '../errors.js';
+import { ApiResponseError, UsageError } from '../errors.js';
 import { formatList, formatOne, OUTPUT_FORMATS, parseOutputFormat } from '../output.js';
 import { resolveType, validTypeNames } from '../resource-types.js';
+import type { WireResource } from '../wire.js';
 
 const OPTIONS = {
   mesh: { type: 'string' },
@@ -22,6 +23,11 @@ TYPE is a type's plural, singular, kind or alias: meshes, mesh, dataplanes, dp, 
 MeshTrafficPermission, external-services, …
 Valid types: ${validTypeNames().join(', ')}
 
+On the global CP the table of zones shows each one's STATUS (Online/Offline), when it last
+connected and its zone CP's version; -o yaml and -o json print the Zone resources as stored, as
+for every type (their insights: "meshfed inspect zones -o yaml"). With nothing to list, -o yaml
+prints [] and -o json a list with no items.
+
 Flags:
       --mesh MESH        mesh of a mesh-scoped type (default "default")
   -A, --all-meshes       list a mesh-scoped type across all meshes
@@ -34,6 +40,7 @@ Examples:
   meshfed get dataplanes --mesh demo -o yaml
   meshfed get dp -A
   meshfed get mesh default -o json
+  meshfed get zones
 `;
 
 /** Which mesh a get or delete addresses: undefined for global-scoped types and for --all-meshes. */
@@ -47,6 +54,21 @@ export function meshFor(d: AnyDescriptor, mesh: string | undefined, allMeshes = 
     return undefined;
   }
   return mesh ?? 'default';
+}
+
+/**
+ * What a table of zones shows: the zones joined with their insights where the control plane has
+ * them (global), else the plain resources. Only tables: -o yaml|json print Zones as stored.
+ */
+async function zonesForTable<T extends WireResource | WireResource[]>(withInsights: () => Promise<NoInfer<T>>, plain: () => Promise<T>): Promise<T> {
+  try {
+    return await withInsights();
+  } catch (err) {
+    // A zone CP answers 400 (insights are global's), an older CP 404, and so does global for a zone
+    // it lacks: the plain request then answers the zones, or the right error.
+    if (!(err instanceof ApiResponseError && (err.status === 400 || err.status === 404))) throw err;
+    return plain();
+  }
 }
 
 export const getCommand: Command = {
@@ -64,11 +86,13 @@ export const getCommand: Command = {
     const mesh = meshFor(d, parsed.values.mesh, all);
     const client = clientFor(parsed.cp, io);
 
+    const zoneTable = d.kind === 'Zone' && format === 'table';
     if (name !== undefined) {
-      io.out(formatOne(d, await client.get(d, name, mesh), format, io.now()));
+      const item = zoneTable ? await zonesForTable(() => client.getZoneInsight(name), () => client.get(d, name)) : await client.get(d, name, mesh);
+      io.out(formatOne(d, item, format, io.now()));
       return 0;
     }
-    const items = await client.list(d, mesh);
+    const items = zoneTable ? await zonesForTable(() => client.listZoneInsights(), () => client.list(d)) : await client.list(d, mesh);
     if (items.length === 0 && format === 'table') {
       io.err(mesh !== undefined ? `No ${d.plural} found in mesh "${mesh}".\n` : `No ${d.plural} found.\n`);
       return 0;

@@ -125,7 +125,7 @@ describe('meshfed inspect', () => {
   it('answers usage mistakes with exit code 2', async () => {
     const cases: [string[], RegExp][] = [
       [[], /missing TYPE/],
-      [['meshes'], /cannot inspect "meshes": inspect takes dataplanes, zoneingresses or zoneegresses/],
+      [['meshes'], /cannot inspect "meshes": inspect takes zones, dataplanes, zoneingresses or zoneegresses/],
       [['pods'], /cannot inspect "pods"/],
       [['dp', '--config-dump'], /--config-dump shows one proxy: give its NAME/],
       [['dp', 'web', '--type', 'listener'], /use it with --config-dump/],

@@ -1,14 +1,15 @@
 import type { AnyDescriptor } from '@meshfed/shared/resources';
-import { stringify } from 'yaml';
 import { expectPositionals, parseCommandArgs } from '../args.js';
 import { clientFor } from '../client.js';
+import { NONE, SYNC_STATES, type SyncState, syncSummary } from '../columns.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../errors.js';
-import { OUTPUT_FORMATS, type OutputFormat, parseOutputFormat } from '../output.js';
+import { OUTPUT_FORMATS, parseOutputFormat, renderList, renderValue } from '../output.js';
 import { resolveType } from '../resource-types.js';
 import { renderTable } from '../table.js';
 import { at, scalarText, type WireResource } from '../wire.js';
 import { meshFor } from './get.js';
+import { inspectZones } from './inspect-zones.js';
 
 const OPTIONS = {
   mesh: { type: 'string' },
@@ -20,26 +21,45 @@ const OPTIONS = {
 
 /** The kinds that are proxies: the only ones a zone CP has xDS insights and config dumps for. */
 const PROXY_KINDS: readonly string[] = ['Dataplane', 'ZoneIngress', 'ZoneEgress'];
+const INSPECTABLE = 'zones, dataplanes, zoneingresses or zoneegresses';
 const XDS_TYPES = ['listener', 'cluster', 'endpoint', 'route', 'secret'];
 
-const HELP = `Show what a zone control plane serves its proxies: connection and sync state, or the
-Envoy configuration of one proxy. Ask the zone CP that the proxies connect to.
+const HELP = `Show the state of zones or proxies: zones as the global control plane sees them
+(online, KDS sync), or what a zone control plane serves its proxies (connection and xDS sync
+state, or the Envoy configuration of one proxy).
 
 Usage:
-  meshfed inspect TYPE [flags]                         list proxies with their xDS state
+  meshfed inspect zones [NAME] [flags]                 zones with their KDS state (global CP)
+  meshfed inspect TYPE [flags]                         list proxies with their xDS state (zone CP)
   meshfed inspect TYPE NAME [flags]                    one proxy's xDS state
   meshfed inspect TYPE NAME --config-dump [flags]      the Envoy config dump it is served
 
 TYPE is dataplanes (dp, dataplane), zoneingresses (zone-ingresses, zoneingress) or zoneegresses
-(zone-egresses, zoneegress).
+(zone-egresses, zoneegress). Ask the zone CP that the proxies connect to: global holds no proxy
+insights and says which zones there are.
 
-Columns:
+Columns of zones:
+  STATUS              Online, or Offline: disconnected, silent past the health-check timeout, or
+                      disabled
+  LAST CONNECTED AGO  when its newest KDS stream opened; "never" if it never connected
+  LAST UPDATED AGO    when that stream last sent, ACKed or NACKed a response, or ended
+  TOTAL UPDATES       responses global sent the zone, over its kept streams
+  TOTAL ERRORS        of those, the ones the zone NACKed
+  ZONE-CP VERSION     the version the zone CP declared
+  SYNCED              of what global sends an online zone: "9/9 acked" when it ACKed the last
+                      response of every type; "NACK Mesh" when it refused the last one of a type
+
+Columns of proxies:
   CONNECTED       whether the proxy has an ADS stream open now
   PROTOCOL        delta or sotw (state of the world)
   CONFIG VERSION  the version of the configuration the zone CP holds for the proxy
   SYNCED          "4/4 acked" when the proxy ACKed the last response of every type it was sent;
                   "NACK listener" when it refused the last one of a type
   LAST NACK/PROBLEM  why the configuration cannot be computed, or the proxy's last refusal
+
+-o yaml and -o json print what the control plane answers: a zone with its subscriptions (per type
+and direction: sent, ACKed, NACKed, refused), a proxy with its insight. With nothing to list,
+-o yaml prints [] and -o json a list with no items.
 
 Flags:
       --mesh MESH          mesh of the dataplanes (default "default")
@@ -51,32 +71,30 @@ Flags:
   -h, --help               show this help
 
 Examples:
+  meshfed inspect zones
+  meshfed inspect zone zone-1 -o yaml
   meshfed inspect dataplanes --mesh default --cp http://127.0.0.1:15681
   meshfed inspect zoneegresses -o yaml
   meshfed inspect dataplane web-1 --mesh default --config-dump --type listener,cluster
 `;
 
-const NONE = '-';
-
-/** The proxy kind a user named, or a UsageError that lists the three. */
-function resolveProxyType(name: string): AnyDescriptor {
+/** The zone or proxy kind a user named, or a UsageError that lists what inspect takes. */
+function resolveInspectType(name: string): AnyDescriptor {
   let d: AnyDescriptor | undefined;
   try {
     d = resolveType(name);
   } catch {
     d = undefined;
   }
-  if (!d || !PROXY_KINDS.includes(d.kind)) {
-    throw new UsageError(`cannot inspect "${name}": inspect takes dataplanes, zoneingresses or zoneegresses`);
-  }
+  if (!d || (d.kind !== 'Zone' && !PROXY_KINDS.includes(d.kind))) throw new UsageError(`cannot inspect "${name}": inspect takes ${INSPECTABLE}`);
   return d;
 }
 
 type TypeView = { state?: unknown; lastSent?: unknown; lastAcked?: unknown; lastNack?: unknown };
 
 /** A type's state as the zone CP computed it; judged from nonces for a CP that does not say. */
-function stateOf(t: TypeView): string {
-  const state = scalarText(t.state);
+function stateOf(t: TypeView): SyncState {
+  const state = SYNC_STATES.find((s) => s === t.state);
   if (state !== undefined) return state;
   const sent = scalarText(at(t, 'lastSent', 'nonce'));
   if (sent === undefined) return 'not-sent';
@@ -90,13 +108,9 @@ function typesOf(r: WireResource): [string, TypeView][] {
   return Object.entries(types as Record<string, unknown>).filter((e): e is [string, TypeView] => typeof e[1] === 'object' && e[1] !== null);
 }
 
-/** `4/4 acked`, `3/4 acked`, `NACK listener,route`, or `-` when nothing was sent. */
+/** A proxy's SYNCED cell, from the state of each xDS type. */
 export function syncedCell(r: WireResource): string {
-  const states = typesOf(r).map(([type, t]) => [type, stateOf(t)] as const).filter(([, s]) => s !== 'not-sent');
-  if (states.length === 0) return NONE;
-  const nacked = states.filter(([, s]) => s === 'nacked').map(([type]) => type);
-  if (nacked.length > 0) return `NACK ${nacked.join(',')}`;
-  return `${states.filter(([, s]) => s === 'acked').length}/${states.length} acked`;
+  return syncSummary(typesOf(r).map(([type, t]) => [type, stateOf(t)] as const));
 }
 
 const MAX_CELL = 60;
@@ -130,19 +144,21 @@ export function insightTable(d: AnyDescriptor, items: readonly WireResource[]): 
   return renderTable(headers, rows);
 }
 
-function render(value: unknown, format: Exclude<OutputFormat, 'table'>): string {
-  return format === 'yaml' ? stringify(value, { lineWidth: 0 }) : `${JSON.stringify(value, null, 2)}\n`;
-}
-
 export const inspectCommand: Command = {
-  summary: "Show proxies' xDS sync state or Envoy config (zone CP)",
-  synopsis: 'meshfed inspect TYPE [NAME] [--mesh MESH | -A] [--config-dump [--type TYPES]] [-o table|yaml|json] [--cp URL]',
+  summary: "Show zones' and proxies' sync state, or a proxy's Envoy config",
+  synopsis: 'meshfed inspect zones|TYPE [NAME] [--mesh MESH | -A] [--config-dump [--type TYPES]] [-o table|yaml|json] [--cp URL]',
   help: HELP,
   async run(args, io) {
     const parsed = parseCommandArgs(args, OPTIONS);
-    if (parsed.positionals.length === 0) throw new UsageError('missing TYPE: dataplanes, zoneingresses or zoneegresses');
+    if (parsed.positionals.length === 0) throw new UsageError(`missing TYPE: ${INSPECTABLE}`);
     const [typeName = '', name] = expectPositionals(parsed.positionals, ['TYPE'], ['NAME']);
-    const d = resolveProxyType(typeName);
+    const d = resolveInspectType(typeName);
+    if (d.kind === 'Zone') {
+      for (const flag of ['mesh', 'all-meshes', 'config-dump', 'type'] as const) {
+        if (parsed.values[flag] !== undefined) throw new UsageError(`--${flag} applies to proxies, not to zones`);
+      }
+      return inspectZones(clientFor(parsed.cp, io), name, parseOutputFormat(parsed.values.output), io);
+    }
     const all = parsed.values['all-meshes'] === true;
     if (all && name !== undefined) throw new UsageError('--all-meshes lists proxies; it cannot be used with a NAME');
     const mesh = meshFor(d, parsed.values.mesh, all);
@@ -156,19 +172,19 @@ export const inspectCommand: Command = {
       if (name === undefined) throw new UsageError('--config-dump shows one proxy: give its NAME');
       const format = parseOutputFormat(parsed.values.output ?? 'json');
       if (format === 'table') throw new UsageError('a config dump prints as json or yaml, not as a table');
-      io.out(render(await client.configDump(d, name, mesh, types), format));
+      io.out(renderValue(await client.configDump(d, name, mesh, types), format));
       return 0;
     }
 
     const format = parseOutputFormat(parsed.values.output);
     if (name !== undefined) {
       const item = await client.getInsight(d, name, mesh);
-      io.out(format === 'table' ? insightTable(d, [item]) : render(item, format));
+      io.out(format === 'table' ? insightTable(d, [item]) : renderValue(item, format));
       return 0;
     }
     const items = await client.listInsights(d, mesh);
     if (format !== 'table') {
-      io.out(format === 'json' ? render({ total: items.length, items, next: null }, 'json') : items.map((i) => render(i, 'yaml')).join('---\n'));
+      io.out(renderList(items, format));
       return 0;
     }
     if (items.length === 0) {

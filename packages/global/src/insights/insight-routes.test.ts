@@ -139,3 +139,36 @@ test('GET /global-insight counts zones by state and proxies by type', T, async (
   await insights.flush();
   assert.deepEqual((await app.inject('/global-insight')).json().zones, { online: 0, offline: 3, total: 3 });
 });
+
+test("proxy insights and config dumps are the zones': global says so and names the zones", T, async (t) => {
+  const { app, inventory } = setup(t);
+  const before = await app.inject('/meshes/default/dataplanes+insights');
+  assert.equal(before.statusCode, 400);
+  assert.match(before.json().details, /; no zone is known yet$/);
+
+  await inventory.admit('zone-1');
+  await inventory.admit('zone-2');
+  const list = await app.inject('/meshes/default/dataplanes+insights');
+  assert.deepEqual(list.json(), {
+    title: 'Not served here',
+    details: 'the global control plane does not hold proxy insights: proxies connect to the control plane of their zone, which does. ' +
+      'Run "meshfed inspect dataplanes --cp <zone CP API URL>"; zones: zone-1, zone-2',
+    causes: [],
+  });
+  for (const url of [
+    '/dataplanes+insights', '/meshes/default/dataplanes+insights/web', '/zoneingresses+insights', '/zoneingresses+insights/ingress',
+    '/zoneegresses+insights', '/zoneegresses+insights/egress',
+  ]) {
+    const res = await app.inject(url);
+    assert.equal(res.statusCode, 400, url);
+    assert.match(res.json().details, /^the global control plane does not hold proxy insights: .*"meshfed inspect (dataplanes|zoneingresses|zoneegresses) --cp .*; zones: zone-1, zone-2$/, url);
+  }
+  for (const url of ['/meshes/default/dataplanes/web/xds', '/zoneingresses/ingress/xds', '/zoneegresses/egress/xds?type=listener']) {
+    const res = await app.inject(url);
+    assert.equal(res.statusCode, 400, url);
+    assert.match(res.json().details, /^the global control plane does not hold proxies' Envoy configuration: .*--config-dump --cp <zone CP API URL>"; zones: zone-1, zone-2$/, url);
+  }
+  // The proxies' resources, which zones sync up, are still listed.
+  assert.equal((await app.inject('/meshes/default/dataplanes')).statusCode, 200);
+  assert.equal((await app.inject('/zoneingresses')).statusCode, 200);
+});

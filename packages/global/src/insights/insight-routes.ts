@@ -1,6 +1,9 @@
-import { type ApiServerOptions, BadRequestError, baseUrl, MAX_PAGE_SIZE, NotFoundError, type ResourceKind, type ResourceStore, type StoredResource } from '@meshfed/shared';
+import {
+  type ApiServerOptions, BadRequestError, baseUrl, DataplaneDescriptor, MAX_PAGE_SIZE, NotFoundError, type ResourceKind,
+  type ResourceStore, type StoredResource, ZoneEgressDescriptor, ZoneIngressDescriptor, type ZoneOverview,
+} from '@meshfed/shared';
 import { z } from 'zod';
-import { isZoneOnline, readZoneInsight, type ZoneOverview, zoneOverview } from './zone-overview.js';
+import { isZoneOnline, readZoneInsight, zoneOverview } from './zone-overview.js';
 
 /** The Fastify instance the API server hands to extra routes (so this package needs no Fastify of its own). */
 type App = Parameters<NonNullable<ApiServerOptions['extraRoutes']>>[0];
@@ -23,11 +26,14 @@ const Paging = z.object({
   offset: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(0, 'cannot be negative').default(0),
 });
 
-const COUNTED: readonly ('Dataplane' | 'ZoneIngress' | 'ZoneEgress')[] = ['Dataplane', 'ZoneIngress', 'ZoneEgress'];
+/** The proxy types: counted by `/global-insight`, inspected on their zone's CP. */
+const PROXIES = [DataplaneDescriptor, ZoneIngressDescriptor, ZoneEgressDescriptor] as const;
+const COUNTED = PROXIES.map((d) => d.kind);
 
 /**
  * `GET /zones+insights[/{name}]` and `GET /global-insight` on the global CP. Everything is computed
- * from the store (Zones joined with their ZoneInsights), so any replica answers the same.
+ * from the store (Zones joined with their ZoneInsights), so any replica answers the same. The
+ * zone CPs' proxy paths (`…+insights`, `…/xds`) answer a 400 that says to ask the zone.
  */
 export function registerInsightRoutes(app: App, options: InsightRoutesOptions): void {
   const { store } = options;
@@ -69,6 +75,24 @@ export function registerInsightRoutes(app: App, options: InsightRoutesOptions): 
     const resources = Object.fromEntries(COUNTED.map((type, i) => [type, { total: proxies[i]!.total }])) as GlobalInsight['resources'];
     return { zones: { online, offline: zones.length - online, total: zones.length }, resources, meshes: { total: meshes.total } };
   });
+
+  // Proxies connect to their zone's CP, which alone holds their xDS state and Envoy configuration;
+  // global only has their resources, over KDS. Without these routes the zone's paths would reach the
+  // generic resource routes and answer a bare 404 (`unknown resource type "dataplanes+insights"`).
+  const notHere = (what: string, run: string) => async () => {
+    const zones = (await listAll(store, 'Zone')).map((z) => z.name);
+    throw new BadRequestError(
+      'Not served here',
+      `the global control plane does not hold ${what}: proxies connect to the control plane of their zone, which does. ` +
+        `Run "${run} --cp <zone CP API URL>"; ${zones.length > 0 ? `zones: ${zones.join(', ')}` : 'no zone is known yet'}`,
+    );
+  };
+  for (const d of PROXIES) {
+    const base = d.scope === 'mesh' ? `/meshes/:mesh/${d.plural}` : `/${d.plural}`;
+    const insights = notHere('proxy insights', `meshfed inspect ${d.plural}`);
+    for (const path of [`${base}+insights`, `${base}+insights/:name`, ...(d.scope === 'mesh' ? [`/${d.plural}+insights`] : [])]) app.get(path, insights);
+    app.get(`${base}/:name/xds`, notHere("proxies' Envoy configuration", `meshfed inspect ${d.plural} NAME --config-dump`));
+  }
 }
 
 /** Every resource of a global-scoped type, page by page (zones and their insights: dozens, not millions). */

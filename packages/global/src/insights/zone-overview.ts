@@ -1,25 +1,4 @@
-import { type StoredResource, type ZoneSubscription, ZoneInsightSpec } from '@meshfed/shared';
-
-/** A zone with its insight, as `GET /zones+insights` answers it. */
-export interface ZoneOverview {
-  readonly type: 'ZoneInsight';
-  readonly name: string;
-  readonly creationTime: string;
-  readonly modificationTime: string;
-  readonly labels: Readonly<Record<string, string>>;
-  /** From the Zone: a disabled zone is refused on KDS. */
-  readonly enabled: boolean;
-  readonly online: boolean;
-  readonly lastConnectTime: string | null;
-  readonly lastDisconnectTime: string | null;
-  readonly lastHealthCheckTime: string | null;
-  /** Version of the global replica that serves (or last served) the zone. */
-  readonly cpVersion: string | null;
-  readonly zoneCpVersion: string | null;
-  readonly globalInstanceId: string | null;
-  /** Oldest first; the last one is the current or most recent stream. */
-  readonly subscriptions: readonly ZoneSubscription[];
-}
+import { type StoredResource, type ZoneOverview, type ZoneSubscription, ZoneInsightSpec } from '@meshfed/shared';
 
 /** A stored ZoneInsight spec, or an empty one when it is missing or unreadable (never throws). */
 export function readZoneInsight(spec: unknown): ZoneInsightSpec {

@@ -98,6 +98,31 @@ export const MAX_ZONE_SUBSCRIPTIONS = 5;
 export const ZoneInsightSpec = z.object({ subscriptions: z.array(ZoneSubscription).default([]) }).strict();
 export type ZoneInsightSpec = z.infer<typeof ZoneInsightSpec>;
 
+/**
+ * A zone joined with its insight, as global's `GET /zones+insights[/{name}]` answers it: what the
+ * global CP computes and what the CLI reads back.
+ */
+export const ZoneOverview = z.object({
+  type: z.literal('ZoneInsight'),
+  name: z.string(),
+  creationTime: z.string(),
+  modificationTime: z.string(),
+  labels: z.record(z.string(), z.string()),
+  /** From the Zone: a disabled zone is refused on KDS. */
+  enabled: z.boolean(),
+  online: z.boolean(),
+  lastConnectTime: z.string().nullable(),
+  lastDisconnectTime: z.string().nullable(),
+  lastHealthCheckTime: z.string().nullable(),
+  /** Version of the global replica that serves (or last served) the zone. */
+  cpVersion: z.string().nullable(),
+  zoneCpVersion: z.string().nullable(),
+  globalInstanceId: z.string().nullable(),
+  /** Oldest first; the last one is the current or most recent stream. */
+  subscriptions: z.array(ZoneSubscription),
+});
+export type ZoneOverview = z.infer<typeof ZoneOverview>;
+
 export const ZoneInsightDescriptor = defineResource({
   kind: 'ZoneInsight', plural: 'zone-insights', singular: 'zone-insight', scope: 'global', owner: 'system',
   kds: [], spec: ZoneInsightSpec,
