@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
 import { type RunningCp, startCp } from './support/processes.js';
-import { cleanupAfterAll } from './support/cleanup.js';
-
-const { cleanups, track } = cleanupAfterAll();
+import { cleanups } from './support/cleanup.js';
 
 type AvailableService = { tags: Record<string, string>; instances: number; mesh: string; externalService?: boolean };
 type IngressBody = { name: string; labels: Record<string, string>; availableServices?: AvailableService[] };
@@ -29,8 +27,8 @@ describe('availableServices across zones', () => {
   cleanups.push(t.cleanup);
 
   test('zone-1 offers its healthy backends; global and zone-2 see the counts follow', async () => {
-    const global = track(await startCp('global', FAST_GLOBAL));
-    const [z1, z2] = await Promise.all([startZone(global, 'zone-1', t.dir), startZone(global, 'zone-2', t.dir)]).then((zs) => zs.map(track)) as [RunningCp, RunningCp];
+    const global = await startCp('global', FAST_GLOBAL);
+    const [z1, z2] = await Promise.all([startZone(global, 'zone-1', t.dir), startZone(global, 'zone-2', t.dir)]);
     // The mesh comes down from global before dataplanes can join it.
     await eventually('mesh default in zone-1', async () => (await getJson(`${z1.url}/meshes/default`)).status === 200);
 

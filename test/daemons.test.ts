@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { findByKind } from '@meshfed/shared/resources';
+import { cleanups } from './support/cleanup.js';
 import { createTestDatabase } from './support/postgres.js';
 import { runToExit, startCp } from './support/processes.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -46,15 +47,8 @@ describe('daemon start-up errors are one line', () => {
   });
 
   test('environment variables are flags too, and say so when wrong', async () => {
-    const bad = await (async () => {
-      const { spawn } = await import('node:child_process');
-      const { once } = await import('node:events');
-      const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'packages', 'global', 'dist', 'main.js')], { env: { ...process.env, MESHFED_STORE: 'mongo' }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let err = '';
-      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-      const [code] = await once(child, 'exit');
-      return { code, err };
-    })();
+    // Bounded: a daemon that took the value would otherwise run on, and the test with it.
+    const bad = await runToExit('global', [], { env: { MESHFED_STORE: 'mongo' } }).then((r) => ({ code: r.code, err: r.stderr }));
     assert.equal(bad.code, 2);
     assert.match(bad.err, /invalid MESHFED_STORE "mongo": must be memory or postgres/);
   });
@@ -145,14 +139,8 @@ describe('the examples apply as the documents show them', () => {
 });
 
 describe('global CP on Postgres', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  after(async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  });
-
   test('what was acknowledged survives a restart', async () => {
     const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
     const args = ['--store', 'postgres', '--postgres-url', db.url];
     let cp = await startCp('global', args);
     const mesh = readFileSync(join(EXAMPLES, 'mesh-mtls-zoneegress.yaml'), 'utf8');
@@ -163,7 +151,6 @@ describe('global CP on Postgres', () => {
     cp.kill();
     await new Promise((r) => cp.process.once('exit', r));
     cp = await startCp('global', args);
-    cleanups.push(() => cp.stop());
     const afterRestart = await fetch(`${cp.url}/meshes/default/meshgateways/edge-gateway`);
     assert.equal(afterRestart.status, 200);
     assert.deepEqual(await afterRestart.json(), before);
@@ -172,14 +159,12 @@ describe('global CP on Postgres', () => {
 
   test('Postgres unreachable later: 503, not ready, and no partial write', async () => {
     const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
     const proxy = new TcpProxy(5432);
-    await proxy.start();
     cleanups.push(() => proxy.stop());
+    await proxy.start();
     const url = new URL(db.url);
     url.port = String(proxy.port);
     const cp = await startCp('global', ['--store', 'postgres', '--postgres-url', url.toString()]);
-    cleanups.push(() => cp.stop());
     assert.equal((await fetch(`${cp.url}/ready`)).status, 200);
 
     await proxy.cut();

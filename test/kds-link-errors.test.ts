@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { eventually, FAST_ZONE, getJson, kdsPortOf, tmp, zoneToken } from './support/federation.js';
 import { type RunningCp, startCp } from './support/processes.js';
-import { cleanupAfterAll } from './support/cleanup.js';
+import { cleanups } from './support/cleanup.js';
 
-const { cleanups, track } = cleanupAfterAll();
 
 interface LogLine {
   readonly level: string;
@@ -43,7 +42,7 @@ describe('a zone that cannot reach global says why once, then retries quietly', 
     // Global's own self-signed certificate, written out so the fixed zone can trust exactly it.
     const [cert, otherCa] = await Promise.all([generateSelfSignedCertificate({ commonName: 'meshfed-global', ipAddresses: ['127.0.0.1'] }), generateCa({ commonName: 'someone else' })]);
     for (const [f, pem] of [['kds.crt', cert.certPem], ['kds.key', cert.keyPem], ['other-ca.crt', otherCa.certPem]] as const) writeFileSync(join(t.dir, f), pem);
-    const global = track(await startCp('global', ['--kds-tls-cert', join(t.dir, 'kds.crt'), '--kds-tls-key', join(t.dir, 'kds.key'), '--kds-health-check-interval', '300ms']));
+    const global = await startCp('global', ['--kds-tls-cert', join(t.dir, 'kds.crt'), '--kds-tls-key', join(t.dir, 'kds.key'), '--kds-health-check-interval', '300ms']);
     const kds = `127.0.0.1:${kdsPortOf(global)}`;
     const token = await zoneToken(global, 'zone-x');
     const tokenFile = join(t.dir, 'zone-x.token');
@@ -71,7 +70,7 @@ describe('a zone that cannot reach global says why once, then retries quietly', 
     ];
     // One zone at a time: a handful of daemons starting at once on a small CI machine is slower than this.
     for (const c of cases) {
-      const zone = track(await startCp('zone', c.args));
+      const zone = await startCp('zone', c.args);
       // Retries go on (each a debug line) while the line is said once: wait for several, bounded.
       await eventually(`${c.what}: three quiet retries`, async () => lines(zone).filter((l) => l.msg === 'KDS: same failure again; retrying').length >= 3, 10_000);
       const said = lines(zone).filter((l) => l.msg === c.line);
@@ -86,7 +85,7 @@ describe('a zone that cannot reach global says why once, then retries quietly', 
       await zone.stop();
     }
 
-    const fixed = track(await startCp('zone', zoneArgs(`grpcs://${kds}`, ['--kds-ca-file', join(t.dir, 'kds.crt')])));
+    const fixed = await startCp('zone', zoneArgs(`grpcs://${kds}`, ['--kds-ca-file', join(t.dir, 'kds.crt')]));
     await eventually('fixed zone synced', async () => (await getJson(`${fixed.url}/meshes/default`)).status === 200, 10_000);
     const connected = lines(fixed).filter((l) => l.msg === `KDS: connected to global at ${kds}`);
     assert.equal(connected.length, 1, 'connecting is said once');

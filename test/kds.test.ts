@@ -5,9 +5,7 @@ import { describe, test } from 'node:test';
 import { eventually, FAST_GLOBAL, getJson, kdsPortOf, metricSum, put, startZone, timeout, tmp, zoneToken } from './support/federation.js';
 import { createTestDatabase } from './support/postgres.js';
 import { type RunningCp, startCp } from './support/processes.js';
-import { cleanupAfterAll } from './support/cleanup.js';
-
-const { cleanups, track } = cleanupAfterAll();
+import { cleanups } from './support/cleanup.js';
 
 const ingress = (name: string) => ({
   type: 'ZoneIngress', name,
@@ -23,8 +21,8 @@ describe('KDS federation: global and two zones', () => {
   let z2: RunningCp;
 
   test('zones connect and show online on global', async () => {
-    global = track(await startCp('global', FAST_GLOBAL));
-    [z1, z2] = await Promise.all([startZone(global, 'zone-1', t.dir), startZone(global, 'zone-2', t.dir)]).then((zs) => zs.map(track));
+    global = await startCp('global', FAST_GLOBAL);
+    [z1, z2] = await Promise.all([startZone(global, 'zone-1', t.dir), startZone(global, 'zone-2', t.dir)]);
     const items = await eventually('both zones online', async () => {
       const { body } = await getJson(`${global.url}/zones+insights`);
       const online = body.items.filter((i: { online: boolean }) => i.online).map((i: { name: string }) => i.name).sort();
@@ -110,14 +108,14 @@ describe('KDS authentication', () => {
   cleanups.push(t.cleanup);
 
   test('missing, wrongly scoped, other-zone and garbage tokens are refused with the reason', async () => {
-    const global = track(await startCp('global', FAST_GLOBAL));
+    const global = await startCp('global', FAST_GLOBAL);
     const cases: [string, string, RegExp][] = [
       ['wrong scope', await zoneToken(global, 'zone-a', ['ingress']), /scope/],
       ['another zone', await zoneToken(global, 'zone-b'), /zone-b/],
       ['garbage', 'not-a-jwt', /malformed|invalid/i],
     ];
     for (const [what, token, reason] of cases) {
-      const zone = track(await startZone(global, 'zone-a', t.dir, [], token));
+      const zone = await startZone(global, 'zone-a', t.dir, [], token);
       await eventually(`zone log says why (${what})`, async () => /global refused this zone/.test(zone.logs()) && reason.test(zone.logs()));
       await eventually(`global log says why (${what})`, async () => /KDS: refused zone/.test(global.logs()));
       assert.equal((await getJson(`${zone.url}/meshes`)).body.total, 0, `${what}: nothing synced`);
@@ -135,14 +133,14 @@ describe('KDS over TLS', () => {
     const ca = await generateCa({ commonName: 'test CA' });
     const server = await issueServerCertificate(ca, { commonName: 'global', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     for (const [f, pem] of [['ca.crt', ca.certPem], ['kds.crt', server.certPem], ['kds.key', server.keyPem]] as const) writeFileSync(join(t.dir, f), pem);
-    const global = track(await startCp('global', ['--kds-port', '0', '--kds-tls-cert', join(t.dir, 'kds.crt'), '--kds-tls-key', join(t.dir, 'kds.key'), '--kds-health-check-interval', '300ms']));
+    const global = await startCp('global', ['--kds-port', '0', '--kds-tls-cert', join(t.dir, 'kds.crt'), '--kds-tls-key', join(t.dir, 'kds.key'), '--kds-health-check-interval', '300ms']);
     const tokenFile = join(t.dir, 'z.token');
     writeFileSync(tokenFile, await zoneToken(global, 'zone-tls'));
     const base = ['--zone', 'zone-tls', '--global-address', `grpcs://127.0.0.1:${kdsPortOf(global)}`, '--zone-token-file', tokenFile, '--kds-backoff-base', '100ms'];
-    const good = track(await startCp('zone', [...base, '--kds-ca-file', join(t.dir, 'ca.crt')]));
+    const good = await startCp('zone', [...base, '--kds-ca-file', join(t.dir, 'ca.crt')]);
     await eventually('mesh over TLS', async () => (await getJson(`${good.url}/meshes/default`)).status === 200);
     await good.stop();
-    const bad = track(await startCp('zone', base));
+    const bad = await startCp('zone', base);
     await eventually('certificate error in the log', async () => /certificate|self.signed|unable to verify/i.test(bad.logs()));
     await bad.stop();
   });
@@ -153,8 +151,7 @@ describe('KDS resilience', () => {
     const t = tmp();
     cleanups.push(t.cleanup);
     const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
-    const global = track(await startCp('global', FAST_GLOBAL));
+    const global = await startCp('global', FAST_GLOBAL);
     for (let i = 0; i < 30; i++) assert.equal((await put(`${global.url}/meshes/default/meshtimeouts/p${i}`, timeout(`p${i}`))).status, 201);
     const zoneArgs = ['--store', 'postgres', '--postgres-url', db.url];
     const tokenFile = join(t.dir, 'zone-pg.token');
@@ -168,7 +165,7 @@ describe('KDS resilience', () => {
     for (const n of ['p1', 'p2']) await put(`${global.url}/meshes/default/meshtimeouts/${n}`, { ...timeout(n), labels: { changed: 'yes' } });
     await put(`${global.url}/meshes/default/meshtimeouts/p-new`, timeout('p-new'));
     await fetch(`${global.url}/meshes/default/meshtimeouts/p3`, { method: 'DELETE' });
-    zone = track(await startCp('zone', args));
+    zone = await startCp('zone', args);
     await eventually('converged', async () => {
       const { body } = await getJson(`${zone.url}/meshes/default/meshtimeouts?size=100`);
       const names = body.items.map((i: { name: string }) => i.name);
@@ -182,15 +179,14 @@ describe('KDS resilience', () => {
     const t = tmp();
     cleanups.push(t.cleanup);
     const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
     const gArgs = ['--kds-insecure', '--kds-health-check-interval', '300ms', '--store', 'postgres', '--postgres-url', db.url];
     let global = await startCp('global', [...gArgs, '--kds-port', '0']);
     const port = kdsPortOf(global);
-    const zone = track(await startZone(global, 'zone-r', t.dir));
+    const zone = await startZone(global, 'zone-r', t.dir);
     await eventually('connected', async () => (await getJson(`${zone.url}/meshes/default`)).status === 200);
     global.kill();
     await new Promise((r) => global.process.once('exit', r));
-    global = track(await startCp('global', [...gArgs, '--kds-port', String(port)]));
+    global = await startCp('global', [...gArgs, '--kds-port', String(port)]);
     assert.equal((await put(`${global.url}/meshes/default/meshtimeouts/after-restart`, timeout('after-restart'))).status, 201);
     await eventually('policy written after the restart reaches the zone', async () => (await getJson(`${zone.url}/meshes/default/meshtimeouts/after-restart`)).status === 200, 30_000);
   });
@@ -198,8 +194,8 @@ describe('KDS resilience', () => {
   test('a resource too large for any message is refused alone and shown in insights; the rest syncs', async () => {
     const t = tmp();
     cleanups.push(t.cleanup);
-    const global = track(await startCp('global', [...FAST_GLOBAL, '--kds-max-message-size', '65536']));
-    const zone = track(await startZone(global, 'zone-big', t.dir, ['--kds-max-message-size', '65536']));
+    const global = await startCp('global', [...FAST_GLOBAL, '--kds-max-message-size', '65536']);
+    const zone = await startZone(global, 'zone-big', t.dir, ['--kds-max-message-size', '65536']);
     const big = { type: 'Secret', mesh: 'default', name: 'big', data: Buffer.alloc(120_000, 7).toString('base64') };
     assert.equal((await put(`${global.url}/meshes/default/secrets/big`, big)).status, 201);
     assert.equal((await put(`${global.url}/meshes/default/secrets/small`, { ...big, name: 'small', data: 'c21hbGw=' })).status, 201);
@@ -218,8 +214,8 @@ describe('KDS health checks', () => {
   test('a frozen zone is marked offline within 3 health-check intervals, and comes back when it thaws', async () => {
     const t = tmp();
     cleanups.push(t.cleanup);
-    const global = track(await startCp('global', FAST_GLOBAL));
-    const zone = track(await startZone(global, 'zone-frozen', t.dir));
+    const global = await startCp('global', FAST_GLOBAL);
+    const zone = await startZone(global, 'zone-frozen', t.dir);
     const online = async (want: boolean) => {
       const { body } = await getJson(`${global.url}/zones+insights/zone-frozen`);
       return body.online === want;
@@ -244,13 +240,12 @@ describe('global replicas on Postgres and NATS', () => {
     const t = tmp();
     cleanups.push(t.cleanup);
     const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
     const prefix = `t${Math.random().toString(16).slice(2, 10)}`;
     const args = [...FAST_GLOBAL, '--store', 'postgres', '--postgres-url', db.url, '--nats-url', 'nats://127.0.0.1:4222', '--nats-subject-prefix', prefix];
-    const a = track(await startCp('global', args));
-    const b = track(await startCp('global', args));
-    const za = track(await startZone(a, 'zone-a', t.dir));
-    const zb = track(await startZone(b, 'zone-b', t.dir, [], await zoneToken(a, 'zone-b')));
+    const a = await startCp('global', args);
+    const b = await startCp('global', args);
+    const za = await startZone(a, 'zone-a', t.dir);
+    const zb = await startZone(b, 'zone-b', t.dir, [], await zoneToken(a, 'zone-b'));
     await eventually('zone-b synced', async () => (await getJson(`${zb.url}/meshes/default`)).status === 200);
     const started = Date.now();
     assert.equal((await put(`${a.url}/meshes/default/meshtimeouts/from-a`, timeout('from-a'))).status, 201);

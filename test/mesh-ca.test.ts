@@ -7,11 +7,9 @@ import { meshCaSecretNames as globalNames } from '../packages/global/src/mesh-ca
 import { meshCaSecretNames as zoneNames, issueWorkloadCertificate } from '../packages/zone/src/mesh-ca/index.js';
 import { eventually, FAST_GLOBAL, getJson, startZone, tmp } from './support/federation.js';
 import { type RunningCp, startCp } from './support/processes.js';
-import { cleanupAfterAll } from './support/cleanup.js';
+import { cleanups } from './support/cleanup.js';
 
 const MESH = join(import.meta.dirname, '..', 'examples', 'mesh-mtls-zoneegress.yaml');
-
-const { cleanups, track } = cleanupAfterAll();
 
 interface SecretAnswer {
   readonly name: string;
@@ -36,8 +34,8 @@ describe('mesh CA: made once on global, the same root in every zone', () => {
   });
 
   test('applying the example Mesh on global gives both zones the same CA, and zone-issued leaves verify against it', async () => {
-    const global = track(await startCp('global', FAST_GLOBAL));
-    const [z1, z2] = (await Promise.all([startZone(global, 'zone-1', t.dir), startZone(global, 'zone-2', t.dir)])).map(track);
+    const global = await startCp('global', FAST_GLOBAL);
+    const [z1, z2] = await Promise.all([startZone(global, 'zone-1', t.dir), startZone(global, 'zone-2', t.dir)]);
     assert.ok(z1 && z2);
     const names = zoneNames('default', 'ca-1');
     // The default mesh has no mTLS yet: no CA anywhere.

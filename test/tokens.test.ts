@@ -4,11 +4,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DataplaneTokens, PostgresStore, ZoneTokens, ZoneTokenVerifier } from '@meshfed/shared';
+import { cleanups } from './support/cleanup.js';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp, zoneToken } from './support/federation.js';
 import { createTestDatabase } from './support/postgres.js';
-import { type RunningCp, startCp } from './support/processes.js';
+import { startCp } from './support/processes.js';
 
 const CLI = join(import.meta.dirname, '..', 'packages', 'ctl', 'dist', 'main.js');
 
@@ -43,22 +44,11 @@ async function verifyOn(url: string, token: string, expect: { zone: string; scop
 }
 
 describe('zone tokens from the CLI', { timeout: 120_000 }, () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  after(async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  });
-  const started = async (kind: 'global' | 'zone', args: readonly string[]): Promise<RunningCp> => {
-    const cp = await startCp(kind, args);
-    cleanups.push(() => cp.stop());
-    return cp;
-  };
-
   test('global on Postgres issues tokens that verify, with the same key after a restart', async () => {
     const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
     const args = ['--store', 'postgres', '--postgres-url', db.url];
 
-    const global = await started('global', args);
+    const global = await startCp('global', args);
     const first = await meshfed(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'zone', '--valid-for', '720h', '--cp', global.url]);
     assert.equal(first.code, 0, show(first));
     assert.match(first.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, 'one token and a newline');
@@ -70,7 +60,7 @@ describe('zone tokens from the CLI', { timeout: 120_000 }, () => {
     assert.match(global.logs(), /"msg":"issued a zone token"/);
 
     assert.equal(await global.stop(), 0);
-    const restarted = await started('global', args);
+    const restarted = await startCp('global', args);
     const second = await meshfed(['generate', 'zone-token', '--zone', 'zone-2', '--scope', 'ingress', '--scope', 'egress', '--cp', restarted.url]);
     assert.equal(second.code, 0, show(second));
     assert.equal((await verifyOn(db.url, second.stdout, { zone: 'zone-2', scope: 'egress' })).kid, v.kid, 'the same key after a restart');
@@ -79,7 +69,7 @@ describe('zone tokens from the CLI', { timeout: 120_000 }, () => {
   });
 
   test('a bad request is explained field by field', async () => {
-    const global = await started('global', []);
+    const global = await startCp('global', []);
     const r = await meshfed(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'zone', '--valid-for', '11y', '--cp', global.url]);
     assert.equal(r.code, 1, show(r));
     assert.equal(r.stderr, 'Error: zone token for zone "zone-1" is invalid (400)\n  validFor: must be at most 10y (87600h)\n');
@@ -87,11 +77,11 @@ describe('zone tokens from the CLI', { timeout: 120_000 }, () => {
   });
 
   test('a standalone zone issues zone tokens; a federated zone refuses', async () => {
-    const standalone = await started('zone', []);
+    const standalone = await startCp('zone', []);
     const ok = await meshfed(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'ingress', '--cp', standalone.url]);
     assert.equal(ok.code, 0, show(ok));
 
-    const federated = await started('zone', ['--zone', 'zone-1', '--global-address', 'grpc://127.0.0.1:1', '--zone-token', 'placeholder']);
+    const federated = await startCp('zone', ['--zone', 'zone-1', '--global-address', 'grpc://127.0.0.1:1', '--zone-token', 'placeholder']);
     const refused = await meshfed(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'zone', '--cp', federated.url]);
     assert.equal(refused.code, 1, show(refused));
     assert.match(refused.stderr, /^Error: zone token for zone "zone-1": not issued here \(400\)\n {2}zone tokens are issued by the global control plane/);
@@ -99,8 +89,7 @@ describe('zone tokens from the CLI', { timeout: 120_000 }, () => {
 
   test('a standalone zone issues dataplane tokens signed by its own key, kept in its store', async () => {
     const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
-    const zone = await started('zone', ['--store', 'postgres', '--postgres-url', db.url]);
+    const zone = await startCp('zone', ['--store', 'postgres', '--postgres-url', db.url]);
     const r = await meshfed(['generate', 'dataplane-token', '--mesh', 'default', '--name', 'web-1', '--tag', 'kuma.io/service=web', '--valid-for', '24h', '--cp', zone.url]);
     assert.equal(r.code, 0, show(r));
     assert.match(r.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, 'one token and a newline');
@@ -127,13 +116,12 @@ describe('zone tokens from the CLI', { timeout: 120_000 }, () => {
   test("a federated zone receives global's public zone-token key over KDS, and issues its own dataplane tokens", async () => {
     const dir = tmp();
     cleanups.push(async () => dir.cleanup());
-    const global = await started('global', FAST_GLOBAL);
+    const global = await startCp('global', FAST_GLOBAL);
     const published = await getJson(`${global.url}/zone-token-public-keys/zone-token-signing-key`);
     assert.equal(published.status, 200, JSON.stringify(published.body));
     assert.deepEqual(Object.keys(published.body.jwk).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'], 'the public half only');
 
     const zone = await startZone(global, 'zone-1', dir.dir);
-    cleanups.push(() => zone.stop());
     const received = await eventually("global's key in zone-1", async () => {
       const r = await getJson(`${zone.url}/zone-token-public-keys/zone-token-signing-key`);
       return r.status === 200 ? r.body : undefined;

@@ -5,12 +5,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { credentials, status } from '@grpc/grpc-js';
 import { type Any, clientCredentials, type EnvoyObject, generateCa, issueServerCertificate, unpack } from '@meshfed/shared';
-import { cleanupAfterAll } from './support/cleanup.js';
+import { cleanups } from './support/cleanup.js';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
 import { type RunningCp, runToExit, startCp } from './support/processes.js';
 import { XdsTestClient, xdsPortOf, type XdsTarget, xdsTargetOf } from './support/xds-client.js';
 
-const { cleanups } = cleanupAfterAll();
 const cleanup = (f: () => unknown) => cleanups.push(f);
 
 const dataplane = (name: string, port: number, service: string, outbound: [string, number][] = []) => ({
@@ -37,10 +36,7 @@ test('web in zone-1 reaches backend in zone-2 through the ingress, then through 
   const dir = tmp();
   cleanup(dir.cleanup);
   const global = await startCp('global', FAST_GLOBAL);
-  cleanup(() => global.stop());
   const [z1, z2] = await Promise.all(['zone-1', 'zone-2'].map((z) => startZone(global, z, dir.dir, ['--xds-port', '0', '--xds-address', '127.0.0.1', '--dp-auth', 'none'])));
-  cleanup(() => z1!.stop());
-  cleanup(() => z2!.stop());
   for (const z of [z1!, z2!]) await eventually('the default mesh in the zone', async () => (await getJson(`${z.url}/meshes/default`)).status === 200);
 
   // Cross-zone traffic needs mesh mTLS (the ingress routes by SNI); without it web would see zone-1 alone.
@@ -57,8 +53,6 @@ test('web in zone-1 reaches backend in zone-2 through the ingress, then through 
   const [xds1, xds2] = await Promise.all([xdsTargetOf(z1!), xdsTargetOf(z2!)]);
   const web = new XdsTestClient(xds1, 'default.web', 'dataplane');
   const ingress2 = new XdsTestClient(xds2, 'ingress', 'ingress');
-  cleanup(() => web.close());
-  cleanup(() => ingress2.close());
 
   // 1. Without egress: zone-2's ingress, weighted by its two instances; the external service direct.
   await web.waitFor('backend via zone-2\'s ingress, weight 2', (c) => c.endpoints('backend')?.join() === '127.0.0.1:20001/2@zone-2');
@@ -79,7 +73,6 @@ test('web in zone-1 reaches backend in zone-2 through the ingress, then through 
   await web.waitFor('its mTLS secrets', (c) => c.names('secret').join() === 'identity_cert:secret:default,mesh_ca:secret:default');
 
   const egress = new XdsTestClient(xds1, 'egress', 'egress');
-  cleanup(() => egress.close());
   await egress.waitFor('the egress routes backend to zone-2\'s ingress and terminates mTLS for httpbin', (c) => {
     const chains = sniChains(c.get('listener', 'inbound:127.0.0.1:10002'));
     return chains.get('backend{mesh=default}')?.join() === 'default:backend,false'
@@ -110,9 +103,7 @@ test('proxies authenticate with tokens; a proxy connecting before it is register
   const dir = tmp();
   cleanup(dir.cleanup);
   const global = await startCp('global', FAST_GLOBAL);
-  cleanup(() => global.stop());
   const zone = await startZone(global, 'zone-1', dir.dir);
-  cleanup(() => zone.stop());
   await eventually('the default mesh in the zone', async () => (await getJson(`${zone.url}/meshes/default`)).status === 200);
   const xds = await xdsTargetOf(zone);
 
@@ -125,14 +116,12 @@ test('proxies authenticate with tokens; a proxy connecting before it is register
   ];
   for (const [what, id, type, token, reason] of refusals) {
     const c = new XdsTestClient(xds, id, type, token);
-    cleanup(() => c.close());
     await eventually(`${what} refused`, async () => c.error !== undefined);
     assert.match(c.error!.details ?? c.error!.message, reason, what);
   }
 
   // The web's stream opens before its Dataplane exists: it waits, then gets its configuration by push.
   const web = new XdsTestClient(xds, 'default.web', 'dataplane', webToken);
-  cleanup(() => web.close());
   await eventually('the zone says why web waits', async () => zone.logs().includes('does not exist in this zone'));
   assert.equal(web.names('listener').length, 0);
   await ok(put(`${zone.url}/meshes/default/dataplanes/web`, dataplane('web', 11001, 'web')));
@@ -142,7 +131,6 @@ test('proxies authenticate with tokens; a proxy connecting before it is register
   // An egress with a zone token of scope egress, checked with global's key that came over KDS.
   await ok(put(`${zone.url}/zoneegresses/egress`, { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: 10002 } }));
   const egress = new XdsTestClient(xds, 'egress', 'egress', await fetchZoneToken(global, 'zone-1', ['egress']));
-  cleanup(() => egress.close());
   // Nothing to route yet (no mTLS mesh), so nothing is pushed: the zone shows it connected.
   await eventually('the egress connected', async () => (await getJson(`${zone.url}/zoneegresses+insights`)).body.items.find((i: { name: string }) => i.name === 'egress')?.insight.connected === true);
   assert.equal(egress.error, undefined);
@@ -159,8 +147,8 @@ async function fetchZoneToken(global: RunningCp, zone: string, scope: string[]):
   return (await res.text()).trim();
 }
 
-/** A loopback relay to `targetPort` that keeps every byte its clients send: what crosses the network. */
-async function recordingRelay(targetPort: number): Promise<{ port: number; sent: () => Buffer; close: () => void }> {
+/** A loopback relay to `targetPort` that keeps every byte its clients send: what crosses the network. Closed after the file's tests. */
+async function recordingRelay(targetPort: number): Promise<{ port: number; sent: () => Buffer }> {
   const chunks: Buffer[] = [];
   const server = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
@@ -168,9 +156,10 @@ async function recordingRelay(targetPort: number): Promise<{ port: number; sent:
     for (const s of [client, upstream]) s.on('error', () => s.destroy());
     client.pipe(upstream).pipe(client);
   });
+  cleanup(() => server.close());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return { port, sent: () => Buffer.concat(chunks), close: () => server.close() };
+  return { port, sent: () => Buffer.concat(chunks) };
 }
 
 /** The content types of the TLS records `bytes` consists of; throws at the first byte that is not inside one. */
@@ -190,8 +179,6 @@ test('xDS is served over TLS: the token crosses the network inside TLS; plaintex
   const dir = tmp();
   cleanup(dir.cleanup);
   const [own, insecure] = await Promise.all([startCp('zone', ['--zone', 'zone-1']), startCp('zone', ['--zone', 'zone-1', '--xds-insecure'])]);
-  cleanup(() => own.stop());
-  cleanup(() => insecure.stop());
   for (const z of [own, insecure]) await eventually('the default mesh', async () => (await getJson(`${z.url}/meshes/default`)).status === 200);
 
   // The zone's own CA: a proxy trusting it, dialling through a relay, is authenticated and configured.
@@ -202,9 +189,7 @@ test('xDS is served over TLS: the token crosses the network inside TLS; plaintex
   const boot = await (await fetch(`${own.url}/bootstrap`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mesh: 'default', name: 'web' }) })).json();
   assert.equal(boot.static_resources.clusters[0].transport_socket.typed_config.common_tls_context.validation_context.trusted_ca.inline_string, xds.caPem, 'the bootstrap trusts the CA that signed the xDS certificate');
   const relay = await recordingRelay(xdsPortOf(own));
-  cleanup(() => relay.close());
   const web = new XdsTestClient({ ...xds, address: `127.0.0.1:${relay.port}` }, 'default.web', 'dataplane', token);
-  cleanup(() => web.close());
   await web.waitFor('web configured over TLS', (c) => c.names('listener').includes('inbound:127.0.0.1:11001'));
   const wire = relay.sent();
   const types = tlsRecordTypes(wire);
@@ -219,7 +204,6 @@ test('xDS is served over TLS: the token crosses the network inside TLS; plaintex
   ];
   for (const [what, target] of refused) {
     const c = new XdsTestClient(target, 'default.web', 'dataplane', token);
-    cleanup(() => c.close());
     await eventually(`${what} refused`, async () => c.error !== undefined);
     assert.equal(c.error!.code, status.UNAVAILABLE, `${what}: ${c.error!.message}`);
     assert.equal(c.responses, 0);
@@ -229,9 +213,7 @@ test('xDS is served over TLS: the token crosses the network inside TLS; plaintex
   assert.match(insecure.logs(), /"level":"warn".*xDS is served without TLS \(--xds-insecure\)/);
   assert.equal((await fetch(`${insecure.url}/xds-ca.crt`)).status, 404);
   const plainRelay = await recordingRelay(xdsPortOf(insecure));
-  cleanup(() => plainRelay.close());
   const plain = new XdsTestClient({ address: `127.0.0.1:${plainRelay.port}`, credentials: credentials.createInsecure() }, 'default.web', 'dataplane', await dataplaneToken(insecure, 'default', 'web'));
-  cleanup(() => plain.close());
   await eventually('the plaintext stream\'s first bytes', async () => plainRelay.sent().length > 24);
   assert.equal(plainRelay.sent().subarray(0, 14).toString(), 'PRI * HTTP/2.0', 'without TLS the capture reads HTTP/2 itself');
 
@@ -243,13 +225,11 @@ test('xDS is served over TLS: the token crosses the network inside TLS; plaintex
   writeFileSync(files.key, pair.keyPem);
   writeFileSync(files.ca, ca.certPem);
   const given = await startCp('zone', ['--zone', 'zone-1', '--dp-auth', 'none', '--xds-tls-cert', files.cert, '--xds-tls-key', files.key, '--xds-tls-ca', files.ca]);
-  cleanup(() => given.stop());
   await eventually('the default mesh', async () => (await getJson(`${given.url}/meshes/default`)).status === 200);
   const givenXds = await xdsTargetOf(given);
   assert.equal(givenXds.caPem, ca.certPem);
   await ok(put(`${given.url}/meshes/default/dataplanes/web`, dataplane('web', 11001, 'web')));
   const viaOperatorCa = new XdsTestClient({ address: givenXds.address, credentials: clientCredentials({ caPem: ca.certPem }) }, 'default.web', 'dataplane');
-  cleanup(() => viaOperatorCa.close());
   await viaOperatorCa.waitFor('configured through the operator\'s certificate', (c) => c.names('listener').includes('inbound:127.0.0.1:11001'));
 
   // Half a key pair is a flag error at start.

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { cleanups, killOnExit } from './cleanup.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -15,7 +16,8 @@ export interface RunningCp {
 
 /**
  * Starts the built daemon packages/{kind}/dist/main.js on a free port (port 0, loopback) and resolves
- * once its API listens. Rejects with the daemon's own output if it exits or does not come up in time.
+ * once its API listens. Rejects with the daemon's own output if it exits or does not come up in time
+ * (then killed). It is registered for cleanup as it is spawned, so the caller has nothing to register.
  */
 export async function startCp(kind: 'global' | 'zone', args: readonly string[] = [], env: Record<string, string> = {}): Promise<RunningCp> {
   const bin = join(ROOT, 'packages', kind, 'dist', 'main.js');
@@ -27,6 +29,18 @@ export async function startCp(kind: 'global' | 'zone', args: readonly string[] =
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  child.once('exit', killOnExit(() => child.kill('SIGKILL')));
+  const stop = async () => {
+    // A daemon killed by a signal keeps exitCode null: waiting for its 'exit' again would never end.
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const exit = once(child, 'exit') as Promise<[number | null]>;
+    child.kill('SIGTERM');
+    const [code] = await exit;
+    clearTimeout(timer);
+    return code;
+  };
+  cleanups.push(stop);
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -58,14 +72,7 @@ export async function startCp(kind: 'global' | 'zone', args: readonly string[] =
   return {
     url,
     process: child,
-    async stop() {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const [code] = (await once(child, 'exit')) as [number | null];
-      clearTimeout(timer);
-      return code;
-    },
+    stop,
     kill() {
       child.kill('SIGKILL');
     },
@@ -73,9 +80,12 @@ export async function startCp(kind: 'global' | 'zone', args: readonly string[] =
   };
 }
 
-/** Runs a daemon expected to fail at start; resolves with its exit code and output. */
-export async function runToExit(kind: 'global' | 'zone', args: readonly string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'packages', kind, 'dist', 'main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs a daemon expected to fail at start; resolves with its exit code and output (killed after `timeoutMs`). */
+export async function runToExit(
+  kind: 'global' | 'zone', args: readonly string[], { timeoutMs = 20_000, env = {} }: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'packages', kind, 'dist', 'main.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.once('exit', killOnExit(() => child.kill('SIGKILL')));
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

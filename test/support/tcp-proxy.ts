@@ -21,7 +21,8 @@ export class TcpProxy {
       }
       client.pipe(upstream).pipe(client);
     });
-    await new Promise<void>((resolve) => this.#server!.listen(port, '127.0.0.1', resolve));
+    // A port that cannot be had (restore() after someone took it) is an error, not a hang.
+    await new Promise<void>((resolve, reject) => this.#server!.once('error', reject).listen(port, '127.0.0.1', resolve));
     const addr = this.#server.address();
     this.port = typeof addr === 'object' && addr ? addr.port : port;
     return this.port;

@@ -2,6 +2,7 @@ import { type ChannelCredentials, type ClientDuplexStream, credentials, Metadata
 import {
   ADS_SERVICE, AdsClient, adsCodec, type Any, clientCredentials, type EnvoyObject, toStruct, unpack, XDS_KINDS, XDS_TYPE_URL, type XdsKind, xdsKindOf,
 } from '@meshfed/shared';
+import { cleanups } from './cleanup.js';
 import type { RunningCp } from './processes.js';
 
 /** Where a zone serves ADS and how to dial it: TLS trusting the zone's xDS CA, or plaintext. */
@@ -35,7 +36,8 @@ export async function xdsTargetOf(cp: RunningCp, port = xdsPortOf(cp)): Promise<
 /**
  * A test proxy speaking Envoy v3 delta ADS, as Envoy does with a DELTA_GRPC bootstrap: it subscribes
  * every type as a wildcard, keeps what it is sent, ACKs each response, and counts them. `waitFor`
- * waits (bounded) for its state to satisfy a check; nothing here polls the control plane.
+ * waits (bounded) for its state to satisfy a check; nothing here polls the control plane. It is
+ * registered for cleanup (closed after the file's tests) as it is made.
  */
 export class XdsTestClient {
   readonly #client: AdsClient;
@@ -48,6 +50,7 @@ export class XdsTestClient {
 
   constructor(target: XdsTarget, nodeId: string, proxyType: 'dataplane' | 'ingress' | 'egress', token?: string) {
     this.#client = new AdsClient(target.address, target.credentials);
+    cleanups.push(() => this.close());
     const md = new Metadata();
     if (token !== undefined) md.set('authorization', `Bearer ${token}`);
     this.#call = this.#client.makeBidiStreamRequest<Buffer, Buffer>(ADS_SERVICE.DeltaAggregatedResources!.path, (b) => b, (b) => b, md);
@@ -123,7 +126,8 @@ export class XdsTestClient {
   }
 
   close(): void {
-    this.#call.cancel();
+    // Cleanup calls it too, also for a client whose constructor failed before it opened the stream.
+    this.#call?.cancel();
     this.#client.close();
   }
 }

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { writeKdsCertificates } from '../kds-certs.js';
-import { applyDemo, demoProxyTable } from './lab-demo.js';
+import { applyDemo, demoProxyTable, demoResources } from './lab-demo.js';
 import { waitForZones, writeZoneToken } from './lab-federation.js';
-import { LAB_ZONES, labFiles, labPlan, labTable } from './lab-plan.js';
+import { LAB_BIND_ADDRESS, LAB_ZONES, labFiles, labPlan, labTable } from './lab-plan.js';
+import { firstTakenPort, labPorts, portPlanProblem, takenPortMessage } from './lab-ports.js';
 import { type StartedProcess, startLabProcess, stopAll } from './lab-runner.js';
 
 export const LAB_USAGE = `Usage: meshfed lab [--port-offset N] [--dir DIR]
@@ -19,6 +20,19 @@ export async function runLab(options: { portOffset: number; dir: string; out?: (
   const out = options.out ?? ((s: string) => process.stdout.write(`${s}\n`));
   const files = labFiles(join(options.dir, 'secrets'));
   const plan = labPlan(options.portOffset, files);
+  const fail = (message: string) => process.stderr.write(`meshfed lab: ${message}\n`);
+  // Before anything is written or started: a lab that cannot have its ports would only fail halfway, noisily.
+  const ports = labPorts(plan, demoResources(options.portOffset));
+  const problem = portPlanProblem(ports);
+  if (problem !== undefined) {
+    fail(`--port-offset ${options.portOffset} cannot be used: ${problem}`);
+    return 2;
+  }
+  const taken = await firstTakenPort(ports, LAB_BIND_ADDRESS);
+  if (taken !== undefined) {
+    fail(takenPortMessage(taken));
+    return 1;
+  }
   const started: StartedProcess[] = [];
   let stopping = false;
   const stop = async (code: number) => {
@@ -32,15 +46,15 @@ export async function runLab(options: { portOffset: number; dir: string; out?: (
   try {
     await writeKdsCertificates(files.dir, ['localhost', '127.0.0.1'], 30);
     // Global first: it issues the zones' tokens, then the zones dial it.
-    started.push(await startLabProcess(plan[0]!, logDir));
+    await startLabProcess(plan[0]!, logDir, started);
     for (const z of LAB_ZONES) await writeZoneToken(plan[0]!.api, z, files.token(z));
-    started.push(...(await Promise.all(plan.slice(1).map((p) => startLabProcess(p, logDir)))));
+    await Promise.all(plan.slice(1).map((p) => startLabProcess(p, logDir, started)));
     online = await waitForZones(plan[0]!.api, LAB_ZONES);
     const apis = { global: plan[0]!.api, 'zone-1': plan[1]!.api, 'zone-2': plan[2]!.api };
     await applyDemo(apis, options.portOffset);
     proxies = await demoProxyTable(LAB_ZONES.map((z, i) => ({ name: z, api: plan[i + 1]!.api })));
   } catch (err) {
-    process.stderr.write(`meshfed lab: ${(err as Error).message}\n`);
+    fail((err as Error).message);
     return stop(1);
   }
   out(labTable(plan, online, logDir));

@@ -1,6 +1,7 @@
 import { problemCell, syncedCell } from '../commands/inspect.js';
 import { renderTable } from '../table.js';
 import { at, scalarText, type WireResource } from '../wire.js';
+import type { LabPort } from './lab-plan.js';
 
 /**
  * The lab's demo (issue: `web` in zone-1 calling `backend` in both zones, an ingress in both zones, an
@@ -49,6 +50,31 @@ export function demoResources(offset: number): DemoResource[] {
     { where: 'zone-2', path: '/meshes/default/dataplanes/backend-1', body: dataplane('backend-1', p(21001), 'backend') },
     { where: 'zone-2', path: '/meshes/default/dataplanes/backend-2', body: dataplane('backend-2', p(21011), 'backend') },
   ];
+}
+
+interface DemoNetworking {
+  readonly port?: number;
+  readonly inbound?: readonly { port: number }[];
+  readonly outbound?: readonly { port: number; tags: Record<string, string> }[];
+}
+
+/**
+ * The ports the demo's proxies listen on (a real Envoy taking a proxy's place binds them), read from
+ * the resources themselves so they cannot drift apart. An inbound's servicePort is not among them:
+ * that is the application's, which may well be running already.
+ */
+export function demoPorts(resources: readonly DemoResource[]): LabPort[] {
+  return resources.flatMap(({ where, body }) => {
+    const net = body['networking'] as DemoNetworking | undefined;
+    if (!net) return [];
+    const kind = body['type'] === 'ZoneIngress' ? 'ingress' : body['type'] === 'ZoneEgress' ? 'egress' : undefined;
+    if (kind !== undefined) return net.port === undefined ? [] : [{ role: `${where} ${kind}`, port: net.port }];
+    const name = `${where} ${String(body['name'])}`;
+    return [
+      ...(net.inbound ?? []).map((i) => ({ role: `${name} inbound`, port: i.port })),
+      ...(net.outbound ?? []).map((o) => ({ role: `${name} outbound to ${o.tags['kuma.io/service']}`, port: o.port })),
+    ];
+  });
 }
 
 /** PUTs every demo resource on the API of its place; throws with the refusal's body when one is refused. */

@@ -9,7 +9,21 @@ export interface LabProcess {
   readonly args: readonly string[];
   readonly api: string;
   readonly extra: string;
+  /** What it listens on, so the lab can check the ports before it starts anything. */
+  readonly ports: readonly LabPort[];
 }
+
+/** One port the lab uses and what for, as a refusal names it: `zone-1 API`. */
+export interface LabPort {
+  readonly role: string;
+  readonly port: number;
+}
+
+/**
+ * Where the lab's daemons listen: every interface, as the daemons do by default, so a proxy in a
+ * container can reach them too. Its ports are checked on this address before the lab starts.
+ */
+export const LAB_BIND_ADDRESS = '0.0.0.0';
 
 export const LAB_ZONES = ['zone-1', 'zone-2'] as const;
 
@@ -31,19 +45,22 @@ export function labFiles(dir: string): LabFiles {
  * memory store, on fixed ports so a walk-through can name them. `offset` shifts every port.
  */
 export function labPlan(offset: number, files: LabFiles): LabProcess[] {
-  const p = (n: number) => String(n + offset);
+  const p = (n: number) => n + offset;
   const kds = `grpcs://127.0.0.1:${p(5685)}`;
   const zone = (name: string, api: number, xds: number): LabProcess => ({
     name, daemon: 'zone', mode: 'zone',
-    args: ['--zone', name, '--api-port', p(api), '--xds-port', p(xds), '--dp-auth', 'none',
-      '--global-address', kds, '--kds-ca-file', files.kdsCa, '--zone-token-file', files.token(name)],
+    args: ['--zone', name, '--api-port', String(p(api)), '--api-address', LAB_BIND_ADDRESS, '--xds-port', String(p(xds)), '--xds-address', LAB_BIND_ADDRESS,
+      '--dp-auth', 'none', '--global-address', kds, '--kds-ca-file', files.kdsCa, '--zone-token-file', files.token(name)],
     api: `http://127.0.0.1:${p(api)}`, extra: `xds 127.0.0.1:${p(xds)}`,
+    ports: [{ role: `${name} API`, port: p(api) }, { role: `${name} xDS`, port: p(xds) }],
   });
   return [
     {
       name: 'global', daemon: 'global', mode: 'global',
-      args: ['--api-port', p(5681), '--kds-port', p(5685), '--kds-tls-cert', files.kdsCert, '--kds-tls-key', files.kdsKey],
+      args: ['--api-port', String(p(5681)), '--api-address', LAB_BIND_ADDRESS, '--kds-port', String(p(5685)), '--kds-address', LAB_BIND_ADDRESS,
+        '--kds-tls-cert', files.kdsCert, '--kds-tls-key', files.kdsKey],
       api: `http://127.0.0.1:${p(5681)}`, extra: `kds ${kds}`,
+      ports: [{ role: 'global API', port: p(5681) }, { role: 'global KDS', port: p(5685) }],
     },
     zone(LAB_ZONES[0], 15681, 15678),
     zone(LAB_ZONES[1], 25681, 25678),
@@ -55,5 +72,5 @@ export function labTable(plan: readonly LabProcess[], online: ReadonlyMap<string
   const rows = [['PROCESS', 'MODE', 'STATUS', 'API', 'OTHER'], ...plan.map((p) => [p.name, p.mode, status(p), p.api, p.extra])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
-  return [...lines, '', `logs in ${logDir}; try: meshfed get zones --cp ${plan[0]!.api}`, 'Ctrl-C stops everything.'].join('\n');
+  return [...lines, '', `logs in ${logDir}; try: npx meshfed get zones --cp ${plan[0]!.api}`, 'Ctrl-C stops everything.'].join('\n');
 }

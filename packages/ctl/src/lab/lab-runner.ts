@@ -14,11 +14,17 @@ export interface StartedProcess {
   readonly child: ChildProcess;
 }
 
-/** Starts one daemon with its output teed to a log file; resolves when its API listens. */
-export async function startLabProcess(plan: LabProcess, logDir: string, timeoutMs = 30_000): Promise<StartedProcess> {
+/**
+ * Starts one daemon with its output teed to a log file; resolves when its API listens. It is added
+ * to `started` before that wait, so stopping the lab stops it even if a sibling failed first; if it
+ * does not come up in time it is killed.
+ */
+export async function startLabProcess(plan: LabProcess, logDir: string, started: StartedProcess[], timeoutMs = 30_000): Promise<StartedProcess> {
   mkdirSync(logDir, { recursive: true });
   const log = createWriteStream(join(logDir, `${plan.name}.log`), { flags: 'a' });
   const child = spawn(process.execPath, [daemonPath(plan.daemon), ...plan.args], { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+  const self: StartedProcess = { plan, child };
+  started.push(self);
   child.stdout!.pipe(log);
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {
@@ -27,7 +33,10 @@ export async function startLabProcess(plan: LabProcess, logDir: string, timeoutM
   });
   await new Promise<void>((resolve, reject) => {
     let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`${plan.name} did not start within ${timeoutMs} ms; see ${join(logDir, `${plan.name}.log`)}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${plan.name} did not start within ${timeoutMs} ms; see ${join(logDir, `${plan.name}.log`)}`));
+    }, timeoutMs);
     child.stdout!.on('data', (c: Buffer) => {
       buffered += c.toString();
       if (buffered.includes('"api listening"')) {
@@ -41,7 +50,7 @@ export async function startLabProcess(plan: LabProcess, logDir: string, timeoutM
       reject(new Error(`${plan.name} exited with ${code}: ${stderr.trim() || 'see its log'}`));
     });
   });
-  return { plan, child };
+  return self;
 }
 
 /** SIGTERM to every running child, then waits (SIGKILL after `graceMs`). */

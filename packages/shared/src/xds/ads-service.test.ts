@@ -76,8 +76,9 @@ test('decoding garbage never throws', () => {
   assert.deepEqual(empty.value.resource_names, []);
 });
 
-test('ADS_SERVICE carries frames over grpc-js between a server and AdsClient', async () => {
+test('ADS_SERVICE carries frames over grpc-js between a server and AdsClient', async (t) => {
   const server = new Server();
+  t.after(() => server.forceShutdown());
   server.addService(ADS_SERVICE, {
     StreamAggregatedResources: (call: ServerDuplexStream<Buffer, Buffer>) => {
       call.on('data', (frame: Buffer) => {
@@ -99,29 +100,25 @@ test('ADS_SERVICE carries frames over grpc-js between a server and AdsClient', a
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   const client = new AdsClient(`127.0.0.1:${port}`, credentials.createInsecure());
+  t.after(() => client.close());
   const first = <T>(call: ClientDuplexStream<Buffer, Buffer>, decode: (b: Buffer) => T) =>
     new Promise<T>((resolve, reject) => {
       call.once('data', (b: Buffer) => resolve(decode(b)));
       call.once('error', reject);
     });
-  try {
-    const sotw = client.makeBidiStreamRequest<Buffer, Buffer>(ADS_SERVICE.StreamAggregatedResources!.path, (b) => b, (b) => b);
-    const answer = first(sotw, adsCodec.decodeResponse);
-    sotw.write(adsCodec.encodeRequest({ node, type_url: XDS_TYPE_URL.cluster }));
-    const got = await answer;
-    assert.ok(got.ok);
-    assert.deepEqual([got.value.type_url, got.value.nonce], [XDS_TYPE_URL.cluster, 'to default.web-1']);
-    sotw.end();
+  const sotw = client.makeBidiStreamRequest<Buffer, Buffer>(ADS_SERVICE.StreamAggregatedResources!.path, (b) => b, (b) => b);
+  const answer = first(sotw, adsCodec.decodeResponse);
+  sotw.write(adsCodec.encodeRequest({ node, type_url: XDS_TYPE_URL.cluster }));
+  const got = await answer;
+  assert.ok(got.ok);
+  assert.deepEqual([got.value.type_url, got.value.nonce], [XDS_TYPE_URL.cluster, 'to default.web-1']);
+  sotw.end();
 
-    const delta = client.makeBidiStreamRequest<Buffer, Buffer>(ADS_SERVICE.DeltaAggregatedResources!.path, (b) => b, (b) => b);
-    const deltaAnswer = first(delta, adsCodec.decodeDeltaResponse);
-    delta.write(adsCodec.encodeDeltaRequest({ node, type_url: XDS_TYPE_URL.listener, resource_names_subscribe: ['a'] }));
-    const gotDelta = await deltaAnswer;
-    assert.ok(gotDelta.ok);
-    assert.deepEqual(gotDelta.value.removed_resources, ['a']);
-    delta.end();
-  } finally {
-    client.close();
-    server.forceShutdown();
-  }
+  const delta = client.makeBidiStreamRequest<Buffer, Buffer>(ADS_SERVICE.DeltaAggregatedResources!.path, (b) => b, (b) => b);
+  const deltaAnswer = first(delta, adsCodec.decodeDeltaResponse);
+  delta.write(adsCodec.encodeDeltaRequest({ node, type_url: XDS_TYPE_URL.listener, resource_names_subscribe: ['a'] }));
+  const gotDelta = await deltaAnswer;
+  assert.ok(gotDelta.ok);
+  assert.deepEqual(gotDelta.value.removed_resources, ['a']);
+  delta.end();
 });

@@ -29,7 +29,8 @@ before(async () => {
   client = new AdsClient(`127.0.0.1:${port}`, credentials.createInsecure());
 });
 after(async () => {
-  client.close();
+  // client is unset if the server failed to start; the server is stopped either way.
+  client?.close();
   await server.stop();
 });
 
