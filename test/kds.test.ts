@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { eventually, FAST_GLOBAL, getJson, kdsPortOf, metricSum, put, startZone, timeout, tmp, zoneToken } from './support/federation.js';
 import { createTestDatabase } from './support/postgres.js';
+import { TEST_NATS_URL } from './support/nats.js';
 import { type RunningCp, startCp } from './support/processes.js';
 import { cleanups } from './support/cleanup.js';
 
@@ -241,7 +242,7 @@ describe('global replicas on Postgres and NATS', () => {
     cleanups.push(t.cleanup);
     const db = await createTestDatabase();
     const prefix = `t${Math.random().toString(16).slice(2, 10)}`;
-    const args = [...FAST_GLOBAL, '--store', 'postgres', '--postgres-url', db.url, '--nats-url', 'nats://127.0.0.1:4222', '--nats-subject-prefix', prefix];
+    const args = [...FAST_GLOBAL, '--store', 'postgres', '--postgres-url', db.url, '--nats-url', TEST_NATS_URL, '--nats-subject-prefix', prefix];
     const a = await startCp('global', args);
     const b = await startCp('global', args);
     const za = await startZone(a, 'zone-a', t.dir);

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { createTestDatabase } from './support/postgres.js';
 import { type RunningCp, startCp } from './support/processes.js';
 
-const NATS_URL = process.env.MESHFED_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+import { TEST_NATS_URL as NATS_URL } from './support/nats.js';
 
 /** The value of a counter on a CP's /metrics (0 until first incremented). */
 async function counter(cp: RunningCp, name: string): Promise<number> {
