@@ -88,6 +88,13 @@ describe('runCli', () => {
     assert.equal(await runCli(['get', 'meshgateways'], COMMANDS, empty), 0);
     assert.equal(empty.stdout(), '');
     assert.equal(empty.stderr(), 'No meshgateways found in mesh "default".\n');
+    // Scripts get an empty list, shaped like what a non-empty one prints.
+    const emptyYaml = recordingIo({ fetch: cp.fetch, env });
+    assert.equal(await runCli(['get', 'meshgateways', '-o', 'yaml'], COMMANDS, emptyYaml), 0);
+    assert.deepEqual([emptyYaml.stdout(), emptyYaml.stderr()], ['[]\n', '']);
+    const emptyJson = recordingIo({ fetch: cp.fetch, env });
+    assert.equal(await runCli(['get', 'meshgateways', '-A', '-o', 'json'], COMMANDS, emptyJson), 0);
+    assert.deepEqual(JSON.parse(emptyJson.stdout()), { total: 0, items: [], next: null });
 
     const del = recordingIo({ fetch: cp.fetch, env });
     assert.equal(await runCli(['delete', 'dp', 'dp-2', '--mesh', 'demo'], COMMANDS, del), 0);
@@ -96,6 +103,18 @@ describe('runCli', () => {
     const gone = recordingIo({ fetch: cp.fetch, env });
     assert.equal(await runCli(['get', 'dp', 'dp-2', '--mesh', 'demo'], COMMANDS, gone), 1);
     assert.equal(gone.stderr(), 'Error: Dataplane "dp-2" in mesh "demo" not found (404)\n');
+  });
+
+  it('takes the former plural meshloadbalancingstrategys and asks for and prints the canonical one', async () => {
+    const urls: string[] = [];
+    const fetchFn: typeof fetch = async (input) => {
+      urls.push(new URL(String(input)).pathname);
+      return new Response(JSON.stringify({ total: 0, items: [], next: null }), { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    const io = recordingIo({ fetch: fetchFn });
+    assert.equal(await runCli(['get', 'meshloadbalancingstrategys'], COMMANDS, io), 0);
+    assert.deepEqual(urls, ['/meshes/default/meshloadbalancingstrategies']);
+    assert.equal(io.stderr(), 'No meshloadbalancingstrategies found in mesh "default".\n');
   });
 
   it('reports an unreachable control plane with exit code 1', async () => {

@@ -18,6 +18,8 @@ describe('resolveType', () => {
     ['zone-egress', 'ZoneEgress'],
     ['MeshTrafficPermission', 'MeshTrafficPermission'],
     ['meshtrafficpermissions', 'MeshTrafficPermission'],
+    ['meshloadbalancingstrategies', 'MeshLoadBalancingStrategy'],
+    ['meshloadbalancingstrategys', 'MeshLoadBalancingStrategy'],
   ];
   for (const [input, kind] of cases) {
     it(`resolves ${input} to ${kind}`, () => assert.equal(resolveType(input).kind, kind));
@@ -27,6 +29,11 @@ describe('resolveType', () => {
     assert.ok(validTypeNames().includes('meshtimeouts'));
     assert.equal(resolveType('MeshTimeout').kind, 'MeshTimeout');
     assert.equal(resolveType('meshtimeouts').kind, 'MeshTimeout');
+  });
+
+  it('lists the canonical plural of MeshLoadBalancingStrategy, not the former one it still takes', () => {
+    assert.ok(validTypeNames().includes('meshloadbalancingstrategies'));
+    assert.ok(!validTypeNames().includes('meshloadbalancingstrategys'));
   });
 
   it('lists the valid plurals for an unknown type', () => {

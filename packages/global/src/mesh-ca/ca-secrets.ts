@@ -1,3 +1,5 @@
+import { MAX_NAME_LENGTH } from '@meshfed/shared';
+
 /**
  * Where a mesh's builtin CA lives: two Secrets in the mesh, named as Kuma names them, so a Kuma user
  * finds them where they expect. Zones read them under the same names (packages/zone/src/mesh-ca keeps
@@ -14,4 +16,4 @@ export const MESH_CA_LABEL = 'kuma.io/mesh-ca';
 export const MESH_CA_BACKEND_LABEL = 'kuma.io/mesh-ca-backend';
 
 /** Longest resource name the store accepts. */
-export const MAX_SECRET_NAME = 253;
+export const MAX_SECRET_NAME = MAX_NAME_LENGTH;

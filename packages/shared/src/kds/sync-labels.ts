@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { MAX_NAME_LENGTH } from '../resources/meta.js';
 
 export const LABEL_ORIGIN = 'kuma.io/origin';
 export const LABEL_ZONE = 'kuma.io/zone';
@@ -13,11 +14,11 @@ export const SYNC_LABELS: ReadonlySet<string> = new Set([LABEL_ORIGIN, LABEL_ZON
 /**
  * The name global gives a resource that came up from a zone: readable, and collision-free across
  * zones and meshes because the hash covers all three parts (zone and resource names may contain
- * dots, so joining them alone could collide). Stays within the 253 characters a name may have.
+ * dots, so joining them alone could collide). Stays within the length a name may have.
  */
 export function zoneResourceName(zone: string, mesh: string | undefined, name: string): string {
   const hash = createHash('sha256').update(`${zone}\u0000${mesh ?? ''}\u0000${name}`).digest('hex').slice(0, 10);
   const suffix = `.${hash}`;
   const base = `${name}.${zone}`;
-  return `${base.slice(0, 253 - suffix.length)}${suffix}`;
+  return `${base.slice(0, MAX_NAME_LENGTH - suffix.length)}${suffix}`;
 }

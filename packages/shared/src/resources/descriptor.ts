@@ -27,6 +27,11 @@ export interface ResourceDescriptor<K extends string = string, S extends SpecSch
   readonly spec: S;
   /** Extra names the CLI accepts for the type. */
   readonly aliases?: readonly string[];
+  /**
+   * Former REST path segments still served (and accepted by the CLI), so URLs and scripts written
+   * for them keep working; nothing prints them, answers name `plural`.
+   */
+  readonly pluralAliases?: readonly string[];
   /** Internal to the control planes (a signing key): the REST API does not serve it at all. */
   readonly internal?: boolean;
 }

@@ -1,12 +1,16 @@
 import { z } from 'zod';
 
-// Kuma's universal-mode character rules: lowercase letters, digits, '-', '_' and '.', at most 253.
+/** Kuma's longest resource name, a DNS name's. */
+export const MAX_NAME_LENGTH = 253;
+
+/** Only the length rule, for paths that look a name up: a longer one cannot exist, so asking for it is a mistake. */
+export const nameLengthSchema = z.string().max(MAX_NAME_LENGTH, `name must be at most ${MAX_NAME_LENGTH} characters`);
+
+// Kuma's universal-mode character rules: lowercase letters, digits, '-', '_' and '.'.
 // A name made only of dots would break REST paths, so one alphanumeric character is required.
 const NAME_CHARS = /^[0-9a-z._-]+$/;
-export const resourceNameSchema = z
-  .string()
+export const resourceNameSchema = nameLengthSchema
   .min(1, 'name must not be empty')
-  .max(253, 'name must be at most 253 characters')
   .regex(NAME_CHARS, "invalid characters: use lowercase letters, digits, '-', '_' and '.'")
   .refine((n) => /[0-9a-z]/.test(n), 'name must contain a letter or a digit');
 

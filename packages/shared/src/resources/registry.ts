@@ -34,10 +34,11 @@ export type AnyDescriptor = (typeof DESCRIPTORS)[number];
 export type ResourceKind = AnyDescriptor['kind'];
 
 const byKind = new Map<string, AnyDescriptor>(DESCRIPTORS.map((d) => [d.kind, d]));
-const byPlural = new Map<string, AnyDescriptor>(DESCRIPTORS.map((d) => [d.plural, d]));
+const pluralAliasesOf = (d: AnyDescriptor): readonly string[] => (d as ResourceDescriptor).pluralAliases ?? [];
+const byPlural = new Map<string, AnyDescriptor>(DESCRIPTORS.flatMap((d) => [d.plural, ...pluralAliasesOf(d)].map((p) => [p, d] as const)));
 const byCliName = new Map<string, AnyDescriptor>();
 for (const d of DESCRIPTORS) {
-  const names: readonly string[] = [d.kind, d.plural, d.singular, ...((d as ResourceDescriptor).aliases ?? [])];
+  const names: readonly string[] = [d.kind, d.plural, d.singular, ...((d as ResourceDescriptor).aliases ?? []), ...pluralAliasesOf(d)];
   for (const n of names) byCliName.set(n.toLowerCase(), d);
 }
 
@@ -55,6 +56,7 @@ export function findByKind(kind: string): AnyDescriptor | undefined {
   return byKind.get(kind);
 }
 
+/** Resolves a REST path segment: the canonical plural or a former one. */
 export function findByPlural(plural: string): AnyDescriptor | undefined {
   return byPlural.get(plural);
 }

@@ -7,7 +7,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import { MESHFED_VERSION } from '../version.js';
 import { installYamlParser } from './content-types.js';
-import { installErrorHandling, MAX_BODY_BYTES } from './error-handler.js';
+import { httpLayerOptions, installErrorHandling } from './error-handler.js';
 import { registerResourceRoutes } from './resource-routes.js';
 
 export interface ApiServerOptions {
@@ -27,7 +27,7 @@ export interface ApiServerOptions {
 export function buildApiServer(options: ApiServerOptions): FastifyInstance {
   const { log, telemetry, store } = options;
   // Fastify's own logger stays off: requests are logged and counted by the onResponse hook below.
-  const app = Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES, forceCloseConnections: true });
+  const app = Fastify({ logger: false, forceCloseConnections: true, ...httpLayerOptions(log) });
   installErrorHandling(app, log);
   installYamlParser(app);
 

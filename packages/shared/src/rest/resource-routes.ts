@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { BadRequestError, NotFoundError, ValidationError } from '../errors/api-error.js';
 import { LABEL_ORIGIN } from '../kds/sync-labels.js';
 import type { ResourceDescriptor } from '../resources/descriptor.js';
+import { nameLengthSchema } from '../resources/meta.js';
 import { type CpMode, writeRefusal } from '../resources/ownership.js';
 import { type AnyDescriptor, DESCRIPTORS, findByPlural } from '../resources/registry.js';
 import { type Resource, type ResourceKey, type StoredResource, toWire } from '../resources/resource.js';
@@ -49,7 +50,16 @@ export function registerResourceRoutes(app: FastifyInstance, options: ResourceRo
     }
   };
 
-  const keyOf = (d: AnyDescriptor, p: Params): ResourceKey => ({ type: d.kind, name: p.name!, ...(p.mesh !== undefined ? { mesh: p.mesh } : {}) });
+  // Asking for a name longer than any resource can have is a mistake in the request, not a miss:
+  // it gets PUT's 400 on `name`. Only the length is checked, so names stored under older rules stay reachable.
+  const keyOf = (d: AnyDescriptor, p: Params): ResourceKey => {
+    const name = nameLengthSchema.safeParse(p.name);
+    if (!name.success) {
+      const causes = name.error.issues.map((i) => ({ field: 'name', message: i.message }));
+      throw new ValidationError(`${d.kind} ${causes[0]!.message}`, causes);
+    }
+    return { type: d.kind, name: p.name!, ...(p.mesh !== undefined ? { mesh: p.mesh } : {}) };
+  };
 
   const list = async (request: FastifyRequest<{ Params: Params; Querystring: Record<string, string> }>) => {
     const d = resolve(request.params);
@@ -63,7 +73,7 @@ export function registerResourceRoutes(app: FastifyInstance, options: ResourceRo
     return {
       total: page.total,
       items: page.items.map(toWire),
-      next: page.next !== undefined ? `${baseUrl(request)}${request.url.split('?')[0]}?size=${size}&offset=${page.next}` : null,
+      next: page.next !== undefined ? `${baseUrl(request)}${listPath(d, request.params.mesh)}?size=${size}&offset=${page.next}` : null,
     };
   };
 
@@ -104,6 +114,12 @@ export function registerResourceRoutes(app: FastifyInstance, options: ResourceRo
   app.get('/meshes/:mesh/:plural/:name', get);
   app.put('/meshes/:mesh/:plural/:name', put);
   app.delete('/meshes/:mesh/:plural/:name', del);
+}
+
+// Built from the descriptor rather than the request, so a list asked for under a former plural
+// points onwards to the canonical one.
+function listPath(d: AnyDescriptor, mesh: string | undefined): string {
+  return mesh !== undefined ? `/meshes/${encodeURIComponent(mesh)}/${d.plural}` : `/${d.plural}`;
 }
 
 function send(reply: FastifyReply, status: number, r: StoredResource) {

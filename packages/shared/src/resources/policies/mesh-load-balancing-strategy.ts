@@ -127,4 +127,6 @@ export const MeshLoadBalancingStrategySpec = policySpec({
 });
 export type MeshLoadBalancingStrategySpec = z.infer<typeof MeshLoadBalancingStrategySpec>;
 
-export const MeshLoadBalancingStrategyDescriptor = definePolicy('MeshLoadBalancingStrategy', MeshLoadBalancingStrategySpec);
+// Kuma's REST path is `meshloadbalancingstrategies`; meshfed first served the naive
+// `meshloadbalancingstrategys`, which still answers.
+export const MeshLoadBalancingStrategyDescriptor = definePolicy('MeshLoadBalancingStrategy', MeshLoadBalancingStrategySpec, 'meshloadbalancingstrategies', ['meshloadbalancingstrategys']);

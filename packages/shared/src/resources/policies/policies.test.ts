@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ValidationError } from '../../errors/api-error.js';
+import type { ResourceDescriptor } from '../descriptor.js';
+import { DESCRIPTORS, findByCliName, findByPlural } from '../registry.js';
 import { parseResource } from '../validate.js';
 import { POLICY_DESCRIPTORS } from './index.js';
 
@@ -35,6 +37,19 @@ describe('policy descriptors', () => {
     assert.equal(POLICY_DESCRIPTORS.find((d) => d.kind === 'MeshRetry')?.plural, 'meshretries');
     assert.equal(POLICY_DESCRIPTORS.find((d) => d.kind === 'MeshRetry')?.singular, 'meshretry');
     assert.equal(POLICY_DESCRIPTORS.find((d) => d.kind === 'MeshTimeout')?.plural, 'meshtimeouts');
+  });
+
+  it('call MeshLoadBalancingStrategy meshloadbalancingstrategies, as Kuma does, and still answer to the former plural', () => {
+    assert.equal(findByPlural('meshloadbalancingstrategies')?.kind, 'MeshLoadBalancingStrategy');
+    assert.equal(findByPlural('meshloadbalancingstrategys')?.kind, 'MeshLoadBalancingStrategy');
+    assert.equal(findByCliName('meshloadbalancingstrategys')?.kind, 'MeshLoadBalancingStrategy');
+    assert.equal(findByPlural('meshloadbalancingstrategys')?.plural, 'meshloadbalancingstrategies');
+  });
+
+  it('keep every plural, former ones included, distinct', () => {
+    const plurals = DESCRIPTORS.map((d) => d.plural);
+    const former = DESCRIPTORS.flatMap((d) => (d as ResourceDescriptor).pluralAliases ?? []);
+    assert.equal(new Set([...plurals, ...former]).size, plurals.length + former.length);
   });
 
   it('are listed in CLI order', () => {

@@ -97,8 +97,11 @@ export function restrictKinds(
   });
 }
 
-/** `plural` is for kinds whose REST name is not `<lowercase kind>s` (Kuma's `meshretries`). */
-export function definePolicy<const K extends string, S extends z.ZodType<Record<string, unknown>>>(kind: K, spec: S, plural?: string) {
+/**
+ * `plural` is for kinds whose REST name is not `<lowercase kind>s` (Kuma's `meshretries`);
+ * `pluralAliases` keeps a plural meshfed once served answering.
+ */
+export function definePolicy<const K extends string, S extends z.ZodType<Record<string, unknown>>>(kind: K, spec: S, plural?: string, pluralAliases?: readonly string[]) {
   return defineResource({
     kind,
     plural: plural ?? `${kind.toLowerCase()}s`,
@@ -107,5 +110,6 @@ export function definePolicy<const K extends string, S extends z.ZodType<Record<
     owner: 'global',
     kds: ['global-to-zone'],
     spec,
+    ...(pluralAliases ? { pluralAliases } : {}),
   });
 }
