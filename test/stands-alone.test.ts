@@ -64,9 +64,9 @@ test('no tracked file refers outside the repository or to a path of the build ma
 });
 
 test('the check finds what it is meant to find', () => {
-  assert.deepEqual(escapes('test/x.ts', "const a = '../../shared/seeds/a.yaml';"), ['test/x.ts:1: ../../shared']);
+  assert.deepEqual(escapes('test/x.ts', "const a = '../../beside/docs/a.yaml';"), ['test/x.ts:1: ../../beside']);
   assert.deepEqual(escapes('packages/ctl/tsconfig.json', '{ "path": "../shared" }'), []);
-  assert.equal(escapes('test/x.ts', "join(import.meta.dirname, '..', '..', 'shared', 'seeds')").length, 1);
+  assert.equal(escapes('test/x.ts', "join(import.meta.dirname, '..', '..', 'beside', 'docs')").length, 1);
   assert.deepEqual(escapes('test/x.ts', "join(import.meta.dirname, '..', 'examples')"), []);
-  assert.equal(escapes('README.md', 'meshfed apply -f /work/shared/a.yaml').length, 1);
+  assert.equal(escapes('README.md', 'meshfed apply -f /home/ci/shared/a.yaml').length, 1);
 });

@@ -1,7 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { generateCa, issueServerCertificate } from '@meshfed/shared/tls';
 
 export interface KdsCertFiles {
   readonly ca: string;
@@ -17,6 +16,8 @@ export const kdsCertFiles = (dir: string): KdsCertFiles => ({ ca: join(dir, 'ca.
  * is real instead of skipped.
  */
 export async function writeKdsCertificates(dir: string, names: readonly string[], validDays = 365): Promise<KdsCertFiles> {
+  // Loaded here, not at the top: X.509 costs every other command ~200 ms of start-up.
+  const { generateCa, issueServerCertificate } = await import('@meshfed/shared/tls');
   const files = kdsCertFiles(dir);
   mkdirSync(dir, { recursive: true });
   const ca = await generateCa({ commonName: 'meshfed KDS CA', validDays });
