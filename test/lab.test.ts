@@ -50,10 +50,23 @@ async function labRun(t: { after(fn: () => unknown): void }, args: readonly stri
   return { code, stdout, stderr, leftAProcess: child.groupAlive() };
 }
 
+/**
+ * A port offset at which every port of the lab is free now. The lab's ports stay below the ephemeral
+ * range (32768 up), where other suites' port-0 listeners land, and clear of a developer's own lab at
+ * offset 0; a few random tries, each checked, so a port another suite holds does not fail this one.
+ */
+async function freeLabOffset(dir: string): Promise<number> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const offset = 1_000 + Math.floor(Math.random() * 6_000);
+    const ports = labPorts(labPlan(offset, labFiles(join(dir, 'secrets'))), demoResources(offset));
+    if ((await firstTakenPort(ports, LAB_BIND_ADDRESS)) === undefined) return offset;
+  }
+  throw new Error('no free set of lab ports in 10 tries');
+}
+
 test('meshfed lab starts global and two federated zones, shows them online, and Ctrl-C stops them all', async () => {
-  // Fixed lab ports shifted by a random offset, so this test can run beside a developer's own lab.
-  const offset = 20_000 + Math.floor(Math.random() * 9_000);
   const dir = mkdtempSync(join(tmpdir(), 'meshfed-lab-'));
+  const offset = await freeLabOffset(dir);
   const child = spawnLab(['--port-offset', String(offset), '--dir', dir]);
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
