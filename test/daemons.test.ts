@@ -216,6 +216,11 @@ test('compose lab: every meshfed service uses flags its daemon accepts', async (
     assert.match(tokensCmd, /generate zone-token --zone \$\$z --scope zone .*> \/secrets\/\$\$z\.token/);
   }
   assert.equal(flagOf('global', '--kds-tls-cert'), '/secrets/kds.crt');
+  // Minting tokens is the admin's: the token service asks from global's own loopback.
+  const tokens = compose.services['zone-tokens'] as { network_mode?: string };
+  assert.equal(tokens.network_mode, 'service:global');
+  assert.match(tokensCmd, /--cp http:\/\/127\.0\.0\.1:5681/);
+  assert.equal(flagOf('global', '--api-localhost-is-admin'), undefined, 'global keeps loopback as the admin');
   // The test must be able to fail: a made-up flag is refused by the same check.
   assert.throws(() => parseFlags(GlobalFlags, ['--made-up=1'], {}), /unknown flag --made-up/);
 });

@@ -3,9 +3,10 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { meshCaSecretNames as globalNames } from '../packages/global/src/mesh-ca/index.js';
-import { meshCaSecretNames as zoneNames, issueWorkloadCertificate } from '../packages/zone/src/mesh-ca/index.js';
+import pg from 'pg';
+import { meshCaSecretNames, issueWorkloadCertificate } from '../packages/zone/src/mesh-ca/index.js';
 import { eventually, FAST_GLOBAL, getJson, startZone, tmp } from './support/federation.js';
+import { createTestDatabase } from './support/postgres.js';
 import { type RunningCp, startCp } from './support/processes.js';
 import { cleanups } from './support/cleanup.js';
 
@@ -23,21 +24,34 @@ async function secret(cp: RunningCp, mesh: string, name: string): Promise<Secret
   return res.status === 200 ? (res.body as SecretAnswer) : undefined;
 }
 
-const pem = (s: SecretAnswer) => Buffer.from(s.data, 'base64').toString('utf8');
+const pem = (s: { data: string }) => Buffer.from(s.data, 'base64').toString('utf8');
+
+/**
+ * A Secret as a control plane stored it, read from its database: the API never serves a mesh CA's
+ * private key, so only the store can show that it reached a zone.
+ */
+async function stored(dbUrl: string, mesh: string, name: string): Promise<{ data: string } | undefined> {
+  const client = new pg.Client({ connectionString: dbUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ spec: { data: string } }>("select spec from resources where type = 'Secret' and mesh = $1 and name = $2", [mesh, name]);
+    return rows[0]?.spec;
+  } finally {
+    await client.end();
+  }
+}
 
 describe('mesh CA: made once on global, the same root in every zone', () => {
   const t = tmp();
   cleanups.push(t.cleanup);
 
-  test('global and zones name the CA secrets alike', () => {
-    assert.deepEqual(globalNames('default', 'ca-1'), zoneNames('default', 'ca-1'));
-  });
-
   test('applying the example Mesh on global gives both zones the same CA, and zone-issued leaves verify against it', async () => {
-    const global = await startCp('global', FAST_GLOBAL);
-    const [z1, z2] = await Promise.all([startZone(global, 'zone-1', t.dir), startZone(global, 'zone-2', t.dir)]);
+    const [dbG, db1, db2] = await Promise.all([createTestDatabase(), createTestDatabase(), createTestDatabase()]);
+    const onDb = (db: { url: string }) => ['--store', 'postgres', '--postgres-url', db.url];
+    const global = await startCp('global', [...FAST_GLOBAL, ...onDb(dbG)]);
+    const [z1, z2] = await Promise.all([startZone(global, 'zone-1', t.dir, onDb(db1)), startZone(global, 'zone-2', t.dir, onDb(db2))]);
     assert.ok(z1 && z2);
-    const names = zoneNames('default', 'ca-1');
+    const names = meshCaSecretNames('default', 'ca-1');
     // The default mesh has no mTLS yet: no CA anywhere.
     assert.equal(await secret(global, 'default', names.cert), undefined);
 
@@ -45,15 +59,19 @@ describe('mesh CA: made once on global, the same root in every zone', () => {
     assert.ok(res.status === 200 || res.status === 201, `PUT example mesh: ${res.status} ${await res.text()}`);
 
     const cert = await eventually('CA certificate on global', () => secret(global, 'default', names.cert));
-    const key = await eventually('CA key on global', () => secret(global, 'default', names.key));
+    const key = await eventually('CA key on global', () => stored(dbG.url, 'default', names.key));
+    const refused = await getJson(`${global.url}/meshes/default/secrets/${names.key}`);
+    assert.equal(refused.status, 403, "the CA's private key is never served by the API");
+    assert.ok(!JSON.stringify((await getJson(`${global.url}/meshes/default/secrets`)).body).includes(names.key), 'nor listed');
     assert.equal(cert.labels['kuma.io/mesh-ca'], 'builtin');
     const ca = new X509Certificate(pem(cert));
     assert.equal(ca.ca, true);
     assert.equal(ca.subjectAltName, 'URI:spiffe://default');
 
-    for (const z of [z1, z2]) {
+    for (const [z, db] of [[z1, db1], [z2, db2]] as const) {
       const zCert = await eventually(`CA certificate in ${z.url}`, () => secret(z, 'default', names.cert));
-      const zKey = await eventually(`CA key in ${z.url}`, () => secret(z, 'default', names.key));
+      const zKey = await eventually(`CA key in ${z.url}`, () => stored(db.url, 'default', names.key));
+      assert.equal((await getJson(`${z.url}/meshes/default/secrets/${names.key}`)).status, 403, 'zones do not serve it either');
       assert.equal(zCert.data, cert.data, 'the same CA certificate as global');
       assert.equal(zKey.data, key.data);
       assert.equal(zCert.labels['kuma.io/origin'], 'global');
@@ -62,7 +80,7 @@ describe('mesh CA: made once on global, the same root in every zone', () => {
     assert.ok(inZone2);
 
     // A certificate issued with zone-1's copy verifies against zone-2's: one root for all zones.
-    const fromZone1 = { cert: await secret(z1, 'default', names.cert), key: await secret(z1, 'default', names.key) };
+    const fromZone1 = { cert: await secret(z1, 'default', names.cert), key: await stored(db1.url, 'default', names.key) };
     assert.ok(fromZone1.cert && fromZone1.key);
     const leaf = await issueWorkloadCertificate({ caCertPem: pem(fromZone1.cert), caKeyPem: pem(fromZone1.key), mesh: 'default', service: 'backend' });
     const leafCert = new X509Certificate(leaf.certPem);

@@ -52,8 +52,8 @@ describe('zone tokens from the CLI', { timeout: 120_000 }, () => {
     const first = await meshfed(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'zone', '--valid-for', '720h', '--cp', global.url]);
     assert.equal(first.code, 0, show(first));
     assert.match(first.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, 'one token and a newline');
-    assert.equal(first.stderr, '');
     const v = await verifyOn(db.url, first.stdout, { zone: 'zone-1', scope: 'zone' });
+    assert.equal(first.stderr, `token id ${v.id} (revoke it with "meshfed revoke zone-token ${v.id}")\n`);
     assert.deepEqual(v.scopes, ['zone']);
     assert.equal(v.expiresAt.getTime() - v.issuedAt.getTime(), 720 * 3_600_000);
     assert.ok(!global.logs().includes(first.stdout.trim()), 'the token is not in the log');
@@ -93,15 +93,18 @@ describe('zone tokens from the CLI', { timeout: 120_000 }, () => {
     const r = await meshfed(['generate', 'dataplane-token', '--mesh', 'default', '--name', 'web-1', '--tag', 'kuma.io/service=web', '--valid-for', '24h', '--cp', zone.url]);
     assert.equal(r.code, 0, show(r));
     assert.match(r.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, 'one token and a newline');
-    assert.equal(r.stderr, '');
 
     const store = await PostgresStore.open({ url: db.url, maxConnections: 2, connectTimeoutMs: 5000 });
     try {
       const v = await (await DataplaneTokens.open(store)).verify(r.stdout, { mesh: 'default', name: 'web-1' });
+      assert.equal(r.stderr, `token id ${v.id} (revoke it with "meshfed revoke dataplane-token ${v.id}")\n`);
       assert.deepEqual(v.tags, { 'kuma.io/service': 'web' });
       assert.equal(v.expiresAt.getTime() - v.issuedAt.getTime(), 24 * 3_600_000);
-      // With the zone's xDS CA, which bootstraps embed and which must therefore outlive restarts too.
-      assert.deepEqual((await store.list('GlobalSecret')).items.map((s) => s.name).sort(), ['dataplane-token-signing-key', 'xds-ca', 'zone-token-signing-key']);
+      // With the zone's xDS and API CAs, which bootstraps and operators trust and which must therefore
+      // outlive restarts too, and the keys of its own user tokens.
+      assert.deepEqual((await store.list('GlobalSecret')).items.map((s) => s.name).sort(), [
+        'admin-user-token', 'api-ca', 'dataplane-token-signing-key', 'user-token-signing-key', 'xds-ca', 'zone-token-signing-key',
+      ]);
     } finally {
       await store.close();
     }

@@ -7,6 +7,8 @@ const ROOT = join(import.meta.dirname, '..', '..');
 
 export interface RunningCp {
   readonly url: string;
+  /** The same API over HTTPS; undefined when the test turned it off (--api-tls-enabled=false). */
+  readonly tlsUrl: string | undefined;
   readonly process: ChildProcess;
   /** SIGTERM and wait for a clean exit (SIGKILL after 10 s). Resolves with the exit code. */
   stop(): Promise<number | null>;
@@ -22,9 +24,11 @@ export interface RunningCp {
 export async function startCp(kind: 'global' | 'zone', args: readonly string[] = [], env: Record<string, string> = {}): Promise<RunningCp> {
   const bin = join(ROOT, 'packages', kind, 'dist', 'main.js');
   // Free ports on loopback for everything a daemon listens on, unless the test chose one.
-  const ports = kind === 'global'
+  const ports: string[] = kind === 'global'
     ? (args.includes('--kds-port') ? ['--kds-address', '127.0.0.1'] : ['--kds-port', '0', '--kds-address', '127.0.0.1'])
     : (args.includes('--xds-port') ? [] : ['--xds-port', '0', '--xds-address', '127.0.0.1']);
+  // The HTTPS API's port too: two daemons on its default 5682 would collide.
+  if (!args.some((a) => a.startsWith('--api-tls-port'))) ports.push('--api-tls-port', '0');
   const child = spawn(process.execPath, [bin, '--api-port', '0', '--api-address', '127.0.0.1', ...ports, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,7 +46,7 @@ export async function startCp(kind: 'global' | 'zone', args: readonly string[] =
   };
   cleanups.push(stop);
   let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
+  const { url, tlsUrl } = await new Promise<{ url: string; tlsUrl: string | undefined }>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${kind} CP did not start within 20 s:\n${out}`));
@@ -52,10 +56,10 @@ export async function startCp(kind: 'global' | 'zone', args: readonly string[] =
       for (const line of out.split('\n')) {
         if (!line.includes('"api listening"')) continue;
         try {
-          const msg = JSON.parse(line) as { url?: string };
+          const msg = JSON.parse(line) as { url?: string; tlsUrl?: string };
           if (msg.url) {
             clearTimeout(timer);
-            resolve(msg.url);
+            resolve({ url: msg.url, tlsUrl: msg.tlsUrl });
           }
         } catch {
           /* partial line */
@@ -71,6 +75,7 @@ export async function startCp(kind: 'global' | 'zone', args: readonly string[] =
   });
   return {
     url,
+    tlsUrl,
     process: child,
     stop,
     kill() {

@@ -15,8 +15,20 @@ export type OptionValues<O extends OptionSpecs> = { [K in keyof O]?: ValueOf<O[K
 /** Flags every command accepts, before or after the command name. */
 export const GLOBAL_OPTIONS = {
   cp: { type: 'string' },
+  'ca-file': { type: 'string' },
+  'skip-verify': { type: 'boolean' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies OptionSpecs;
+
+/** How to reach the control plane beyond its URL: TLS trust and the bearer token, as given on the command line. */
+export interface ConnectionFlags {
+  readonly caFile?: string;
+  readonly skipVerify: boolean;
+  readonly token?: string;
+  readonly tokenFile?: string;
+}
 
 export const DEFAULT_CP_URL = 'http://127.0.0.1:5681';
 
@@ -25,6 +37,7 @@ export interface ParsedArgs<O extends OptionSpecs> {
   readonly positionals: readonly string[];
   /** `--cp`, when given. */
   readonly cp: string | undefined;
+  readonly connection: ConnectionFlags;
   readonly help: boolean;
 }
 
@@ -63,11 +76,19 @@ export function parseCommandArgs<O extends OptionSpecs>(argv: readonly string[],
       values[t.name] = [...(Array.isArray(seen) ? seen : []), t.value];
     } else values[t.name] = t.value;
   }
-  const { cp, help, ...rest } = values;
+  const { cp, help, 'ca-file': caFile, 'skip-verify': skipVerify, token, 'token-file': tokenFile, ...rest } = values;
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const connection: ConnectionFlags = {
+    skipVerify: skipVerify === true,
+    ...(text(caFile) !== undefined ? { caFile: text(caFile)! } : {}),
+    ...(text(token) !== undefined ? { token: text(token)! } : {}),
+    ...(text(tokenFile) !== undefined ? { tokenFile: text(tokenFile)! } : {}),
+  };
   return {
     values: rest as OptionValues<O>,
     positionals,
     cp: typeof cp === 'string' ? cp : undefined,
+    connection,
     help: help === true,
   };
 }

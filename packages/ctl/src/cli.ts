@@ -1,4 +1,4 @@
-import { DEFAULT_CP_URL } from './args.js';
+import { DEFAULT_CP_URL, GLOBAL_OPTIONS } from './args.js';
 import type { Command } from './command.js';
 import { renderError, UsageError } from './errors.js';
 import type { Io } from './io.js';
@@ -18,9 +18,15 @@ Commands:
 ${names.map((n) => `  ${n.padEnd(width)}   ${commands[n]!.summary}`).join('\n')}
 
 Global flags:
-      --cp URL    control plane API (default ${DEFAULT_CP_URL}, or env MESHFED_CP)
-  -h, --help      show help
-      --version   print the version
+      --cp URL            control plane API (default ${DEFAULT_CP_URL}, or env MESHFED_CP);
+                          https://HOST:5682 for its HTTPS port
+      --ca-file FILE      https: the PEM CA to verify the API with, from GET /api-ca.crt
+                          (or env MESHFED_CA_FILE)
+      --skip-verify       https: do not verify the API's certificate (encrypted, not authenticated)
+      --token TOKEN       user token sent as "Authorization: Bearer" (or env MESHFED_TOKEN)
+      --token-file FILE   file holding the user token
+  -h, --help              show help
+      --version           print the version
 
 Run "meshfed COMMAND --help" for a command's arguments and flags.
 `;
@@ -40,11 +46,13 @@ export function splitCommand(argv: readonly string[]): Split {
   let version = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--cp') {
-      if (argv[i + 1] === undefined) throw new UsageError('flag --cp needs a value');
+    const name = a.startsWith('--') ? a.slice(2).split('=')[0]! : undefined;
+    const global = name !== undefined && Object.hasOwn(GLOBAL_OPTIONS, name) && name !== 'help' ? GLOBAL_OPTIONS[name as keyof typeof GLOBAL_OPTIONS] : undefined;
+    if (global?.type === 'string' && !a.includes('=')) {
+      if (argv[i + 1] === undefined) throw new UsageError(`flag ${a} needs a value`);
       i++;
     }
-    else if (a.startsWith('--cp=')) continue;
+    else if (global) continue;
     else if (a === '-h' || a === '--help') help = true;
     else if (a === '--version') version = true;
     else if (a === '--') return { rest: argv.slice(i + 1), help, version, ...(argv[i + 1] !== undefined ? { command: argv[i + 1] } : {}) };

@@ -1,6 +1,8 @@
-import { type AnyDescriptor, ZoneOverview } from '@meshfed/shared/resources';
+import { type AnyDescriptor, type RevocableTokenKind, RevocationAnswer, ZoneOverview } from '@meshfed/shared/resources';
+import { type RotatableTokenKind, SigningKeyInfo, SigningKeyList, signingKeysPath } from '@meshfed/shared/resources';
 import { z } from 'zod';
-import { resolveCpUrl } from './args.js';
+import { type ConnectionFlags, resolveCpUrl } from './args.js';
+import { type Connection, loadConnection, plainHttpRefusal, planConnection, tlsFailure } from './connection.js';
 import { ApiResponseError, ProtocolError, TimeoutError, UnreachableError } from './errors.js';
 import { describeList, describeResource } from './subject.js';
 import type { Io } from './io.js';
@@ -12,6 +14,8 @@ export interface ClientOptions {
   /** Per request, body included. */
   readonly timeoutMs?: number;
   readonly userAgent?: string;
+  /** TLS trust and the bearer token, resolved (files read) before the first request. Absent: neither. */
+  readonly connection?: () => Promise<Connection>;
 }
 
 export interface WriteOptions {
@@ -35,6 +39,14 @@ export interface DataplaneTokenRequest {
   readonly name: string;
   readonly tags?: Readonly<Record<string, string>>;
   /** A duration: `24h`, `8760h`. */
+  readonly validFor: string;
+}
+
+/** The body of `POST /tokens/user`, Kuma's. */
+export interface UserTokenRequest {
+  readonly name: string;
+  readonly groups: readonly string[];
+  /** A duration: `24h`, `30d`. */
   readonly validFor: string;
 }
 
@@ -78,6 +90,8 @@ export class ControlPlaneClient {
   private readonly timeoutMs: number;
   private readonly userAgent: string;
   private readonly base: URL;
+  private readonly connect: () => Promise<Connection>;
+  private connected: Promise<{ connection: Connection; fetch: typeof fetch }> | undefined;
 
   constructor(
     readonly cpUrl: string,
@@ -86,6 +100,7 @@ export class ControlPlaneClient {
     this.fetch = options.fetch ?? globalThis.fetch;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.userAgent = options.userAgent ?? 'meshfed-ctl';
+    this.connect = options.connection ?? (async () => ({ skipVerify: false }));
     // A trailing slash makes relative paths keep a prefix (`https://host/cp/` + `meshes`).
     this.base = new URL(cpUrl.endsWith('/') ? cpUrl : `${cpUrl}/`);
   }
@@ -187,6 +202,36 @@ export class ControlPlaneClient {
     return this.issueToken('tokens/dataplane', `dataplane token for "${request.mesh}.${request.name}"`, request);
   }
 
+  /** `POST /tokens/user`: a user token of this control plane (the admin's right). */
+  async issueUserToken(request: UserTokenRequest): Promise<string> {
+    return this.issueToken('tokens/user', `user token for "${request.name}"`, request);
+  }
+
+  /** `POST /tokens/<kind>/revocations`: asked of whoever issued the token (global or a standalone zone for zone tokens, the zone for dataplane tokens). */
+  async revokeToken(kind: RevocableTokenKind, id: string): Promise<RevocationAnswer> {
+    const url = this.url(`tokens/${kind}/revocations`);
+    const answer = await this.send('POST', url, `${kind} token ${id}`, JSON.stringify({ id }), { 'content-type': 'application/json' });
+    return this.decode(RevocationAnswer, answer, 'POST', url);
+  }
+
+  /** `GET /tokens/<kind>/signing-keys`: the present serials, oldest first (no key material). */
+  async listSigningKeys(kind: RotatableTokenKind): Promise<SigningKeyInfo[]> {
+    const url = this.url(signingKeysPath(kind));
+    return this.decode(SigningKeyList, await this.send('GET', url, `${kind} token signing keys`), 'GET', url).items;
+  }
+
+  /** `POST /tokens/<kind>/signing-keys`: adds the next serial, which signs new tokens from then on. */
+  async addSigningKey(kind: RotatableTokenKind): Promise<SigningKeyInfo> {
+    const url = this.url(signingKeysPath(kind));
+    return this.decode(SigningKeyInfo, await this.send('POST', url, `a new ${kind} token signing key`), 'POST', url);
+  }
+
+  /** `DELETE /tokens/<kind>/signing-keys/{serial}`: its tokens are refused, and the streams they opened end. */
+  async removeSigningKey(kind: RotatableTokenKind, serial: number): Promise<SigningKeyInfo> {
+    const url = this.url(`${signingKeysPath(kind)}/${serial}`);
+    return this.decode(SigningKeyInfo, await this.send('DELETE', url, `${kind} token signing key serial ${serial}`), 'DELETE', url);
+  }
+
   private async issueToken(path: string, subject: string, request: object): Promise<string> {
     const url = this.url(path);
     const answer = await this.send('POST', url, subject, JSON.stringify(request), {
@@ -222,22 +267,35 @@ export class ControlPlaneClient {
     return json as T;
   }
 
+  /** The connection's files read once, and the fetch that verifies as it asks. */
+  private transport(): Promise<{ connection: Connection; fetch: typeof fetch }> {
+    this.connected ??= this.connect().then(async (connection) => {
+      const custom = this.base.protocol === 'https:' && (connection.caPem !== undefined || connection.skipVerify);
+      return { connection, fetch: custom ? (await import('./https-fetch.js')).httpsFetch(connection) : this.fetch };
+    });
+    return this.connected;
+  }
+
   private async send(method: string, url: URL, subject: string | undefined, body?: string, headers: Record<string, string> = {}): Promise<Answer> {
+    const { connection, fetch } = await this.transport();
     const signal = AbortSignal.timeout(this.timeoutMs);
     let answer: Answer;
     try {
-      const res = await this.fetch(url, {
+      const res = await fetch(url, {
         method,
-        headers: { accept: 'application/json', 'user-agent': this.userAgent, ...headers },
+        headers: {
+          accept: 'application/json', 'user-agent': this.userAgent, ...headers,
+          ...(connection.token !== undefined ? { authorization: `Bearer ${connection.token}` } : {}),
+        },
         ...(body !== undefined ? { body } : {}),
         signal,
       });
       answer = { status: res.status, headers: res.headers, text: await res.text() };
     } catch (err) {
       if (signal.aborted) throw new TimeoutError(this.cpUrl, `${method} ${url.pathname}`, this.timeoutMs);
-      throw new UnreachableError(this.cpUrl, networkReason(err), { cause: err });
+      throw tlsFailure(err, this.cpUrl, connection) ?? new UnreachableError(this.cpUrl, networkReason(err), { cause: err });
     }
-    if (answer.status >= 400) throw apiError(answer, subject);
+    if (answer.status >= 400) throw plainHttpRefusal(answer.status, answer.text, this.cpUrl) ?? apiError(answer, subject);
     return answer;
   }
 }
@@ -289,7 +347,12 @@ export function networkReason(err: unknown): string {
   return typeof message === 'string' && message !== '' ? message : 'unknown network error';
 }
 
-/** The client for a command: `--cp`, else MESHFED_CP, else the local default. */
-export function clientFor(cpFlag: string | undefined, io: Io, options: ClientOptions = {}): ControlPlaneClient {
-  return new ControlPlaneClient(resolveCpUrl(cpFlag, io.env), { fetch: io.fetch, userAgent: `meshfed-ctl/${cliVersion()}`, ...options });
+/**
+ * The client for a command: `--cp`, else MESHFED_CP, else the local default; with the TLS and token
+ * flags (and their environment variables), checked now and their files read at the first request.
+ */
+export function clientFor(parsed: { readonly cp: string | undefined; readonly connection: ConnectionFlags }, io: Io, options: ClientOptions = {}): ControlPlaneClient {
+  const cpUrl = resolveCpUrl(parsed.cp, io.env);
+  const plan = planConnection(parsed.connection, io.env, cpUrl);
+  return new ControlPlaneClient(cpUrl, { fetch: io.fetch, userAgent: `meshfed-ctl/${cliVersion()}`, connection: () => loadConnection(plan, (f) => io.readFile(f)), ...options });
 }

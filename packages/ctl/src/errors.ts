@@ -43,6 +43,11 @@ export class TimeoutError extends Error {
   }
 }
 
+/** TLS (or the lack of it) stands between the CLI and the control plane; the message says what to do. */
+export class TlsError extends Error {
+  override readonly name = 'TlsError';
+}
+
 /** Something answered, but not like a meshfed control plane (HTML, garbage JSON). */
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';

@@ -6,6 +6,8 @@ import { generateCommand } from './commands/generate.js';
 import { getCommand } from './commands/get.js';
 import { inspectCommand } from './commands/inspect.js';
 import { labCommand } from './commands/lab.js';
+import { revokeCommand } from './commands/revoke.js';
+import { signingKeysCommand } from './commands/signing-keys.js';
 import { processIo } from './io.js';
 
 /** Every `meshfed` verb. Add a command here and it appears in the usage. */
@@ -15,6 +17,8 @@ const COMMANDS: CommandTable = {
   delete: deleteCommand,
   inspect: inspectCommand,
   generate: generateCommand,
+  revoke: revokeCommand,
+  'signing-keys': signingKeysCommand,
   lab: labCommand,
 };
 

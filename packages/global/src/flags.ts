@@ -1,10 +1,12 @@
-import { flag } from '@meshfed/shared';
+import { ApiAccessFlags, ApiTlsFlags, flag } from '@meshfed/shared';
 import { z } from 'zod';
 
 export const GlobalFlags = z
   .object({
     apiPort: flag.port(5681, 'REST API port'),
     apiAddress: flag.address('address the REST API listens on'),
+    ...ApiTlsFlags.shape,
+    ...ApiAccessFlags.shape,
     kdsPort: flag.port(5685, 'KDS (gRPC) port zones dial'),
     store: flag.store(),
     postgresUrl: flag.postgresUrl(),

@@ -1,14 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import {
-  FlagError, generateSelfSignedCertificate, type Logger, MESHFED_VERSION, type PemKeyPair, registerZoneTokenRoutes, requirePostgresUrl,
+  endStreamsOnRevocation, registerRevocationRoutes, RevocationList, StreamGuard,
+} from '@meshfed/shared';
+import {
+  FlagError, generateSelfSignedCertificate, planApiTls, type Logger, MESHFED_VERSION, type PemKeyPair, registerZoneTokenRoutes, requirePostgresUrl,
   type RunningControlPlane, startControlPlane, ZoneTokens,
 } from '@meshfed/shared';
 import type { GlobalFlags } from './flags.js';
 import { registerInsightRoutes, ZoneInsights, ZoneInventory } from './insights/index.js';
 import { KdsServer } from './kds/kds-server.js';
 import { MeshCaManager } from './mesh-ca/index.js';
-import { publishZoneTokenPublicKey } from './tokens/publish-zone-token-key.js';
+import { endStreamsOnKeyRemoval, registerSigningKeyRoutes } from '@meshfed/shared';
+import { publishZoneTokenPublicKeys } from './tokens/publish-zone-token-key.js';
 
 /** Starts the global CP in this process; the daemon and in-process tests both come through here. */
 export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<RunningControlPlane & { kdsPort: number }> {
@@ -18,16 +22,26 @@ export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<Run
   }
   if (flags.kdsInsecure && flags.kdsTlsCert) throw new FlagError('--kds-insecure and --kds-tls-cert contradict each other: choose one');
   const given = flags.kdsTlsCert && flags.kdsTlsKey ? await readPair(flags.kdsTlsCert, flags.kdsTlsKey) : undefined;
+  // Before anything starts, so a bad certificate flag is a FlagError and not a half-started CP.
+  const apiTls = await planApiTls(flags);
   let kds: KdsServer | undefined;
   const cp = await startControlPlane({
     component: 'global', mode: 'global', store: flags.store, postgresUrl: flags.postgresUrl,
     natsUrl: flags.natsUrl, natsSubjectPrefix: flags.natsSubjectPrefix,
-    apiPort: flags.apiPort, apiAddress: flags.apiAddress, logLevel: flags.logLevel, createDefaultMesh: true,
+    apiPort: flags.apiPort, apiAddress: flags.apiAddress, apiTls, apiAccess: flags, logLevel: flags.logLevel, createDefaultMesh: true,
     ...(log ? { log } : {}),
     setup: async ({ instanceId, store, bus, log: cpLog, telemetry }) => {
-      const tokens = await ZoneTokens.open(store, { log: cpLog });
-      // Before KDS starts, so that zones get the key with their first sync.
-      await publishZoneTokenPublicKey(store, tokens.publicJwk(), { log: cpLog });
+      // One per CP: whatever invalidates a credential (a revoked token, a removed signing key) ends the streams it opened.
+      const guard = new StreamGuard();
+      // Zone tokens are revoked here; the list reaches zones over KDS, for their ingresses and egresses.
+      const zoneRevocations = await RevocationList.open({ store, bus, kind: 'zone', log: cpLog });
+      endStreamsOnRevocation(zoneRevocations, guard, cpLog);
+      // Its keys rotate by serial through the API; replicas on one store follow each other's over the bus.
+      const tokens = await ZoneTokens.open(store, { log: cpLog, bus, isRevoked: zoneRevocations.isRevoked });
+      // Zones (and this CP's KDS) drop a removed key's tokens: their open streams end here at once.
+      endStreamsOnKeyRemoval(tokens.ring, guard, 'zone', cpLog);
+      // Before KDS starts, so that zones get the keys with their first sync; then as they rotate.
+      const stopPublishing = await publishZoneTokenPublicKeys(store, tokens.ring, { log: cpLog });
       const insights = new ZoneInsights({ store, log: cpLog, instanceId, cpVersion: MESHFED_VERSION, healthCheckIntervalMs: flags.kdsHealthCheckInterval });
       insights.start();
       const tls = flags.kdsInsecure ? undefined : (given ?? (await selfSigned(cpLog)));
@@ -36,12 +50,15 @@ export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<Run
         store, bus, log: cpLog, telemetry, tokens, inventory: new ZoneInventory({ store }), insights,
         address: flags.kdsAddress, port: flags.kdsPort, ...(tls ? { tls } : {}),
         maxMessageBytes: flags.kdsMaxMessageSize, ackTimeoutMs: flags.kdsAckTimeout,
-        reconcileIntervalMs: flags.kdsReconcileInterval, healthCheckIntervalMs: flags.kdsHealthCheckInterval,
+        reconcileIntervalMs: flags.kdsReconcileInterval, healthCheckIntervalMs: flags.kdsHealthCheckInterval, guard,
       });
       try {
         await kds.start();
       } catch (err) {
         await insights.stop();
+        stopPublishing();
+        tokens.close();
+        zoneRevocations.close();
         throw err;
       }
       const server = kds;
@@ -51,6 +68,8 @@ export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<Run
       return {
         routes(app) {
           registerZoneTokenRoutes(app, tokens);
+          registerSigningKeyRoutes(app, 'zone', tokens.ring);
+          registerRevocationRoutes(app, zoneRevocations);
           registerInsightRoutes(app, { store, insights });
         },
         info: () => ({ kdsPort: server.port }),
@@ -58,6 +77,9 @@ export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<Run
           await meshCa.stop();
           await server.stop();
           await insights.stop();
+          stopPublishing();
+          tokens.close();
+          zoneRevocations.close();
         },
       };
     },

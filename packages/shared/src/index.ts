@@ -10,4 +10,6 @@ export * from './kds/index.js';
 export * from './version.js';
 export * from './auth/index.js';
 export * from './tls/index.js';
+export * from './tls/server-tls.js';
+export * from './tls/stored-ca.js';
 export * from './xds/index.js';

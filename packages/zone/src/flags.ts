@@ -1,4 +1,4 @@
-import { flag, resourceNameSchema } from '@meshfed/shared';
+import { ApiAccessFlags, ApiTlsFlags, flag, resourceNameSchema } from '@meshfed/shared';
 import { z } from 'zod';
 
 export const ZoneFlags = z
@@ -15,6 +15,8 @@ export const ZoneFlags = z
     kdsSkipVerify: z.boolean().default(false).describe("do not verify global's KDS certificate (labs only)"),
     apiPort: flag.port(5681, 'REST API port'),
     apiAddress: flag.address('address the REST API listens on'),
+    ...ApiTlsFlags.shape,
+    ...ApiAccessFlags.shape,
     xdsPort: flag.port(5678, 'xDS (ADS) port proxies dial'),
     xdsAddress: flag.address('address the xDS (ADS) server listens on'),
     xdsTlsCert: z.string().min(1).optional().describe("PEM certificate (chain) for xDS (absent: issued at start by the zone's own xDS CA, kept in its store)"),

@@ -1,8 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import {
-  DataplaneTokens, FlagError, type Logger, refuseZoneTokens, registerDataplaneTokenRoutes, registerZoneTokenRoutes, requirePostgresUrl, type RunningControlPlane,
+  endStreamsOnRevocation, refuseZoneTokenRevocations, registerRevocationRoutes, RevocationList, StreamGuard,
+} from '@meshfed/shared';
+import {
+  DataplaneTokens, FlagError, type Logger, planApiTls, refuseZoneTokens, registerDataplaneTokenRoutes, registerZoneTokenRoutes, requirePostgresUrl, type RunningControlPlane,
   startControlPlane, ZoneTokens, type ZoneTokenVerifier,
 } from '@meshfed/shared';
+import { endStreamsOnKeyRemoval, refuseZoneSigningKeys, registerSigningKeyRoutes, removedKeyMessage } from '@meshfed/shared';
 import type { FastifyInstance } from 'fastify';
 import type { ZoneFlags } from './flags.js';
 import { startAvailableServicesReconciler } from './ingress/available-services-reconciler.js';
@@ -39,11 +43,12 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
     : undefined;
   // Before anything starts, so a bad certificate flag is a FlagError and not a half-started zone.
   const xdsTlsPlan = await planXdsTls(flags);
+  const apiTls = await planApiTls(flags);
   const zone = flags.zone ?? 'default';
   const cp = await startControlPlane({
     component: 'zone', mode: federated ? 'zone' : 'standalone', zone, store: flags.store, postgresUrl: flags.postgresUrl,
     natsUrl: flags.natsUrl, natsSubjectPrefix: flags.natsSubjectPrefix,
-    apiPort: flags.apiPort, apiAddress: flags.apiAddress, logLevel: flags.logLevel, createDefaultMesh: !federated,
+    apiPort: flags.apiPort, apiAddress: flags.apiAddress, apiTls, apiAccess: flags, logLevel: flags.logLevel, createDefaultMesh: !federated,
     prepare: stampZone(zone, federated),
     ...(log ? { log } : {}),
     setup: async ({ store, bus, log: cpLog, telemetry }) => {
@@ -60,13 +65,28 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
         }
       };
       try {
+        // One per CP: whatever invalidates a credential (a revoked token, a removed signing key) ends the proxy streams it opened.
+        const guard = new StreamGuard();
+        // Zone tokens (of ingresses and egresses) are revoked by whoever issues them: a standalone zone
+        // itself, global for a federated zone, whose list arrives over KDS.
+        const zoneRevocations = await RevocationList.open({ store, bus, kind: 'zone', log: cpLog });
+        stops.push(() => zoneRevocations.close());
+        endStreamsOnRevocation(zoneRevocations, guard, cpLog);
+        const dataplaneRevocations = await RevocationList.open({ store, bus, kind: 'dataplane', log: cpLog });
+        stops.push(() => dataplaneRevocations.close());
+        endStreamsOnRevocation(dataplaneRevocations, guard, cpLog);
+        routes.push((app) => registerRevocationRoutes(app, dataplaneRevocations));
         let zoneTokenVerifier: () => ZoneTokenVerifier | undefined;
         let client: KdsZoneClient | undefined;
         if (!federated) {
           // A standalone zone is its own authority: it issues and checks zone tokens.
-          const tokens = await ZoneTokens.open(store, { log: cpLog });
+          const tokens = await ZoneTokens.open(store, { log: cpLog, bus, isRevoked: zoneRevocations.isRevoked });
+          stops.push(() => tokens.close());
+          endStreamsOnKeyRemoval(tokens.ring, guard, 'zone', cpLog);
           zoneTokenVerifier = () => tokens.verifier;
           routes.push((app) => registerZoneTokenRoutes(app, tokens));
+          routes.push((app) => registerSigningKeyRoutes(app, 'zone', tokens.ring));
+          routes.push((app) => registerRevocationRoutes(app, zoneRevocations));
         } else {
           if (flags.kdsSkipVerify) cpLog.warn("--kds-skip-verify: global's KDS certificate is not verified; anyone on the path can pose as global");
           const kds = new KdsZoneClient({
@@ -78,14 +98,25 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
           await kds.start();
           stops.push(() => kds.stop());
           // Ingress and egress proxies present zone tokens signed by global; its public key comes over KDS.
-          const watcher = await ZoneTokenKeyWatcher.start({ store, bus, log: cpLog });
+          const watcher = await ZoneTokenKeyWatcher.start({
+            store, bus, log: cpLog, isRevoked: zoneRevocations.isRevoked,
+            // Global withdrew a key it removed: ingresses and egresses connected with its tokens go now.
+            onKeysRemoved: (removed) => {
+              for (const k of removed) guard.endMatching((c) => c.kind === 'zone' && c.kid === k.kid, removedKeyMessage(k.serial));
+            },
+          });
           stops.push(() => watcher.close());
           zoneTokenVerifier = () => watcher.current();
           routes.push(refuseZoneTokens);
+          routes.push(refuseZoneSigningKeys);
+          routes.push((app) => refuseZoneTokenRevocations(app, zoneRevocations));
         }
         // Dataplane tokens are the zone's own, federated or not: its proxies connect to it, not to global.
-        const dataplaneTokens = await DataplaneTokens.open(store, { log: cpLog });
+        const dataplaneTokens = await DataplaneTokens.open(store, { log: cpLog, bus, isRevoked: dataplaneRevocations.isRevoked });
+        stops.push(() => dataplaneTokens.close());
+        endStreamsOnKeyRemoval(dataplaneTokens.ring, guard, 'dataplane', cpLog);
         routes.push((app) => registerDataplaneTokenRoutes(app, dataplaneTokens));
+        routes.push((app) => registerSigningKeyRoutes(app, 'dataplane', dataplaneTokens.ring));
         // Keeps local ZoneIngresses' availableServices current; KDS carries them to global and other zones.
         const services = startAvailableServicesReconciler({ store, bus, log: cpLog, telemetry, zone });
         stops.push(() => services.stop());
@@ -93,7 +124,7 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
         const tls = await startXdsTls(xdsTlsPlan, { store, address: flags.xdsAddress, log: cpLog });
         const xds = await startXdsService({
           zone, store, bus, log: cpLog, telemetry, address: flags.xdsAddress, port: flags.xdsPort, authenticate, ackTimeoutMs: flags.xdsAckTimeout,
-          credentials: tls.credentials, ...(tls.caPem !== undefined ? { caPem: tls.caPem } : {}),
+          credentials: tls.credentials, ...(tls.caPem !== undefined ? { caPem: tls.caPem } : {}), guard,
         });
         stops.push(() => xds.stop());
         // Bootstraps dial ADS over TLS trusting caPem (absent: plaintext, --xds-insecure).

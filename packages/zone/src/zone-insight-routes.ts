@@ -1,4 +1,4 @@
-import { BadRequestError } from '@meshfed/shared';
+import { BadRequestError, readAccess } from '@meshfed/shared';
 import type { FastifyInstance } from 'fastify';
 
 /**
@@ -12,6 +12,6 @@ export function refuseZoneInsights(app: FastifyInstance, federated: boolean): vo
   const refuse = async () => {
     throw new BadRequestError('Not served here', details);
   };
-  app.get('/zones+insights', refuse);
-  app.get('/zones+insights/:name', refuse);
+  app.get('/zones+insights', readAccess('ZoneInsight'), refuse);
+  app.get('/zones+insights/:name', readAccess('ZoneInsight'), refuse);
 }

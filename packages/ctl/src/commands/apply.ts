@@ -124,7 +124,7 @@ export const applyCommand: Command = {
     expectPositionals(parsed.positionals, []);
     const file = parsed.values.file;
     if (file === undefined) throw new UsageError('missing -f FILE (or -f - to read standard input)');
-    const client = clientFor(parsed.cp, io);
+    const client = clientFor(parsed, io);
     const source = file === '-' ? 'stdin' : file;
 
     const entries = parseDocuments(await readInput(file, io), source).flatMap((d) => entriesOf(d, source));

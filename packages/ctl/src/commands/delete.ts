@@ -36,7 +36,7 @@ export const deleteCommand: Command = {
     const [typeName = '', name = ''] = expectPositionals(parsed.positionals, ['TYPE', 'NAME']);
     const d = resolveType(typeName);
     const mesh = meshFor(d, parsed.values.mesh);
-    await clientFor(parsed.cp, io).delete(d, name, mesh);
+    await clientFor(parsed, io).delete(d, name, mesh);
     io.out(`deleted ${describeResource(d.kind, name, mesh)}\n`);
     return 0;
   },

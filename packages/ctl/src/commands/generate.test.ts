@@ -67,8 +67,8 @@ describe('meshfed generate zone-token', () => {
   });
 
   const USAGE: [string, string[], RegExp][] = [
-    ['nothing to generate', ['generate'], /^Error: missing what to generate: zone-token, dataplane-token, kds-certs\n/],
-    ['an unknown token', ['generate', 'dataplane-tokn'], /^Error: cannot generate "dataplane-tokn"; can generate: zone-token, dataplane-token, kds-certs\n/],
+    ['nothing to generate', ['generate'], /^Error: missing what to generate: zone-token, dataplane-token, user-token, kds-certs\n/],
+    ['an unknown token', ['generate', 'dataplane-tokn'], /^Error: cannot generate "dataplane-tokn"; can generate: zone-token, dataplane-token, user-token, kds-certs\n/],
     ['no --zone', ['generate', 'zone-token', '--scope', 'zone'], /^Error: --zone is required/],
     ['a bad zone name', ['generate', 'zone-token', '--zone', 'Zone_1!', '--scope', 'zone'], /^Error: --zone "Zone_1!": invalid characters/],
     ['no --scope', ['generate', 'zone-token', '--zone', 'z'], /^Error: --scope is required: zone, ingress, egress/],
@@ -119,7 +119,7 @@ describe('meshfed generate zone-token', () => {
   it('help says what the defaults are', async () => {
     const r = await run(['generate', '--help']);
     assert.equal(r.code, 0);
-    assert.match(r.out, /--valid-for DURATION {2}how long the token is valid, such as 24h, 30d, 1y, at most 10y\n\s+\(default 720h for a zone token, 8760h \(one year\) for a dataplane token\)/);
+    assert.match(r.out, /--valid-for DURATION {2}how long the token is valid, such as 24h, 30d, 1y, at most 10y\n\s+\(default 720h for a zone token, 8760h \(one year\) for a dataplane token,\n\s+24h for a user token\)/);
     assert.match(r.out, /repeat it or separate with commas/);
   });
 });
@@ -205,7 +205,7 @@ describe('meshfed generate dataplane-token', () => {
       const r = await run([...args, '--cp', CP], cp.fetch);
       assert.equal(r.code, 2, r.err);
       assert.match(r.err, message);
-      assert.match(r.err, /Usage: meshfed generate zone-token\|dataplane-token\|kds-certs/);
+      assert.match(r.err, /Usage: meshfed generate zone-token\|dataplane-token\|user-token\|kds-certs/);
       assert.equal(r.out, '');
       assert.equal(cp.requests.length, 0);
     });

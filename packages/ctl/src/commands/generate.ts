@@ -1,22 +1,26 @@
-import { durationSchema, durationToMs, meshNameSchema, resourceNameSchema, tagKeySchema, tagValueSchema } from '@meshfed/shared/resources';
+import { durationSchema, durationToMs, meshNameSchema, resourceNameSchema, SubjectNameSchema, tagKeySchema, tagValueSchema } from '@meshfed/shared/resources';
 import { expectPositionals, parseCommandArgs } from '../args.js';
 import { clientFor } from '../client.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import type { Io } from '../io.js';
 import { writeKdsCertificates } from '../kds-certs.js';
+import { revokeHint } from './revoke.js';
 
 /** The scopes of a zone token, as the control plane's POST /tokens/zone accepts them. */
 export const ZONE_TOKEN_SCOPES = ['zone', 'ingress', 'egress'] as const;
 export const DEFAULT_ZONE_TOKEN_VALIDITY = '720h';
 /** Kuma sets none. A year: a forgotten or leaked token does not live forever, yet proxies are not re-tokened monthly. */
 export const DEFAULT_DATAPLANE_TOKEN_VALIDITY = '8760h';
+/** Kuma's default for user tokens is ten years; a day makes a leaked one short-lived, and admins mint more. */
+export const DEFAULT_USER_TOKEN_VALIDITY = '24h';
 
 const OPTIONS = {
   zone: { type: 'string' },
   scope: { type: 'string', multiple: true },
   mesh: { type: 'string' },
   tag: { type: 'string', multiple: true },
+  group: { type: 'string', multiple: true },
   'valid-for': { type: 'string' },
   dir: { type: 'string' },
   name: { type: 'string', multiple: true },
@@ -29,6 +33,7 @@ const HELP = `Generate a token signed by the control plane, or KDS certificates.
 Usage:
   meshfed generate zone-token --zone ZONE --scope SCOPE [--scope SCOPE ...] [--valid-for DURATION] [flags]
   meshfed generate dataplane-token [--mesh MESH] --name NAME [--tag KEY=VALUE ...] [--valid-for DURATION] [flags]
+  meshfed generate user-token --name NAME [--group GROUP ...] [--valid-for DURATION] [flags]
   meshfed generate kds-certs --dir DIR [--name NAME ...]
 
 What:
@@ -37,6 +42,9 @@ What:
                    plane, or by a standalone zone.
   dataplane-token  authenticates one dataplane proxy (node id MESH.NAME) to its zone's xDS server.
                    Issued by the zone control plane the proxy connects to: point --cp at that zone.
+  user-token       authenticates a user to this control plane's API (meshfed --token-file, or
+                   "Authorization: Bearer"). Group mesh-system:admin may do everything; any other
+                   user may read all but secrets, plus what AccessRoles bound to them grant.
   kds-certs        writes DIR/ca.crt, DIR/kds.crt and DIR/kds.key: a new CA and a KDS server certificate
                    it signed for the names and addresses zones dial (--name, repeatable; default
                    localhost and 127.0.0.1). Global takes --kds-tls-cert/--kds-tls-key, zones --kds-ca-file.
@@ -46,16 +54,20 @@ Flags:
       --scope SCOPE         zone-token: zone, ingress or egress (required); repeat it or separate with commas
       --mesh MESH           dataplane-token: the mesh of the dataplane (default "default")
       --name NAME           dataplane-token: the name of the dataplane (required);
+                            user-token: the user's name (required);
                             kds-certs: a DNS name or IP address of global, repeatable
+      --group GROUP         user-token: a group of the user, such as mesh-system:admin; repeatable
       --tag KEY=VALUE       dataplane-token: a tag carried in the token, such as kuma.io/service=web;
                             repeat it or separate with commas
       --valid-for DURATION  how long the token is valid, such as 24h, 30d, 1y, at most 10y
-                            (default ${DEFAULT_ZONE_TOKEN_VALIDITY} for a zone token, ${DEFAULT_DATAPLANE_TOKEN_VALIDITY} (one year) for a dataplane token)
+                            (default ${DEFAULT_ZONE_TOKEN_VALIDITY} for a zone token, ${DEFAULT_DATAPLANE_TOKEN_VALIDITY} (one year) for a dataplane token,
+                            ${DEFAULT_USER_TOKEN_VALIDITY} for a user token)
       --dir DIR             kds-certs: where to write the files (required)
       --cp URL              control plane API (default http://127.0.0.1:5681, or env MESHFED_CP)
   -h, --help                show this help
 
-The token is printed on standard output, followed by a newline.
+The token is printed on standard output, followed by a newline; its id, which "meshfed revoke" takes,
+on standard error.
 
 Examples:
   meshfed generate zone-token --zone zone-1 --scope zone --valid-for 720h --cp http://global:5681 > zone-1.token
@@ -105,8 +117,10 @@ async function zoneToken(parsed: Parsed, io: Io): Promise<number> {
   const name = resourceNameSchema.safeParse(zone);
   if (!name.success) throw new UsageError(`--zone "${zone}": ${name.error.issues[0]?.message ?? 'invalid name'}`);
   const scope = parseScopes(parsed.values.scope);
-  const token = await clientFor(parsed.cp, io).issueZoneToken({ zone, scope, validFor: validFor(parsed, DEFAULT_ZONE_TOKEN_VALIDITY) });
+  const token = await clientFor(parsed, io).issueZoneToken({ zone, scope, validFor: validFor(parsed, DEFAULT_ZONE_TOKEN_VALIDITY) });
   io.out(`${token}\n`);
+  // On standard error, so that `> zone-1.token` keeps the token alone in its file.
+  io.err(revokeHint('zone-token', token));
   return 0;
 }
 
@@ -121,10 +135,29 @@ async function dataplaneToken(parsed: Parsed, io: Io): Promise<number> {
   const dpName = resourceNameSchema.safeParse(name);
   if (!dpName.success) throw new UsageError(`--name "${name}": ${dpName.error.issues[0]?.message ?? 'invalid name'}`);
   const tags = parseTags(parsed.values.tag);
-  const token = await clientFor(parsed.cp, io).issueDataplaneToken({
+  const token = await clientFor(parsed, io).issueDataplaneToken({
     mesh, name, ...(Object.keys(tags).length > 0 ? { tags } : {}), validFor: validFor(parsed, DEFAULT_DATAPLANE_TOKEN_VALIDITY),
   });
   io.out(`${token}\n`);
+  io.err(revokeHint('dataplane-token', token));
+  return 0;
+}
+
+async function userToken(parsed: Parsed, io: Io): Promise<number> {
+  const names = parsed.values.name ?? [];
+  if (names.length === 0) throw new UsageError('--name is required: the name of the user the token is for');
+  if (names.length > 1) throw new UsageError(`--name is given ${names.length} times: a user token is for one user`);
+  const name = names[0]!;
+  const user = SubjectNameSchema.safeParse(name);
+  if (!user.success) throw new UsageError(`--name "${name}": ${user.error.issues[0]?.message ?? 'invalid name'}`);
+  const groups = [...new Set((parsed.values.group ?? []).flatMap((g) => g.split(',')).map((g) => g.trim()).filter((g) => g !== ''))];
+  for (const g of groups) {
+    const ok = SubjectNameSchema.safeParse(g);
+    if (!ok.success) throw new UsageError(`--group "${g}": ${ok.error.issues[0]?.message ?? 'invalid group'}`);
+  }
+  const token = await clientFor(parsed, io).issueUserToken({ name, groups, validFor: validFor(parsed, DEFAULT_USER_TOKEN_VALIDITY) });
+  io.out(`${token}\n`);
+  io.err(revokeHint('user-token', token));
   return 0;
 }
 
@@ -140,12 +173,13 @@ async function kdsCerts(parsed: Parsed, io: Io): Promise<number> {
 const GENERATORS: Readonly<Record<string, (parsed: Parsed, io: Io) => Promise<number>>> = {
   'zone-token': zoneToken,
   'dataplane-token': dataplaneToken,
+  'user-token': userToken,
   'kds-certs': kdsCerts,
 };
 
 export const generateCommand: Command = {
-  summary: 'Generate zone and dataplane tokens, and KDS certificates',
-  synopsis: 'meshfed generate zone-token|dataplane-token|kds-certs [flags] (see --help)',
+  summary: 'Generate zone, dataplane and user tokens, and KDS certificates',
+  synopsis: 'meshfed generate zone-token|dataplane-token|user-token|kds-certs [flags] (see --help)',
   help: HELP,
   async run(args, io) {
     const parsed = parseCommandArgs(args, OPTIONS);

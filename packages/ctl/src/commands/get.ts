@@ -84,7 +84,7 @@ export const getCommand: Command = {
     const all = parsed.values['all-meshes'] === true;
     if (all && name !== undefined) throw new UsageError('--all-meshes lists resources; it cannot be used with a NAME');
     const mesh = meshFor(d, parsed.values.mesh, all);
-    const client = clientFor(parsed.cp, io);
+    const client = clientFor(parsed, io);
 
     const zoneTable = d.kind === 'Zone' && format === 'table';
     if (name !== undefined) {

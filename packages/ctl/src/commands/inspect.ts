@@ -157,7 +157,7 @@ export const inspectCommand: Command = {
       for (const flag of ['mesh', 'all-meshes', 'config-dump', 'type'] as const) {
         if (parsed.values[flag] !== undefined) throw new UsageError(`--${flag} applies to proxies, not to zones`);
       }
-      return inspectZones(clientFor(parsed.cp, io), name, parseOutputFormat(parsed.values.output), io);
+      return inspectZones(clientFor(parsed, io), name, parseOutputFormat(parsed.values.output), io);
     }
     const all = parsed.values['all-meshes'] === true;
     if (all && name !== undefined) throw new UsageError('--all-meshes lists proxies; it cannot be used with a NAME');
@@ -166,7 +166,7 @@ export const inspectCommand: Command = {
     const types = parsed.values.type?.split(',').map((t) => t.trim()).filter((t) => t !== '') ?? [];
     if (parsed.values.type !== undefined && !dump) throw new UsageError('--type selects config dump sections: use it with --config-dump');
     for (const t of types) if (!XDS_TYPES.includes(t)) throw new UsageError(`--type "${t}" is not one of ${XDS_TYPES.join(', ')}`);
-    const client = clientFor(parsed.cp, io);
+    const client = clientFor(parsed, io);
 
     if (dump) {
       if (name === undefined) throw new UsageError('--config-dump shows one proxy: give its NAME');

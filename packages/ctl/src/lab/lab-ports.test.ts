@@ -10,9 +10,9 @@ const portsAt = (offset: number) => labPorts(labPlan(offset, labFiles('/nonexist
 describe('the ports of the lab', () => {
   it('are the daemons\' and the demo proxies\', each named by its role, shifted by the offset', () => {
     const expected: [string, number][] = [
-      ['global API', 5681], ['global KDS', 5685],
-      ['zone-1 API', 15681], ['zone-1 xDS', 15678],
-      ['zone-2 API', 25681], ['zone-2 xDS', 25678],
+      ['global API', 5681], ['global HTTPS API', 5682], ['global KDS', 5685],
+      ['zone-1 API', 15681], ['zone-1 HTTPS API', 15682], ['zone-1 xDS', 15678],
+      ['zone-2 API', 25681], ['zone-2 HTTPS API', 25682], ['zone-2 xDS', 25678],
       ['zone-1 ingress', 10001], ['zone-1 egress', 10002],
       ['zone-1 web inbound', 11001], ['zone-1 web outbound to backend', 12001], ['zone-1 web outbound to httpbin', 12002],
       ['zone-1 backend-1 inbound', 11011],
@@ -24,7 +24,7 @@ describe('the ports of the lab', () => {
 
   it('are the ones the daemons are told to listen on', () => {
     for (const p of labPlan(3, labFiles('/nonexistent'))) {
-      const flags = ['--api-port', '--xds-port', '--kds-port'].flatMap((f) => (p.args.includes(f) ? [Number(p.args[p.args.indexOf(f) + 1])] : []));
+      const flags = ['--api-port', '--api-tls-port', '--xds-port', '--kds-port'].flatMap((f) => (p.args.includes(f) ? [Number(p.args[p.args.indexOf(f) + 1])] : []));
       assert.deepEqual(flags.sort(), p.ports.map((x) => x.port).sort(), p.name);
     }
   });
@@ -32,7 +32,7 @@ describe('the ports of the lab', () => {
   it('fit together at every offset up to the one that pushes the highest beyond 65535', () => {
     const highest = Math.max(...portsAt(0).map((p) => p.port));
     for (let offset = 0; offset <= 65_535 - highest; offset++) assert.equal(portPlanProblem(portsAt(offset)), undefined, `offset ${offset}`);
-    assert.equal(portPlanProblem(portsAt(65_536 - highest)), 'zone-2 API would be on port 65536, outside 1-65535');
+    assert.equal(portPlanProblem(portsAt(65_536 - highest)), 'zone-2 HTTPS API would be on port 65536, outside 1-65535');
   });
 });
 

@@ -1,5 +1,5 @@
 import {
-  type ApiServerOptions, BadRequestError, baseUrl, DataplaneDescriptor, MAX_PAGE_SIZE, NotFoundError, type ResourceKind,
+  type ApiServerOptions, BadRequestError, readAccess, baseUrl, DataplaneDescriptor, MAX_PAGE_SIZE, NotFoundError, type ResourceKind,
   type ResourceStore, type StoredResource, ZoneEgressDescriptor, ZoneIngressDescriptor, type ZoneOverview,
 } from '@meshfed/shared';
 import { z } from 'zod';
@@ -41,7 +41,7 @@ export function registerInsightRoutes(app: App, options: InsightRoutesOptions): 
   const overview = async (zone: StoredResource): Promise<ZoneOverview> =>
     zoneOverview(zone, await store.get({ type: 'ZoneInsight', name: zone.name }), now(), options.insights.staleAfterMs);
 
-  app.get<{ Querystring: Record<string, string> }>('/zones+insights', async (request) => {
+  app.get<{ Querystring: Record<string, string> }>('/zones+insights', readAccess('ZoneInsight'), async (request) => {
     const q = Paging.safeParse(request.query);
     if (!q.success) {
       const i = q.error.issues[0]!;
@@ -56,13 +56,13 @@ export function registerInsightRoutes(app: App, options: InsightRoutesOptions): 
     };
   });
 
-  app.get<{ Params: { name: string } }>('/zones+insights/:name', async (request) => {
+  app.get<{ Params: { name: string } }>('/zones+insights/:name', readAccess('ZoneInsight'), async (request) => {
     const zone = await store.get({ type: 'Zone', name: request.params.name });
     if (!zone) throw new NotFoundError(`Zone "${request.params.name}" does not exist`);
     return overview(zone);
   });
 
-  app.get('/global-insight', async (): Promise<GlobalInsight> => {
+  app.get('/global-insight', readAccess('ZoneInsight'), async (): Promise<GlobalInsight> => {
     const [zones, insights, meshes, ...proxies] = await Promise.all([
       listAll(store, 'Zone'),
       listAll(store, 'ZoneInsight'),
@@ -90,8 +90,8 @@ export function registerInsightRoutes(app: App, options: InsightRoutesOptions): 
   for (const d of PROXIES) {
     const base = d.scope === 'mesh' ? `/meshes/:mesh/${d.plural}` : `/${d.plural}`;
     const insights = notHere('proxy insights', `meshfed inspect ${d.plural}`);
-    for (const path of [`${base}+insights`, `${base}+insights/:name`, ...(d.scope === 'mesh' ? [`/${d.plural}+insights`] : [])]) app.get(path, insights);
-    app.get(`${base}/:name/xds`, notHere("proxies' Envoy configuration", `meshfed inspect ${d.plural} NAME --config-dump`));
+    for (const path of [`${base}+insights`, `${base}+insights/:name`, ...(d.scope === 'mesh' ? [`/${d.plural}+insights`] : [])]) app.get(path, readAccess(d.kind), insights);
+    app.get(`${base}/:name/xds`, readAccess(d.kind), notHere("proxies' Envoy configuration", `meshfed inspect ${d.plural} NAME --config-dump`));
   }
 }
 

@@ -62,7 +62,7 @@ describe('KDS faults against a real global', () => {
   let md: Metadata;
 
   before(async () => {
-    cp = await startGlobal(parseFlags(GlobalFlags, ['--api-port', '0', '--api-address', '127.0.0.1', '--kds-port', '0', '--kds-address', '127.0.0.1', '--kds-insecure', '--kds-ack-timeout', '800ms'], {}), quiet);
+    cp = await startGlobal(parseFlags(GlobalFlags, ['--api-port', '0', '--api-tls-port', '0', '--api-address', '127.0.0.1', '--kds-port', '0', '--kds-address', '127.0.0.1', '--kds-insecure', '--kds-ack-timeout', '800ms'], {}), quiet);
     const tokens = await ZoneTokens.open(cp.store);
     md = new Metadata();
     md.set(KDS_METADATA.authorization, `Bearer ${await tokens.issue({ zone: 'raw', scopes: ['zone'], validForMs: 60_000 })}`);

@@ -2,7 +2,7 @@ import { Server, ServerCredentials, type ServerDuplexStream, type ServerUnaryCal
 import {
   codec, ConsumerSession, ConsumerStream, createKdsMetrics, type EventBus, type FrameStream, KDS_SERVICE, kdsChannelOptions,
   type KdsDirection, type KdsMetrics, kindsWithFlow, type Logger, observeAll, type PemKeyPair, ProviderSession, ProviderStream,
-  ResourceCache, type ResourceStore, serverCredentials, type Telemetry, type ZoneTokens,
+  ResourceCache, type ResourceStore, serverCredentials, type StreamGuard, type Telemetry, type ZoneTokens,
 } from '@meshfed/shared';
 import type { ZoneInsights, ZoneInventory, ZoneSession } from '../insights/index.js';
 import { type AuthenticatedZone, authenticateZone } from './zone-auth.js';
@@ -25,6 +25,8 @@ export interface KdsServerOptions {
   readonly ackTimeoutMs: number;
   readonly reconcileIntervalMs: number;
   readonly healthCheckIntervalMs: number;
+  /** Global's: each stream watches the zone token it was opened with, and ends when that is revoked. */
+  readonly guard?: StreamGuard;
 }
 
 const DOWN = kindsWithFlow('global-to-zone');
@@ -37,6 +39,8 @@ interface Connection {
   readonly zone: AuthenticatedZone;
   readonly session: ZoneSession;
   readonly calls: Set<Duplex>;
+  /** Why global ended the connection (a revoked token), for the zone's insight; unset when the zone went away. */
+  endReason?: string;
 }
 
 /**
@@ -136,17 +140,24 @@ export class KdsServer {
     if (!c.calls.delete(call)) return;
     if (c.calls.size > 0) return;
     this.#connections.delete(`${c.zone.zone}\u0000${c.zone.connectionId}`);
-    c.session.disconnect(reason);
-    this.#o.log.info({ zone: c.zone.zone, connection: c.zone.connectionId, reason }, 'KDS: zone disconnected');
+    const why = c.endReason ?? reason;
+    c.session.disconnect(why);
+    this.#o.log.info({ zone: c.zone.zone, connection: c.zone.connectionId, reason: why }, 'KDS: zone disconnected');
   }
 
   /** Wires the end of a call, whichever way it ends, to one cleanup. */
-  #onEnd(call: Duplex, direction: KdsDirection, c: Connection, cleanup: () => void): void {
+  #onEnd(call: Duplex, direction: KdsDirection, c: Connection, zone: AuthenticatedZone, cleanup: () => void): void {
     this.#metrics.streamOpened(direction);
     let done = false;
+    const unwatch = this.#o.guard?.watch(zone.credential, (reason) => {
+      this.#o.log.warn({ zone: zone.zone, direction, tokenId: zone.credential.id, reason }, `KDS: ending the zone's stream: ${reason}`);
+      c.endReason ??= reason;
+      endWith(call, status.UNAUTHENTICATED, reason);
+    });
     const finish = (reason: string) => {
       if (done) return;
       done = true;
+      unwatch?.();
       cleanup();
       this.#metrics.streamClosed(direction);
       this.#leave(c, call, reason);
@@ -177,7 +188,7 @@ export class KdsServer {
         endWith(call, status.UNAVAILABLE, `stream stalled: ${detail}`);
       },
     });
-    this.#onEnd(call, 'global-to-zone', c, () => stream.stop());
+    this.#onEnd(call, 'global-to-zone', c, zone, () => stream.stop());
     stream.start();
   }
 
@@ -194,7 +205,7 @@ export class KdsServer {
         endWith(call, status.UNAVAILABLE, reason);
       },
     });
-    this.#onEnd(call, 'zone-to-global', c, () => stream.stop());
+    this.#onEnd(call, 'zone-to-global', c, zone, () => stream.stop());
     await stream.start().catch((err: Error) => endWith(call, status.UNAVAILABLE, `cannot read the store: ${err.message}`));
   }
 

@@ -1,16 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { type CryptoKey, importJWK, SignJWT } from 'jose';
+import { SignJWT } from 'jose';
 import { z } from 'zod';
 import { BadRequestError, type Cause, fieldPath } from '../errors/api-error.js';
+import type { EventBus } from '../events/event-bus.js';
 import { meshNameSchema, resourceNameSchema, tagKeySchema, tagValueSchema, tagsSchema } from '../resources/meta.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { DataplaneTokenError } from './errors.js';
+import { revokedMessage } from './revocation-list.js';
 import { isoSeconds, verifySignedJwt } from './signed-jwt.js';
-import { loadOrCreateSigningKey, type SigningKey, ZONE_TOKEN_ALG } from './signing-key.js';
-import { type ClockOptions, MAX_ZONE_TOKEN_VALIDITY_MS } from './zone-token.js';
+import { SigningKeyRing } from './signing-key-ring.js';
+import { ZONE_TOKEN_ALG } from './signing-key.js';
+import { MAX_ZONE_TOKEN_VALIDITY_MS, type RevocationCheckOptions } from './zone-token.js';
 
-/** The GlobalSecret in which each zone keeps its own dataplane-token signing key. */
+/** The GlobalSecret in which each zone keeps its own dataplane-token signing key (serial 1; serial N is `<name>-<N>`). */
 export const DATAPLANE_TOKEN_SIGNING_KEY = 'dataplane-token-signing-key';
 export const DATAPLANE_TOKEN_ISSUER = 'meshfed-zone';
 /** Ten years, as for zone tokens. */
@@ -88,30 +91,48 @@ export function dataplaneTokenRequestCauses(request: DataplaneTokenRequest): Cau
   return causes;
 }
 
+export interface DataplaneTokensOptions extends RevocationCheckOptions {
+  readonly log?: Logger;
+  /** The store's change events: keys added or removed by other replicas apply here too. */
+  readonly bus?: EventBus;
+}
+
 /**
- * Issues and checks dataplane tokens with the zone's own signing key (Kuma's dataplane tokens): ES256
+ * Issues and checks dataplane tokens with the zone's own signing keys (Kuma's dataplane tokens): ES256
  * JWTs with `mesh`, `name`, optional `tags`, `iat`, `exp`, `jti` and `iss: meshfed-zone`, the key id in
- * the header. The key never leaves the zone: only this zone's xDS server verifies what it issued.
+ * the header. The newest serial signs, every present serial verifies. The keys never leave the zone:
+ * only this zone's xDS server verifies what it issued.
  */
 export class DataplaneTokens implements DataplaneTokenIssuer, DataplaneTokenVerifier {
+  #isRevoked: (id: string) => boolean = () => false;
+
   private constructor(
-    private readonly key: SigningKey,
-    private readonly publicKey: CryptoKey,
+    /** Rotated through the API: `/tokens/dataplane/signing-keys`. */
+    readonly ring: SigningKeyRing,
     private readonly now: () => number,
     private readonly log: Logger | undefined,
   ) {}
 
-  /** Loads the zone's signing key from the store, creating it there the first time (see loadOrCreateSigningKey). */
-  static async open(store: ResourceStore, options: ClockOptions & { readonly log?: Logger } = {}): Promise<DataplaneTokens> {
-    const { log } = options;
-    const key = await loadOrCreateSigningKey(store, { secretName: DATAPLANE_TOKEN_SIGNING_KEY, purpose: NOUN, ...(log ? { log } : {}) });
-    const publicKey = await importJWK(key.publicJwk, ZONE_TOKEN_ALG);
-    if (publicKey instanceof Uint8Array) throw new TypeError('a dataplane token key must be asymmetric');
-    return new DataplaneTokens(key, publicKey, options.now ?? Date.now, log);
+  /** Opens the zone's key ring in the store, creating serial 1 there the first time (see SigningKeyRing.open). */
+  static async open(store: ResourceStore, options: DataplaneTokensOptions = {}): Promise<DataplaneTokens> {
+    const { log, bus } = options;
+    const ring = await SigningKeyRing.open({ store, secretName: DATAPLANE_TOKEN_SIGNING_KEY, purpose: NOUN, ...(bus ? { bus } : {}), ...(log ? { log } : {}) });
+    return DataplaneTokens.fromRing(ring, options);
   }
 
+  static fromRing(ring: SigningKeyRing, options: DataplaneTokensOptions = {}): DataplaneTokens {
+    const tokens = new DataplaneTokens(ring, options.now ?? Date.now, options.log);
+    if (options.isRevoked) tokens.#isRevoked = options.isRevoked;
+    return tokens;
+  }
+
+  /** The signing key's id: the newest serial's. */
   get kid(): string {
-    return this.key.kid;
+    return this.ring.signer().kid;
+  }
+
+  close(): void {
+    this.ring.close();
   }
 
   async issue(request: DataplaneTokenRequest): Promise<string> {
@@ -122,23 +143,23 @@ export class DataplaneTokens implements DataplaneTokenIssuer, DataplaneTokenVeri
     const iat = Math.floor(this.now() / 1000);
     const exp = iat + Math.ceil(request.validForMs / 1000);
     const jti = randomUUID();
+    const signer = this.ring.signer();
     const token = await new SignJWT({ mesh, name, ...(tags ? { tags } : {}) })
-      .setProtectedHeader({ alg: ZONE_TOKEN_ALG, kid: this.key.kid, typ: 'JWT' })
+      .setProtectedHeader({ alg: ZONE_TOKEN_ALG, kid: signer.kid, typ: 'JWT' })
       .setIssuer(DATAPLANE_TOKEN_ISSUER)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .setJti(jti)
-      .sign(this.key.privateKey);
+      .sign(signer.key.privateKey);
     // An audit line, never the token itself: it is a credential.
-    this.log?.info({ dataplane: `${mesh}.${name}`, ...(tags ? { tags } : {}), jti, expiresAt: isoSeconds(exp) }, 'issued a dataplane token');
+    this.log?.info({ dataplane: `${mesh}.${name}`, ...(tags ? { tags } : {}), jti, expiresAt: isoSeconds(exp), serial: signer.serial }, 'issued a dataplane token');
     return token;
   }
 
   /** The token's claims, or a DataplaneTokenError whose `reason` and message say exactly what is wrong. */
   async verify(token: string | null | undefined, expect: DataplaneTokenExpectation): Promise<VerifiedDataplaneToken> {
     const { payload, kid } = await verifySignedJwt(token, {
-      noun: NOUN, key: this.publicKey, kid: this.key.kid, keyOwner: "this zone control plane's key",
-      otherKeyHint: '(was it issued by another zone, or before its signing key was replaced?)', now: this.now(),
+      noun: NOUN, keys: this.ring.verificationKeys(), holder: 'this zone control plane', now: this.now(),
     }, refuse);
     const claims = Claims.safeParse(payload, { reportInput: true });
     if (!claims.success) {
@@ -146,6 +167,7 @@ export class DataplaneTokens implements DataplaneTokenIssuer, DataplaneTokenVeri
       throw refuse('malformed', `${NOUN} is malformed: claim ${i.path.join('.') || '(payload)'}: ${i.message}`);
     }
     const c = claims.data;
+    if (this.#isRevoked(c.jti)) throw refuse('revoked', revokedMessage('dataplane', c.jti));
     const proxy = `${expect.mesh}.${expect.name}`;
     if (c.mesh !== expect.mesh) {
       throw refuse('mesh-mismatch', `${NOUN} is for mesh "${c.mesh}" ("${c.mesh}.${c.name}"), but the proxy says it is "${proxy}" in mesh "${expect.mesh}"`);

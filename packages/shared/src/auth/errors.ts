@@ -1,5 +1,5 @@
 /** Why a zone token was refused; KDS logs it and answers UNAUTHENTICATED. */
-export type ZoneTokenFailure = 'missing' | 'malformed' | 'bad-signature' | 'expired' | 'wrong-scope' | 'zone-mismatch';
+export type ZoneTokenFailure = 'missing' | 'malformed' | 'bad-signature' | 'expired' | 'wrong-scope' | 'zone-mismatch' | 'revoked';
 
 /** A zone token that does not authenticate its bearer. The message says exactly why, for logs and answers. */
 export class ZoneTokenError extends Error {
@@ -19,7 +19,7 @@ export class SigningKeyError extends Error {
 }
 
 /** Why a dataplane token was refused; the zone's xDS server maps it to a gRPC status. */
-export type DataplaneTokenFailure = 'missing' | 'malformed' | 'bad-signature' | 'expired' | 'mesh-mismatch' | 'name-mismatch';
+export type DataplaneTokenFailure = 'missing' | 'malformed' | 'bad-signature' | 'expired' | 'mesh-mismatch' | 'name-mismatch' | 'revoked';
 
 /** A dataplane token that does not authenticate its bearer. The message says exactly why; it is sent to the proxy. */
 export class DataplaneTokenError extends Error {

@@ -4,18 +4,35 @@ import { ZONE_TOKEN_ALG } from './signing-key.js';
 /** The refusals every signed token shares, whatever its claims. */
 export type JwtFailure = 'missing' | 'malformed' | 'bad-signature' | 'expired';
 
-export interface JwtCheck {
+interface JwtCheckBase {
   /** What the token is, to start every message: "dataplane token". */
   readonly noun: string;
+  /** Milliseconds since the epoch. */
+  readonly now: number;
+}
+
+/** One key: a token naming another is refused as "not by <keyOwner>". */
+export interface SingleKeyJwtCheck extends JwtCheckBase {
   readonly key: CryptoKey;
   readonly kid: string;
   /** Whose key it is, as messages say it: "this zone control plane's key". */
   readonly keyOwner: string;
   /** Appended when the token names another key, to point at the likely mistake. */
   readonly otherKeyHint: string;
-  /** Milliseconds since the epoch. */
-  readonly now: number;
 }
+
+/** A key ring: the token's `kid` picks the key among those present (rotation by serial). */
+export interface KeySetJwtCheck extends JwtCheckBase {
+  /** Public keys by kid, at the time of the check. */
+  readonly keys: ReadonlyMap<string, CryptoKey>;
+  /** Who holds them, as messages say it: "this control plane". */
+  readonly holder: string;
+}
+
+export type JwtCheck = SingleKeyJwtCheck | KeySetJwtCheck;
+
+/** Said when a token names a key its verifier does not hold: removed keys and strangers' look the same. */
+export const UNKNOWN_KEY_HINT = '(was it removed or issued elsewhere?)';
 
 /** Builds the caller's own error class, so each kind of token keeps its error type. */
 export type JwtRefusal = (reason: JwtFailure, message: string, cause?: unknown) => Error;
@@ -43,16 +60,27 @@ export async function verifySignedJwt(token: string | null | undefined, check: J
   }
   if (header.alg !== ZONE_TOKEN_ALG) throw malformed(`signed with ${JSON.stringify(header.alg ?? null)}, not ${ZONE_TOKEN_ALG}`);
   if (typeof header.kid !== 'string' || header.kid === '') throw malformed('its header has no key id (kid)');
-  if (header.kid !== check.kid) {
-    throw refuse('bad-signature', `${noun} was signed by key "${header.kid}", not by ${check.keyOwner} "${check.kid}" ${check.otherKeyHint}`);
+  let key: CryptoKey;
+  let keyName: string;
+  if ('keys' in check) {
+    const found = check.keys.get(header.kid);
+    if (!found) throw refuse('bad-signature', `${noun} was signed by key "${header.kid}", which ${check.holder} does not have ${UNKNOWN_KEY_HINT}`);
+    key = found;
+    keyName = `${check.holder}'s key "${header.kid}"`;
+  } else {
+    if (header.kid !== check.kid) {
+      throw refuse('bad-signature', `${noun} was signed by key "${header.kid}", not by ${check.keyOwner} "${check.kid}" ${check.otherKeyHint}`);
+    }
+    key = check.key;
+    keyName = `${check.keyOwner} "${check.kid}"`;
   }
   try {
-    const { payload } = await jwtVerify(jwt, check.key, { algorithms: [ZONE_TOKEN_ALG], currentDate: new Date(check.now) });
+    const { payload } = await jwtVerify(jwt, key, { algorithms: [ZONE_TOKEN_ALG], currentDate: new Date(check.now) });
     return { payload, kid: header.kid };
   } catch (err) {
     // jose checks the signature before the times: an expired forgery is reported as a bad signature.
     if (err instanceof errors.JWSSignatureVerificationFailed) {
-      throw refuse('bad-signature', `${noun} signature does not verify with ${check.keyOwner} "${check.kid}"`, err);
+      throw refuse('bad-signature', `${noun} signature does not verify with ${keyName}`, err);
     }
     if (err instanceof errors.JWTExpired) {
       const exp = err.payload.exp;

@@ -76,6 +76,17 @@ export function publicJwkOf(jwk: JWK, kid: string): JWK {
   return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, alg: ZONE_TOKEN_ALG, use: 'sig' };
 }
 
+/** A fresh key as a GlobalSecret's `data`, with its kid; for the key ring, which names and writes it itself. */
+export async function generateSigningKeyData(): Promise<{ readonly kid: string; readonly data: string }> {
+  const fresh = await generate();
+  return { kid: fresh.kid, data: encode(fresh) };
+}
+
+/** The key a GlobalSecret's spec holds; a SigningKeyError (without key material) when it holds none usable. */
+export function decodeSigningKey(spec: Readonly<Record<string, unknown>>, secretName: string): Promise<SigningKey> {
+  return decode(spec, secretName);
+}
+
 async function generate(): Promise<StoredSigningKey> {
   const { privateKey } = await generateKeyPair(ZONE_TOKEN_ALG, { extractable: true });
   const jwk = await exportJWK(privateKey);

@@ -124,7 +124,7 @@ describe('zone tokens', () => {
     const stranger = await ZoneTokens.open(newStore());
     const foreign = await stranger.issue({ zone: 'zone-1', scopes: ['zone'], validForMs: HOUR });
     await refused(tokens.verify(foreign, { zone: 'zone-1', scope: 'zone' }), 'bad-signature',
-      `zone token was signed by key "${stranger.kid}", not by this control plane's key "${tokens.kid}" (was it issued by another global control plane?)`);
+      `zone token was signed by key "${stranger.kid}", which this control plane does not have (was it removed or issued elsewhere?)`);
 
     const token = await tokens.issue({ zone: 'zone-1', scopes: ['ingress'], validForMs: HOUR });
     const [h, , s] = token.split('.');

@@ -2,12 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { type CryptoKey, calculateJwkThumbprint, importJWK, type JWK, SignJWT } from 'jose';
 import { z } from 'zod';
 import { BadRequestError, type Cause } from '../errors/api-error.js';
+import type { EventBus } from '../events/event-bus.js';
 import { resourceNameSchema } from '../resources/meta.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { ZoneTokenError } from './errors.js';
+import { revokedMessage } from './revocation-list.js';
 import { isoSeconds, verifySignedJwt } from './signed-jwt.js';
-import { loadOrCreateSigningKey, publicJwkOf, type SigningKey, ZONE_TOKEN_ALG } from './signing-key.js';
+import { SigningKeyRing } from './signing-key-ring.js';
+import { publicJwkOf, ZONE_TOKEN_ALG, ZONE_TOKEN_SIGNING_KEY } from './signing-key.js';
 
 /** What a zone token lets its bearer be: a zone CP on KDS, or a zone's ingress or egress proxy on xDS. */
 export const ZONE_TOKEN_SCOPES = ['zone', 'ingress', 'egress'] as const;
@@ -53,6 +56,11 @@ export interface ClockOptions {
   readonly now?: () => number;
 }
 
+export interface RevocationCheckOptions extends ClockOptions {
+  /** Asked by `jti` for every token that otherwise verifies (a RevocationList's): a revoked one is refused. */
+  readonly isRevoked?: (id: string) => boolean;
+}
+
 const Claims = z.object({
   iss: z.literal(ZONE_TOKEN_ISSUER, { error: (i) => `issuer ${JSON.stringify(i.input)} is not "${ZONE_TOKEN_ISSUER}"` }),
   zone: resourceNameSchema,
@@ -69,38 +77,77 @@ function malformed(what: string, cause?: unknown): ZoneTokenError {
 }
 
 /**
- * Checks zone tokens with only global's public key: global itself, and later a federated zone that
- * received the key over KDS. Every refusal is a ZoneTokenError whose `reason` and message say which.
+ * Checks zone tokens with only global's public keys: global itself (its key ring), and a federated
+ * zone with the keys it received over KDS. The token's `kid` picks the key among those present.
+ * Every refusal is a ZoneTokenError whose `reason` and message say which.
  */
 export class ZoneTokenVerifier {
+  #isRevoked: (id: string) => boolean = () => false;
+
   private constructor(
-    private readonly key: CryptoKey,
-    private readonly jwk: JWK,
-    readonly kid: string,
+    private readonly keys: () => ReadonlyMap<string, CryptoKey>,
+    /** Oldest serial first. */
+    private readonly jwks: () => readonly JWK[],
     private readonly now: () => number,
   ) {}
 
   /** From global's public JWK (a private one is reduced to its public half). */
-  static async fromPublicJwk(jwk: JWK, options: ClockOptions = {}): Promise<ZoneTokenVerifier> {
-    if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string') {
-      throw new TypeError(`a zone token verifier needs an EC P-256 public JWK, got kty ${String(jwk.kty)} crv ${String(jwk.crv)}`);
-    }
-    const kid = jwk.kid ?? (await calculateJwkThumbprint({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }));
-    const pub = publicJwkOf(jwk, kid);
-    const key = await importJWK(pub, ZONE_TOKEN_ALG);
-    if (key instanceof Uint8Array) throw new TypeError('a zone token verifier needs an asymmetric key');
-    return new ZoneTokenVerifier(key, pub, kid, options.now ?? Date.now);
+  static fromPublicJwk(jwk: JWK, options: RevocationCheckOptions = {}): Promise<ZoneTokenVerifier> {
+    return ZoneTokenVerifier.fromPublicJwks([jwk], options);
   }
 
+  /** From every public JWK global published, oldest serial first: each verifies the tokens it signed. */
+  static async fromPublicJwks(jwks: readonly JWK[], options: RevocationCheckOptions = {}): Promise<ZoneTokenVerifier> {
+    const pubs: JWK[] = [];
+    const keys = new Map<string, CryptoKey>();
+    for (const jwk of jwks) {
+      if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string') {
+        throw new TypeError(`a zone token verifier needs an EC P-256 public JWK, got kty ${String(jwk.kty)} crv ${String(jwk.crv)}`);
+      }
+      const kid = jwk.kid ?? (await calculateJwkThumbprint({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }));
+      const pub = publicJwkOf(jwk, kid);
+      const key = await importJWK(pub, ZONE_TOKEN_ALG);
+      if (key instanceof Uint8Array) throw new TypeError('a zone token verifier needs an asymmetric key');
+      pubs.push(pub);
+      keys.set(kid, key);
+    }
+    return ZoneTokenVerifier.#with(new ZoneTokenVerifier(() => keys, () => pubs, options.now ?? Date.now), options);
+  }
+
+  /** Follows `ring`: a key added verifies at once, a key removed no longer does. */
+  static fromKeyRing(ring: SigningKeyRing, options: RevocationCheckOptions = {}): ZoneTokenVerifier {
+    return ZoneTokenVerifier.#with(new ZoneTokenVerifier(() => ring.verificationKeys(), () => ring.keys().map((k) => k.publicJwk), options.now ?? Date.now), options);
+  }
+
+  static #with(verifier: ZoneTokenVerifier, options: RevocationCheckOptions): ZoneTokenVerifier {
+    if (options.isRevoked) verifier.#isRevoked = options.isRevoked;
+    return verifier;
+  }
+
+  /** The newest key's id. */
+  get kid(): string {
+    return this.jwks().at(-1)?.kid ?? '';
+  }
+
+  /** Every key's id, oldest serial first. */
+  get kids(): string[] {
+    return this.jwks().map((j) => j.kid ?? '');
+  }
+
+  /** The newest key, public half. */
   publicJwk(): JWK {
-    return { ...this.jwk };
+    const newest = this.jwks().at(-1);
+    return newest ? { ...newest } : {};
+  }
+
+  publicJwks(): JWK[] {
+    return this.jwks().map((j) => ({ ...j }));
   }
 
   /** The token's claims, or a ZoneTokenError that says exactly what is wrong with it. */
   async verify(token: string | null | undefined, expect: ZoneTokenExpectation): Promise<VerifiedZoneToken> {
     const { payload, kid } = await verifySignedJwt(token, {
-      noun: 'zone token', key: this.key, kid: this.kid, keyOwner: "this control plane's key",
-      otherKeyHint: '(was it issued by another global control plane?)', now: this.now(),
+      noun: 'zone token', keys: this.keys(), holder: 'this control plane', now: this.now(),
     }, (reason, message, cause) => new ZoneTokenError(reason, message, cause !== undefined ? { cause } : undefined));
     const claims = Claims.safeParse(payload, { reportInput: true });
     if (!claims.success) {
@@ -108,6 +155,7 @@ export class ZoneTokenVerifier {
       throw malformed(`claim ${i.path.join('.') || '(payload)'}: ${i.message}`);
     }
     const c = claims.data;
+    if (this.#isRevoked(c.jti)) throw new ZoneTokenError('revoked', revokedMessage('zone', c.jti));
     if (expect.zone !== undefined && c.zone !== expect.zone) {
       throw new ZoneTokenError('zone-mismatch', `zone token is for zone "${c.zone}", but this zone declares "${expect.zone}"`);
     }
@@ -122,36 +170,53 @@ export class ZoneTokenVerifier {
 
 }
 
+export interface ZoneTokensOptions extends RevocationCheckOptions {
+  readonly log?: Logger;
+  /** The store's change events: keys added or removed by other replicas apply here too. */
+  readonly bus?: EventBus;
+}
+
 /**
- * Issues and checks zone tokens with global's signing key (Kuma's zone tokens): ES256 JWTs with
- * `zone`, `scope`, `iat`, `exp`, `jti` and `iss: meshfed-global`, the key id in the header.
+ * Issues and checks zone tokens with global's signing keys (Kuma's zone tokens): ES256 JWTs with
+ * `zone`, `scope`, `iat`, `exp`, `jti` and `iss: meshfed-global`, the key id in the header. The newest
+ * serial of the ring signs; every present serial verifies.
  */
 export class ZoneTokens implements ZoneTokenIssuer {
+  readonly verifier: ZoneTokenVerifier;
+
   private constructor(
-    private readonly key: SigningKey,
-    readonly verifier: ZoneTokenVerifier,
+    /** Rotated through the API: `/tokens/zone/signing-keys`. */
+    readonly ring: SigningKeyRing,
     private readonly now: () => number,
     private readonly log: Logger | undefined,
-  ) {}
-
-  /** Loads the signing key from the store, creating it there the first time (see loadOrCreateSigningKey). */
-  static async open(store: ResourceStore, options: ClockOptions & { readonly log?: Logger } = {}): Promise<ZoneTokens> {
-    const key = await loadOrCreateSigningKey(store, options.log ? { log: options.log } : {});
-    return ZoneTokens.fromSigningKey(key, options);
+    options: RevocationCheckOptions,
+  ) {
+    this.verifier = ZoneTokenVerifier.fromKeyRing(ring, { ...options, now });
   }
 
-  static async fromSigningKey(key: SigningKey, options: ClockOptions & { readonly log?: Logger } = {}): Promise<ZoneTokens> {
-    const now = options.now ?? Date.now;
-    return new ZoneTokens(key, await ZoneTokenVerifier.fromPublicJwk(key.publicJwk, { now }), now, options.log);
+  /** Opens the key ring in the store, creating serial 1 there the first time (see SigningKeyRing.open). */
+  static async open(store: ResourceStore, options: ZoneTokensOptions = {}): Promise<ZoneTokens> {
+    const { log, bus } = options;
+    const ring = await SigningKeyRing.open({ store, secretName: ZONE_TOKEN_SIGNING_KEY, purpose: 'zone token', ...(bus ? { bus } : {}), ...(log ? { log } : {}) });
+    return ZoneTokens.fromRing(ring, options);
   }
 
+  static fromRing(ring: SigningKeyRing, options: ZoneTokensOptions = {}): ZoneTokens {
+    return new ZoneTokens(ring, options.now ?? Date.now, options.log, options.isRevoked ? { isRevoked: options.isRevoked } : {});
+  }
+
+  /** The signing key's id: the newest serial's. */
   get kid(): string {
-    return this.key.kid;
+    return this.ring.signer().kid;
   }
 
-  /** Global's public key, for whoever verifies zone tokens elsewhere. */
+  /** The signing key's public half, for whoever verifies zone tokens elsewhere. */
   publicJwk(): JWK {
-    return this.verifier.publicJwk();
+    return { ...this.ring.signer().publicJwk };
+  }
+
+  close(): void {
+    this.ring.close();
   }
 
   async issue(request: ZoneTokenRequest): Promise<string> {
@@ -169,15 +234,16 @@ export class ZoneTokens implements ZoneTokenIssuer {
     const iat = Math.floor(this.now() / 1000);
     const exp = iat + Math.ceil(validForMs / 1000);
     const jti = randomUUID();
+    const signer = this.ring.signer();
     const token = await new SignJWT({ zone, scope: scopes })
-      .setProtectedHeader({ alg: ZONE_TOKEN_ALG, kid: this.key.kid, typ: 'JWT' })
+      .setProtectedHeader({ alg: ZONE_TOKEN_ALG, kid: signer.kid, typ: 'JWT' })
       .setIssuer(ZONE_TOKEN_ISSUER)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .setJti(jti)
-      .sign(this.key.privateKey);
+      .sign(signer.key.privateKey);
     // An audit line, never the token itself: it is a credential. (`zone` is taken: a zone CP's lines carry its own.)
-    this.log?.info({ tokenZone: zone, scopes, jti, expiresAt: isoSeconds(exp) }, 'issued a zone token');
+    this.log?.info({ tokenZone: zone, scopes, jti, expiresAt: isoSeconds(exp), serial: signer.serial }, 'issued a zone token');
     return token;
   }
 

@@ -5,7 +5,16 @@ import { openEventBus } from '../events/open-event-bus.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { CpMode } from '../resources/ownership.js';
 import type { Resource } from '../resources/resource.js';
+import { AccessGrantsCache } from '../auth/access-grants.js';
+import { loadOrCreateAdminToken } from '../auth/admin-token.js';
+import { RevocationList } from '../auth/revocation-list.js';
+import { UserTokens } from '../auth/user-token.js';
+import type { ApiAccessFlags } from '../rest/access-control.js';
 import { buildApiServer } from '../rest/api-server.js';
+import { registerRevocationRoutes } from '../rest/revocation-routes.js';
+import { registerSigningKeyRoutes } from '../rest/signing-key-routes.js';
+import { ADMIN_TOKEN_PATH, registerUserTokenRoutes } from '../rest/user-token-routes.js';
+import { apiCertificate, type ApiTlsPlan, type HttpsListener, listenHttps, registerApiCaRoute, urlHost } from '../rest/api-tls.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { PostgresStore } from '../store/postgres/postgres-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
@@ -26,6 +35,10 @@ export interface ControlPlaneOptions {
   readonly natsSubjectPrefix?: string | undefined;
   readonly apiPort: number;
   readonly apiAddress: string;
+  /** The API over HTTPS too, on its own port (planApiTls). Absent: HTTP only. */
+  readonly apiTls?: ApiTlsPlan;
+  /** Who may call the API without a token (default: loopback is the admin, nobody else anonymous). */
+  readonly apiAccess?: Pick<ApiAccessFlags, 'apiLocalhostIsAdmin' | 'apiAnonymousReads'>;
   readonly logLevel: LogLevel;
   /** Kuma creates a `default` mesh where meshes are authored: on global and on standalone zones. */
   readonly createDefaultMesh: boolean;
@@ -58,6 +71,9 @@ export interface ControlPlaneContext {
 export interface RunningControlPlane {
   readonly url: string;
   readonly port: number;
+  /** The same API over HTTPS; undefined when it is served over HTTP only. */
+  readonly tlsUrl: string | undefined;
+  readonly tlsPort: number | undefined;
   readonly store: ResourceStore;
   readonly bus: EventBus;
   readonly log: Logger;
@@ -82,17 +98,44 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     log.warn('--nats-url with the memory store: replicas will share events but not resources; use --store postgres for replicas');
   }
   let extension: CpExtension = {};
+  let grants: AccessGrantsCache | undefined;
+  let userRevocations: RevocationList | undefined;
+  let openedUserTokens: UserTokens | undefined;
+  let app: FastifyInstance | undefined;
+  let https: HttpsListener | undefined;
   try {
     if (o.createDefaultMesh) await ensureDefaultMesh(store);
+    // Each control plane signs its own user tokens; the admin's is kept in the store for loopback.
+    const userTokens = await UserTokens.open(store, { log, bus });
+    openedUserTokens = userTokens;
+    userRevocations = await RevocationList.open({ store, bus, kind: 'user', log });
+    const revokedUsers = userRevocations;
+    userTokens.useRevocations(revokedUsers.isRevoked);
+    await loadOrCreateAdminToken(store, userTokens, log);
+    grants = await AccessGrantsCache.start({ store, bus, log });
+    const accessGrants = grants;
     if (o.setup) extension = await o.setup({ instanceId, store, bus, log, telemetry });
     const ext = extension;
-    const app = buildApiServer({
+    const tlsPlan = o.apiTls ?? { kind: 'disabled' };
+    const certificate = tlsPlan.kind === 'disabled' ? undefined : await apiCertificate(tlsPlan, { store, address: o.apiAddress, component: o.component, log });
+    const api = buildApiServer({
       mode: o.mode, store, log, telemetry,
       ...(o.zone ? { zone: o.zone } : {}),
       ...(o.prepare ? { prepare: o.prepare } : {}),
-      ...(ext.routes ? { extraRoutes: (a: FastifyInstance) => ext.routes!(a) } : {}),
+      access: {
+        userTokens, grants: () => accessGrants.current(),
+        localhostIsAdmin: o.apiAccess?.apiLocalhostIsAdmin ?? true, anonymousReads: o.apiAccess?.apiAnonymousReads ?? false,
+      },
+      extraRoutes: (a: FastifyInstance) => {
+        registerApiCaRoute(a, certificate?.caPem);
+        registerUserTokenRoutes(a, { tokens: userTokens, store });
+        registerRevocationRoutes(a, revokedUsers);
+        registerSigningKeyRoutes(a, 'user', userTokens.ring);
+        ext.routes?.(a);
+      },
       ...(ext.info ? { info: () => ext.info!() } : {}),
     });
+    app = api;
     // Loads plugins (async extra routes such as the token issuer) first, so their failures are not
     // reported as a listen error.
     await app.ready();
@@ -101,15 +144,32 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     });
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : o.apiPort;
-    const host = o.apiAddress === '0.0.0.0' || o.apiAddress === '::' ? '127.0.0.1' : o.apiAddress;
-    const url = `http://${host}:${port}`;
-    log.info({ url, mode: o.mode, store: o.store, version: MESHFED_VERSION }, 'api listening');
+    const url = `http://${urlHost(o.apiAddress, port)}`;
+    let tlsUrl: string | undefined;
+    if (certificate && tlsPlan.kind !== 'disabled') {
+      const httpsUrl = (p: number) => `https://${urlHost(o.apiAddress, p)}`;
+      https = await listenHttps(api, { port: tlsPlan.port, address: o.apiAddress, pair: certificate.pair, httpsUrl }).catch((err: NodeJS.ErrnoException) => {
+        throw new Error(`cannot listen on ${o.apiAddress}:${tlsPlan.port} for the HTTPS API: ${err.code ?? err.message} (choose another --api-tls-port, or --api-tls-enabled=false)`);
+      });
+      tlsUrl = httpsUrl(https.port);
+      // Before 'api listening', which tells harnesses the CP is up: by then both ports answer.
+      log.info({ tlsUrl, caFingerprint: certificate.caFingerprint },
+        `api listening over HTTPS too: meshfed --cp ${tlsUrl} --ca-file <(curl -s ${url}/api-ca.crt) (or --skip-verify)`);
+    }
+    const tlsPort = https?.port;
+    const tlsListener = https;
+    log.info(`admin user token (served only to this host): curl -s ${url}${ADMIN_TOKEN_PATH} | jq -r .data | base64 -d`);
+    log.info({ url, ...(tlsUrl ? { tlsUrl } : {}), mode: o.mode, store: o.store, version: MESHFED_VERSION }, 'api listening');
     return {
-      url, port, store, bus, log, telemetry, app,
+      url, port, tlsUrl, tlsPort, store, bus, log, telemetry, app: api,
       async stop() {
         log.info('stopping');
         await extension.stop?.().catch((err: Error) => log.error({ err }, 'error while stopping'));
-        await app.close();
+        accessGrants.close();
+        revokedUsers.close();
+        userTokens.close();
+        await tlsListener?.close();
+        await api.close();
         await store.close();
         await bus.close();
         await telemetry.shutdown();
@@ -118,6 +178,11 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     };
   } catch (err) {
     await extension.stop?.().catch(() => undefined);
+    grants?.close();
+    userRevocations?.close();
+    openedUserTokens?.close();
+    await https?.close().catch(() => undefined);
+    await app?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     await bus.close().catch(() => undefined);
     throw err;

@@ -16,4 +16,7 @@ export * from './zone-insight.js';
 export * from './secret.js';
 export * from './global-secret.js';
 export * from './zone-token-public-key.js';
+export * from './token-revocation-list.js';
+export * from './signing-key-info.js';
 export * from './policies/index.js';
+export * from './access-role.js';

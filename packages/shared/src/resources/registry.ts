@@ -1,4 +1,5 @@
 import type { KdsFlow, Owner, ResourceDescriptor } from './descriptor.js';
+import { AccessRoleBindingDescriptor, AccessRoleDescriptor } from './access-role.js';
 import { DataplaneDescriptor } from './dataplane.js';
 import { ExternalServiceDescriptor } from './external-service.js';
 import { GlobalSecretDescriptor } from './global-secret.js';
@@ -12,6 +13,7 @@ import { ZoneEgressDescriptor } from './zone-egress.js';
 import { ZoneIngressDescriptor } from './zone-ingress.js';
 import { ZoneInsightDescriptor } from './zone-insight.js';
 import { ZoneTokenPublicKeyDescriptor } from './zone-token-public-key.js';
+import { TokenRevocationListDescriptor } from './token-revocation-list.js';
 
 /** The only list of resource types. REST routes, CLI names, store mappings and KDS flows derive from it. */
 export const DESCRIPTORS = [
@@ -27,6 +29,9 @@ export const DESCRIPTORS = [
   SecretDescriptor,
   GlobalSecretDescriptor,
   ZoneTokenPublicKeyDescriptor,
+  TokenRevocationListDescriptor,
+  AccessRoleDescriptor,
+  AccessRoleBindingDescriptor,
   ...POLICY_DESCRIPTORS,
 ] as const;
 

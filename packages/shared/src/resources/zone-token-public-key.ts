@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { defineResource } from './descriptor.js';
 
-/** The name global publishes its key under: the GlobalSecret whose public half it is. */
+/**
+ * The name global publishes signing key serial 1 under: the GlobalSecret whose public half it is.
+ * Serial N is published as `<name>-<N>` (signingKeyName), one resource per present serial.
+ */
 export const ZONE_TOKEN_PUBLIC_KEY_NAME = 'zone-token-signing-key';
 
 const base64url = (what: string) => z.string().min(1, 'must not be empty').regex(/^[A-Za-z0-9_-]+$/, `${what} must be base64url (A-Z, a-z, 0-9, '-', '_', no padding)`);
@@ -26,8 +29,9 @@ export const ZoneTokenPublicKeySpec = z.object({ jwk: EcPublicJwk }).strict();
 export type ZoneTokenPublicKeySpec = z.infer<typeof ZoneTokenPublicKeySpec>;
 
 /**
- * Global's public zone-token signing key, maintained by global and sent to every zone, so that a
- * federated zone can verify the zone tokens of its ingresses and egresses. Public: the API serves it.
+ * The public half of one of global's zone-token signing keys, maintained by global (one per serial,
+ * deleted when its key is removed) and sent to every zone, so that a federated zone can verify the
+ * zone tokens of its ingresses and egresses. Public: the API serves it.
  */
 export const ZoneTokenPublicKeyDescriptor = defineResource({
   kind: 'ZoneTokenPublicKey', plural: 'zone-token-public-keys', singular: 'zone-token-public-key', scope: 'global', owner: 'system',

@@ -1,7 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Need } from '../auth/authorization.js';
 import { z } from 'zod';
 import { type DataplaneTokenIssuer, DataplaneTokens, MAX_DATAPLANE_TOKEN_VALIDITY_MS } from '../auth/dataplane-token.js';
 import { BadRequestError } from '../errors/api-error.js';
+import { access } from './access.js';
 import { causesOf, required, sendToken, validForSchema } from './token-request.js';
 import { durationToMs, meshNameSchema, resourceNameSchema, tagKeySchema, tagValueSchema } from '../resources/meta.js';
 import type { ResourceStore } from '../store/resource-store.js';
@@ -38,9 +40,15 @@ export const DataplaneTokenRequestBody = z
   .strict();
 export type DataplaneTokenRequestBody = z.infer<typeof DataplaneTokenRequestBody>;
 
+/** A grant can be limited to the meshes it names: the body says which mesh the token is for. */
+function dataplaneTokenNeed(request: FastifyRequest): Need {
+  const mesh = (request.body as { mesh?: unknown } | undefined)?.mesh;
+  return { action: 'GENERATE_DATAPLANE_TOKEN', ...(typeof mesh === 'string' ? { mesh } : {}) };
+}
+
 /** Serves `POST /tokens/dataplane`: the token as `text/plain`, bad bodies as 400 with the field of each problem. */
 export function registerDataplaneTokenRoutes(app: FastifyInstance, tokens: DataplaneTokenIssuer): void {
-  app.post(DATAPLANE_TOKEN_PATH, async (request, reply) => {
+  app.post(DATAPLANE_TOKEN_PATH, access(dataplaneTokenNeed), async (request, reply) => {
     const body = DataplaneTokenRequestBody.safeParse(request.body ?? undefined, { reportInput: true });
     if (!body.success) throw new BadRequestError('Invalid request', 'the dataplane token request is invalid', causesOf(body.error.issues, 'mesh, name, tags and validFor'));
     const { mesh, name, tags, validFor } = body.data;

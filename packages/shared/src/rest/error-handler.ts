@@ -74,7 +74,7 @@ function respond(err: FastifyError | ApiError | Error, request: FastifyRequest, 
  * (the status cannot tell a long URL from long headers, so it is node's 431), a request that is not
  * HTTP, a timeout. Written on the socket as fastify's default handler does, with the API's body.
  */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, answer]: [number, ReturnType<typeof body>] =
     err.code === 'HPE_HEADER_OVERFLOW'

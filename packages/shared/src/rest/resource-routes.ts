@@ -1,13 +1,17 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { BadRequestError, NotFoundError, ValidationError } from '../errors/api-error.js';
+import type { Need } from '../auth/authorization.js';
+import { ApiError, BadRequestError, NotFoundError, ValidationError } from '../errors/api-error.js';
 import { LABEL_ORIGIN } from '../kds/sync-labels.js';
 import type { ResourceDescriptor } from '../resources/descriptor.js';
 import { nameLengthSchema } from '../resources/meta.js';
 import { type CpMode, writeRefusal } from '../resources/ownership.js';
 import { type AnyDescriptor, DESCRIPTORS, findByPlural } from '../resources/registry.js';
 import { type Resource, type ResourceKey, type StoredResource, toWire } from '../resources/resource.js';
+import { isMeshCaKeySecret } from '../resources/secret.js';
 import { parseResource } from '../resources/validate.js';
+import { access } from './access.js';
+import { isAdmin } from './access-control.js';
 import { MAX_PAGE_SIZE, type ResourceStore } from '../store/resource-store.js';
 
 export interface ResourceRoutesOptions {
@@ -70,9 +74,12 @@ export function registerResourceRoutes(app: FastifyInstance, options: ResourceRo
     }
     const { size, offset } = q.data;
     const page = await store.list(d.kind, { limit: size, offset, ...(request.params.mesh !== undefined ? { mesh: request.params.mesh } : {}) });
+    const served = page.items.filter((r) => !isMeshCaKeySecret(r));
+    // Who may list secrets without being an admin sees that they exist, not what they hold.
+    const redact = d.kind === 'Secret' && !isAdmin(request.principal);
     return {
-      total: page.total,
-      items: page.items.map(toWire),
+      total: page.total - (page.items.length - served.length),
+      items: served.map((r) => (redact ? withoutData(toWire(r)) : toWire(r))),
       next: page.next !== undefined ? `${baseUrl(request)}${listPath(d, request.params.mesh)}?size=${size}&offset=${page.next}` : null,
     };
   };
@@ -81,6 +88,7 @@ export function registerResourceRoutes(app: FastifyInstance, options: ResourceRo
     const d = resolve(request.params);
     const r = await store.get(keyOf(d, request.params));
     if (!r) throw new NotFoundError(describe(d, request.params, 'does not exist'));
+    if (isMeshCaKeySecret(r)) throw new MeshCaKeyNotServedError(r.mesh ?? '');
     return send(reply, 200, r);
   };
 
@@ -106,14 +114,38 @@ export function registerResourceRoutes(app: FastifyInstance, options: ResourceRo
     return {};
   };
 
-  app.get('/:plural', list);
-  app.get('/:plural/:name', get);
-  app.put('/:plural/:name', put);
-  app.delete('/:plural/:name', del);
-  app.get('/meshes/:mesh/:plural', list);
-  app.get('/meshes/:mesh/:plural/:name', get);
-  app.put('/meshes/:mesh/:plural/:name', put);
-  app.delete('/meshes/:mesh/:plural/:name', del);
+  // The right each route needs, named by the type it is asked for (an unknown plural is read as
+  // itself and then answered 404 by the handler). A PUT is an UPDATE of what exists, else a CREATE.
+  const needOf = (action: Need['action']) => (request: FastifyRequest) => {
+    const p = request.params as Params;
+    const type = findByPlural(p.plural)?.kind ?? p.plural;
+    return { action, type, ...(p.mesh !== undefined ? { mesh: p.mesh } : {}), ...(p.name !== undefined ? { name: p.name } : {}) };
+  };
+  const putNeed = async (request: FastifyRequest): Promise<Need> => {
+    const p = request.params as Params;
+    const d = findByPlural(p.plural);
+    const exists = d !== undefined && nameLengthSchema.safeParse(p.name).success && (await store.get(keyOf(d, p))) !== undefined;
+    return needOf(exists ? 'UPDATE' : 'CREATE')(request);
+  };
+
+  for (const base of ['', '/meshes/:mesh']) {
+    app.get(`${base}/:plural`, access(needOf('READ')), list);
+    app.get(`${base}/:plural/:name`, access(needOf('READ')), get);
+    app.put(`${base}/:plural/:name`, access(putNeed), put);
+    app.delete(`${base}/:plural/:name`, access(needOf('DELETE')), del);
+  }
+}
+
+/** The mesh CA's private key: asked for by name, the answer says why it is never served. */
+export class MeshCaKeyNotServedError extends ApiError {
+  constructor(mesh: string) {
+    super(403, 'Forbidden', `the private key of mesh "${mesh}"'s CA is never served by the API: it travels only over KDS to authenticated zones`);
+  }
+}
+
+function withoutData<T extends object>(r: T): T {
+  const { data: _data, ...rest } = r as T & { data?: unknown };
+  return rest as T;
 }
 
 // Built from the descriptor rather than the request, so a list asked for under a former plural

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { MAX_ZONE_TOKEN_VALIDITY_MS, ZoneTokens, type ZoneTokenIssuer, ZoneTokenScopeSchema } from '../auth/zone-token.js';
 import { BadRequestError } from '../errors/api-error.js';
+import { access } from './access.js';
 import { causesOf, required, sendToken, validForSchema } from './token-request.js';
 import { durationToMs, resourceNameSchema } from '../resources/meta.js';
 import type { ResourceStore } from '../store/resource-store.js';
@@ -24,7 +25,7 @@ export type ZoneTokenRequestBody = z.infer<typeof ZoneTokenRequestBody>;
 
 /** Serves `POST /tokens/zone`: the token as `text/plain`, bad bodies as 400 with the field of each problem. */
 export function registerZoneTokenRoutes(app: FastifyInstance, tokens: ZoneTokenIssuer): void {
-  app.post(ZONE_TOKEN_PATH, async (request, reply) => {
+  app.post(ZONE_TOKEN_PATH, access({ action: 'GENERATE_ZONE_TOKEN' }), async (request, reply) => {
     const body = ZoneTokenRequestBody.safeParse(request.body ?? undefined, { reportInput: true });
     if (!body.success) throw new BadRequestError('Invalid request', 'the zone token request is invalid', causesOf(body.error.issues, 'zone, scope and validFor'));
     const { zone, scope, validFor } = body.data;
@@ -45,7 +46,7 @@ export function serveZoneTokens(app: FastifyInstance, ctx: { readonly store: Res
 
 /** A federated zone does not issue zone tokens: it says where to get one instead of a bare 404. */
 export function refuseZoneTokens(app: FastifyInstance): void {
-  app.post(ZONE_TOKEN_PATH, async () => {
+  app.post(ZONE_TOKEN_PATH, access({ action: 'GENERATE_ZONE_TOKEN' }), async () => {
     throw new BadRequestError(
       'Not issued here',
       'zone tokens are issued by the global control plane: this zone is federated. Run "meshfed generate zone-token --cp <global API URL>"',

@@ -1,5 +1,5 @@
 import { Server, type ServerCredentials, type ServerDuplexStream, status } from '@grpc/grpc-js';
-import { ADS_SERVICE, type Logger, type Telemetry } from '@meshfed/shared';
+import { ADS_SERVICE, type Logger, type StreamGuard, type Telemetry } from '@meshfed/shared';
 import { admit } from './ads-admission.js';
 import { LiveProxies } from './ads-live-proxies.js';
 import { type AdsMetrics, type AdsRefusalReason, createAdsMetrics, NOOP_ADS_METRICS } from './ads-metrics.js';
@@ -37,6 +37,8 @@ export interface AdsServerOptions {
   readonly onProxyConnected?: (proxyId: string, identity: ProxyIdentity) => void;
   /** The stream of a proxy announced by onProxyConnected closed. */
   readonly onProxyDisconnected?: (proxyId: string) => void;
+  /** Streams admitted on a token are watched here, so revoking it (or its key) ends them at once. */
+  readonly guard?: StreamGuard;
 }
 
 type Duplex = ServerDuplexStream<Buffer, Buffer>;
@@ -123,21 +125,26 @@ export class AdsServer {
     let pending: Buffer[] | undefined = [];
     let closed = false;
     let expiry: NodeJS.Timeout | undefined;
+    let unwatch: (() => void) | undefined;
+    // Why this side ended the stream, for the proxy's insight; unset when the proxy went away.
+    let endReason: string | undefined;
     const close = () => {
       if (closed) return;
       closed = true;
       if (expiry) clearTimeout(expiry);
+      unwatch?.();
       this.#calls.delete(call);
       stream?.close();
       if (!held) return;
       held.release();
-      insights.disconnected(held.proxyId);
+      insights.disconnected(held.proxyId, endReason);
       // A stream whose setup failed half-way was never counted open: the gauge must not go below.
       if (held.opened) this.#metrics.streamClosed(protocol, held.proxyType);
-      log.info({ proxyId: held.proxyId, protocol, peer }, 'xDS: proxy disconnected');
+      log.info({ proxyId: held.proxyId, protocol, peer, ...(endReason !== undefined ? { reason: endReason } : {}) }, 'xDS: proxy disconnected');
       if (held.announced) this.#callback('onProxyDisconnected', () => this.#o.onProxyDisconnected?.(held!.proxyId));
     };
     const end = (code: status, reason: string) => {
+      endReason ??= reason;
       endWith(call, code, reason);
       close();
     };
@@ -207,6 +214,13 @@ export class AdsServer {
             end(status.UNAUTHENTICATED, `the token this stream was opened with expired at ${at.toISOString()}: present a valid one`);
           };
           arm();
+        }
+        if (a.credential && this.#o.guard) {
+          const proxyId = a.proxyId, tokenId = a.credential.id;
+          unwatch = this.#o.guard.watch(a.credential, (reason) => {
+            log.warn({ proxyId, tokenKind: a.credential!.kind, tokenId, reason }, `xDS: ending the stream of a proxy: ${reason}`);
+            end(status.UNAUTHENTICATED, reason);
+          });
         }
         held.announced = true;
         this.#callback('onProxyConnected', () => this.#o.onProxyConnected?.(a.proxyId, a.identity));

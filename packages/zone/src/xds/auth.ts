@@ -1,5 +1,5 @@
 import { type Metadata, status } from '@grpc/grpc-js';
-import { type EnvoyNode, fromStruct, meshNameSchema, parseDataplaneNodeId, resourceNameSchema } from '@meshfed/shared';
+import { type EnvoyNode, fromStruct, meshNameSchema, parseDataplaneNodeId, resourceNameSchema, type StreamCredential } from '@meshfed/shared';
 import { proxyIdOf, type ProxyType } from './proxy-id.js';
 
 export { parseProxyId, proxyIdOf, type ProxyType } from './proxy-id.js';
@@ -11,8 +11,11 @@ export interface ProxyIdentity {
 }
 
 export type AuthResult =
-  /** `expiresAt`: when the credential that admitted the stream expires; the stream ends then. */
-  | { readonly ok: true; readonly proxyId: string; readonly expiresAt?: Date }
+  /**
+   * `expiresAt`: when the credential that admitted the stream expires; the stream ends then.
+   * `credential`: the token that admitted it, so that revoking it (or its signing key) ends the stream.
+   */
+  | { readonly ok: true; readonly proxyId: string; readonly expiresAt?: Date; readonly credential?: StreamCredential }
   | { readonly ok: false; readonly code: status; readonly reason: string };
 
 /** Decides whether a proxy may stream its configuration, and under which proxy id. */

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ENVOY_EXTENSION_NAME, ENVOY_TYPE, type EnvoyObject, meshNameSchema, NotFoundError, portSchema, resourceNameSchema, toStruct, typed } from '@meshfed/shared';
+import { access, ENVOY_EXTENSION_NAME, ENVOY_TYPE, type EnvoyObject, meshNameSchema, NotFoundError, portSchema, resourceNameSchema, toStruct, typed } from '@meshfed/shared';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ProxyType } from './auth.js';
@@ -154,7 +154,7 @@ export const XDS_CA_PATH = '/xds-ca.crt';
  * (and for comparing its fingerprint with the zone CP's log). A certificate is public; no key here.
  */
 export function registerXdsCaRoute(app: FastifyInstance, caPem: string | undefined): void {
-  app.get(XDS_CA_PATH, async (_request, reply) => {
+  app.get(XDS_CA_PATH, access('open'), async (_request, reply) => {
     if (caPem === undefined) throw new NotFoundError('this zone serves xDS without TLS (--xds-insecure): there is no xDS CA');
     return reply.header('content-type', 'application/x-pem-file').send(caPem);
   });

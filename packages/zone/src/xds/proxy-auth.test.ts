@@ -24,11 +24,15 @@ const bearer = (...values: string[]) => {
   return md;
 };
 const WEB: ProxyIdentity = { nodeId: 'default.web', proxyType: 'dataplane' };
-/** An admission without its expiry, which must be a future instant (the stream ends then). */
-function admitted(r: { ok: boolean; expiresAt?: Date }): Omit<typeof r, 'expiresAt'> {
+/**
+ * An admission without its expiry, which must be a future instant (the stream ends then), and without
+ * its credential, which must name the token's kind, id and key (revoking either ends the stream).
+ */
+function admitted(r: { ok: boolean; expiresAt?: Date; credential?: { kind: string; id: string; kid: string } }): Omit<typeof r, 'expiresAt' | 'credential'> {
   if (!r.ok) return r;
-  const { expiresAt, ...rest } = r;
+  const { expiresAt, credential, ...rest } = r;
   assert.ok(expiresAt instanceof Date && expiresAt.getTime() > Date.now(), 'an admitted token carries its expiry');
+  assert.ok(credential && ['zone', 'dataplane'].includes(credential.kind) && credential.id !== '' && credential.kid !== '', 'an admitted token carries its credential');
   return rest;
 }
 
@@ -81,7 +85,7 @@ describe('tokenAuthenticate: dataplanes', () => {
     refused(await t.auth(bearer('Bearer not-a-jwt'), WEB), status.UNAUTHENTICATED, /^dataplane token is malformed: not a JWT/);
     const stranger = await DataplaneTokens.open(newStore());
     refused(await t.auth(bearer(`Bearer ${await stranger.issue({ mesh: 'default', name: 'web', validForMs: HOUR })}`), WEB), status.UNAUTHENTICATED,
-      /^dataplane token was signed by key ".+", not by this zone control plane's key/);
+      /^dataplane token was signed by key ".+", which this zone control plane does not have/);
     refused(await t.auth(bearer(`Bearer ${await t.zt('zone-1', 'ingress')}`), WEB), status.UNAUTHENTICATED,
       'a dataplane needs a dataplane token (from "meshfed generate dataplane-token"), but it presented a zone token');
   });
@@ -141,7 +145,7 @@ describe('tokenAuthenticate: zone ingresses and egresses', () => {
       'zone token missing: the proxy sent no "authorization: Bearer <token>" gRPC metadata (get one with "meshfed generate zone-token --scope ingress")');
     const otherGlobal = await ZoneTokens.open(newStore());
     refused(await t.auth(bearer(`Bearer ${await otherGlobal.issue({ zone: 'zone-1', scopes: ['ingress'], validForMs: HOUR })}`), INGRESS),
-      status.UNAUTHENTICATED, /^zone token was signed by key ".+", not by this control plane's key/);
+      status.UNAUTHENTICATED, /^zone token was signed by key ".+", which this control plane does not have/);
     refused(await t.auth(bearer(`Bearer ${await t.dp('default', 'web')}`), EGRESS), status.UNAUTHENTICATED,
       'a zone egress needs a zone token (from "meshfed generate zone-token --scope egress"), but it presented a dataplane token');
   });

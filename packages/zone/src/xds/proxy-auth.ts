@@ -23,11 +23,11 @@ export const KEY_NOT_ARRIVED = "global's zone-token public key has not arrived o
 // A token that cannot prove anything is UNAUTHENTICATED; a good token for someone else is PERMISSION_DENIED.
 const DATAPLANE_CODE: Record<DataplaneTokenFailure, status> = {
   missing: status.UNAUTHENTICATED, malformed: status.UNAUTHENTICATED, 'bad-signature': status.UNAUTHENTICATED, expired: status.UNAUTHENTICATED,
-  'mesh-mismatch': status.PERMISSION_DENIED, 'name-mismatch': status.PERMISSION_DENIED,
+  revoked: status.UNAUTHENTICATED, 'mesh-mismatch': status.PERMISSION_DENIED, 'name-mismatch': status.PERMISSION_DENIED,
 };
 const ZONE_CODE: Record<ZoneTokenFailure, status> = {
   missing: status.UNAUTHENTICATED, malformed: status.UNAUTHENTICATED, 'bad-signature': status.UNAUTHENTICATED, expired: status.UNAUTHENTICATED,
-  'wrong-scope': status.PERMISSION_DENIED, 'zone-mismatch': status.PERMISSION_DENIED,
+  revoked: status.UNAUTHENTICATED, 'wrong-scope': status.PERMISSION_DENIED, 'zone-mismatch': status.PERMISSION_DENIED,
 };
 
 const TOKEN_OF: Record<ProxyIdentity['proxyType'], { noun: string; command: string; proxy: string }> = {
@@ -89,13 +89,13 @@ export function tokenAuthenticate(o: TokenAuthOptions): Authenticate {
         if (!id) return refuse(status.INVALID_ARGUMENT, `dataplane node id ${JSON.stringify(node.nodeId)} is not <mesh>.<name>`);
         const v = await o.dataplaneTokens.verify(token, id);
         o.log?.debug({ proxyId: node.nodeId, proxyType: node.proxyType, tokenId: v.id }, 'xDS: proxy authenticated');
-        return { ok: true, proxyId: proxyIdOf(node.proxyType, node.nodeId), expiresAt: v.expiresAt };
+        return { ok: true, proxyId: proxyIdOf(node.proxyType, node.nodeId), expiresAt: v.expiresAt, credential: { kind: 'dataplane', id: v.id, kid: v.kid } };
       }
       const verifier = await o.zoneTokenVerifier();
       if (!verifier) return refuse(status.UNAVAILABLE, KEY_NOT_ARRIVED);
       const v = await verifier.verify(token, { zone: o.zone, scope: node.proxyType });
       o.log?.debug({ proxyId: node.nodeId, proxyType: node.proxyType, tokenId: v.id }, 'xDS: proxy authenticated');
-      return { ok: true, proxyId: proxyIdOf(node.proxyType, node.nodeId), expiresAt: v.expiresAt };
+      return { ok: true, proxyId: proxyIdOf(node.proxyType, node.nodeId), expiresAt: v.expiresAt, credential: { kind: 'zone', id: v.id, kid: v.kid } };
     } catch (err) {
       if (err instanceof DataplaneTokenError) return refuse(DATAPLANE_CODE[err.reason], err.message);
       if (err instanceof ZoneTokenError) return refuse(ZONE_CODE[err.reason], err.message);

@@ -21,6 +21,8 @@ export interface ProxyInsight {
   connected: boolean;
   connectedAt: string;
   disconnectedAt?: string;
+  /** Why the control plane ended the last stream (a revoked token, a stall), when it did. */
+  disconnectReason?: string;
   /** Streams this proxy opened since the control plane started. */
   streams: number;
   /** Second streams refused while this proxy already had a live one (a duplicate node id, or a reconnect racing a dead stream). */
@@ -62,16 +64,19 @@ export class ProxyInsights {
     if (p) {
       Object.assign(p, { proxyType, protocol, connected: true, connectedAt: at, streams: p.streams + 1 });
       delete p.disconnectedAt;
+      delete p.disconnectReason;
     } else {
       this.#proxies.set(proxyId, { proxyId, proxyType, protocol, connected: true, connectedAt: at, streams: 1, refusedDuplicates: 0, types: {} });
     }
   }
 
-  disconnected(proxyId: string): void {
+  /** `reason`: why the control plane ended the stream; absent when the proxy closed it. */
+  disconnected(proxyId: string, reason?: string): void {
     const p = this.#proxies.get(proxyId);
     if (!p) return;
     p.connected = false;
     p.disconnectedAt = this.#iso();
+    if (reason !== undefined) p.disconnectReason = reason;
   }
 
   sent(proxyId: string, type: XdsKind, info: { version: string; nonce: string; resources: number }): void {

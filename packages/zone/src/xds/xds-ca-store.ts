@@ -1,66 +1,13 @@
-import { X509Certificate } from 'node:crypto';
-import {
-  AlreadyExistsError, type CertificateAuthority, generateCa, type ResourceKey, type ResourceStore, VersionConflictError,
-} from '@meshfed/shared';
-import { z } from 'zod';
+import { type CertificateAuthority, loadOrCreateStoredCa, type ResourceStore } from '@meshfed/shared';
 
 /** The GlobalSecret (zone-local: GlobalSecrets never travel over KDS) holding the zone's own xDS CA. */
 export const XDS_CA_SECRET = 'xds-ca';
 
-/** A create that loses a race reads the winner's CA; more rounds than this means something else is wrong. */
-const ATTEMPTS = 5;
-// Proxies carry this CA in their bootstraps for as long as they run: it outlives many restarts.
-const CA_VALID_DAYS = 3650;
-
-const StoredCa = z.object({ certPem: z.string().min(1), keyPem: z.string().min(1) });
-
 /**
  * The zone's xDS CA from the store, created there on first use. Bootstraps embed its certificate, so
- * it must survive restarts and be the same on every replica sharing the store: a CA made anew at each
- * start would leave every running Envoy unable to reconnect after the zone CP restarts. The create is
- * conditional, and a replica that loses the race reads the winner's CA. A stored CA that cannot be
- * used is an error, never overwritten: replacing it would cut off every proxy that trusts it.
+ * a CA made anew at each start would leave every running Envoy unable to reconnect after the zone CP
+ * restarts; see loadOrCreateStoredCa for how replicas agree on one.
  */
-export async function loadOrCreateXdsCa(store: ResourceStore): Promise<{ ca: CertificateAuthority; created: boolean }> {
-  const key: ResourceKey = { type: 'GlobalSecret', name: XDS_CA_SECRET };
-  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const existing = await store.get(key);
-    if (existing) return { ca: decode(existing.spec), created: false };
-    const ca = await generateCa({ commonName: 'meshfed zone xDS CA', validDays: CA_VALID_DAYS });
-    const data = Buffer.from(JSON.stringify(ca), 'utf8').toString('base64');
-    try {
-      await store.commit([{ op: 'put', resource: { ...key, labels: {}, spec: { data } }, expectedVersion: null }]);
-    } catch (err) {
-      // Another replica created it between our read and our write: use theirs.
-      if (err instanceof AlreadyExistsError || err instanceof VersionConflictError) continue;
-      throw err;
-    }
-    return { ca, created: true };
-  }
-  throw new Error(`GlobalSecret "${XDS_CA_SECRET}" could be neither created nor read after ${ATTEMPTS} attempts`);
-}
-
-function decode(spec: Readonly<Record<string, unknown>>): CertificateAuthority {
-  const where = `GlobalSecret "${XDS_CA_SECRET}"`;
-  if (typeof spec['data'] !== 'string') throw new Error(`${where} has no data`);
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(spec['data'], 'base64').toString('utf8'));
-  } catch {
-    throw new Error(`${where} does not hold JSON in base64`);
-  }
-  const parsed = StoredCa.safeParse(json);
-  // Only the path: the message must not carry key material.
-  if (!parsed.success) throw new Error(`${where} does not hold a CA (${parsed.error.issues[0]?.path.join('.') || 'data'} is missing or not a string)`);
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(parsed.data.certPem);
-  } catch {
-    throw new Error(`${where} holds a certificate that does not parse`);
-  }
-  if (!cert.ca) throw new Error(`${where} holds "${cert.subject}", which is not a CA certificate`);
-  if (Date.parse(cert.validTo) <= Date.now()) {
-    throw new Error(`${where} holds a CA that expired on ${cert.validTo}: remove it from the store to have a new one made at the next start, then re-bootstrap every proxy of this zone`);
-  }
-  return parsed.data;
+export function loadOrCreateXdsCa(store: ResourceStore): Promise<{ ca: CertificateAuthority; created: boolean }> {
+  return loadOrCreateStoredCa(store, { secret: XDS_CA_SECRET, commonName: 'meshfed zone xDS CA', afterRenewal: 're-bootstrap every proxy of this zone' });
 }

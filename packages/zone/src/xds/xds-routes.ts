@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
-  BadRequestError, baseUrl, type Cause, configDump, type ConfigDumpInput, type ConfigDumpSection, DataplaneDescriptor, dataplaneNodeId, ENVOY_TYPE, fieldPath,
+  access, BadRequestError, baseUrl, type Cause, configDump, type ConfigDumpInput, type ConfigDumpSection, DataplaneDescriptor, dataplaneNodeId, ENVOY_TYPE, fieldPath,
   type JsonObject, type JsonValue, LABEL_ORIGIN, LABEL_ZONE, MAX_PAGE_SIZE, NotFoundError, type ResourceKey, type ResourceStore,
-  type StoredResource, toEnvoyJson, toWire, typed, XDS_KINDS, type XdsKind, ZoneEgressDescriptor, ZoneIngressDescriptor,
+  readAccess, type StoredResource, toEnvoyJson, toWire, typed, XDS_KINDS, type XdsKind, ZoneEgressDescriptor, ZoneIngressDescriptor,
 } from '@meshfed/shared';
 import { z } from 'zod';
 import { proxyIdOf, type ProxyType } from './proxy-id.js';
@@ -184,6 +184,13 @@ export function xdsHostFor(hostHeader: string | undefined, address: string | und
   return '127.0.0.1';
 }
 
+/** A bootstrap reveals a proxy's registration: READ on the proxy's type, in its mesh. */
+function bootstrapNeed(request: FastifyRequest) {
+  const b = (request.body ?? {}) as { proxyType?: unknown; mesh?: unknown };
+  const type = b.proxyType === 'ingress' ? 'ZoneIngress' : b.proxyType === 'egress' ? 'ZoneEgress' : 'Dataplane';
+  return { action: 'READ' as const, type, ...(typeof b.mesh === 'string' ? { mesh: b.mesh } : {}) };
+}
+
 /**
  * The zone CP's proxy routes: what each proxy is served (`…/xds`, an Envoy config dump), Kuma's
  * `+insights` listings, and `POST /bootstrap`. Registered before the generic resource routes;
@@ -243,19 +250,19 @@ export function registerXdsRoutes(app: FastifyInstance, o: XdsRoutesOptions): vo
     return item(p, r);
   };
 
-  app.get('/meshes/:mesh/dataplanes/:name/xds', xds('dataplane'));
-  app.get('/zoneingresses/:name/xds', xds('ingress'));
-  app.get('/zoneegresses/:name/xds', xds('egress'));
+  app.get('/meshes/:mesh/dataplanes/:name/xds', readAccess('Dataplane'), xds('dataplane'));
+  app.get('/zoneingresses/:name/xds', readAccess('ZoneIngress'), xds('ingress'));
+  app.get('/zoneegresses/:name/xds', readAccess('ZoneEgress'), xds('egress'));
 
-  app.get('/dataplanes+insights', list('dataplane'));
-  app.get('/meshes/:mesh/dataplanes+insights', list('dataplane'));
-  app.get('/meshes/:mesh/dataplanes+insights/:name', one('dataplane'));
-  app.get('/zoneingresses+insights', list('ingress'));
-  app.get('/zoneingresses+insights/:name', one('ingress'));
-  app.get('/zoneegresses+insights', list('egress'));
-  app.get('/zoneegresses+insights/:name', one('egress'));
+  app.get('/dataplanes+insights', readAccess('Dataplane'), list('dataplane'));
+  app.get('/meshes/:mesh/dataplanes+insights', readAccess('Dataplane'), list('dataplane'));
+  app.get('/meshes/:mesh/dataplanes+insights/:name', readAccess('Dataplane'), one('dataplane'));
+  app.get('/zoneingresses+insights', readAccess('ZoneIngress'), list('ingress'));
+  app.get('/zoneingresses+insights/:name', readAccess('ZoneIngress'), one('ingress'));
+  app.get('/zoneegresses+insights', readAccess('ZoneEgress'), list('egress'));
+  app.get('/zoneegresses+insights/:name', readAccess('ZoneEgress'), one('egress'));
 
-  app.post('/bootstrap', async (request, reply) => {
+  app.post('/bootstrap', access(bootstrapNeed), async (request, reply) => {
     const body = BootstrapRequest.safeParse(request.body ?? undefined, { reportInput: true });
     if (!body.success) throw new BadRequestError('Invalid request', 'the bootstrap request is invalid', causesOf(body.error.issues));
     const { proxyType: p, name, mesh, dataplaneToken, adminPort } = body.data;

@@ -1,5 +1,5 @@
 import type { ServerCredentials } from '@grpc/grpc-js';
-import type { EventBus, Logger, ResourceStore, Telemetry } from '@meshfed/shared';
+import type { EventBus, Logger, ResourceStore, StreamGuard, Telemetry } from '@meshfed/shared';
 import { WorkloadCertificateCache } from '../mesh-ca/workload-certificate-cache.js';
 import { AdsServer } from './ads-server.js';
 import type { Authenticate } from './auth.js';
@@ -21,6 +21,8 @@ export interface XdsServiceOptions {
   readonly credentials: ServerCredentials;
   /** The CA proxies verify the ADS server with (bootstraps, GET /xds-ca.crt); absent when xDS is plaintext. */
   readonly caPem?: string;
+  /** The zone CP's: ends the streams of proxies whose token is revoked or whose signing key is removed. */
+  readonly guard?: StreamGuard;
 }
 
 /** The zone's xDS, assembled: certificates, generation, the snapshot cache and the ADS server. */
@@ -48,6 +50,7 @@ export async function startXdsService(o: XdsServiceOptions): Promise<XdsService>
   server = new AdsServer({
     cache, insights, log: o.log, telemetry: o.telemetry, address: o.address, port: o.port, authenticate: o.authenticate, credentials: o.credentials,
     ...(o.ackTimeoutMs !== undefined ? { ackTimeoutMs: o.ackTimeoutMs } : {}),
+    ...(o.guard ? { guard: o.guard } : {}),
     // A proxy that connects before it is registered waits for its configuration; its insight says why.
     onProxyConnected: (proxyId, identity) => {
       // Whatever keeps it from being fully configured, said from the first moment it is connected.

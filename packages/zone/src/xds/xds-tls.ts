@@ -1,11 +1,14 @@
-import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
-import { hostname, networkInterfaces } from 'node:os';
+import { X509Certificate } from 'node:crypto';
 import { ServerCredentials } from '@grpc/grpc-js';
-import { FlagError, issueServerCertificate, type Logger, type PemKeyPair, type ResourceStore, serverCredentials } from '@meshfed/shared';
+import {
+  certificateNames, endsSelfSigned, FlagError, issueServerCertificate, type Logger, type PemKeyPair, pemCertificates, readFlagFile, readGivenCertificate,
+  type ResourceStore, serverCredentials,
+} from '@meshfed/shared';
 import type { ZoneFlags } from '../flags.js';
 import { loadOrCreateXdsCa } from './xds-ca-store.js';
+
+// Moved to @meshfed/shared with the API's HTTPS, which names its certificate the same way.
+export { certificateNames };
 
 export type XdsTlsFlags = Pick<ZoneFlags, 'xdsTlsCert' | 'xdsTlsKey' | 'xdsTlsCa' | 'xdsInsecure'>;
 
@@ -30,10 +33,6 @@ export interface XdsTls {
   readonly caPem?: string;
 }
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-const UNSPECIFIED = new Set(['0.0.0.0', '::']);
-const DNS_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
-
 /** Checks the --xds-tls-* and --xds-insecure flags together and reads their files; every mistake is a FlagError. */
 export async function planXdsTls(flags: XdsTlsFlags): Promise<XdsTlsPlan> {
   const { xdsTlsCert: certFile, xdsTlsKey: keyFile, xdsTlsCa: caFile } = flags;
@@ -47,25 +46,14 @@ export async function planXdsTls(flags: XdsTlsFlags): Promise<XdsTlsPlan> {
     if (caFile !== undefined) throw new FlagError('--xds-tls-ca names the CA that signed --xds-tls-cert: give it with --xds-tls-cert and --xds-tls-key (without them the zone uses a CA of its own)');
     return { kind: 'own-ca' };
   }
-  const certPem = await read(certFile, '--xds-tls-cert');
-  const keyPem = await read(keyFile, '--xds-tls-key');
-  const chain = certificates(certPem, `--xds-tls-cert ${certFile}`);
-  const leaf = chain[0]!;
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(keyPem);
-  } catch {
-    throw new FlagError(`--xds-tls-key ${keyFile} holds no PEM private key`);
-  }
-  if (!leaf.checkPrivateKey(key)) throw new FlagError(`--xds-tls-key ${keyFile} is not the key of the certificate in --xds-tls-cert ${certFile} ("${leaf.subject}")`);
-  if (Date.parse(leaf.validTo) <= Date.now()) throw new FlagError(`--xds-tls-cert ${certFile} expired on ${leaf.validTo}`);
-  if (caFile === undefined) return { kind: 'given', pair: { certPem, keyPem }, caPem: certPem, chain };
-  const caPem = await read(caFile, '--xds-tls-ca');
-  const cas = certificates(caPem, `--xds-tls-ca ${caFile}`);
+  const { pair, chain } = await readGivenCertificate({ cert: certFile, key: keyFile }, { cert: '--xds-tls-cert', key: '--xds-tls-key' });
+  if (caFile === undefined) return { kind: 'given', pair, caPem: pair.certPem, chain };
+  const caPem = await readFlagFile(caFile, '--xds-tls-ca');
+  const cas = pemCertificates(caPem, `--xds-tls-ca ${caFile}`);
   const top = chain.at(-1)!;
   const anchored = cas.some((ca) => ca.fingerprint256 === top.fingerprint256 || (top.checkIssued(ca) && top.verify(ca.publicKey)));
   if (!anchored) throw new FlagError(`--xds-tls-ca ${caFile} did not sign --xds-tls-cert ${certFile} (issued by "${top.issuer}"): proxies would refuse the zone`);
-  return { kind: 'given', pair: { certPem, keyPem }, caPem, chain, ca: cas[0]! };
+  return { kind: 'given', pair, caPem, chain, ca: cas[0]! };
 }
 
 export interface XdsTlsContext {
@@ -90,7 +78,7 @@ export async function startXdsTls(plan: XdsTlsPlan, o: XdsTlsContext): Promise<X
     const top = plan.chain.at(-1)!;
     o.log.info({ subject: leaf.subject, subjectAltName: leaf.subjectAltName, fingerprint: leaf.fingerprint256, validTo: leaf.validTo, caFingerprint: (plan.ca ?? top).fingerprint256 },
       `xDS: serving TLS with --xds-tls-cert; bootstraps trust ${plan.ca ? '--xds-tls-ca' : 'that certificate chain'}`);
-    if (!plan.ca && !(top.checkIssued(top) && top.verify(top.publicKey))) {
+    if (!plan.ca && !endsSelfSigned(plan.chain)) {
       o.log.warn({ issuer: top.issuer }, 'xDS: --xds-tls-cert does not end in a self-signed certificate, so proxies cannot verify it with the chain alone: give its CA with --xds-tls-ca');
     }
     return { credentials: serverCredentials(plan.pair), caPem: plan.caPem };
@@ -102,40 +90,4 @@ export async function startXdsTls(plan: XdsTlsPlan, o: XdsTlsContext): Promise<X
   o.log.info({ fingerprint: new X509Certificate(pair.certPem).fingerprint256, caFingerprint: caCert.fingerprint256, caCreated: created, ...names },
     `xDS: serving TLS with a certificate issued at start by the zone's ${created ? 'new' : 'stored'} xDS CA; bootstraps trust that CA (also at GET /xds-ca.crt). Give --xds-tls-cert/--xds-tls-key for other names`);
   return { credentials: serverCredentials(pair), caPem: ca.certPem };
-}
-
-/**
- * The names and addresses proxies may dial this zone CP by: loopback, the machine's name, and the
- * bind address if it is a specific one; bound to every address, every address of this machine.
- */
-export function certificateNames(address: string, host = hostname(), interfaces = networkInterfaces()): { dnsNames: string[]; ipAddresses: string[] } {
-  const dns = new Set(['localhost']);
-  const ips = new Set(['127.0.0.1', '::1']);
-  if (DNS_NAME.test(host)) dns.add(host.toLowerCase());
-  const bind = address.replace(/^\[(.*)\]$/, '$1');
-  if (isIP(bind) === 0 && DNS_NAME.test(bind)) dns.add(bind.toLowerCase());
-  else if (isIP(bind) !== 0 && !UNSPECIFIED.has(bind)) ips.add(bind);
-  else if (UNSPECIFIED.has(bind)) {
-    // Link-local addresses are left out: they cannot be dialled without an interface scope.
-    for (const list of Object.values(interfaces)) for (const i of list ?? []) if (!/^fe[89ab][0-9a-f]:/i.test(i.address)) ips.add(i.address);
-  }
-  return { dnsNames: [...dns], ipAddresses: [...ips] };
-}
-
-function certificates(pem: string, where: string): X509Certificate[] {
-  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
-  if (blocks.length === 0) throw new FlagError(`${where} holds no PEM certificate`);
-  return blocks.map((b, i) => {
-    try {
-      return new X509Certificate(b);
-    } catch {
-      throw new FlagError(`${where}: certificate ${i + 1} does not parse`);
-    }
-  });
-}
-
-async function read(file: string, flag: string): Promise<string> {
-  return readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new FlagError(`cannot read ${flag} ${file}: ${e.code ?? e.message}`);
-  });
 }

@@ -68,7 +68,7 @@ test('nothing stored: undefined until the key arrives; other changes are ignored
   await s.put({ jwk: global.publicJwk() });
   await w.idle();
   assert.equal(w.current()?.kid, global.kid);
-  assert.ok(s.lines.some((l) => l.msg === "verifying zone tokens with global's public key"));
+  assert.ok(s.lines.some((l) => l.msg === "verifying zone tokens with global's public keys"));
 });
 
 test('an unusable stored key is logged as an error and verifies nothing', async (t) => {
@@ -94,8 +94,8 @@ test('closed: changes no longer apply', async (t) => {
 test('a failed read keeps the key in use and is retried', async (t) => {
   let failing = 0;
   const s = await setup(t, (inner) => ({
-    ...inner, backend: inner.backend, list: (ty, o) => inner.list(ty, o), commit: (ops) => inner.commit(ops), healthy: () => inner.healthy(), close: () => inner.close(),
-    get: (k) => (failing-- > 0 ? Promise.reject(new StoreUnavailableError('test: store down')) : inner.get(k)),
+    ...inner, backend: inner.backend, get: (k) => inner.get(k), commit: (ops) => inner.commit(ops), healthy: () => inner.healthy(), close: () => inner.close(),
+    list: (ty, o) => (failing-- > 0 ? Promise.reject(new StoreUnavailableError('test: store down')) : inner.list(ty, o)),
   }));
   const first = await newGlobal();
   await s.put({ jwk: first.publicJwk() });
@@ -109,4 +109,30 @@ test('a failed read keeps the key in use and is retried', async (t) => {
   const deadline = Date.now() + 5000;
   while (w.current()?.kid !== second.kid && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.equal(w.current()?.kid, second.kid, 'the retry picked up the change');
+});
+
+test("every serial global publishes verifies; a withdrawn one is reported with its serial", async (t) => {
+  const bus = new InProcessEventBus();
+  const store = new MemoryStore(bus);
+  const removed: unknown[] = [];
+  const w = await ZoneTokenKeyWatcher.start({ store, bus, onKeysRemoved: (r) => removed.push(...r) });
+  t.after(() => w.close());
+  const global = await ZoneTokens.open(new MemoryStore(new InProcessEventBus()));
+  const first = global.ring.signer();
+  const oldToken = await global.issue({ zone: 'zone-1', scopes: ['ingress'], validForMs: HOUR });
+  await global.ring.add();
+  const newToken = await global.issue({ zone: 'zone-1', scopes: ['ingress'], validForMs: HOUR });
+  const put = (name: string, jwk: unknown) => store.commit([{ op: 'put', resource: { type: 'ZoneTokenPublicKey', name, labels: {}, spec: { jwk } } }]);
+  await put(ZONE_TOKEN_PUBLIC_KEY_NAME, first.publicJwk);
+  await put(`${ZONE_TOKEN_PUBLIC_KEY_NAME}-2`, global.publicJwk());
+  await w.idle();
+  assert.deepEqual(w.current()?.kids, [first.kid, global.kid], 'oldest serial first');
+  assert.equal(w.current()?.kid, global.kid, 'the newest is the signing one');
+  for (const token of [oldToken, newToken]) assert.equal((await w.current()!.verify(token, { zone: 'zone-1', scope: 'ingress' })).zone, 'zone-1');
+
+  await store.commit([{ op: 'delete', key: KEY }]);
+  await w.idle();
+  assert.deepEqual(removed, [{ kid: first.kid, serial: 1 }]);
+  await assert.rejects(w.current()!.verify(oldToken, { zone: 'zone-1', scope: 'ingress' }), /which this control plane does not have \(was it removed or issued elsewhere\?\)/);
+  assert.equal((await w.current()!.verify(newToken, { zone: 'zone-1', scope: 'ingress' })).zone, 'zone-1');
 });

@@ -1,0 +1,35 @@
+import { Agent, request } from 'node:https';
+import type { Connection } from './connection.js';
+
+// Its own module, loaded only for https:// with --ca-file or --skip-verify: node:https (and TLS) cost
+// every other command start-up time.
+
+/**
+ * A fetch over node:https that verifies with `caPem` (or not at all), for what the global fetch cannot
+ * be told per call. Only what the client uses: a string body, the whole answer read at once.
+ */
+export function httpsFetch(c: Pick<Connection, 'caPem' | 'skipVerify'>): typeof fetch {
+  // Keep-alive: a listing's pages share one connection; idle sockets do not hold the process open.
+  const agent = new Agent({ keepAlive: true, rejectUnauthorized: !c.skipVerify, ...(c.caPem !== undefined ? { ca: c.caPem } : {}) });
+  const f = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
+    new Promise((resolve, reject) => {
+      const url = new URL(input instanceof Request ? input.url : input);
+      const headers: Record<string, string> = {};
+      new Headers(init.headers).forEach((v, k) => (headers[k] = v));
+      const req = request(url, { method: init.method ?? 'GET', headers, agent, ...(init.signal ? { signal: init.signal } : {}) }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const answerHeaders = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) answerHeaders.append(k, one);
+          const status = res.statusCode ?? 502;
+          const empty = status === 204 || status === 205 || status === 304;
+          resolve(new Response(empty ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage ?? '', headers: answerHeaders }));
+        });
+      });
+      req.on('error', reject);
+      req.end(typeof init.body === 'string' ? init.body : undefined);
+    });
+  return f as typeof fetch;
+}
