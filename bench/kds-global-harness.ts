@@ -6,7 +6,7 @@ import { digestOf } from './kds-digest.js';
 import { isFromBench, MESH, meshTimeout, send, usage } from './kds-proc.js';
 
 const flags = parseFlags(GlobalFlags, [
-  '--kds-insecure', '--api-address', '127.0.0.1', '--api-port', '0', '--kds-address', '127.0.0.1', '--kds-port', '0', '--log-level', 'warn',
+  '--kds-insecure', '--api-address', '127.0.0.1', '--api-port', '0', '--api-tls-port', '0', '--kds-address', '127.0.0.1', '--kds-port', '0', '--log-level', 'warn',
 ], {});
 
 try {

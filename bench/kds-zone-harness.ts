@@ -31,7 +31,7 @@ const log = createLogger({ component: 'zone', zone: cfg.zone, level: 'info', des
 
 const argv = [
   '--zone', cfg.zone, '--global-address', `grpc://127.0.0.1:${cfg.kdsPort}`, '--zone-token-file', cfg.tokenFile,
-  '--api-address', '127.0.0.1', '--api-port', '0', '--xds-port', '0', '--store', cfg.store,
+  '--api-address', '127.0.0.1', '--api-port', '0', '--api-tls-port', '0', '--xds-port', '0', '--store', cfg.store,
   '--kds-backoff-base', '100ms', '--kds-backoff-max', '1s',
   ...(cfg.postgresUrl ? ['--postgres-url', cfg.postgresUrl] : []),
 ];
