@@ -4,8 +4,11 @@
 // Every case answers `GET /meshes/default/meshtimeouts` (BENCH_API_ITEMS MeshTimeouts, the same bytes):
 //   1. baseline: a bare Fastify server answering that JSON, no meshfed hooks;
 //   2. meshfed's buildApiServer on a MemoryStore, no `access` option: loopback admin, no token;
-//   3. the same API with access control on (localhostIsAdmin off), a user token of mesh-system:admin;
+//   3. the same API with access control on (localhostIsAdmin off), a user token of mesh-system:admin
+//      (verified once, then served from UserTokens' cache of verified tokens);
 //   4. the same, a token of a plain user (the built-in rule lets any user READ non-secret types);
+//   3u. case 3 on an API whose UserTokens keep no cache of verified tokens (verifiedCacheSize 0):
+//      every request pays the ECDSA check; 3 vs 3u is what the cache saves;
 //   5. the same, a token with a forged signature (401: the full ECDSA check runs and fails);
 //   6. the same, a token that is not a JWT (401 before any cryptography).
 // Each case runs BENCH_API_ROUNDS times, interleaved (warm-up, then a fixed duration each time); its
@@ -165,12 +168,18 @@ export async function benchApi(): Promise<void> {
   const bus = new InProcessEventBus();
   const store = new MemoryStore(bus);
   const userTokens = await UserTokens.open(store, { log });
+  // The same keys without the cache of verified tokens: what each request costs when every signature is checked.
+  const uncachedTokens = await UserTokens.open(store, { log, verifiedCacheSize: 0 });
   const open = buildApiServer({ mode: 'global', store, log, telemetry: new Telemetry({ service: 'bench' }) });
   const guarded = buildApiServer({
     mode: 'global', store, log, telemetry: new Telemetry({ service: 'bench' }),
     access: { userTokens, localhostIsAdmin: false, anonymousReads: false, grants: () => NO_GRANTS },
   });
-  const apps: FastifyInstance[] = [open, guarded];
+  const uncached = buildApiServer({
+    mode: 'global', store, log, telemetry: new Telemetry({ service: 'bench' }),
+    access: { userTokens: uncachedTokens, localhostIsAdmin: false, anonymousReads: false, grants: () => NO_GRANTS },
+  });
+  const apps: FastifyInstance[] = [open, guarded, uncached];
   let client: Proc<FromClient> | undefined;
   try {
     // The data, written through the API as a user would (so it is what validation accepts).
@@ -181,6 +190,7 @@ export async function benchApi(): Promise<void> {
     }
     const openPort = await listen(open);
     const guardedPort = await listen(guarded);
+    const uncachedPort = await listen(uncached);
     const reference = await get(openPort, {});
     if (reference.status !== 200) throw new Error(`${PATH} answered ${reference.status}: ${reference.body}`);
     const answer: unknown = JSON.parse(reference.body);
@@ -204,6 +214,7 @@ export async function benchApi(): Promise<void> {
       { id: '2', what: 'meshfed, loopback admin, no token', port: openPort, headers: {}, status: 200 },
       { id: '3', what: 'meshfed, admin user token', port: guardedPort, headers: bearer(admin), status: 200 },
       { id: '4', what: 'meshfed, reader user token', port: guardedPort, headers: bearer(reader), status: 200 },
+      { id: '3u', what: 'meshfed, admin user token, cache off', port: uncachedPort, headers: bearer(admin), status: 200 },
       { id: '5', what: 'meshfed, forged signature → 401', port: guardedPort, headers: bearer(forged), status: 401 },
       { id: '6', what: 'meshfed, not a JWT → 401', port: guardedPort, headers: bearer('not-a-token'), status: 401 },
     ];
@@ -283,8 +294,9 @@ export async function benchApi(): Promise<void> {
     const joseKeys = await generateKeyPair('ES256');
     const joseToken = await new SignJWT(decodeJwt(admin)).setProtectedHeader({ alg: 'ES256', kid: 'k', typ: 'JWT' }).sign(joseKeys.privateKey);
     const loops: [string, () => Promise<unknown>, number][] = [
-      ['UserTokens.verify, valid admin token, 1 at a time', () => userTokens.verify(admin), 1],
-      [`UserTokens.verify, valid admin token, ${CONCURRENCY} in flight`, () => userTokens.verify(admin), CONCURRENCY],
+      ['UserTokens.verify, valid admin token, 1 at a time (cached)', () => userTokens.verify(admin), 1],
+      ['UserTokens.verify, valid admin token, 1 at a time, cache off', () => uncachedTokens.verify(admin), 1],
+      [`UserTokens.verify, valid admin token, ${CONCURRENCY} in flight, cache off`, () => uncachedTokens.verify(admin), CONCURRENCY],
       ['UserTokens.verify, forged signature (refused)', () => refused(userTokens.verify(forged)), 1],
       ['UserTokens.verify, not a JWT (refused)', () => refused(userTokens.verify('not-a-token')), 1],
       ['jose jwtVerify alone (same claims, ES256), 1 at a time', () => jwtVerify(joseToken, joseKeys.publicKey, { algorithms: ['ES256'] }), 1],
@@ -301,6 +313,8 @@ export async function benchApi(): Promise<void> {
     const tokenCost = f('3').cpuUsPerReq - loop2.cpuUsPerReq;
     console.log('');
     console.log(`token's own cost (3 vs 2): +${us(tokenCost)} CPU per request, throughput ${x2(f('3').rps, loop2.rps)}, p50 ${fmt(loop2.p50)} → ${fmt(f('3').p50)}`);
+    const uncachedCost = f('3u').cpuUsPerReq - loop2.cpuUsPerReq;
+    console.log(`without the cache of verified tokens (3u vs 2): +${us(uncachedCost)} CPU per request, throughput ${x2(f('3u').rps, loop2.rps)}, p50 ${fmt(loop2.p50)} → ${fmt(f('3u').p50)}`);
     console.log(`meshfed without a token vs bare Fastify (2 vs 1): +${us(loop2.cpuUsPerReq - base.cpuUsPerReq)} CPU per request, throughput ${x2(loop2.rps, base.rps)}`);
     console.log(`refusals: forged signature ${us(f('5').cpuUsPerReq)}, not a JWT ${us(f('6').cpuUsPerReq)} CPU per request (a 200 with a token: ${us(f('3').cpuUsPerReq)})`);
     console.log(`host load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

@@ -133,4 +133,22 @@ describe('user tokens', () => {
     assert.equal((await tokens.verify(fresh)).name, 'alice');
     tokens.close();
   });
+
+  test('a cached token is still refused once revoked, expired or its key removed', async () => {
+    const { tokens, revoked, set } = await setup();
+    const { token, id } = await tokens.issue({ name: 'carol', groups: [], validForMs: HOUR });
+    await tokens.verify(token);
+    await tokens.verify(token); // from the cache
+    revoked.add(id);
+    await refused(tokens.verify(token), 'revoked', /was revoked/);
+    revoked.delete(id);
+    set(T0 + 2 * HOUR);
+    await refused(tokens.verify(token), 'expired', /expired at/);
+    set(T0);
+    await tokens.verify(token);
+    await tokens.ring.add();
+    await tokens.ring.remove(1);
+    await refused(tokens.verify(token), 'bad-signature', /which this control plane does not have/);
+    tokens.close();
+  });
 });
