@@ -2,8 +2,6 @@
 // available here, so loopback must not be trusted either), the built CLI with tokens, revocation of
 // a user token and of a zone token whose KDS stream is open, and no token or key in any log line.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -12,35 +10,19 @@ import { cleanups } from './support/cleanup.js';
 import { eventually, FAST_GLOBAL, kdsPortOf, tmp } from './support/federation.js';
 import { createTestDatabase } from './support/postgres.js';
 import { startCp } from './support/processes.js';
+import { type CliRun, jwtId, meshfed, show } from './support/cli.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const CLI = join(ROOT, 'packages', 'ctl', 'dist', 'main.js');
 const NO_ADMIN = ['--api-localhost-is-admin=false'];
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 const outputs: string[] = [];
 
-async function meshfed(args: readonly string[], token?: string): Promise<Run> {
-  const env = { ...process.env, MESHFED_CP: '', MESHFED_TOKEN: token ?? '' };
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  outputs.push(stderr);
-  return { code, stdout, stderr };
+/** The CLI with a user token (or none), its stderr kept for the log check at the end. */
+async function cli(args: readonly string[], token?: string): Promise<CliRun> {
+  const r = await meshfed(args, token !== undefined ? { env: { MESHFED_TOKEN: token } } : {});
+  outputs.push(r.stderr);
+  return r;
 }
-
-const show = (r: Run) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-const jwtId = (token: string) => (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
 
 async function adminToken(url: string): Promise<string> {
   const r = await fetch(`${url}/global-secrets/admin-user-token`);
@@ -85,41 +67,41 @@ describe('an authenticated API, end to end', { timeout: 120_000 }, () => {
     const anonymous = await fetch(`${global.url}/meshes/m1`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'Mesh', name: 'm1' }) });
     assert.equal(anonymous.status, 401);
     assert.equal(((await anonymous.json()) as { title: string }).title, 'Unauthenticated');
-    const anonCli = await meshfed(['get', 'meshes', ...cp]);
+    const anonCli = await cli(['get', 'meshes', ...cp]);
     assert.notEqual(anonCli.code, 0, show(anonCli));
     assert.match(anonCli.stderr, /401|authentication required/i);
 
     // The admin token, from loopback only; with it the CLI mints a reader.
     const admin = await adminToken(global.url);
-    const minted = await meshfed(['generate', 'user-token', '--name', 'alice', '--group', 'readers', '--valid-for', '1h', ...cp], admin);
+    const minted = await cli(['generate', 'user-token', '--name', 'alice', '--group', 'readers', '--valid-for', '1h', ...cp], admin);
     assert.equal(minted.code, 0, show(minted));
     const reader = minted.stdout.trim();
 
     // The admin writes; the reader reads, but neither writes, nor reads secrets, nor mints tokens.
-    const applied = await meshfed(['apply', '-f', join(ROOT, 'examples', 'mesh-mtls-zoneegress.yaml'), ...cp], admin);
+    const applied = await cli(['apply', '-f', join(ROOT, 'examples', 'mesh-mtls-zoneegress.yaml'), ...cp], admin);
     assert.equal(applied.code, 0, show(applied));
-    await eventually('the mesh CA', async () => (await meshfed(['get', 'secrets', ...cp], admin)).stdout.includes('default.ca-builtin-cert-ca-1'));
-    const adminSecrets = await meshfed(['get', 'secrets', '-o', 'json', ...cp], admin);
+    await eventually('the mesh CA', async () => (await cli(['get', 'secrets', ...cp], admin)).stdout.includes('default.ca-builtin-cert-ca-1'));
+    const adminSecrets = await cli(['get', 'secrets', '-o', 'json', ...cp], admin);
     assert.equal(adminSecrets.code, 0, show(adminSecrets));
     assert.ok(!adminSecrets.stdout.includes('ca-builtin-key'), "the CA's private key is not served, even to the admin");
 
-    const readerGet = await meshfed(['get', 'meshes', ...cp], reader);
+    const readerGet = await cli(['get', 'meshes', ...cp], reader);
     assert.equal(readerGet.code, 0, show(readerGet));
     assert.match(readerGet.stdout, /default/);
-    const readerApply = await meshfed(['apply', '-f', join(ROOT, 'examples', 'policy-timeout.yaml'), ...cp], reader);
+    const readerApply = await cli(['apply', '-f', join(ROOT, 'examples', 'policy-timeout.yaml'), ...cp], reader);
     assert.notEqual(readerApply.code, 0, show(readerApply));
     assert.match(readerApply.stderr, /lacks the right to CREATE MeshTimeout/);
-    const readerSecrets = await meshfed(['get', 'secrets', ...cp], reader);
+    const readerSecrets = await cli(['get', 'secrets', ...cp], reader);
     assert.notEqual(readerSecrets.code, 0, show(readerSecrets));
     assert.match(readerSecrets.stderr, /lacks the right to READ Secret/);
     for (const what of [['zone-token', '--zone', 'z9', '--scope', 'zone'], ['user-token', '--name', 'mallory', '--group', 'mesh-system:admin']]) {
-      const r = await meshfed(['generate', ...what, ...cp], reader);
+      const r = await cli(['generate', ...what, ...cp], reader);
       assert.notEqual(r.code, 0, show(r));
       assert.match(r.stderr, /lacks the right to GENERATE_(ZONE|USER)_TOKEN/);
     }
 
     // A zone connects with a zone token the admin made; revoking that token ends its stream at once.
-    const zoneTok = await meshfed(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'zone', ...cp], admin);
+    const zoneTok = await cli(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'zone', ...cp], admin);
     assert.equal(zoneTok.code, 0, show(zoneTok));
     const tokenFile = join(dir.dir, 'zone-1.token');
     writeFileSync(tokenFile, zoneTok.stdout);
@@ -129,7 +111,7 @@ describe('an authenticated API, end to end', { timeout: 120_000 }, () => {
       return r.ok ? ((await r.json()) as { online?: boolean; status?: string }) : undefined;
     };
     await eventually('zone-1 online', async () => (await online())?.online === true);
-    const revokeZone = await meshfed(['revoke', 'zone-token', jwtId(zoneTok.stdout.trim()), ...cp], admin);
+    const revokeZone = await cli(['revoke', 'zone-token', jwtId(zoneTok.stdout.trim()), ...cp], admin);
     assert.equal(revokeZone.code, 0, show(revokeZone));
     const revokedAt = Date.now();
     await eventually('zone-1 offline', async () => (await online())?.online === false, 5_000);
@@ -137,27 +119,27 @@ describe('an authenticated API, end to end', { timeout: 120_000 }, () => {
     await eventually('the reason in the zone log', async () => /revoked/.test(zone.logs()));
 
     // Revoking the reader: its next request is a 401 that says so.
-    const revokeUser = await meshfed(['revoke', 'user-token', jwtId(reader), ...cp], admin);
+    const revokeUser = await cli(['revoke', 'user-token', jwtId(reader), ...cp], admin);
     assert.equal(revokeUser.code, 0, show(revokeUser));
-    const after = await meshfed(['get', 'meshes', ...cp], reader);
+    const after = await cli(['get', 'meshes', ...cp], reader);
     assert.notEqual(after.code, 0);
     assert.match(after.stderr, new RegExp(`user token ${jwtId(reader)} was revoked`));
 
     // Rotating the user-token keys: a new serial signs; removing serial 1 refuses what it signed (the
     // admin token included), and the loopback-only route hands out a fresh admin token.
-    const added = await meshfed(['signing-keys', 'add', 'user-token', ...cp], admin);
+    const added = await cli(['signing-keys', 'add', 'user-token', ...cp], admin);
     assert.equal(added.code, 0, show(added));
-    const second = await meshfed(['generate', 'user-token', '--name', 'bob', '--group', 'readers', ...cp], admin);
+    const second = await cli(['generate', 'user-token', '--name', 'bob', '--group', 'readers', ...cp], admin);
     assert.equal(second.code, 0, show(second));
-    const removed = await meshfed(['signing-keys', 'remove', 'user-token', '1', ...cp], admin);
+    const removed = await cli(['signing-keys', 'remove', 'user-token', '1', ...cp], admin);
     assert.equal(removed.code, 0, show(removed));
-    const oldAdmin = await meshfed(['get', 'meshes', ...cp], admin);
+    const oldAdmin = await cli(['get', 'meshes', ...cp], admin);
     assert.notEqual(oldAdmin.code, 0, show(oldAdmin));
     assert.match(oldAdmin.stderr, /which this control plane does not have/);
-    assert.equal((await meshfed(['get', 'meshes', ...cp], second.stdout.trim())).code, 0, 'a token of the new serial works');
+    assert.equal((await cli(['get', 'meshes', ...cp], second.stdout.trim())).code, 0, 'a token of the new serial works');
     const newAdmin = await adminToken(global.url);
     assert.notEqual(newAdmin, admin);
-    assert.equal((await meshfed(['get', 'secrets', ...cp], newAdmin)).code, 0);
+    assert.equal((await cli(['get', 'secrets', ...cp], newAdmin)).code, 0);
 
     // No token and no key material in any log line of the daemons or any CLI error.
     await zone.stop();

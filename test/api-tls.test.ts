@@ -2,32 +2,16 @@
 // with a certificate from its own CA; the built `meshfed` trusts it with GET /api-ca.crt as --ca-file,
 // refuses it in one line without, and the CA is the same after a restart on the same store.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createTestDatabase } from './support/postgres.js';
 import { runToExit, startCp } from './support/processes.js';
+import { meshfed, show } from './support/cli.js';
 
-const CLI = join(import.meta.dirname, '..', 'packages', 'ctl', 'dist', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'meshfed-api-tls-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function meshfed(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, MESHFED_CP: '', MESHFED_CA_FILE: '', MESHFED_TOKEN: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
-
-const show = (r: { code: number | null; stdout: string; stderr: string }) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
 test('meshfed over HTTPS with the CA from GET /api-ca.crt; one line without it; --skip-verify; the same CA after a restart on the same Postgres store', async () => {
   const db = await createTestDatabase();

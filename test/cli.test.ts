@@ -1,7 +1,5 @@
 // The built `meshfed` CLI against a real standalone zone CP: apply, get, delete, errors.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,33 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import { findByKind } from '@meshfed/shared/resources';
 import { parseAllDocuments } from 'yaml';
 import { type RunningCp, startCp } from './support/processes.js';
+import { CLI, meshfed, show } from './support/cli.js';
 
-const CLI = join(import.meta.dirname, '..', 'packages', 'ctl', 'dist', 'main.js');
 const EXAMPLES = join(import.meta.dirname, '..', 'examples');
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function meshfed(args: readonly string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, MESHFED_CP: '', ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  child.stdin.end(options.stdin ?? '');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
-
-const show = (r: Run) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
 interface Doc {
   readonly type: string;

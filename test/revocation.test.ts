@@ -2,30 +2,13 @@
 // streams it opened end within a second, saying why: a zone's KDS streams to global, a dataplane's ADS
 // stream to its zone, and, once global's list has reached it over KDS, an ingress's ADS stream to a zone.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { cleanups } from './support/cleanup.js';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp, zoneToken } from './support/federation.js';
 import { type RunningCp, startCp } from './support/processes.js';
 import { XdsTestClient, type XdsTarget, xdsTargetOf } from './support/xds-client.js';
-
-const CLI = join(import.meta.dirname, '..', 'packages', 'ctl', 'dist', 'main.js');
-
-/** The `jti` of a token, read as the CLI reads it: without verifying. */
-const idOf = (token: string): string => (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { jti: string }).jti;
-
-async function meshfed(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, MESHFED_CP: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+import { jwtId, meshfed } from './support/cli.js';
 
 async function revoke(cp: RunningCp, kind: 'zone' | 'dataplane', id: string): Promise<unknown> {
   const res = await fetch(`${cp.url}/tokens/${kind}/revocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }) });
@@ -96,7 +79,7 @@ describe('token revocation', { timeout: 120_000 }, () => {
     await eventually('the default mesh in the zone', async () => (await getJson(`${zone.url}/meshes/default`)).status === 200);
     const xds = await xdsTargetOf(zone);
     const ingressToken = await zoneToken(global, 'zone-1', ['ingress']);
-    const ingressId = idOf(ingressToken);
+    const ingressId = jwtId(ingressToken);
     const ingress = await connectedProxy(zone, xds, 'ingress-1', 'ingress', ingressToken, 'zoneingress:ingress-1');
 
     // Revoked with the CLI on global; the revocation reaches zone-1 over KDS and ends the ingress's stream there.
@@ -117,7 +100,7 @@ describe('token revocation', { timeout: 120_000 }, () => {
     assert.match(refusedOnZone.stderr, /not revoked here \(400\)\n {2}zone tokens are revoked on the global control plane/);
 
     // zone-1's own KDS token: its streams end within a second of the answer.
-    const kdsId = idOf(kdsToken);
+    const kdsId = jwtId(kdsToken);
     const disconnected = logged(global, (l) => l.includes('"KDS: zone disconnected"') && l.includes(`zone token ${kdsId} was revoked`));
     const before = Date.now();
     assert.deepEqual(await revoke(global, 'zone', kdsId), { kind: 'zone', id: kdsId, outcome: 'revoked' });
@@ -145,7 +128,7 @@ describe('token revocation', { timeout: 120_000 }, () => {
     assert.ok(res.ok, await res.text());
     const token = await dataplaneToken(zone, 'web-1');
     const other = await dataplaneToken(zone, 'web-1');
-    const id = idOf(token);
+    const id = jwtId(token);
     const web = await connectedProxy(zone, xds, 'default.web-1', 'dataplane', token, 'default.web-1');
     await web.waitFor('web configured', (c) => c.responses > 0);
 

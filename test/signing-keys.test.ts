@@ -3,9 +3,6 @@
 // stream on global, a proxy's ADS stream on a zone, an egress's on a federated zone) and is refused on
 // reconnect, saying why; tokens of the new serial keep working. Replicas on Postgres follow each other.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cleanups } from './support/cleanup.js';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp, zoneToken } from './support/federation.js';
@@ -13,28 +10,8 @@ import { TEST_NATS_URL } from './support/nats.js';
 import { createTestDatabase } from './support/postgres.js';
 import { type RunningCp, startCp } from './support/processes.js';
 import { XdsTestClient, xdsTargetOf } from './support/xds-client.js';
+import { meshfed, show } from './support/cli.js';
 
-const CLI = join(import.meta.dirname, '..', 'packages', 'ctl', 'dist', 'main.js');
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function meshfed(args: readonly string[]): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, MESHFED_CP: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
-
-const show = (r: Run) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 const kidOf = (token: string) => (JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
 
 async function cli(args: readonly string[]): Promise<string> {

@@ -1,37 +1,13 @@
 // Zone and dataplane tokens end to end: the built `meshfed` CLI against real daemons, on Postgres; and
 // global's public zone-token key reaching a federated zone over KDS.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DataplaneTokens, PostgresStore, ZoneTokens, ZoneTokenVerifier } from '@meshfed/shared';
 import { cleanups } from './support/cleanup.js';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp, zoneToken } from './support/federation.js';
 import { createTestDatabase } from './support/postgres.js';
 import { startCp } from './support/processes.js';
-
-const CLI = join(import.meta.dirname, '..', 'packages', 'ctl', 'dist', 'main.js');
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function meshfed(args: readonly string[]): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, MESHFED_CP: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
-
-const show = (r: Run) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+import { meshfed, show } from './support/cli.js';
 
 /** Verifies with the key global keeps in the database, as another replica of global would. */
 async function verifyOn(url: string, token: string, expect: { zone: string; scope: 'zone' | 'ingress' | 'egress' }) {

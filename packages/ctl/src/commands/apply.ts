@@ -27,6 +27,7 @@ applies nothing.
 Flags:
   -f, --file FILE   file to apply, or - for standard input
       --cp URL      control plane API (default http://127.0.0.1:5681, or env MESHFED_CP)
+      --ca-file, --skip-verify, --token, --token-file: HTTPS and authentication, see "meshfed --help"
   -h, --help        show this help
 
 Example:

@@ -20,6 +20,7 @@ TYPE is a type's plural, singular, kind or alias (see "meshfed get --help").
 Flags:
       --mesh MESH   mesh of a mesh-scoped type (default "default")
       --cp URL      control plane API (default http://127.0.0.1:5681, or env MESHFED_CP)
+      --ca-file, --skip-verify, --token, --token-file: HTTPS and authentication, see "meshfed --help"
   -h, --help        show this help
 
 Example:

@@ -64,6 +64,7 @@ Flags:
                             ${DEFAULT_USER_TOKEN_VALIDITY} for a user token)
       --dir DIR             kds-certs: where to write the files (required)
       --cp URL              control plane API (default http://127.0.0.1:5681, or env MESHFED_CP)
+      --ca-file, --skip-verify, --token, --token-file: HTTPS and authentication, see "meshfed --help"
   -h, --help                show this help
 
 The token is printed on standard output, followed by a newline; its id, which "meshfed revoke" takes,

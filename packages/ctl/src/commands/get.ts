@@ -33,6 +33,7 @@ Flags:
   -A, --all-meshes       list a mesh-scoped type across all meshes
   -o, --output FORMAT    ${OUTPUT_FORMATS.join(', ')} (default table)
       --cp URL           control plane API (default http://127.0.0.1:5681, or env MESHFED_CP)
+      --ca-file, --skip-verify, --token, --token-file: HTTPS and authentication, see "meshfed --help"
   -h, --help             show this help
 
 Examples:

@@ -68,6 +68,7 @@ Flags:
       --type TYPES         with --config-dump: only these sections, comma-separated: ${XDS_TYPES.join(', ')}
   -o, --output FORMAT      ${OUTPUT_FORMATS.join(', ')} (default table)
       --cp URL             control plane API (default http://127.0.0.1:5681, or env MESHFED_CP)
+      --ca-file, --skip-verify, --token, --token-file: HTTPS and authentication, see "meshfed --help"
   -h, --help               show this help
 
 Examples:

@@ -28,6 +28,7 @@ Revoking a token already revoked succeeds. Up to 10,000 tokens of each kind can 
 
 Flags:
       --cp URL    control plane API (default http://127.0.0.1:5681, or env MESHFED_CP)
+      --ca-file, --skip-verify, --token, --token-file: HTTPS and authentication, see "meshfed --help"
   -h, --help      show this help
 
 Examples:

@@ -36,6 +36,7 @@ serial. The last key cannot be removed; at most 10 are kept.
 Flags:
   -o, --output FORMAT   list as table (default), yaml or json
       --cp URL          control plane API (default http://127.0.0.1:5681, or env MESHFED_CP)
+      --ca-file, --skip-verify, --token, --token-file: HTTPS and authentication, see "meshfed --help"
   -h, --help            show this help
 
 Examples:
