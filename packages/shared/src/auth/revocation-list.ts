@@ -5,6 +5,7 @@ import {
   MAX_REVOKED_TOKEN_IDS, type RevocableTokenKind, revocationListName, type RevokeOutcome, TokenIdSchema, TokenRevocationListDescriptor, TokenRevocationListSpec,
 } from '../resources/token-revocation-list.js';
 import type { ResourceStore } from '../store/resource-store.js';
+import { SerialRefresher } from '../store/serial-refresh.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { StreamGuard } from './stream-guard.js';
 
@@ -18,8 +19,6 @@ export interface RevocationListOptions {
 /** Called with the ids that became revoked, once each, in this process. */
 export type RevokedListener = (ids: readonly string[]) => void;
 
-/** After a failed store read; the next change event would retry too, but none may come. */
-const RETRY_MS = 1000;
 /** Writers on one store (replicas, KDS) converge in a round or two; more means something else is wrong. */
 const ATTEMPTS = 8;
 /** Ids named one by one in a log line; beyond, only their count. */
@@ -42,26 +41,28 @@ export class RevocationList {
   readonly #key: ResourceKey;
   readonly #listeners = new Set<RevokedListener>();
   readonly #unsubscribe: () => void;
+  readonly #refresher: SerialRefresher;
   #ids: ReadonlySet<string> = new Set();
-  #chain: Promise<void> = Promise.resolve();
-  #queued = false;
-  #closed = false;
-  #retry: NodeJS.Timeout | undefined;
 
   private constructor(o: RevocationListOptions) {
     this.#o = o;
     this.kind = o.kind;
     this.#key = { type: TokenRevocationListDescriptor.kind, name: revocationListName(o.kind) };
+    this.#refresher = new SerialRefresher({
+      refresh: () => this.#refresh(),
+      log: o.log,
+      failure: { fields: { tokenKind: o.kind }, message: `could not read the ${o.kind} token revocation list; keeping the one in use` },
+    });
     // Subscribed before the first read, so that a revocation committed in between is not missed.
     this.#unsubscribe = o.bus.subscribe((events) => {
-      if (events.some((e) => e.type === this.#key.type && e.name === this.#key.name)) this.#schedule();
+      if (events.some((e) => e.type === this.#key.type && e.name === this.#key.name)) this.#refresher.schedule();
     });
   }
 
   /** Reads the stored list before answering, so `isRevoked` is right from the start. */
   static async open(options: RevocationListOptions): Promise<RevocationList> {
     const list = new RevocationList(options);
-    list.#schedule();
+    list.#refresher.schedule();
     await list.idle();
     return list;
   }
@@ -97,21 +98,16 @@ export class RevocationList {
     if (!parsed.success) {
       return Promise.reject(new BadRequestError('Invalid request', `the ${this.kind} token revocation is invalid`, [{ field: 'id', message: parsed.error.issues[0]!.message }]));
     }
-    return this.#run(() => this.#revoke(id));
+    return this.#refresher.run(() => this.#revoke(id));
   }
 
   /** Resolves once every change seen so far is applied. */
-  async idle(): Promise<void> {
-    let seen: Promise<void>;
-    do {
-      seen = this.#chain;
-      await seen;
-    } while (seen !== this.#chain);
+  idle(): Promise<void> {
+    return this.#refresher.idle();
   }
 
   close(): void {
-    this.#closed = true;
-    clearTimeout(this.#retry);
+    this.#refresher.close();
     this.#unsubscribe();
     this.#listeners.clear();
   }
@@ -146,34 +142,8 @@ export class RevocationList {
     throw new Error(`${this.#key.type} "${this.#key.name}" kept changing under us: ${this.kind} token ${id} not revoked after ${ATTEMPTS} attempts`);
   }
 
-  #run<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.#chain.then(task);
-    this.#chain = result.then(() => undefined, () => undefined);
-    return result;
-  }
-
-  #schedule(): void {
-    // One read waiting is enough: it sees every change committed before it runs.
-    if (this.#queued || this.#closed) return;
-    this.#queued = true;
-    void this.#run(async () => {
-      this.#queued = false;
-      await this.#refresh();
-    });
-  }
-
   async #refresh(): Promise<void> {
-    if (this.#closed) return;
-    let stored;
-    try {
-      stored = await this.#o.store.get(this.#key);
-    } catch (err) {
-      this.#o.log?.warn({ err, tokenKind: this.kind, retryInMs: RETRY_MS }, `could not read the ${this.kind} token revocation list; keeping the one in use`);
-      clearTimeout(this.#retry);
-      this.#retry = setTimeout(() => this.#schedule(), RETRY_MS);
-      this.#retry.unref();
-      return;
-    }
+    const stored = await this.#o.store.get(this.#key);
     if (!stored) return this.#apply(new Set());
     const ids = this.#parse(stored.spec, stored.version);
     // An unusable list revokes nothing new, and un-revokes nothing either.
@@ -191,7 +161,7 @@ export class RevocationList {
   #apply(ids: ReadonlySet<string>): void {
     const added = [...ids].filter((id) => !this.#ids.has(id));
     this.#ids = ids;
-    if (added.length === 0 || this.#closed) return;
+    if (added.length === 0 || this.#refresher.closed) return;
     this.#o.log?.info({ tokenKind: this.kind, count: added.length, ...(added.length <= LOGGED_IDS ? { tokenIds: added } : {}) }, `${this.kind} token revocations in effect`);
     for (const listener of [...this.#listeners]) {
       try {

@@ -4,6 +4,7 @@ import type { EventBus } from '../events/event-bus.js';
 import type { StoredResource } from '../resources/resource.js';
 import { MAX_SIGNING_KEYS, MAX_SIGNING_KEY_SERIAL, signingKeyName, signingKeySerialOf, type SigningKeyInfo } from '../resources/signing-key-info.js';
 import type { ResourceStore } from '../store/resource-store.js';
+import { SerialRefresher } from '../store/serial-refresh.js';
 import type { Logger } from '../telemetry/logger.js';
 import { SigningKeyError } from './errors.js';
 import { decodeSigningKey, generateSigningKeyData, type SigningKey, ZONE_TOKEN_ALG } from './signing-key.js';
@@ -51,8 +52,6 @@ export type KeyRingListener = (change: KeyRingChange) => void;
 
 /** A create or remove that loses a race reads again; more rounds than this means something else is writing. */
 const ATTEMPTS = 8;
-/** After a failed store read; the next change event would retry too, but none may come. */
-const RETRY_MS = 1000;
 
 interface Held {
   readonly version: string;
@@ -71,23 +70,25 @@ export class SigningKeyRing {
   readonly #o: SigningKeyRingOptions;
   readonly #listeners = new Set<KeyRingListener>();
   readonly #unsubscribe: () => void;
+  readonly #refresher: SerialRefresher;
   /** By GlobalSecret name. */
   #held = new Map<string, Held>();
   #keys: readonly RingKey[] = [];
   #byKid: ReadonlyMap<string, CryptoKey> = new Map();
   /** The highest serial named in the store, usable or not. */
   #highestStoredSerial = 0;
-  #chain: Promise<void> = Promise.resolve();
-  #queued = false;
-  #closed = false;
-  #retry: NodeJS.Timeout | undefined;
 
   private constructor(o: SigningKeyRingOptions) {
     this.#o = o;
     this.purpose = o.purpose;
+    this.#refresher = new SerialRefresher({
+      refresh: () => this.#load(false),
+      log: o.log,
+      failure: { fields: { purpose: o.purpose }, message: `could not read the ${o.purpose} signing keys; keeping the ones in use` },
+    });
     // Subscribed before the first read, so that a key added or removed in between is not missed.
     this.#unsubscribe = o.bus?.subscribe((events) => {
-      if (events.some((e) => e.type === 'GlobalSecret' && signingKeySerialOf(o.secretName, e.name) !== undefined)) this.#schedule();
+      if (events.some((e) => e.type === 'GlobalSecret' && signingKeySerialOf(o.secretName, e.name) !== undefined)) this.#refresher.schedule();
     }) ?? (() => {});
   }
 
@@ -99,7 +100,7 @@ export class SigningKeyRing {
   static async open(options: SigningKeyRingOptions): Promise<SigningKeyRing> {
     const ring = new SigningKeyRing(options);
     try {
-      await ring.#run(async () => {
+      await ring.#refresher.run(async () => {
         for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
           await ring.#load(true);
           if (ring.#keys.length > 0) return;
@@ -150,7 +151,7 @@ export class SigningKeyRing {
    * beyond MAX_SIGNING_KEYS. Racing replicas each get a serial of their own.
    */
   add(): Promise<SigningKeyInfo> {
-    return this.#run(async () => {
+    return this.#refresher.run(async () => {
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
         await this.#load(false);
         if (this.#keys.length >= MAX_SIGNING_KEYS) {
@@ -173,7 +174,7 @@ export class SigningKeyRing {
    * (they end the streams those tokens opened). The last key is never removed: another must sign.
    */
   remove(serial: number): Promise<SigningKeyInfo> {
-    return this.#run(async () => {
+    return this.#refresher.run(async () => {
       const { store, secretName, log } = this.#o;
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
         await this.#load(false);
@@ -211,43 +212,14 @@ export class SigningKeyRing {
   }
 
   /** Resolves once every change seen so far is applied. */
-  async idle(): Promise<void> {
-    let seen: Promise<void>;
-    do {
-      seen = this.#chain;
-      await seen;
-    } while (seen !== this.#chain);
+  idle(): Promise<void> {
+    return this.#refresher.idle();
   }
 
   close(): void {
-    this.#closed = true;
-    clearTimeout(this.#retry);
+    this.#refresher.close();
     this.#unsubscribe();
     this.#listeners.clear();
-  }
-
-  #run<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.#chain.then(task);
-    this.#chain = result.then(() => undefined, () => undefined);
-    return result;
-  }
-
-  #schedule(): void {
-    // One read waiting is enough: it sees every change committed before it runs.
-    if (this.#queued || this.#closed) return;
-    this.#queued = true;
-    void this.#run(async () => {
-      this.#queued = false;
-      if (this.#closed) return;
-      try {
-        await this.#load(false);
-      } catch (err) {
-        this.#o.log?.warn({ err, purpose: this.purpose, retryInMs: RETRY_MS }, `could not read the ${this.purpose} signing keys; keeping the ones in use`);
-        clearTimeout(this.#retry);
-        this.#retry = setTimeout(() => this.#schedule(), RETRY_MS);
-        this.#retry.unref();
-      }
-    });
   }
 
   /** Conditional create of serial `serial`: false when another writer got there first. */
@@ -319,7 +291,7 @@ export class SigningKeyRing {
     const removed = [...before.values()].filter((k) => !after.has(k.kid)).map(refOf);
     if (added.length === 0 && removed.length === 0) return;
     this.#byKid = new Map(this.#keys.map((k) => [k.kid, k.verifyKey]));
-    if (this.#closed) return;
+    if (this.#refresher.closed) return;
     const { log } = this.#o;
     for (const k of removed) log?.info({ serial: k.serial, kid: k.kid, purpose: this.purpose }, `${this.purpose} signing key serial ${k.serial} is gone: the tokens it signed are refused`);
     if (before.size > 0 && added.length > 0) {

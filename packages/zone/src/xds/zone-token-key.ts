@@ -1,11 +1,9 @@
 import {
-  type EcPublicJwk, type EventBus, type Logger, type ResourceStore, type SigningKeyRef, signingKeySerialOf, type StoredResource, ZONE_TOKEN_PUBLIC_KEY_NAME,
-  ZoneTokenPublicKeySpec, ZoneTokenVerifier,
+  type EcPublicJwk, type EventBus, type Logger, type ResourceStore, SerialRefresher, type SigningKeyRef, signingKeySerialOf, type StoredResource,
+  ZONE_TOKEN_PUBLIC_KEY_NAME, ZoneTokenPublicKeySpec, ZoneTokenVerifier,
 } from '@meshfed/shared';
 
 const TYPE = 'ZoneTokenPublicKey';
-/** After a failed store read; the next change event would retry too, but none may come. */
-const RETRY_MS = 1000;
 
 export interface ZoneTokenKeyWatcherOptions {
   readonly store: ResourceStore;
@@ -31,23 +29,25 @@ export class ZoneTokenKeyWatcher {
   #versions: string | undefined;
   /** Kid to serial, of the keys the current verifier holds. */
   #kids = new Map<string, number>();
-  #chain: Promise<void> = Promise.resolve();
-  #queued = false;
-  #closed = false;
-  #retry: NodeJS.Timeout | undefined;
+  readonly #refresher: SerialRefresher;
   readonly #unsubscribe: () => void;
 
   private constructor(private readonly o: ZoneTokenKeyWatcherOptions) {
+    this.#refresher = new SerialRefresher({
+      refresh: () => this.#refresh(),
+      log: o.log,
+      failure: { message: "could not read global's zone token public keys; keeping the ones in use" },
+    });
     // Subscribed before the first read, so that a key arriving in between is not missed.
     this.#unsubscribe = o.bus.subscribe((events) => {
-      if (events.some((e) => e.type === TYPE)) this.#schedule();
+      if (events.some((e) => e.type === TYPE)) this.#refresher.schedule();
     });
   }
 
   /** Reads the stored key once before answering, so `current()` is right from the start. */
   static async start(options: ZoneTokenKeyWatcherOptions): Promise<ZoneTokenKeyWatcher> {
     const w = new ZoneTokenKeyWatcher(options);
-    w.#schedule();
+    w.#refresher.schedule();
     await w.idle();
     return w;
   }
@@ -58,47 +58,23 @@ export class ZoneTokenKeyWatcher {
   }
 
   /** Resolves once every change seen so far is applied. */
-  async idle(): Promise<void> {
-    let seen: Promise<void>;
-    do {
-      seen = this.#chain;
-      await seen;
-    } while (seen !== this.#chain);
+  idle(): Promise<void> {
+    return this.#refresher.idle();
   }
 
   close(): void {
-    this.#closed = true;
-    clearTimeout(this.#retry);
+    this.#refresher.close();
     this.#unsubscribe();
   }
 
-  #schedule(): void {
-    // One read waiting is enough: it sees every change committed before it runs.
-    if (this.#queued || this.#closed) return;
-    this.#queued = true;
-    this.#chain = this.#chain.then(async () => {
-      this.#queued = false;
-      await this.#refresh();
-    });
-  }
-
   async #refresh(): Promise<void> {
-    if (this.#closed) return;
     const log = this.o.log;
     const stored: StoredResource[] = [];
-    try {
-      let offset: number | undefined = 0;
-      while (offset !== undefined) {
-        const page = await this.o.store.list(TYPE, { offset, limit: 1000 });
-        stored.push(...page.items);
-        offset = page.next;
-      }
-    } catch (err) {
-      log?.warn({ err, retryInMs: RETRY_MS }, "could not read global's zone token public keys; keeping the ones in use");
-      clearTimeout(this.#retry);
-      this.#retry = setTimeout(() => this.#schedule(), RETRY_MS);
-      this.#retry.unref();
-      return;
+    let offset: number | undefined = 0;
+    while (offset !== undefined) {
+      const page = await this.o.store.list(TYPE, { offset, limit: 1000 });
+      stored.push(...page.items);
+      offset = page.next;
     }
     const versions = stored.map((r) => `${r.name}@${r.version}`).sort().join(',');
     if (versions === this.#versions) return;
@@ -133,7 +109,7 @@ export class ZoneTokenKeyWatcher {
     this.#kids = kids;
     if (verifier) log?.info({ kids: verifier.kids, serials: [...kids.values()] }, "verifying zone tokens with global's public keys");
     else if (hadKeys) log?.warn("global's last zone token public key was removed: zone ingresses and egresses cannot connect until one is back");
-    if (removed.length > 0 && !this.#closed) {
+    if (removed.length > 0 && !this.#refresher.closed) {
       try {
         this.o.onKeysRemoved?.(removed);
       } catch (err) {
