@@ -1,17 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import {
-  endStreamsOnRevocation, registerRevocationRoutes, RevocationList, StreamGuard,
-} from '@meshfed/shared';
-import {
-  FlagError, generateSelfSignedCertificate, planApiTls, type Logger, MESHFED_VERSION, type PemKeyPair, registerZoneTokenRoutes, requirePostgresUrl,
-  type RunningControlPlane, startControlPlane, ZoneTokens,
+  endStreamsOnKeyRemoval, endStreamsOnRevocation, FlagError, generateSelfSignedCertificate, type Logger, MESHFED_VERSION, type PemKeyPair, planApiTls,
+  registerRevocationRoutes, registerSigningKeyRoutes, registerZoneTokenRoutes, requirePostgresUrl, RevocationList, type RunningControlPlane,
+  startControlPlane, StreamGuard, ZoneTokens,
 } from '@meshfed/shared';
 import type { GlobalFlags } from './flags.js';
 import { registerInsightRoutes, ZoneInsights, ZoneInventory } from './insights/index.js';
 import { KdsServer } from './kds/kds-server.js';
 import { MeshCaManager } from './mesh-ca/index.js';
-import { endStreamsOnKeyRemoval, registerSigningKeyRoutes } from '@meshfed/shared';
 import { publishZoneTokenPublicKeys } from './tokens/publish-zone-token-key.js';
 
 /** Starts the global CP in this process; the daemon and in-process tests both come through here. */

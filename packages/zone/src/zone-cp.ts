@@ -1,12 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import {
-  endStreamsOnRevocation, refuseZoneTokenRevocations, registerRevocationRoutes, RevocationList, StreamGuard,
+  DataplaneTokens, endStreamsOnKeyRemoval, endStreamsOnRevocation, FlagError, type Logger, planApiTls, refuseZoneSigningKeys, refuseZoneTokenRevocations,
+  refuseZoneTokens, registerDataplaneTokenRoutes, registerRevocationRoutes, registerSigningKeyRoutes, registerZoneTokenRoutes, removedKeyMessage,
+  requirePostgresUrl, RevocationList, type RunningControlPlane, startControlPlane, StreamGuard, ZoneTokens, type ZoneTokenVerifier,
 } from '@meshfed/shared';
-import {
-  DataplaneTokens, FlagError, type Logger, planApiTls, refuseZoneTokens, registerDataplaneTokenRoutes, registerZoneTokenRoutes, requirePostgresUrl, type RunningControlPlane,
-  startControlPlane, ZoneTokens, type ZoneTokenVerifier,
-} from '@meshfed/shared';
-import { endStreamsOnKeyRemoval, refuseZoneSigningKeys, registerSigningKeyRoutes, removedKeyMessage } from '@meshfed/shared';
 import type { FastifyInstance } from 'fastify';
 import type { ZoneFlags } from './flags.js';
 import { startAvailableServicesReconciler } from './ingress/available-services-reconciler.js';
