@@ -65,6 +65,8 @@ describe('REST API access control', () => {
     assert.match(r.json().details, /authentication required to READ Mesh: present a user token/);
     assert.equal((await call(a, 'GET', '/', { from: REMOTE })).statusCode, 401, 'anonymous reads are off by default');
     assert.equal((await call(a, 'GET', '/no/such/path', { from: REMOTE })).statusCode, 401, 'unknown paths too');
+    const metrics = (await call(a, 'GET', '/metrics')).body;
+    assert.match(metrics, /meshfed_api_refusals_total\{[^}]*reason="anonymous"[^}]*\} 3/, 'refusals are counted by reason');
   });
 
   test('a reader reads, but not secrets; writes and tokens are a 403 that names the missing right', async () => {

@@ -5,6 +5,7 @@ import { type UserTokens, UserTokenError } from '../auth/user-token.js';
 import { ADMIN_GROUP } from '../resources/access-role.js';
 import { ApiError } from '../errors/api-error.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import type { RouteAccess } from './access.js';
 
 /** The API's access flags, shared by both daemons. */
@@ -23,6 +24,8 @@ export interface ApiAccessOptions {
   /** The AccessRoles and their bindings in force now (kept current from the store by events). */
   readonly grants: () => AccessGrants;
   readonly log: Logger;
+  /** Counts refusals by status and reason (meshfed_api_refusals_total): a burst of 401s is worth an alert. */
+  readonly telemetry?: Telemetry;
 }
 
 export class UnauthenticatedError extends ApiError {
@@ -64,6 +67,12 @@ export function isAdmin(p: Principal): boolean {
  */
 export function installAccessControl(app: FastifyInstance, o: ApiAccessOptions): void {
   app.decorateRequest('principal', null as never);
+  const refusals = o.telemetry?.counter('meshfed_api_refusals_total', 'API requests refused by access control, by status and reason');
+  // Reasons are a fixed set (the token failures, anonymous, bad-scheme, not-loopback, missing-right): bounded labels.
+  const refuse = <E extends ApiError>(err: E, reason: string): E => {
+    refusals?.add(1, { status: err.status, reason });
+    return err;
+  };
 
   // Secure by default, at build time: a route that does not say who may call it fails the start.
   app.addHook('onRoute', (route) => {
@@ -73,41 +82,38 @@ export function installAccessControl(app: FastifyInstance, o: ApiAccessOptions):
   });
 
   app.addHook('onRequest', async (request) => {
-    request.principal = await principalOf(request, o);
+    request.principal = await principalOf(request, o, refuse);
   });
 
   app.addHook('preHandler', async (request) => {
     const p = request.principal;
     // Unknown paths answer 404 to anyone who may call the API at all.
     if (request.routeOptions.url === undefined) {
-      if (p.kind === 'anonymous') throw new UnauthenticatedError(`authentication required: present a user token ("Authorization: Bearer <token>")`);
+      if (p.kind === 'anonymous') throw refuse(new UnauthenticatedError(`authentication required: present a user token ("Authorization: Bearer <token>")`), 'anonymous');
       return;
     }
     const rule: RouteAccess | undefined = request.routeOptions.config.access;
-    if (rule === undefined) {
-      // Secure by default: a route that forgot to say who may call it is the admin's alone.
-      if (isAdmin(p)) return;
-      throw new ForbiddenError(`${request.method} ${request.routeOptions.url} declares no access rule: only ${ADMIN_GROUP} may call it`);
-    }
+    // Unreachable while onRoute refuses such routes; kept so that a way around it fails closed.
+    if (rule === undefined) throw refuse(new ForbiddenError(`${request.method} ${request.routeOptions.url} declares no access rule`), 'no-rule');
     if (rule === 'open') return;
     if (rule === 'loopback') {
       if (isLoopback(request.socket.remoteAddress)) return;
-      throw new ForbiddenError(`${request.method} ${request.url.split('?')[0]} is served only to requests from the control plane's own host (loopback)`);
+      throw refuse(new ForbiddenError(`${request.method} ${request.url.split('?')[0]} is served only to requests from the control plane's own host (loopback)`), 'not-loopback');
     }
     if (rule === 'anonymous-read') {
       if (p.kind === 'user' || o.anonymousReads) return;
-      throw new UnauthenticatedError('authentication required: present a user token ("Authorization: Bearer <token>"), or start the control plane with --api-anonymous-reads');
+      throw refuse(new UnauthenticatedError('authentication required: present a user token ("Authorization: Bearer <token>"), or start the control plane with --api-anonymous-reads'), 'anonymous');
     }
     const need = typeof rule === 'function' ? await rule(request) : rule;
     const decision = authorize(p, need, o.grants());
     if (decision.allowed) return;
-    if (decision.status === 401) throw new UnauthenticatedError(decision.reason);
+    if (decision.status === 401) throw refuse(new UnauthenticatedError(decision.reason), 'anonymous');
     o.log.info({ user: p.kind === 'user' ? p.name : undefined, need: describeNeed(need), method: request.method, route: request.routeOptions.url }, 'request refused: missing right');
-    throw new ForbiddenError(decision.reason);
+    throw refuse(new ForbiddenError(decision.reason), 'missing-right');
   });
 }
 
-async function principalOf(request: FastifyRequest, o: ApiAccessOptions): Promise<Principal> {
+async function principalOf(request: FastifyRequest, o: ApiAccessOptions, refuse: <E extends ApiError>(err: E, reason: string) => E): Promise<Principal> {
   const header = request.headers.authorization;
   if (header === undefined || header === '') {
     return o.localhostIsAdmin && isLoopback(request.socket.remoteAddress) ? LOOPBACK_ADMIN : { kind: 'anonymous' };
@@ -115,7 +121,7 @@ async function principalOf(request: FastifyRequest, o: ApiAccessOptions): Promis
   const token = BEARER.exec(header)?.[1];
   if (token === undefined) {
     const scheme = header.trim().split(/\s/)[0] ?? '';
-    throw new UnauthenticatedError(`the Authorization header must be "Bearer <user token>", but its scheme is ${scheme === '' ? 'missing' : `"${scheme.slice(0, 20)}"`}`);
+    throw refuse(new UnauthenticatedError(`the Authorization header must be "Bearer <user token>", but its scheme is ${scheme === '' ? 'missing' : `"${scheme.slice(0, 20)}"`}`), 'bad-scheme');
   }
   try {
     const user = await o.userTokens.verify(token);
@@ -124,6 +130,6 @@ async function principalOf(request: FastifyRequest, o: ApiAccessOptions): Promis
     if (!(err instanceof UserTokenError)) throw err;
     // The reason, never the token: it may be a real credential sent to the wrong place.
     o.log.info({ reason: err.reason, method: request.method, url: request.url.split('?')[0] }, 'request refused: bad user token');
-    throw new UnauthenticatedError(err.message);
+    throw refuse(new UnauthenticatedError(err.message), err.reason);
   }
 }

@@ -41,7 +41,7 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
   const app = Fastify({ logger: false, forceCloseConnections: true, ...httpLayerOptions(log) });
   installErrorHandling(app, log);
   installYamlParser(app);
-  installAccessControl(app, { ...(options.access ?? LOOPBACK_ONLY), log });
+  installAccessControl(app, { ...(options.access ?? LOOPBACK_ONLY), log, telemetry });
 
   const requests = telemetry.counter('meshfed_http_requests_total', 'API requests by method, route and status');
   const latency = telemetry.histogram('meshfed_http_request_duration_seconds', 'API request latency');
