@@ -2,12 +2,14 @@
 // It subscribes to the zone's event bus (no polling) and reports over IPC each MeshTimeout that lands
 // in the zone's store, with the wall-clock time it was committed there.
 import { Writable } from 'node:stream';
-import { createLogger, LABEL_ORIGIN, listAll, parseFlags, type ResourceChangedEvent } from '@meshfed/shared';
+import { createLogger, defaultPoliciesFor, LABEL_ORIGIN, listAll, parseFlags, type ResourceChangedEvent } from '@meshfed/shared';
 import { startZone, ZoneFlags } from '@meshfed/zone';
 import { digestOf } from './kds-digest.js';
 import { idleTimeoutOf, isFromBench, MESH, send, usage, wall, type ZoneHarnessConfig } from './kds-proc.js';
 
 const cfg = JSON.parse(process.env.BENCH_KDS_HARNESS ?? '{}') as ZoneHarnessConfig;
+// Global gives the mesh its default MeshTimeouts when it makes it; they come from global too, but are not the bench's.
+const DEFAULT_TIMEOUTS = defaultPoliciesFor(MESH).create.filter((p) => p.type === 'MeshTimeout').map((p) => p.name);
 let armed = cfg.armed;
 
 // The zone's own log: the KDS link's state changes are reported, warnings and errors kept on stderr.
@@ -54,7 +56,9 @@ try {
     try {
       do {
         again = false;
-        const { total } = await cp.store.list('MeshTimeout', { mesh: MESH, limit: 1 });
+        const { total: all } = await cp.store.list('MeshTimeout', { mesh: MESH, limit: 1 });
+        const defaults = (await Promise.all(DEFAULT_TIMEOUTS.map((name) => cp.store.get({ type: 'MeshTimeout', mesh: MESH, name })))).filter(Boolean).length;
+        const total = all - defaults;
         if (total >= cfg.expect) {
           synced = true;
           send({ kind: 'synced', at: wall(), count: total });
@@ -71,7 +75,7 @@ try {
     const at = wall();
     let relevant = false;
     for (const e of events) {
-      if (!fromGlobal(e) || e.op === 'delete') continue;
+      if (!fromGlobal(e) || e.op === 'delete' || DEFAULT_TIMEOUTS.includes(e.name)) continue;
       relevant = true;
       if (!armed) continue;
       seen.add(e.name);

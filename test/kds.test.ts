@@ -159,7 +159,12 @@ describe('KDS resilience', () => {
     writeFileSync(tokenFile, await zoneToken(global, 'zone-pg'));
     const args = ['--zone', 'zone-pg', '--global-address', `grpc://127.0.0.1:${kdsPortOf(global)}`, '--zone-token-file', tokenFile, '--kds-backoff-base', '100ms', ...zoneArgs];
     let zone = await startCp('zone', args);
-    await eventually('30 policies in the zone', async () => (await getJson(`${zone.url}/meshes/default/meshtimeouts`)).body.total === 30);
+    // Ours and the two MeshTimeouts global made with the default mesh (mesh-timeout-all-default, mesh-gateways-timeout-all-default).
+    const defaults = ['mesh-gateways-timeout-all-default', 'mesh-timeout-all-default'];
+    await eventually('30 policies and the 2 defaults in the zone', async () => {
+      const { body } = await getJson(`${zone.url}/meshes/default/meshtimeouts?size=100`);
+      return body.total === 32 && defaults.every((d) => body.items.some((i: { name: string }) => i.name === d));
+    });
     zone.kill();
     await new Promise((r) => zone.process.once('exit', r));
     // While the zone is down: 2 updates, 1 new, 1 deleted.
@@ -170,7 +175,7 @@ describe('KDS resilience', () => {
     await eventually('converged', async () => {
       const { body } = await getJson(`${zone.url}/meshes/default/meshtimeouts?size=100`);
       const names = body.items.map((i: { name: string }) => i.name);
-      return body.total === 30 && names.includes('p-new') && !names.includes('p3') && body.items.find((i: { name: string }) => i.name === 'p1').labels.changed === 'yes';
+      return body.total === 32 && names.includes('p-new') && !names.includes('p3') && body.items.find((i: { name: string }) => i.name === 'p1').labels.changed === 'yes';
     });
     const applied = await metricSum(zone, 'meshfed_kds_resources_applied_total', 'type="MeshTimeout"');
     assert.equal(applied, 3, 'only the 2 updated and 1 new MeshTimeouts were sent (the delete is a removal)');

@@ -54,8 +54,9 @@ describe('two global replicas on one Postgres, events over NATS', () => {
   test("a write on one replica reaches the other's store and, as an event, its bus", async () => {
     const received = 'meshfed_event_batches_received_total';
     const [aBefore, bBefore] = [await counter(a, received), await counter(b, received)];
+    // Without default policies: their writes would be batches of their own (see the next test).
     const put = await fetch(`${a.url}/meshes/replicated`, {
-      method: 'PUT', body: JSON.stringify({ type: 'Mesh', name: 'replicated' }), headers: { 'content-type': 'application/json' },
+      method: 'PUT', body: JSON.stringify({ type: 'Mesh', name: 'replicated', skipCreatingInitialPolicies: ['*'] }), headers: { 'content-type': 'application/json' },
     });
     assert.equal(put.status, 201, await put.text());
     const got = await fetch(`${b.url}/meshes/replicated`);
@@ -73,5 +74,27 @@ describe('two global replicas on one Postgres, events over NATS', () => {
     assert.equal(logged(a, 'remote events').length, 1);
     assert.equal(await counter(b, received), bBefore + 1);
     assert.equal(await counter(a, 'meshfed_event_batches_dropped_total'), 0);
+  });
+
+  test('a mesh created on one replica gets its default policies once, though both replicas react to it', async () => {
+    const put = await fetch(`${a.url}/meshes/shared`, {
+      method: 'PUT', body: JSON.stringify({ type: 'Mesh', name: 'shared' }), headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(put.status, 201, await put.text());
+    const names = async (cp: RunningCp) => {
+      const out: string[] = [];
+      for (const plural of ['meshtimeouts', 'meshcircuitbreakers', 'meshretries']) {
+        const body = (await (await fetch(`${cp.url}/meshes/shared/${plural}`)).json()) as { items: { name: string }[] };
+        out.push(...body.items.map((i) => i.name));
+      }
+      return out.sort();
+    };
+    const expected = ['mesh-circuit-breaker-all-shared', 'mesh-gateways-timeout-all-shared', 'mesh-retry-all-shared', 'mesh-timeout-all-shared'];
+    await within(2000, 'the defaults on B', async () => (await names(b)).length === 4);
+    assert.deepEqual(await names(b), expected);
+    // B heard the Mesh over NATS and tried too: between them, each policy was created exactly once.
+    await within(2000, 'both replicas done', async () => [a, b].every((cp) => logged(cp, 'mesh default policies').some((l) => l.mesh === 'shared')));
+    const created = [a, b].flatMap((cp) => logged(cp, 'mesh default policies').filter((l) => l.mesh === 'shared').flatMap((l) => l.created as string[]));
+    assert.deepEqual(created.sort(), expected);
   });
 });

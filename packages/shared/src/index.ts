@@ -4,6 +4,7 @@ export * from './resources/index.js';
 export * from './store/index.js';
 export * from './config/index.js';
 export * from './process/index.js';
+export * from './mesh-defaults/index.js';
 export * from './rest/index.js';
 export * from './telemetry/index.js';
 export * from './kds/index.js';

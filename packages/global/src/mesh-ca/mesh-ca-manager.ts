@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import {
   AlreadyExistsError, durationToMs, enabledMtlsBackend, type EventBus, listAll, type Logger, MeshNotFoundError, MeshSpec,
-  type ResourceChangedEvent, type ResourceStore, type StoredResource,
+  type MeshWork, MeshWorkQueue, type ResourceChangedEvent, type ResourceStore, type StoredResource,
 } from '@meshfed/shared';
 import { MAX_SECRET_NAME, MESH_CA_BACKEND_LABEL, MESH_CA_LABEL, meshCaSecretNames } from './ca-secrets.js';
 import { DEFAULT_CA_VALIDITY_MS, generateMeshRootCa, type MeshRootCa, type MeshRootCaOptions } from './root-ca.js';
@@ -52,61 +52,43 @@ const EXPIRY_WARNING_MS = 30 * 86_400_000;
  */
 export class MeshCaManager {
   readonly #store: ResourceStore;
-  readonly #bus: EventBus;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #generate: (o: MeshRootCaOptions) => Promise<MeshRootCa>;
-  readonly #retryBaseMs: number;
-  readonly #retryMaxMs: number;
-  /** Meshes waiting to be checked, in arrival order; a mesh is queued at most once. */
-  readonly #pending = new Set<string>();
-  /** Meshes whose last check failed, with their retry timer. */
-  readonly #retries = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
+  readonly #queue: MeshWorkQueue;
   /** Backends whose RSAbits was already reported as ignored. */
   readonly #rsaNoted = new Set<string>();
-  #scanRetry: { attempt: number; timer: NodeJS.Timeout | undefined } = { attempt: 0, timer: undefined };
-  #draining: Promise<void> | undefined;
-  #scanning: Promise<void> | undefined;
-  #unsubscribe: (() => void) | undefined;
   #stopped = false;
 
   constructor(o: MeshCaManagerOptions) {
     this.#store = o.store;
-    this.#bus = o.bus;
     this.#log = o.log;
     this.#now = o.now ?? Date.now;
     this.#generate = o.generate ?? generateMeshRootCa;
-    this.#retryBaseMs = o.retryBaseMs ?? 1000;
-    this.#retryMaxMs = o.retryMaxMs ?? 30_000;
+    this.#queue = new MeshWorkQueue({
+      bus: o.bus, log: o.log, what: 'mesh CA',
+      route: (e) => this.#route(e),
+      check: (mesh) => this.ensure(mesh),
+      initial: async () => (await listAll(this.#store, 'Mesh')).map((m) => m.name),
+      ...(o.retryBaseMs !== undefined ? { retryBaseMs: o.retryBaseMs } : {}),
+      ...(o.retryMaxMs !== undefined ? { retryMaxMs: o.retryMaxMs } : {}),
+    });
   }
 
   /** Subscribes to changes and checks every existing mesh. Returns at once; `idle()` waits for the work. */
   start(): void {
     if (this.#stopped) throw new Error('MeshCaManager was stopped');
-    if (this.#unsubscribe) return;
-    this.#unsubscribe = this.#bus.subscribe((events) => this.#onEvents(events));
-    this.#scanning = this.#scan();
+    this.#queue.start();
   }
 
   async stop(): Promise<void> {
-    if (this.#stopped) return;
     this.#stopped = true;
-    this.#unsubscribe?.();
-    this.#unsubscribe = undefined;
-    this.#pending.clear();
-    for (const r of this.#retries.values()) clearTimeout(r.timer);
-    this.#retries.clear();
-    clearTimeout(this.#scanRetry.timer);
-    await this.#scanning;
-    await this.#draining;
+    await this.#queue.stop();
   }
 
   /** Resolves once the start-up scan and every queued check have finished (retries not included). */
-  async idle(): Promise<void> {
-    while (this.#scanning || this.#draining) {
-      await this.#scanning;
-      await this.#draining;
-    }
+  idle(): Promise<void> {
+    return this.#queue.idle();
   }
 
   /**
@@ -171,86 +153,14 @@ export class MeshCaManager {
     return { status: 'created', backend: backend.name, notAfter: ca.notAfter };
   }
 
-  #onEvents(events: readonly ResourceChangedEvent[]): void {
-    for (const e of events) {
-      if (e.type === 'Mesh') {
-        if (e.op === 'delete') this.#forget(e.name);
-        else this.#enqueue(e.name);
-      } else if (e.type === 'Secret' && e.op === 'delete' && e.mesh !== undefined && e.labels[MESH_CA_LABEL] !== undefined) {
-        // A CA secret deleted by hand (a Mesh delete also lands here, and finds no mesh).
-        this.#log.warn({ mesh: e.mesh, secret: e.name }, 'mesh CA secret deleted');
-        this.#enqueue(e.mesh);
-      }
+  #route(e: ResourceChangedEvent): MeshWork | undefined {
+    if (e.type === 'Mesh') return { op: e.op === 'delete' ? 'forget' : 'check', mesh: e.name };
+    if (e.type === 'Secret' && e.op === 'delete' && e.mesh !== undefined && e.labels[MESH_CA_LABEL] !== undefined) {
+      // A CA secret deleted by hand (a Mesh delete also lands here, and finds no mesh).
+      this.#log.warn({ mesh: e.mesh, secret: e.name }, 'mesh CA secret deleted');
+      return { op: 'check', mesh: e.mesh };
     }
-  }
-
-  async #scan(): Promise<void> {
-    try {
-      for (const m of await listAll(this.#store, 'Mesh')) this.#enqueue(m.name);
-      this.#scanRetry.attempt = 0;
-    } catch (err) {
-      if (this.#stopped) return;
-      const delay = this.#delay(++this.#scanRetry.attempt);
-      this.#log.error({ err, retryInMs: delay }, 'mesh CA: cannot list meshes');
-      this.#scanRetry.timer = setTimeout(() => {
-        this.#scanRetry.timer = undefined;
-        if (!this.#stopped) this.#scanning = this.#scan();
-      }, delay);
-      this.#scanRetry.timer.unref();
-    } finally {
-      this.#scanning = undefined;
-    }
-  }
-
-  #enqueue(mesh: string): void {
-    if (this.#stopped) return;
-    this.#pending.add(mesh);
-    this.#draining ??= this.#drain();
-  }
-
-  #forget(mesh: string): void {
-    this.#pending.delete(mesh);
-    const r = this.#retries.get(mesh);
-    if (r) clearTimeout(r.timer);
-    this.#retries.delete(mesh);
-  }
-
-  /** One check at a time: a CA is made in about a millisecond, and meshes are few. */
-  async #drain(): Promise<void> {
-    try {
-      while (!this.#stopped) {
-        const next = this.#pending.values().next();
-        if (next.done) return;
-        const mesh = next.value;
-        this.#pending.delete(mesh);
-        try {
-          await this.ensure(mesh);
-          const r = this.#retries.get(mesh);
-          if (r) clearTimeout(r.timer);
-          this.#retries.delete(mesh);
-        } catch (err) {
-          this.#retry(mesh, err);
-        }
-      }
-    } finally {
-      this.#draining = undefined;
-    }
-  }
-
-  #retry(mesh: string, err: unknown): void {
-    if (this.#stopped) return;
-    const previous = this.#retries.get(mesh);
-    if (previous) clearTimeout(previous.timer);
-    const attempt = (previous?.attempt ?? 0) + 1;
-    const delay = this.#delay(attempt);
-    this.#log.error({ err, mesh, retryInMs: delay }, 'mesh CA: check failed');
-    const timer = setTimeout(() => this.#enqueue(mesh), delay);
-    timer.unref();
-    this.#retries.set(mesh, { attempt, timer });
-  }
-
-  #delay(attempt: number): number {
-    return Math.min(this.#retryMaxMs, this.#retryBaseMs * 2 ** Math.min(attempt - 1, 20));
+    return undefined;
   }
 
   #broken(mesh: string, reason: string): MeshCaOutcome {

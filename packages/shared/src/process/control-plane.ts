@@ -22,6 +22,7 @@ import { instrumentStore } from '../telemetry/instrumented-store.js';
 import { createLogger, type Logger, type LogLevel } from '../telemetry/logger.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { MESHFED_VERSION } from '../version.js';
+import { MeshDefaultsManager } from '../mesh-defaults/mesh-defaults-manager.js';
 
 export interface ControlPlaneOptions {
   readonly component: 'global' | 'zone';
@@ -98,13 +99,22 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     log.warn('--nats-url with the memory store: replicas will share events but not resources; use --store postgres for replicas');
   }
   let extension: CpExtension = {};
+  let meshDefaults: MeshDefaultsManager | undefined;
   let grants: AccessGrantsCache | undefined;
   let userRevocations: RevocationList | undefined;
   let openedUserTokens: UserTokens | undefined;
   let app: FastifyInstance | undefined;
   let https: HttpsListener | undefined;
   try {
+    // Where meshes are authored (global, a standalone zone), a new Mesh gets Kuma's default policies.
+    // Subscribed before the `default` mesh is made, so that it gets them too.
+    if (o.mode !== 'zone') {
+      meshDefaults = new MeshDefaultsManager({ store, bus, log });
+      meshDefaults.start();
+    }
     if (o.createDefaultMesh) await ensureDefaultMesh(store);
+    // A fresh CP serves the default mesh with its policies (a failed write is retried in the background).
+    await meshDefaults?.idle();
     // Each control plane signs its own user tokens; the admin's is kept in the store for loopback.
     const userTokens = await UserTokens.open(store, { log, bus });
     openedUserTokens = userTokens;
@@ -165,6 +175,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
       async stop() {
         log.info('stopping');
         await extension.stop?.().catch((err: Error) => log.error({ err }, 'error while stopping'));
+        await meshDefaults?.stop();
         accessGrants.close();
         revokedUsers.close();
         userTokens.close();
@@ -178,6 +189,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     };
   } catch (err) {
     await extension.stop?.().catch(() => undefined);
+    await meshDefaults?.stop();
     grants?.close();
     userRevocations?.close();
     openedUserTokens?.close();

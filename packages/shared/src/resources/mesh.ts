@@ -57,6 +57,16 @@ export const MeshSpec = z
       .object({ outbound: z.object({ passthrough: z.boolean().optional() }).strict().optional() })
       .strict()
       .optional(),
+    /**
+     * Kuma's `repeated string skipCreatingInitialPolicies`: default policies not to create when the
+     * mesh is created, by type (`MeshTimeout`, `MeshRetry`, …), or `*` for all of them. Read once, at
+     * creation; Kuma accepts any type name here (also ones it never creates, such as TrafficPermission).
+     */
+    skipCreatingInitialPolicies: z
+      .array(z.string({ error: 'must be a policy type such as MeshRetry, or "*"' }).min(1, 'must not be empty: a policy type such as MeshRetry, or "*"'), {
+        error: 'must be a list of policy types, e.g. ["MeshRetry"], or ["*"]',
+      })
+      .optional(),
   })
   .strict()
   .superRefine((m, ctx) => {

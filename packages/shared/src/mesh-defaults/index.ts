@@ -1,0 +1,2 @@
+export * from './default-policies.js';
+export * from './mesh-defaults-manager.js';
