@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runCli, type CommandTable } from '../cli.js';
-import { recordingIo, type RecordedRequest } from '../testing/fakes.js';
+import { recordingEndpoint, recordingIo } from '../testing/fakes.js';
 import { generateCommand } from './generate.js';
 import { revokeCommand, revokeHint, tokenIdOf } from './revoke.js';
 
@@ -10,18 +10,6 @@ const CP = 'http://cp.test:5681';
 const ID = '0b6c5c7e-2f1d-4c55-9a53-1c4e2d1f7a10';
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 const jwt = (payload: unknown) => `${b64({ alg: 'ES256', kid: 'k' })}.${b64(payload)}.c2lnbmF0dXJl`;
-
-function endpoint(answer: (req: RecordedRequest) => Response) {
-  const requests: RecordedRequest[] = [];
-  const fetchFn: typeof fetch = async (input, init) => {
-    const headers: Record<string, string> = {};
-    new Headers(init?.headers).forEach((v, k) => (headers[k] = v));
-    const req = { method: init?.method ?? 'GET', url: String(input), headers, body: JSON.parse(String(init?.body)) as unknown };
-    requests.push(req);
-    return answer(req);
-  };
-  return { fetch: fetchFn, requests };
-}
 
 async function run(args: readonly string[], fetchFn?: typeof fetch) {
   const io = recordingIo(fetchFn ? { fetch: fetchFn } : {});
@@ -33,7 +21,7 @@ describe('meshfed revoke', () => {
   for (const [what, kind] of [['zone-token', 'zone'], ['dataplane-token', 'dataplane']] as const) {
     it(`${what}: posts the id to /tokens/${kind}/revocations and says what happened`, async () => {
       let outcome = 'revoked';
-      const cp = endpoint((req) => Response.json({ kind, id: (req.body as { id: string }).id, outcome }));
+      const cp = recordingEndpoint((req) => Response.json({ kind, id: (req.body as { id: string }).id, outcome }));
       const r = await run(['revoke', what, ID, '--cp', CP], cp.fetch);
       assert.equal(r.code, 0, r.err);
       assert.equal(r.out, `revoked ${kind} token ${ID}\n`);
@@ -48,7 +36,7 @@ describe('meshfed revoke', () => {
   }
 
   it('shows the refusal of a federated zone', async () => {
-    const cp = endpoint(() => Response.json({ title: 'Not revoked here', details: 'zone tokens are revoked on the global control plane', causes: [] }, { status: 400 }));
+    const cp = recordingEndpoint(() => Response.json({ title: 'Not revoked here', details: 'zone tokens are revoked on the global control plane', causes: [] }, { status: 400 }));
     const r = await run(['revoke', 'zone-token', ID, '--cp', CP], cp.fetch);
     assert.equal(r.code, 1);
     assert.equal(r.err, `Error: zone token ${ID}: not revoked here (400)\n  zone tokens are revoked on the global control plane\n`);
@@ -63,7 +51,7 @@ describe('meshfed revoke', () => {
   ];
   for (const [name, args, message] of USAGE) {
     it(`usage mistake, exit 2, nothing sent: ${name}`, async () => {
-      const cp = endpoint(() => assert.fail('nothing should be sent'));
+      const cp = recordingEndpoint(() => assert.fail('nothing should be sent'));
       const r = await run(args, cp.fetch);
       assert.equal(r.code, 2, r.err);
       assert.match(r.err, message);
@@ -91,7 +79,7 @@ describe('the token id of a generated token', () => {
 
   it('is printed on standard error by meshfed generate, the token alone on standard output', async () => {
     const token = jwt({ jti: ID, zone: 'zone-1' });
-    const cp = endpoint(() => new Response(token, { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' } }));
+    const cp = recordingEndpoint(() => new Response(token, { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' } }));
     const r = await run(['generate', 'zone-token', '--zone', 'zone-1', '--scope', 'zone', '--cp', CP], cp.fetch);
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out, `${token}\n`);

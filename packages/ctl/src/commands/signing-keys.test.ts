@@ -1,25 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runCli, type CommandTable } from '../cli.js';
-import { recordingIo, type RecordedRequest } from '../testing/fakes.js';
+import { recordingEndpoint, recordingIo } from '../testing/fakes.js';
 import { signingKeysCommand } from './signing-keys.js';
 
 const COMMANDS: CommandTable = { 'signing-keys': signingKeysCommand };
 const CP = 'http://cp.test:5681';
 const K1 = { serial: 1, kid: 'kid-one', createdAt: '2026-12-01T10:00:00.000Z', signing: false };
 const K2 = { serial: 2, kid: 'kid-two', createdAt: '2026-12-05T10:00:00.000Z', signing: true };
-
-function endpoint(answer: (req: RecordedRequest) => Response) {
-  const requests: RecordedRequest[] = [];
-  const fetchFn: typeof fetch = async (input, init) => {
-    const headers: Record<string, string> = {};
-    new Headers(init?.headers).forEach((v, k) => (headers[k] = v));
-    const req = { method: init?.method ?? 'GET', url: String(input), headers, body: init?.body === undefined ? undefined : (JSON.parse(String(init.body)) as unknown) };
-    requests.push(req);
-    return answer(req);
-  };
-  return { fetch: fetchFn, requests };
-}
 
 async function run(args: readonly string[], fetchFn?: typeof fetch) {
   const io = recordingIo(fetchFn ? { fetch: fetchFn } : {});
@@ -30,7 +18,7 @@ async function run(args: readonly string[], fetchFn?: typeof fetch) {
 describe('meshfed signing-keys', () => {
   for (const [what, kind] of [['zone-token', 'zone'], ['dataplane-token', 'dataplane']] as const) {
     it(`${what}: lists, adds and removes through /tokens/${kind}/signing-keys`, async () => {
-      const cp = endpoint((req) => (req.method === 'GET' ? Response.json({ items: [K1, K2] }) : req.method === 'POST' ? Response.json(K2, { status: 201 }) : Response.json(K1)));
+      const cp = recordingEndpoint((req) => (req.method === 'GET' ? Response.json({ items: [K1, K2] }) : req.method === 'POST' ? Response.json(K2, { status: 201 }) : Response.json(K1)));
       const list = await run(['signing-keys', 'list', what, '--cp', CP], cp.fetch);
       assert.equal(list.code, 0, list.err);
       assert.equal(list.out, [
@@ -50,13 +38,13 @@ describe('meshfed signing-keys', () => {
   }
 
   it('lists as json or yaml', async () => {
-    const cp = endpoint(() => Response.json({ items: [K2] }));
+    const cp = recordingEndpoint(() => Response.json({ items: [K2] }));
     assert.deepEqual(JSON.parse((await run(['signing-keys', 'list', 'zone-token', '-o', 'json', '--cp', CP], cp.fetch)).out), { items: [K2] });
     assert.match((await run(['signing-keys', 'list', 'zone-token', '-o', 'yaml', '--cp', CP], cp.fetch)).out, /^items:\n {2}- serial: 2\n/);
   });
 
   it('shows why the control plane refused', async () => {
-    const cp = endpoint(() => Response.json({ title: 'Last signing key', details: 'zone token signing key serial 1 is the only one and cannot be removed: add a new one first, then remove this one', causes: [] }, { status: 409 }));
+    const cp = recordingEndpoint(() => Response.json({ title: 'Last signing key', details: 'zone token signing key serial 1 is the only one and cannot be removed: add a new one first, then remove this one', causes: [] }, { status: 409 }));
     const r = await run(['signing-keys', 'remove', 'zone-token', '1', '--cp', CP], cp.fetch);
     assert.equal(r.code, 1);
     assert.equal(r.err, 'Error: zone token signing key serial 1: last signing key (409)\n  zone token signing key serial 1 is the only one and cannot be removed: add a new one first, then remove this one\n');

@@ -135,3 +135,16 @@ export function fakeControlPlane(
   };
   return { fetch: fetchFn, store, requests, base };
 }
+
+/** A fetch that records each request (its JSON body parsed) and answers with `answer`. */
+export function recordingEndpoint(answer: (req: RecordedRequest) => Response): { fetch: typeof fetch; requests: RecordedRequest[] } {
+  const requests: RecordedRequest[] = [];
+  const fetchFn: typeof fetch = async (input, init) => {
+    const headers: Record<string, string> = {};
+    new Headers(init?.headers).forEach((v, k) => (headers[k] = v));
+    const req = { method: init?.method ?? 'GET', url: String(input), headers, body: init?.body === undefined ? undefined : (JSON.parse(String(init.body)) as unknown) };
+    requests.push(req);
+    return answer(req);
+  };
+  return { fetch: fetchFn, requests };
+}
