@@ -42,6 +42,14 @@ export function demoResources(offset: number): DemoResource[] {
       where: 'global', path: '/meshes/default/external-services/httpbin',
       body: { type: 'ExternalService', mesh: 'default', name: 'httpbin', tags: { 'kuma.io/service': 'httpbin' }, networking: { address: 'httpbin.org:443', tls: { enabled: true } } },
     },
+    // With mTLS on, nothing may call a service until a MeshTrafficPermission allows it (Kuma 2.x creates none): only web may call backend.
+    {
+      where: 'global', path: '/meshes/default/meshtrafficpermissions/backend-from-web',
+      body: {
+        type: 'MeshTrafficPermission', mesh: 'default', name: 'backend-from-web',
+        spec: { targetRef: { kind: 'MeshService', name: 'backend' }, from: [{ targetRef: { kind: 'MeshService', name: 'web' }, default: { action: 'Allow' } }] },
+      },
+    },
     { where: 'zone-1', path: '/zoneingresses/ingress', body: ingress(p(10001)) },
     { where: 'zone-1', path: '/zoneegresses/egress', body: { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: p(10002) } } },
     { where: 'zone-1', path: '/meshes/default/dataplanes/web', body: dataplane('web', p(11001), 'web', [['backend', p(12001)], ['httpbin', p(12002)]]) },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineResource } from './descriptor.js';
-import { addressSchema, portSchema, serviceTagsSchema } from './meta.js';
+import { addressSchema, portSchema, SERVICE_TAG, serviceTagsSchema } from './meta.js';
 
 const Inbound = z
   .object({
@@ -61,8 +61,8 @@ export const DataplaneSpec = z
         const seenIn = new Map<string, number>();
         inbound.forEach((ib, i) => {
           // Zone egresses are issued `spiffe://<mesh>/zone-egress`; a workload with that name would be trusted as one.
-          if (ib.tags['kuma.io/service'] === RESERVED_SERVICE) {
-            ctx.addIssue({ code: 'custom', path: ['inbound', i, 'tags', 'kuma.io/service'], message: `"${RESERVED_SERVICE}" is reserved for the identity of zone egresses` });
+          if (ib.tags[SERVICE_TAG] === RESERVED_SERVICE) {
+            ctx.addIssue({ code: 'custom', path: ['inbound', i, 'tags', SERVICE_TAG], message: `"${RESERVED_SERVICE}" is reserved for the identity of zone egresses` });
           }
           const key = `${ib.address ?? n.address}:${ib.port}`;
           const prev = seenIn.get(key);

@@ -35,9 +35,14 @@ export const tagValueSchema = z
 /** Tags that select or describe a proxy (`kuma.io/service: backend`). */
 export const tagsSchema = z.record(tagKeySchema, tagValueSchema);
 
+/** The tag naming the service an inbound offers or an outbound calls. */
+export const SERVICE_TAG = 'kuma.io/service';
+/** The tag saying which protocol a service speaks (tcp when absent): http, http2, grpc or tcp. */
+export const PROTOCOL_TAG = 'kuma.io/protocol';
+
 /** Tags that must name a service, as inbounds, outbounds and route destinations do. */
-export const serviceTagsSchema = tagsSchema.refine((t) => typeof t['kuma.io/service'] === 'string', {
-  message: 'tag "kuma.io/service" is required',
+export const serviceTagsSchema = tagsSchema.refine((t) => typeof t[SERVICE_TAG] === 'string', {
+  message: `tag "${SERVICE_TAG}" is required`,
 });
 
 export const labelsSchema = z.record(

@@ -1,6 +1,5 @@
+import { SERVICE_TAG } from '../resources/meta.js';
 import { EnvoyNameError } from './errors.js';
-
-const SERVICE_TAG = 'kuma.io/service';
 
 /**
  * Every name meshfed gives an Envoy resource, in Kuma's formats (pkg/xds/envoy/names, pkg/tls/sni.go),
@@ -186,6 +185,12 @@ export const ENVOY_EXTENSION_NAME = {
   tcpProxy: 'envoy.filters.network.tcp_proxy',
   httpConnectionManager: 'envoy.filters.network.http_connection_manager',
   sniCluster: 'envoy.filters.network.sni_cluster',
+  networkRbac: 'envoy.filters.network.rbac',
+  networkLocalRateLimit: 'envoy.filters.network.local_ratelimit',
+  httpRbac: 'envoy.filters.http.rbac',
+  httpLocalRateLimit: 'envoy.filters.http.local_ratelimit',
+  httpFault: 'envoy.filters.http.fault',
+  fileAccessLog: 'envoy.access_loggers.file',
   router: 'envoy.filters.http.router',
   tlsTransportSocket: 'envoy.transport_sockets.tls',
 } as const;

@@ -1,4 +1,4 @@
-import { LABEL_ORIGIN, type ZoneIngressSpec } from '@meshfed/shared';
+import { LABEL_ORIGIN, SERVICE_TAG, type ZoneIngressSpec } from '@meshfed/shared';
 
 /** One entry of a ZoneIngress's `availableServices`: a set of instances sharing mesh and tags. */
 export type AvailableService = NonNullable<ZoneIngressSpec['availableServices']>[number];
@@ -17,7 +17,6 @@ export interface AvailableServicesInput {
   readonly meshes: readonly ResourceView[];
 }
 
-const SERVICE_TAG = 'kuma.io/service';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

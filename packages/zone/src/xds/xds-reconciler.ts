@@ -4,9 +4,12 @@ import {
 } from '@meshfed/shared';
 import { type CachedWorkloadCertificate, MeshCaUnavailableError } from '../mesh-ca/workload-certificate-cache.js';
 import { dep, dependencyVersions, type GeneratedProxy, type GenerationContext, type ProxyCertificate, ResourceMemo } from './generate/context.js';
-import { generateSidecar, identityOf, servicesOfIdentity } from './generate/sidecar.js';
+import { GENERATORS, isProxyOf } from './generate/generators.js';
+import { identityOf, servicesOfIdentity } from './generate/sidecar.js';
 import { buildZoneIndex, type ZoneIndex } from './generate/zone-index.js';
-import { generateZoneEgress, generateZoneIngress, ZONE_EGRESS_SERVICE } from './generate/zone-proxies.js';
+import { RulesCache } from './generate/matching.js';
+import { POLICY_KINDS_LIST } from './rules/index.js';
+import { ZONE_EGRESS_SERVICE } from './generate/zone-proxies.js';
 import { CoalescingRunner } from '../coalescing-runner.js';
 import { parseProxyId, proxyIdOf } from './proxy-id.js';
 import { makeSnapshot } from './snapshot.js';
@@ -47,7 +50,7 @@ export interface XdsReconciler {
   stats(): XdsReconcilerStats;
 }
 
-const WATCHED = ['Mesh', 'Dataplane', 'ZoneIngress', 'ZoneEgress', 'ExternalService'] as const satisfies readonly ResourceKind[];
+const WATCHED = ['Mesh', 'Dataplane', 'ZoneIngress', 'ZoneEgress', 'ExternalService', ...POLICY_KINDS_LIST] as const satisfies readonly ResourceKind[];
 type Watched = (typeof WATCHED)[number];
 const isWatched = (t: ResourceKind): t is Watched => (WATCHED as readonly string[]).includes(t);
 const keyOf = (type: string, mesh: string | undefined, name: string) => `${type}/${mesh ?? ''}/${name}`;
@@ -124,6 +127,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
 
   const mirror = new Map<Watched, Map<string, StoredResource>>(WATCHED.map((t) => [t, new Map()]));
   const memo = new ResourceMemo();
+  const rules = new RulesCache();
   const proxies = new Map<string, ProxyState>();
   /** Dependency key → the proxies that named it: a change regenerates those, without a scan of every proxy. */
   const dependents = new Map<string, Set<string>>();
@@ -211,9 +215,9 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       const values = (t: Watched) => [...mirror.get(t)!.values()];
       index = buildZoneIndex({
         zone: o.zone, meshes: values('Mesh'), dataplanes: values('Dataplane'), zoneIngresses: values('ZoneIngress'),
-        zoneEgresses: values('ZoneEgress'), externalServices: values('ExternalService'),
+        zoneEgresses: values('ZoneEgress'), externalServices: values('ExternalService'), policies: POLICY_KINDS_LIST.flatMap(values),
       });
-      const next = dependencyVersions(index);
+      const next = dependencyVersions(index, rules);
       const certs = await fetchCertificates(index, next, full);
 
       const changed = new Set<string>();
@@ -222,7 +226,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       versions = next;
 
       const ctx: GenerationContext = {
-        index, versions, memo,
+        index, versions, memo, rules,
         certificate: (mesh, service) => {
           const c = certs.get(`${mesh}\u0000${service}`);
           return c && 'cert' in c ? c.cert : undefined;
@@ -238,9 +242,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       const ix = index;
       const affected = new Set<string>();
       if (full) {
-        for (const id of ix.dataplanes.keys()) affected.add(id);
-        for (const id of ix.ingresses.keys()) affected.add(id);
-        for (const id of ix.egresses.keys()) affected.add(id);
+        for (const g of GENERATORS) for (const id of g.ids(ix)) affected.add(id);
       } else {
         // Whether a resource yields a proxy depends on that resource alone (its origin, zone, validity):
         // only a proxy whose own resource changed can appear or go, and those are in `own`.
@@ -276,17 +278,9 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       let sinceClock = 0;
       let sliceStart = performance.now();
       for (const id of affected) {
-        const dp = ix.dataplanes.get(id);
-        if (dp) regenerate(id, 'dataplane', () => generateSidecar(ctx, dp));
-        else {
-          const zi = ix.ingresses.get(id);
-          if (zi) regenerate(id, 'ingress', () => generateZoneIngress(ctx, zi));
-          else {
-            const ze = ix.egresses.get(id);
-            if (ze) regenerate(id, 'egress', () => generateZoneEgress(ctx, ze));
-            else continue;
-          }
-        }
+        const generator = GENERATORS.find((g) => g.has(ix, id));
+        if (!generator) continue;
+        regenerate(id, generator.proxyType, () => generator.generate(ctx, ix, id)!);
         if (++sinceClock >= CLOCK_EVERY) {
           sinceClock = 0;
           if (performance.now() - sliceStart >= SLICE_MS && !runner.stopped) {
@@ -302,7 +296,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       // Deleting the current entry while iterating a Map is safe.
       for (const id of full ? proxies.keys() : own) {
         const state = proxies.get(id);
-        if (!state || ix.dataplanes.has(id) || ix.ingresses.has(id) || ix.egresses.has(id)) continue;
+        if (!state || isProxyOf(ix, id)) continue;
         setDeps(id, state.deps, []);
         proxies.delete(id);
         o.cache.clear(id);

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   access, BadRequestError, baseUrl, type Cause, configDump, type ConfigDumpInput, type ConfigDumpSection, DataplaneDescriptor, dataplaneNodeId, ENVOY_TYPE, fieldPath,
   type JsonObject, type JsonValue, LABEL_ORIGIN, LABEL_ZONE, MAX_PAGE_SIZE, NotFoundError, type ResourceKey, type ResourceStore,
-  readAccess, type StoredResource, toEnvoyJson, toWire, typed, XDS_KINDS, type XdsKind, ZoneEgressDescriptor, ZoneIngressDescriptor,
+  readAccess, SERVICE_TAG, type StoredResource, toEnvoyJson, toWire, typed, XDS_KINDS, type XdsKind, ZoneEgressDescriptor, ZoneIngressDescriptor,
 } from '@meshfed/shared';
 import { z } from 'zod';
 import { proxyIdOf, type ProxyType } from './proxy-id.js';
@@ -160,7 +160,7 @@ function foreignZone(r: StoredResource, zone: string): string | undefined {
 /** The service a dataplane serves (its first inbound, or its gateway): Envoy's node.cluster. */
 function serviceOf(r: StoredResource): string | undefined {
   const networking = r.spec['networking'] as { inbound?: { tags?: Record<string, string> }[]; gateway?: { tags?: Record<string, string> } } | undefined;
-  return networking?.inbound?.[0]?.tags?.['kuma.io/service'] ?? networking?.gateway?.tags?.['kuma.io/service'];
+  return networking?.inbound?.[0]?.tags?.[SERVICE_TAG] ?? networking?.gateway?.tags?.[SERVICE_TAG];
 }
 
 function adminPortOf(r: StoredResource): number | undefined {

@@ -1,6 +1,12 @@
-import { type Any, canonicalJson } from '@meshfed/shared';
+import { hash as cryptoHash } from 'node:crypto';
+import { type Any, canonicalJson, type EnvoyObject } from '@meshfed/shared';
+import { encodeEnvoy } from './envoy-parts.js';
+import type { RulesCache } from './matching.js';
 import type { XdsResources } from '../snapshot.js';
 import { type Endpoint, fingerprint, type ZoneIndex } from './zone-index.js';
+import { fastHash } from './fast-hash.js';
+
+export { fastHash } from './fast-hash.js';
 
 /** A workload certificate as a generator needs it: PEMs only, already issued. */
 export interface ProxyCertificate {
@@ -20,6 +26,8 @@ export interface GenerationContext {
   readonly index: ZoneIndex;
   readonly versions: ReadonlyMap<string, string>;
   readonly memo: ResourceMemo;
+  /** Each dataplane's rules (the matching step), refreshed with `versions`. */
+  readonly rules: RulesCache;
   certificate(mesh: string, service: string): ProxyCertificate | undefined;
   certificateProblem(mesh: string, service: string): string | undefined;
 }
@@ -47,25 +55,6 @@ export const dep = {
   egressTargets: 'egress-targets',
 } as const;
 
-/**
- * A 64-bit non-cryptographic hash of a string (two 32-bit multiply-xorshift lanes, as cyrb53 but
- * with both lanes kept). Dependency versions are only ever compared with the previous version of the
- * same key, never trusted across processes, so a fast hash is enough: sha256 over canonical JSON of
- * every service's endpoints was the largest per-change cost at 5,000 dataplanes.
- */
-export function fastHash(s: string): string {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return `${(h1 >>> 0).toString(36)}.${(h2 >>> 0).toString(36)}.${s.length.toString(36)}`;
-}
-
 /** Endpoints as one string, field by field (a separator no address or zone name contains). */
 export function endpointsKey(eps: readonly Endpoint[]): string {
   let out = '';
@@ -79,7 +68,7 @@ export function endpointsKey(eps: readonly Endpoint[]): string {
  * regenerates only the sidecars that call it. Built structurally with a fast hash: this runs on every
  * change and covers every service of the zone.
  */
-export function dependencyVersions(index: ZoneIndex): Map<string, string> {
+export function dependencyVersions(index: ZoneIndex, rules: RulesCache): Map<string, string> {
   const versions = new Map<string, string>();
   let ingress = '';
   let egress = '';
@@ -106,6 +95,7 @@ export function dependencyVersions(index: ZoneIndex): Map<string, string> {
   }
   versions.set(dep.ingressServices, fastHash(ingress));
   versions.set(dep.egressTargets, fastHash(egress));
+  rules.refresh(index, versions);
   return versions;
 }
 
@@ -143,6 +133,14 @@ export class ResourceMemo {
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /**
+   * The encoding of a resource built by envoy-parts, keyed by its content: proxies whose policies
+   * give them equal resources share one encoding (and one snapshot entry), whichever path built them.
+   */
+  encode(typeUrl: string, resource: EnvoyObject): Any {
+    return this.get(`${typeUrl}\u0000${cryptoHash('sha256', JSON.stringify(resource), 'base64url')}`, '', () => encodeEnvoy(typeUrl, resource));
   }
 
   stats(): { hits: number; builds: number; size: number } {

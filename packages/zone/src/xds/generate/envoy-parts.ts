@@ -1,10 +1,42 @@
 import {
-  type Any, ENVOY_EXTENSION_NAME, ENVOY_TYPE, type EnvoyObject, identityCertSecretName, meshCaSecretName, pack, typed, XDS_TYPE_URL,
+  type Any, ENVOY_EXTENSION_NAME, ENVOY_TYPE, type EnvoyObject, type EnvoyTypeName, identityCertSecretName, meshCaSecretName, pack, typed, XDS_TYPE_URL,
 } from '@meshfed/shared';
 import type { Endpoint } from './zone-index.js';
 import { fieldSize, ProtoWriter, stringFieldSize, varintSize } from '../proto-writer.js';
 
-/** The pieces every generator assembles resources from: one spelling of each Envoy shape. */
+/**
+ * The pieces every generator assembles resources from: one spelling of each Envoy shape. They return
+ * plain objects (Envoy's field names), with nested typed configs left unencoded (`lazyTyped`): the
+ * plugins change them in place, and encoding happens once, at the end (see `encodeEnvoy` and
+ * ResourceMemo.encode).
+ */
+
+/** A typed config not yet packed into an Any: `{ '@type': name, ...fields }`, as Envoy's JSON spells it. */
+export type LazyTyped = { readonly '@type': EnvoyTypeName; readonly [field: string]: unknown };
+/** A mutable Envoy object under construction. */
+export type Draft = Record<string, unknown>;
+
+export function lazyTyped(type: EnvoyTypeName, fields: EnvoyObject): LazyTyped {
+  return { '@type': type, ...fields };
+}
+
+/** Packs every LazyTyped inside `value` into its Any, deepest first. */
+function resolveLazy(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(resolveLazy);
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return value;
+  const out: Record<string, unknown> = {};
+  let type: EnvoyTypeName | undefined;
+  for (const [k, v] of Object.entries(value)) {
+    if (k === '@type') type = v as EnvoyTypeName;
+    else out[k] = resolveLazy(v);
+  }
+  return type === undefined ? out : typed(type, out);
+}
+
+/** The encoding of a resource built from these parts (its nested typed configs packed). */
+export function encodeEnvoy(typeUrl: string, resource: EnvoyObject): Any {
+  return pack(typeUrl, resolveLazy(resource) as EnvoyObject);
+}
 
 export const ADS_CONFIG_SOURCE = { ads: {}, resource_api_version: 'V3' } as const;
 const CONNECT_TIMEOUT = { seconds: 5 };
@@ -16,10 +48,10 @@ export function socketAddress(address: string, port: number): EnvoyObject {
 }
 
 export function tcpProxyFilter(statPrefix: string, cluster: string): EnvoyObject {
-  return { name: ENVOY_EXTENSION_NAME.tcpProxy, typed_config: typed(ENVOY_TYPE.tcpProxy, { stat_prefix: statPrefix, cluster }) };
+  return { name: ENVOY_EXTENSION_NAME.tcpProxy, typed_config: lazyTyped(ENVOY_TYPE.tcpProxy, { stat_prefix: statPrefix, cluster }) };
 }
 
-export const TLS_INSPECTOR: EnvoyObject = { name: ENVOY_EXTENSION_NAME.tlsInspector, typed_config: typed(ENVOY_TYPE.tlsInspector, {}) };
+export const TLS_INSPECTOR: EnvoyObject = { name: ENVOY_EXTENSION_NAME.tlsInspector, typed_config: lazyTyped(ENVOY_TYPE.tlsInspector, {}) };
 
 /** Stats prefixes may not contain ':' meaningfully for Prometheus; Envoy tolerates it, readers do not. */
 export function statPrefix(name: string): string {
@@ -43,7 +75,7 @@ function meshTlsContext(mesh: string, san: SanMatch): EnvoyObject {
 export function upstreamMeshTls(mesh: string, sni: string, san: SanMatch): EnvoyObject {
   return {
     name: ENVOY_EXTENSION_NAME.tlsTransportSocket,
-    typed_config: typed(ENVOY_TYPE.upstreamTlsContext, { sni, common_tls_context: meshTlsContext(mesh, san) }),
+    typed_config: lazyTyped(ENVOY_TYPE.upstreamTlsContext, { sni, common_tls_context: meshTlsContext(mesh, san) }),
   };
 }
 
@@ -51,7 +83,7 @@ export function upstreamMeshTls(mesh: string, sni: string, san: SanMatch): Envoy
 export function downstreamMeshTls(mesh: string, san: SanMatch): EnvoyObject {
   return {
     name: ENVOY_EXTENSION_NAME.tlsTransportSocket,
-    typed_config: typed(ENVOY_TYPE.downstreamTlsContext, { common_tls_context: meshTlsContext(mesh, san), require_client_certificate: { value: true } }),
+    typed_config: lazyTyped(ENVOY_TYPE.downstreamTlsContext, { common_tls_context: meshTlsContext(mesh, san), require_client_certificate: { value: true } }),
   };
 }
 
@@ -78,31 +110,31 @@ export function upstreamOriginationTls(o: OriginationTls): EnvoyObject {
   }
   return {
     name: ENVOY_EXTENSION_NAME.tlsTransportSocket,
-    typed_config: typed(ENVOY_TYPE.upstreamTlsContext, {
+    typed_config: lazyTyped(ENVOY_TYPE.upstreamTlsContext, {
       sni: o.sni, common_tls_context: common, ...(o.allowRenegotiation ? { allow_renegotiation: true } : {}),
     }),
   };
 }
 
 /** A cluster whose endpoints come by EDS under the same name. */
-export function edsCluster(name: string, transportSocket?: EnvoyObject): Any {
-  return pack(XDS_TYPE_URL.cluster, {
+export function edsCluster(name: string, transportSocket?: EnvoyObject): Draft {
+  return {
     name, type: 'EDS', connect_timeout: CONNECT_TIMEOUT, lb_policy: 'ROUND_ROBIN',
     eds_cluster_config: { eds_config: ADS_CONFIG_SOURCE },
     common_lb_config: { locality_weighted_lb_config: {} },
     ...(transportSocket ? { transport_socket: transportSocket } : {}),
-  });
+  };
 }
 
 /** A cluster to a fixed address: an IP (STATIC) or a DNS name (STRICT_DNS, re-resolved by Envoy). */
-export function addressCluster(name: string, host: string, port: number, transportSocket?: EnvoyObject): Any {
+export function addressCluster(name: string, host: string, port: number, transportSocket?: EnvoyObject): Draft {
   const isIp = /^[\d.]+$/.test(host) || host.includes(':');
-  return pack(XDS_TYPE_URL.cluster, {
+  return {
     name, type: isIp ? 'STATIC' : 'STRICT_DNS', connect_timeout: CONNECT_TIMEOUT, lb_policy: 'ROUND_ROBIN',
     ...(isIp ? {} : { dns_lookup_family: 'V4_PREFERRED' }),
     load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(host, port) } }] }] },
     ...(transportSocket ? { transport_socket: transportSocket } : {}),
-  });
+  };
 }
 
 /**
@@ -111,7 +143,7 @@ export function addressCluster(name: string, host: string, port: number, transpo
  * `localFirst`, the local zone is priority 0 and every other zone priority 1: Envoy only spills over
  * when the local zone is unhealthy.
  */
-export function loadAssignment(clusterName: string, endpoints: readonly Endpoint[], localZone: string, localFirst: boolean): Any {
+export function loadAssignment(clusterName: string, endpoints: readonly Endpoint[], localZone: string, localFirst: boolean): Draft {
   const groups = new Map<string, Endpoint[]>();
   for (const e of endpoints) {
     const key = `${e.zone}\u0000${e.subZone ?? ''}`;
@@ -121,7 +153,7 @@ export function loadAssignment(clusterName: string, endpoints: readonly Endpoint
   }
   const local = `${localZone}\u0000`;
   const keys = [...groups.keys()].sort((a, b) => (a === local ? -1 : b === local ? 1 : a < b ? -1 : a > b ? 1 : 0));
-  return pack(XDS_TYPE_URL.endpoint, {
+  return {
     cluster_name: clusterName,
     endpoints: keys.map((key) => {
       const list = groups.get(key)!;
@@ -134,20 +166,20 @@ export function loadAssignment(clusterName: string, endpoints: readonly Endpoint
         ...(localFirst && key !== local && groups.has(local) ? { priority: 1 } : {}),
       };
     }),
-  });
+  };
 }
 
 /** The SDS secret with a proxy's certificate and key in one mesh. */
-export function identitySecret(mesh: string, certPem: string, keyPem: string): Any {
-  return pack(XDS_TYPE_URL.secret, {
+export function identitySecret(mesh: string, certPem: string, keyPem: string): Draft {
+  return {
     name: identityCertSecretName(mesh),
     tls_certificate: { certificate_chain: { inline_string: certPem }, private_key: { inline_string: keyPem } },
-  });
+  };
 }
 
 /** The SDS secret with the mesh CA, which every peer's certificate must chain to. */
-export function meshCaSecret(mesh: string, caPem: string): Any {
-  return pack(XDS_TYPE_URL.secret, { name: meshCaSecretName(mesh), validation_context: { trusted_ca: { inline_string: caPem } } });
+export function meshCaSecret(mesh: string, caPem: string): Draft {
+  return { name: meshCaSecretName(mesh), validation_context: { trusted_ca: { inline_string: caPem } } };
 }
 
 export interface FilterChain {
@@ -156,12 +188,12 @@ export interface FilterChain {
   readonly transportSocket?: EnvoyObject;
 }
 
-export function listener(name: string, address: string, port: number, direction: 'INBOUND' | 'OUTBOUND', chains: readonly FilterChain[], sniRouted = false): Any {
-  return pack(XDS_TYPE_URL.listener, {
+export function listener(name: string, address: string, port: number, direction: 'INBOUND' | 'OUTBOUND', chains: readonly FilterChain[], sniRouted = false): Draft {
+  return {
     name, address: socketAddress(address, port), traffic_direction: direction,
     ...(sniRouted ? { listener_filters: [TLS_INSPECTOR] } : {}),
     filter_chains: chains.map(filterChain),
-  });
+  };
 }
 
 function filterChain(c: FilterChain): EnvoyObject {
@@ -205,9 +237,9 @@ export function listenerOnTailChecked(name: string, address: string, port: numbe
 
 
 /** The shared part of a listener for listenerOnTail: everything but its name and address. */
-export function listenerTail(direction: 'INBOUND' | 'OUTBOUND', chains: readonly FilterChain[]): Any {
-  return pack(XDS_TYPE_URL.listener, {
+export function listenerTail(direction: 'INBOUND' | 'OUTBOUND', chains: readonly FilterChain[]): Draft {
+  return {
     traffic_direction: direction,
     filter_chains: chains.map(filterChain),
-  });
+  };
 }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type Any, type EnvoyObject, pack, unpack } from '@meshfed/shared';
+import { type Any, type EnvoyObject, pack, unpack, XDS_TYPE_URL } from '@meshfed/shared';
 import { checkSnapshot, makeSnapshot, type XdsSnapshot } from '../snapshot.js';
 import { dep, dependencyVersions, type GenerationContext, ResourceMemo } from './context.js';
-import { downstreamMeshTls, listener, listenerOnTail, listenerOnTailChecked, listenerTail, tcpProxyFilter } from './envoy-parts.js';
+import { downstreamMeshTls, encodeEnvoy, listener, listenerOnTail, listenerOnTailChecked, listenerTail, tcpProxyFilter } from './envoy-parts.js';
+import { RulesCache } from './matching.js';
 import { generateSidecar } from './sidecar.js';
 import { buildZoneIndex, type ResourceView, type XdsInput } from './zone-index.js';
 import { generateZoneEgress, generateZoneIngress } from './zone-proxies.js';
@@ -47,7 +48,8 @@ function input(over: Partial<XdsInput>): XdsInput {
 function context(i: XdsInput): GenerationContext {
   const index = buildZoneIndex(i);
   const cert = { version: 'v1', certPem: 'CERT', keyPem: 'KEY', caPem: 'CA' };
-  return { index, versions: dependencyVersions(index), memo: new ResourceMemo(), certificate: () => cert, certificateProblem: () => undefined };
+  const rules = new RulesCache();
+  return { index, versions: dependencyVersions(index, rules), memo: new ResourceMemo(), rules, certificate: () => cert, certificateProblem: () => undefined };
 }
 
 const web = dataplane('web', '10.1.0.5', 'web', { outbound: [['backend', 10001], ['httpbin', 10002]] });
@@ -204,13 +206,14 @@ test('bad input is reported and affects nothing else', () => {
 
 test('a change of one service changes only that service\'s dependency version', () => {
   const base = { dataplanes: [web, dataplane('backend-1', '10.1.0.6', 'backend'), dataplane('db-1', '10.1.0.7', 'db')] };
-  const before = dependencyVersions(buildZoneIndex(input(base)));
-  const after = dependencyVersions(buildZoneIndex(input({ dataplanes: [...base.dataplanes, dataplane('backend-2', '10.1.0.8', 'backend')] })));
-  const changed = [...after.keys()].filter((k) => before.get(k) !== after.get(k)).sort();
+  const before = dependencyVersions(buildZoneIndex(input(base)), new RulesCache());
+  const after = dependencyVersions(buildZoneIndex(input({ dataplanes: [...base.dataplanes, dataplane('backend-2', '10.1.0.8', 'backend')] })), new RulesCache());
+  // A dataplane of a new shape of tags also names its own rules (dep.rules), which are new keys.
+  const changed = [...after.keys()].filter((k) => !k.startsWith('rules:') && before.get(k) !== after.get(k)).sort();
   // The ingress's listener depends on which services exist, not on their instances: only backend moves.
   assert.deepEqual(changed, [dep.service('default', 'backend')]);
-  const withCache = dependencyVersions(buildZoneIndex(input({ dataplanes: [...base.dataplanes, dataplane('cache-1', '10.1.0.9', 'cache')] })));
-  const added = [...withCache.keys()].filter((k) => before.get(k) !== withCache.get(k)).sort();
+  const withCache = dependencyVersions(buildZoneIndex(input({ dataplanes: [...base.dataplanes, dataplane('cache-1', '10.1.0.9', 'cache')] })), new RulesCache());
+  const added = [...withCache.keys()].filter((k) => !k.startsWith('rules:') && before.get(k) !== withCache.get(k)).sort();
   assert.deepEqual(added, [dep.ingressServices, dep.service('default', 'cache')], 'a new service changes the ingress listener\'s dependency');
 });
 
@@ -219,7 +222,8 @@ test('the zone ingress depends on each local service it passes through, and shar
   const memo = new ResourceMemo();
   const gen = (dataplanes: ResourceView[]) => {
     const index = buildZoneIndex(input({ dataplanes, zoneIngresses: [localIngress] }));
-    const ctx: GenerationContext = { index, versions: dependencyVersions(index), memo, certificate: () => undefined, certificateProblem: () => undefined };
+    const rules = new RulesCache();
+    const ctx: GenerationContext = { index, versions: dependencyVersions(index, rules), memo, rules, certificate: () => undefined, certificateProblem: () => undefined };
     return generateZoneIngress(ctx, index.ingresses.get('zoneingress:ingress')!);
   };
   const a = gen(dps);
@@ -235,12 +239,12 @@ test('the zone ingress depends on each local service it passes through, and shar
 
 test('a listener built on a shared tail is byte for byte the listener built whole', () => {
   const chains = [{ filters: [tcpProxyFilter('localhost_80', 'localhost:80')], transportSocket: downstreamMeshTls('default', { prefix: 'spiffe://default/' }) }];
-  const whole = listener('inbound:10.1.0.5:8080', '10.1.0.5', 8080, 'INBOUND', chains);
-  const onTail = listenerOnTail('inbound:10.1.0.5:8080', '10.1.0.5', 8080, listenerTail('INBOUND', chains));
+  const whole = encodeEnvoy(XDS_TYPE_URL.listener, listener('inbound:10.1.0.5:8080', '10.1.0.5', 8080, 'INBOUND', chains));
+  const onTail = listenerOnTail('inbound:10.1.0.5:8080', '10.1.0.5', 8080, encodeEnvoy(XDS_TYPE_URL.listener, listenerTail('INBOUND', chains)));
   assert.equal(onTail.type_url, whole.type_url);
   assert.deepEqual(Buffer.from(onTail.value), Buffer.from(whole.value));
   // The hand-encoded head equals protobufjs's checked encoding, whatever the lengths and ports.
-  const tail = listenerTail('INBOUND', chains);
+  const tail = encodeEnvoy(XDS_TYPE_URL.listener, listenerTail('INBOUND', chains));
   for (const [name, address, port] of [['inbound:10.1.0.5:8080', '10.1.0.5', 8080], ['', '', 0], ['inbound:[fd00::1]:65535', 'fd00::1', 65535], [`l-${'é'.repeat(90)}`, 'x'.repeat(200), 127], ['p', '10.0.0.1', 128]] as const) {
     assert.deepEqual(Buffer.from(listenerOnTail(name, address, port, tail).value), Buffer.from(listenerOnTailChecked(name, address, port, tail).value), `${name} ${port}`);
   }

@@ -1,12 +1,15 @@
 import {
   type Any, identityCertSecretName, inboundListenerName, meshCaSecretName, localClusterName, outboundClusterName, outboundListenerName, serviceSni, spiffeId,
+  XDS_TYPE_URL,
 } from '@meshfed/shared';
-import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
+import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext } from './context.js';
 import { LayeredResources, sharedResources } from '../snapshot.js';
 import {
-  addressCluster, downstreamMeshTls, edsCluster, identitySecret, listener, listenerOnTail, listenerTail, loadAssignment, meshCaSecret, statPrefix, tcpProxyFilter,
-  upstreamMeshTls, upstreamOriginationTls,
+  addressCluster, type Draft, downstreamMeshTls, edsCluster, encodeEnvoy, identitySecret, listener, listenerOnTail, listenerTail, loadAssignment, meshCaSecret,
+  statPrefix, tcpProxyFilter, upstreamMeshTls, upstreamOriginationTls,
 } from './envoy-parts.js';
+import { inboundRulesKey, type MatchedRules } from './matching.js';
+import { type InboundDraft, type OutboundDraft, PLUGINS, type SidecarDraft } from '../plugins/index.js';
 import { type Endpoint, type ExternalTarget, type LocalDataplane, type MeshIndex, SERVICE_TAG, ZONE_EGRESS_SERVICE, type ZoneIndex } from './zone-index.js';
 
 /** Where a sidecar's traffic for one service goes: the endpoints, or a fixed external address. */
@@ -94,16 +97,19 @@ export function identityOf(dp: LocalDataplane): string | undefined {
 /** The services of an identity (see identityOf). */
 export const servicesOfIdentity = (identity: string): string[] => identity.split(' ');
 
-/** What every sidecar of a mesh calling one service gets: its cluster, its endpoints (EDS), and what is wrong with them. */
+/**
+ * What every sidecar of a mesh calling one service starts from: a fresh cluster (the plugins then shape
+ * it per caller), its endpoints (EDS, shared), and what is wrong with them.
+ */
 interface OutboundTarget {
-  readonly cluster: Any;
+  readonly cluster: () => Draft;
   readonly endpoints: Any | undefined;
   readonly problems: readonly string[];
 }
 
 /**
  * Outbound targets by context, then by mesh and service: within one context (one reconcile run) the
- * answer for a service is the same for every caller, so it is worked out once, not per sidecar.
+ * destination of a service is the same for every caller, so it is worked out once, not per sidecar.
  */
 const targetsByContext = new WeakMap<GenerationContext, Map<string, OutboundTarget>>();
 
@@ -117,26 +123,23 @@ function outboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: string
 }
 
 function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: string): OutboundTarget {
-  const { index, versions, memo } = ctx;
+  const { index, memo } = ctx;
   const clusterName = outboundClusterName(service);
-  const version = versionOf(versions, dep.mesh(mesh.name), dep.service(mesh.name, service));
   const destination = destinationOf(index, mesh, service);
   if (destination.kind === 'external-direct') {
-    const cluster = memo.get(`sidecar-cluster:${mesh.name}:${service}`, version, () =>
-      addressCluster(clusterName, destination.target.host, destination.target.port, originationFor(destination.target)));
-    return { cluster, endpoints: undefined, problems: originationProblems(destination.target) };
+    const { target } = destination;
+    return { cluster: () => addressCluster(clusterName, target.host, target.port, originationFor(target)), endpoints: undefined, problems: originationProblems(target) };
   }
   const external = mesh.external.has(service);
-  const cluster = memo.get(`sidecar-cluster:${mesh.name}:${service}`, version, () =>
-    edsCluster(clusterName, mesh.mtlsBackend !== undefined
-      // Through the egress to an external service, the peer is the egress, which terminates mesh mTLS.
-      ? upstreamMeshTls(mesh.name, serviceSni(service, mesh.name), { exact: spiffeId(mesh.name, external ? ZONE_EGRESS_SERVICE : service) })
-      : undefined));
+  const cluster = () => edsCluster(clusterName, mesh.mtlsBackend !== undefined
+    // Through the egress to an external service, the peer is the egress, which terminates mesh mTLS.
+    ? upstreamMeshTls(mesh.name, serviceSni(service, mesh.name), { exact: spiffeId(mesh.name, external ? ZONE_EGRESS_SERVICE : service) })
+    : undefined);
   // Keyed by what it is made of, not by the mesh's version: a mesh-wide change that leaves endpoints
   // alone (mTLS on or off) keeps the same resource, so its entry and hash are reused too.
   const claVersion = `${fastHash(endpointsKey(destination.endpoints))}|${index.zone}|${mesh.localityAware ? 1 : 0}`;
   const endpoints = memo.get(`sidecar-cla:${mesh.name}:${service}`, claVersion, () =>
-    loadAssignment(clusterName, destination.endpoints, index.zone, mesh.localityAware));
+    encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(clusterName, destination.endpoints, index.zone, mesh.localityAware)));
   const problems = destination.problem !== undefined ? [destination.problem]
     : destination.endpoints.length === 0 && mesh.zoneEgress && (external || (mesh.remote.get(service)?.length ?? 0) > 0)
       ? [`${service} is reached through a ZoneEgress (routing.zoneEgress), and this zone has none: its traffic has no endpoints`]
@@ -145,12 +148,12 @@ function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: s
 }
 
 /**
- * What every instance of one service shape gets (same mesh, identity, inbound ports and local
- * services, outbounds): everything but the inbound listeners, whose names and addresses are the
- * instance's own. Built once per shape per context (one reconcile run): a mesh-wide change regenerates
- * N proxies of ~N/instances shapes, and per-proxy work is then the inbound listeners alone. The maps
- * are shared by every instance (marked with sharedResources, never mutated after), so makeSnapshot
- * builds each of those types' entries and version once per shape too.
+ * What every instance of one sidecar shape with the same rules gets (same mesh, identity, inbound
+ * ports and tags, outbounds, policies): everything but the inbound listeners, whose names and addresses
+ * are the instance's own. Built once per (shape, rules) per context (one reconcile run): a mesh-wide
+ * change regenerates N proxies of ~N/instances shapes, and per-proxy work is then the inbound listeners
+ * alone. The maps are shared by every instance (marked with sharedResources, never mutated after), so
+ * makeSnapshot builds each of those types' entries and version once per template too.
  */
 interface SidecarTemplate {
   readonly deps: readonly string[];
@@ -161,7 +164,7 @@ interface SidecarTemplate {
     readonly endpoints: ReadonlyMap<string, Any>;
     readonly secrets: ReadonlyMap<string, Any>;
     readonly outboundListeners: ReadonlyMap<string, Any>;
-    /** Per inbound, in order: its port and the listener tail every instance shares. */
+    /** Per inbound, in order: the listener tail every instance shares. */
     readonly inboundTails: readonly Any[];
   };
 }
@@ -183,7 +186,11 @@ function shapeOf(dp: LocalDataplane, identity: string | undefined): string {
 function computeShape(dp: LocalDataplane, identity: string | undefined): string {
   const n = dp.spec.networking;
   let s = `${dp.mesh}\u0001${identity ?? '\u0002'}\u0001`;
-  for (const ib of n.inbound ?? []) s += `${ib.port}\u0003${ib.servicePort ?? ''}\u0003${ib.serviceAddress ?? ''}\u0004`;
+  for (const ib of n.inbound ?? []) {
+    s += `${ib.address === undefined ? '' : ib.address}\u0003${ib.port}\u0003${ib.servicePort ?? ''}\u0003${ib.serviceAddress ?? ''}\u0003`;
+    for (const k of Object.keys(ib.tags).sort()) s += `${k}=${ib.tags[k]},`;
+    s += '\u0004';
+  }
   s += '\u0001';
   for (const ob of n.outbound ?? []) s += `${ob.tags[SERVICE_TAG]}\u0003${ob.address ?? ''}\u0003${ob.port}\u0004`;
   return s;
@@ -192,19 +199,20 @@ function computeShape(dp: LocalDataplane, identity: string | undefined): string 
 /**
  * A dataplane's Envoy configuration: an inbound listener per inbound (mesh mTLS server side when the
  * mesh has mTLS) in front of a local cluster, an outbound listener per outbound, one cluster per
- * destination service with its endpoints by EDS, and the SDS secrets mTLS needs. Pure: everything but
- * the inbound listeners comes from a template shared by the dataplanes of the same shape (see
- * SidecarTemplate), whose resources come from the memo, built once per version.
+ * destination service with its endpoints by EDS, and the SDS secrets mTLS needs; then each policy
+ * plugin applies the proxy's rules. Pure: everything but the inbound listeners comes from a template
+ * shared by the dataplanes of the same shape and rules (see SidecarTemplate).
  */
 export function generateSidecar(ctx: GenerationContext, dp: LocalDataplane): GeneratedProxy {
   const mesh = ctx.index.meshes.get(dp.mesh);
   if (!mesh) return { resources: undefined, deps: [dep.mesh(dp.mesh)], problems: [`mesh "${dp.mesh}" does not exist in this zone (yet)`] };
   const identity = identityOf(dp);
+  const matched = ctx.rules.get(ctx.index, dp);
   let templates = templatesByContext.get(ctx);
   if (!templates) templatesByContext.set(ctx, (templates = new Map()));
-  const shape = shapeOf(dp, identity);
-  let t = templates.get(shape);
-  if (!t) templates.set(shape, (t = buildTemplate(ctx, mesh, dp, identity)));
+  const key = `${shapeOf(dp, identity)}\u0005${matched?.fingerprint ?? ''}`;
+  let t = templates.get(key);
+  if (!t) templates.set(key, (t = buildTemplate(ctx, mesh, dp, identity, matched)));
   if (!t.shared) return { resources: undefined, deps: t.deps, problems: t.problems };
   const n = dp.spec.networking;
   const inbound = new Map<string, Any>();
@@ -219,18 +227,55 @@ export function generateSidecar(ctx: GenerationContext, dp: LocalDataplane): Gen
   };
 }
 
-function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane, identity: string | undefined): SidecarTemplate {
-  const { memo } = ctx;
-  const deps: string[] = [dep.mesh(dp.mesh)];
-  const problems: string[] = [];
-  const outboundListeners = new Map<string, Any>();
-  const clusters = new Map<string, Any>();
-  const endpoints = new Map<string, Any>();
-  const secrets = new Map<string, Any>();
-  const inboundTails: Any[] = [];
+/** The proxy's configuration from the proxy alone, before any policy: what the plugins start from. */
+function draftOf(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane): { draft: SidecarDraft; endpoints: Map<string, Any>; deps: string[]; problems: string[] } {
   const mtls = mesh.mtlsBackend !== undefined;
+  const draft: SidecarDraft = { mesh, mtls, zone: ctx.index.zone, inbounds: [], outbounds: [] };
+  const deps: string[] = [];
+  const problems: string[] = [];
+  const endpoints = new Map<string, Any>();
+  const n = dp.spec.networking;
+  for (const ib of n.inbound ?? []) {
+    const servicePort = ib.servicePort ?? ib.port;
+    const localCluster = localClusterName(servicePort);
+    const tcp = tcpProxyFilter(statPrefix(localCluster), localCluster);
+    const inbound: InboundDraft = {
+      rulesKey: inboundRulesKey(ib), port: ib.port, service: ib.tags[SERVICE_TAG]!, tags: ib.tags,
+      localClusterName: localCluster, localCluster: addressCluster(localCluster, ib.serviceAddress ?? '127.0.0.1', servicePort),
+      filters: [tcp], tcpProxy: tcp['typed_config'] as Draft,
+      ...(mtls ? { transportSocket: downstreamMeshTls(dp.mesh, { prefix: `spiffe://${dp.mesh}/` }) } : {}),
+    };
+    draft.inbounds.push(inbound);
+  }
+  const clusters = new Map<string, Draft>();
+  for (const ob of n.outbound ?? []) {
+    const service = ob.tags[SERVICE_TAG]!;
+    const clusterName = outboundClusterName(service);
+    let cluster = clusters.get(clusterName);
+    if (!cluster) {
+      deps.push(dep.service(dp.mesh, service));
+      const target = outboundTarget(ctx, mesh, service);
+      clusters.set(clusterName, (cluster = target.cluster()));
+      if (target.endpoints) endpoints.set(clusterName, target.endpoints);
+      problems.push(...target.problems);
+    }
+    const address = ob.address ?? '127.0.0.1';
+    const tcp = tcpProxyFilter(statPrefix(clusterName), clusterName);
+    const outbound: OutboundDraft = {
+      service, listenerName: outboundListenerName(address, ob.port), address, port: ob.port, clusterName, cluster,
+      filters: [tcp], tcpProxy: tcp['typed_config'] as Draft,
+    };
+    draft.outbounds.push(outbound);
+  }
+  return { draft, endpoints, deps, problems };
+}
 
-  if (mtls) {
+function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane, identity: string | undefined, matched: MatchedRules | undefined): SidecarTemplate {
+  const { memo } = ctx;
+  const deps: string[] = [dep.mesh(dp.mesh), ...(matched ? [matched.dep] : [])];
+  const secrets = new Map<string, Any>();
+
+  if (mesh.mtlsBackend !== undefined) {
     const service = identity;
     if (service === undefined) return { deps, problems: ['the dataplane has neither an inbound nor a gateway service to name its identity'] };
     // `service` is the identity: one or several services (a certificate per set).
@@ -240,45 +285,34 @@ function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDatapla
       // Never serve plaintext in a mesh that requires mTLS: the proxy keeps what it had, or waits.
       return { deps, problems: [ctx.certificateProblem(dp.mesh, service) ?? `no certificate for ${servicesOfIdentity(service).map((s) => spiffeId(dp.mesh, s)).join(', ')} yet`] };
     }
-    const identitySecretAny = memo.get(`identity:${dp.mesh}:${service}`, cert.version, () => identitySecret(dp.mesh, cert.certPem, cert.keyPem));
-    const ca = memo.get(`ca:${dp.mesh}`, cert.caPem, () => meshCaSecret(dp.mesh, cert.caPem));
-    secrets.set(identityCertSecretName(dp.mesh), identitySecretAny);
-    secrets.set(meshCaSecretName(dp.mesh), ca);
+    secrets.set(identityCertSecretName(dp.mesh), memo.get(`identity:${dp.mesh}:${service}`, cert.version, () => encodeEnvoy(XDS_TYPE_URL.secret, identitySecret(dp.mesh, cert.certPem, cert.keyPem))));
+    secrets.set(meshCaSecretName(dp.mesh), memo.get(`ca:${dp.mesh}`, cert.caPem, () => encodeEnvoy(XDS_TYPE_URL.secret, meshCaSecret(dp.mesh, cert.caPem))));
   }
 
-  const n = dp.spec.networking;
-  for (const ib of n.inbound ?? []) {
-    const servicePort = ib.servicePort ?? ib.port;
-    const localCluster = localClusterName(servicePort);
-    const serviceAddress = ib.serviceAddress ?? '127.0.0.1';
-    // Equal for every instance with the same service address and port: built once, shared.
-    clusters.set(localCluster, memo.get(`local-cluster:${localCluster}:${serviceAddress}:${servicePort}`, '1', () =>
-      addressCluster(localCluster, serviceAddress, servicePort)));
-    // Only the name and address are the instance's: the rest is one encoding per (local cluster, mTLS).
-    inboundTails.push(memo.get(`inbound-tail:${localCluster}:${mtls ? dp.mesh : ''}`, '1', () => listenerTail('INBOUND', [{
-      filters: [tcpProxyFilter(statPrefix(localCluster), localCluster)],
-      ...(mtls ? { transportSocket: downstreamMeshTls(dp.mesh, { prefix: `spiffe://${dp.mesh}/` }) } : {}),
-    }])));
-  }
+  const built = draftOf(ctx, mesh, dp);
+  deps.push(...built.deps);
+  const problems = [...(matched?.warnings ?? []), ...built.problems];
+  const { draft } = built;
+  const rules = matched?.rules ?? {};
+  for (const plugin of PLUGINS) plugin.applySidecar(draft, rules[plugin.kind] as never, { problems });
 
-  for (const ob of n.outbound ?? []) {
-    const service = ob.tags[SERVICE_TAG]!;
-    const address = ob.address ?? '127.0.0.1';
-    const clusterName = outboundClusterName(service);
-    const name = outboundListenerName(address, ob.port);
-    // Depends on nothing but its name, address, port and cluster: one per distinct outbound in the zone.
-    outboundListeners.set(name, memo.get(`outbound-listener:${name}:${clusterName}`, '1', () =>
-      listener(name, address, ob.port, 'OUTBOUND', [{ filters: [tcpProxyFilter(statPrefix(clusterName), clusterName)] }])));
-    if (clusters.has(clusterName)) continue;
-    deps.push(dep.service(dp.mesh, service));
-    const target = outboundTarget(ctx, mesh, service);
-    clusters.set(clusterName, target.cluster);
-    if (target.endpoints) endpoints.set(clusterName, target.endpoints);
-    problems.push(...target.problems);
+  // Encoded once, at the end, by content: templates whose policies give them equal resources share them.
+  const clusters = new Map<string, Any>();
+  const inboundTails: Any[] = [];
+  for (const ib of draft.inbounds) {
+    clusters.set(ib.localClusterName, memo.encode(XDS_TYPE_URL.cluster, ib.localCluster));
+    inboundTails.push(memo.encode(XDS_TYPE_URL.listener, listenerTail('INBOUND', [{ filters: ib.filters, ...(ib.transportSocket ? { transportSocket: ib.transportSocket } : {}) }])));
   }
-
+  const outboundListeners = new Map<string, Any>();
+  for (const ob of draft.outbounds) {
+    outboundListeners.set(ob.listenerName, memo.encode(XDS_TYPE_URL.listener, listener(ob.listenerName, ob.address, ob.port, 'OUTBOUND', [{ filters: ob.filters }])));
+    if (!clusters.has(ob.clusterName)) clusters.set(ob.clusterName, memo.encode(XDS_TYPE_URL.cluster, ob.cluster));
+  }
   return {
-    deps, problems,
-    shared: { clusters: sharedResources(clusters), endpoints: sharedResources(endpoints), secrets: sharedResources(secrets), outboundListeners: sharedResources(outboundListeners), inboundTails },
+    deps, problems: [...new Set(problems)],
+    shared: {
+      clusters: sharedResources(clusters), endpoints: sharedResources(built.endpoints), secrets: sharedResources(secrets),
+      outboundListeners: sharedResources(outboundListeners), inboundTails,
+    },
   };
 }

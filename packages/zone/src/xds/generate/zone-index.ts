@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import { fastHash } from './fast-hash.js';
 import { proxyIdOf } from '../proxy-id.js';
-import { RESERVED_SERVICE, canonicalJson, DataplaneSpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
+import { type AnyPolicy, parsePolicies } from '../rules/index.js';
+import { RESERVED_SERVICE, SERVICE_TAG, canonicalJson, DataplaneSpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
 
 /** What the generators read of a stored resource. */
 export interface ResourceView {
@@ -18,9 +20,11 @@ export interface XdsInput {
   readonly zoneIngresses: readonly ResourceView[];
   readonly zoneEgresses: readonly ResourceView[];
   readonly externalServices: readonly ResourceView[];
+  /** Policies of every targetRef type (rules/policy-kinds.ts), of every mesh. */
+  readonly policies?: readonly (ResourceView & { readonly type: string })[];
 }
 
-export const SERVICE_TAG = 'kuma.io/service';
+export { SERVICE_TAG } from '@meshfed/shared';
 /**
  * The identity a ZoneEgress presents in each mesh where it terminates mTLS (`spiffe://<mesh>/zone-egress`);
  * Dataplane validation reserves the service name, so no workload can be issued it.
@@ -57,6 +61,10 @@ export interface MeshIndex {
   /** Other zones' ingresses offering the service, weighted by their instance counts. */
   readonly remote: ReadonlyMap<string, readonly Endpoint[]>;
   readonly external: ReadonlyMap<string, ExternalTarget>;
+  /** The mesh's valid targetRef policies, in a stable order (type, then name). */
+  readonly policies: readonly AnyPolicy[];
+  /** Changes iff `policies` does. */
+  readonly policiesVersion: string;
 }
 
 export interface LocalDataplane {
@@ -74,7 +82,8 @@ export interface LocalZoneProxy<S> {
 
 /** A resource the index could not use, and why: shown on the proxy's insight and in the log. */
 export interface IndexProblem {
-  readonly kind: 'Dataplane' | 'ZoneIngress' | 'ZoneEgress' | 'ExternalService' | 'Mesh';
+  /** Dataplane, ZoneIngress, ZoneEgress, ExternalService, Mesh or a policy type. */
+  readonly kind: string;
   readonly name: string;
   readonly mesh?: string;
   readonly message: string;
@@ -126,6 +135,21 @@ function derivedDataplane(mesh: string, name: string, spec: DataplaneSpec, zone:
   const d: DerivedDataplane = { mesh, name, zone, local: { proxyId: `${mesh}.${name}`, mesh, name, spec }, inbound };
   derivedDataplanes.set(spec, d);
   return d;
+}
+
+/** A policy parsed once per stored spec object (the reconciler keeps it until the resource changes), with its version. */
+const parsedPolicies = new WeakMap<object, { policy?: AnyPolicy; problem?: string; version: string; type: string; name: string; mesh: string }>();
+function parsePolicy(view: ResourceView & { readonly type: string }) {
+  const cached = parsedPolicies.get(view.spec);
+  if (cached && cached.type === view.type && cached.name === view.name && cached.mesh === view.mesh) return cached;
+  const { policies, problems } = parsePolicies([{ type: view.type, name: view.name, mesh: view.mesh, labels: view.labels, spec: view.spec }]);
+  const out = {
+    type: view.type, name: view.name, mesh: view.mesh ?? '',
+    ...(policies[0] ? { policy: policies[0] } : {}), ...(problems[0] ? { problem: problems[0] } : {}),
+    version: fastHash(`${view.type}\u0001${view.name}\u0001${canonicalJson(view.labels)}\u0001${canonicalJson(view.spec)}`),
+  };
+  parsedPolicies.set(view.spec, out);
+  return out;
 }
 
 const fromGlobal = (r: ResourceView) => r.labels[LABEL_ORIGIN] === 'global';
@@ -263,6 +287,19 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
   }
   egressEndpoints.sort(byAddress);
 
+  const policies = new Map<string, { list: AnyPolicy[]; version: string }>();
+  const sortedPolicies = [...(input.policies ?? [])].sort((a, b) => (a.type !== b.type ? (a.type < b.type ? -1 : 1) : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const view of sortedPolicies) {
+    if (view.mesh === undefined) continue;
+    const p = parsePolicy(view);
+    if (p.problem !== undefined) problems.push({ kind: view.type, name: view.name, mesh: view.mesh, message: p.problem });
+    if (!p.policy) continue;
+    let perMesh = policies.get(view.mesh);
+    if (!perMesh) policies.set(view.mesh, (perMesh = { list: [], version: '' }));
+    perMesh.list.push(p.policy);
+    perMesh.version += `${p.version};`;
+  }
+
   const meshes = new Map<string, MeshIndex>();
   for (const [name, spec] of [...meshSpecs].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const sortAll = (m: Map<string, Endpoint[]> | undefined) => new Map([...(m ?? [])].map(([k, v]) => [k, v.sort(byAddress)] as const));
@@ -274,6 +311,8 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       local: sortAll(local.get(name)),
       remote: sortAll(remote.get(name)),
       external: external.get(name) ?? new Map(),
+      policies: policies.get(name)?.list ?? [],
+      policiesVersion: policies.has(name) ? fastHash(policies.get(name)!.version) : '',
     });
   }
   return { zone: input.zone, meshes, egressEndpoints, dataplanes, ingresses, egresses, problems };

@@ -1,7 +1,7 @@
-import { type Any, identityCertSecretName, type ZoneEgressSpec, type ZoneIngressSpec, meshCaSecretName, meshClusterName, serviceSni, zoneEgressListenerName, zoneIngressListenerName } from '@meshfed/shared';
+import { type Any, XDS_TYPE_URL, identityCertSecretName, type ZoneEgressSpec, type ZoneIngressSpec, meshCaSecretName, meshClusterName, serviceSni, zoneEgressListenerName, zoneIngressListenerName } from '@meshfed/shared';
 import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
 import {
-  addressCluster, downstreamMeshTls, edsCluster, type FilterChain, identitySecret, listener, loadAssignment, meshCaSecret, statPrefix,
+  addressCluster, downstreamMeshTls, edsCluster, encodeEnvoy, type FilterChain, identitySecret, listener, loadAssignment, meshCaSecret, statPrefix,
   tcpProxyFilter,
 } from './envoy-parts.js';
 import { originationFor, originationProblems } from './sidecar.js';
@@ -30,9 +30,9 @@ export function generateZoneIngress(ctx: GenerationContext, ingress: LocalZonePr
       const cluster = meshClusterName(mesh.name, service);
       const svcDep = dep.service(mesh.name, service);
       deps.push(svcDep);
-      clusters.set(cluster, memo.get(`ingress-cluster:${cluster}`, '1', () => edsCluster(cluster)));
+      clusters.set(cluster, memo.get(`ingress-cluster:${cluster}`, '1', () => encodeEnvoy(XDS_TYPE_URL.cluster, edsCluster(cluster))));
       // Keyed by the endpoints, not the service's version (which moves with its mesh): a mesh-wide change re-encodes none.
-      endpoints.set(cluster, memo.get(`ingress-cla:${cluster}`, `${fastHash(endpointsKey(eps))}|${index.zone}`, () => loadAssignment(cluster, eps, index.zone, false)));
+      endpoints.set(cluster, memo.get(`ingress-cla:${cluster}`, `${fastHash(endpointsKey(eps))}|${index.zone}`, () => encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(cluster, eps, index.zone, false))));
     }
   }
   const address = net.address ?? '0.0.0.0';
@@ -48,7 +48,7 @@ export function generateZoneIngress(ctx: GenerationContext, ingress: LocalZonePr
           chains.push({ serverNames: [serviceSni(service, mesh.name)], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
         }
       }
-      return listener(name, address, net.port, 'INBOUND', chains, true);
+      return encodeEnvoy(XDS_TYPE_URL.listener, listener(name, address, net.port, 'INBOUND', chains, true));
     }));
   }
   return { resources: { listener: listeners, cluster: clusters, endpoint: endpoints }, deps, problems };
@@ -77,8 +77,8 @@ export function generateZoneEgress(ctx: GenerationContext, egress: LocalZoneProx
       if (mesh.external.has(service)) continue;
       const cluster = meshClusterName(mesh.name, service);
       chains.push({ serverNames: [serviceSni(service, mesh.name)], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
-      clusters.set(cluster, memo.get(`egress-cluster:${cluster}`, '1', () => edsCluster(cluster)));
-      endpoints.set(cluster, memo.get(`egress-cla:${cluster}`, `${fastHash(endpointsKey(eps))}|${index.zone}`, () => loadAssignment(cluster, eps, index.zone, false)));
+      clusters.set(cluster, memo.get(`egress-cluster:${cluster}`, '1', () => encodeEnvoy(XDS_TYPE_URL.cluster, edsCluster(cluster))));
+      endpoints.set(cluster, memo.get(`egress-cla:${cluster}`, `${fastHash(endpointsKey(eps))}|${index.zone}`, () => encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(cluster, eps, index.zone, false))));
     }
     if (mesh.external.size === 0) continue;
     deps.push(dep.certificate(mesh.name, ZONE_EGRESS_SERVICE));
@@ -87,8 +87,8 @@ export function generateZoneEgress(ctx: GenerationContext, egress: LocalZoneProx
       problems.push(`external services of mesh ${mesh.name} are not served: ${ctx.certificateProblem(mesh.name, ZONE_EGRESS_SERVICE) ?? 'no certificate yet'}`);
       continue;
     }
-    secrets.set(identityCertSecretName(mesh.name), memo.get(`identity:${mesh.name}:${ZONE_EGRESS_SERVICE}`, cert.version, () => identitySecret(mesh.name, cert.certPem, cert.keyPem)));
-    secrets.set(meshCaSecretName(mesh.name), memo.get(`ca:${mesh.name}`, cert.caPem, () => meshCaSecret(mesh.name, cert.caPem)));
+    secrets.set(identityCertSecretName(mesh.name), memo.get(`identity:${mesh.name}:${ZONE_EGRESS_SERVICE}`, cert.version, () => encodeEnvoy(XDS_TYPE_URL.secret, identitySecret(mesh.name, cert.certPem, cert.keyPem))));
+    secrets.set(meshCaSecretName(mesh.name), memo.get(`ca:${mesh.name}`, cert.caPem, () => encodeEnvoy(XDS_TYPE_URL.secret, meshCaSecret(mesh.name, cert.caPem))));
     for (const [service, target] of mesh.external) {
       const cluster = meshClusterName(mesh.name, service);
       chains.push({
@@ -98,7 +98,7 @@ export function generateZoneEgress(ctx: GenerationContext, egress: LocalZoneProx
         transportSocket: downstreamMeshTls(mesh.name, { prefix: `spiffe://${mesh.name}/` }),
       });
       clusters.set(cluster, memo.get(`egress-external:${cluster}`, versionOf(versions, dep.service(mesh.name, service)), () =>
-        addressCluster(cluster, target.host, target.port, originationFor(target))));
+        encodeEnvoy(XDS_TYPE_URL.cluster, addressCluster(cluster, target.host, target.port, originationFor(target)))));
       problems.push(...originationProblems(target));
     }
   }
@@ -106,7 +106,7 @@ export function generateZoneEgress(ctx: GenerationContext, egress: LocalZoneProx
   const listeners = new Map<string, Any>();
   if (chains.length > 0) {
     const name = zoneEgressListenerName(net.address, net.port);
-    listeners.set(name, listener(name, net.address, net.port, 'INBOUND', chains, true));
+    listeners.set(name, memo.encode(XDS_TYPE_URL.listener, listener(name, net.address, net.port, 'INBOUND', chains, true)));
   }
   return { resources: { listener: listeners, cluster: clusters, endpoint: endpoints, secret: secrets }, deps, problems };
 }

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '@meshfed/shared';
-import { SERVICE_TAG } from '../generate/zone-index.js';
+import { SERVICE_TAG } from '@meshfed/shared';
 import { buildRules, computeRule, type Rule, type RuleItem } from './build-rules.js';
 import { mergeConfs } from './merge.js';
 import { displayName, sortBySpecificity } from './ordering.js';

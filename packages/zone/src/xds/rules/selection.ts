@@ -6,7 +6,7 @@
  * per inbound); for `to[]` rules the proxy as a whole is selected.
  */
 import type { DataplaneSpec, MeshGatewaySpec } from '@meshfed/shared';
-import { SERVICE_TAG } from '../generate/zone-index.js';
+import { SERVICE_TAG } from '@meshfed/shared';
 import { displayName } from './ordering.js';
 import type { AnyPolicy, Policy } from './policy-kinds.js';
 

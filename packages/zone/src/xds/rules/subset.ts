@@ -4,7 +4,7 @@
  * other one; the empty subset is the whole mesh. Follows pkg/plugins/policies/core/rules/rules.go
  * (Kuma 2.7) fact for fact; see README.md.
  */
-import { SERVICE_TAG } from '../generate/zone-index.js';
+import { SERVICE_TAG } from '@meshfed/shared';
 
 /** `key: value`, or `key: !value` when `not`. */
 export interface Tag {

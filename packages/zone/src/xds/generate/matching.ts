@@ -1,0 +1,101 @@
+import { computeProxyRules, type ProxyRules, type ProxyView } from '../rules/index.js';
+import { fastHash } from './fast-hash.js';
+import { type LocalDataplane, type MeshIndex, SERVICE_TAG, type ZoneIndex } from './zone-index.js';
+
+/**
+ * The matching step of generation: which policies apply to each proxy (its rules, rules/), computed
+ * once per distinct set of what matching reads (mesh, inbound and gateway tags and ports, outbound
+ * services), not once per instance: the instances of one service share their rules, and a policy change
+ * recomputes each distinct set once.
+ */
+
+/**
+ * Where a proxy's inbounds sit in the view matching sees: the instance's own address is left out, so
+ * that instances share their rules. An inbound's rules are found under `inboundKeyOf`.
+ */
+const VIEW_ADDRESS = 'dataplane';
+
+export const inboundRulesKey = (ib: { readonly address?: string | undefined; readonly port: number }): string => `${ib.address ?? VIEW_ADDRESS}:${ib.port}`;
+
+export interface MatchedRules {
+  /** The dependency key of these rules (dep.rules): proxies name it, the reconciler versions it. */
+  readonly dep: string;
+  readonly rules: ProxyRules;
+  /** Changes iff the rules do: part of a sidecar template's key, and the dependency's version. */
+  readonly fingerprint: string;
+  readonly warnings: readonly string[];
+}
+
+const NO_RULES: ProxyRules = {};
+
+const sortedTags = (tags: Readonly<Record<string, string>>) => Object.keys(tags).sort().map((k) => `${k}=${tags[k]}`).join(',');
+
+const keys = new WeakMap<LocalDataplane['spec'], { mesh: string; key: string }>();
+
+/** Everything of a dataplane the matching step reads, as one string. */
+export function matchingKeyOf(dp: LocalDataplane): string {
+  const cached = keys.get(dp.spec);
+  if (cached?.mesh === dp.mesh) return cached.key;
+  const n = dp.spec.networking;
+  let key = `${dp.mesh}\u0001${n.gateway ? `${n.gateway.type ?? ''}:${sortedTags(n.gateway.tags)}` : ''}\u0001`;
+  for (const ib of n.inbound ?? []) key += `${ib.address ?? ''}\u0003${ib.port}\u0003${sortedTags(ib.tags)}\u0004`;
+  key += `\u0001${[...new Set((n.outbound ?? []).map((o) => o.tags[SERVICE_TAG]!))].sort().join(',')}`;
+  keys.set(dp.spec, { mesh: dp.mesh, key });
+  return key;
+}
+
+/** The view of a dataplane matching sees (see VIEW_ADDRESS). */
+function matchingView(dp: LocalDataplane): ProxyView {
+  const n = dp.spec.networking;
+  return {
+    name: dp.name, mesh: dp.mesh,
+    spec: { ...dp.spec, networking: { ...n, address: VIEW_ADDRESS, inbound: (n.inbound ?? []).map((ib) => ({ ...ib, ...(ib.address === undefined ? {} : { address: ib.address }) })) } },
+  };
+}
+
+function match(mesh: MeshIndex, dp: LocalDataplane, key: string): MatchedRules {
+  const dep = `rules:${mesh.name}:${fastHash(key)}`;
+  if (mesh.policies.length === 0) return { dep, rules: NO_RULES, fingerprint: '', warnings: [] };
+  const rules = computeProxyRules(matchingView(dp), mesh.policies);
+  const warnings = [...new Set(Object.values(rules).flatMap((r) => r.warnings))];
+  return { dep, rules, fingerprint: fastHash(JSON.stringify(rules)), warnings };
+}
+
+/**
+ * The rules of every dataplane of the zone, kept across runs: an entry is computed again only when its
+ * mesh's policies changed (MeshIndex.policiesVersion). Bounded by the zone's distinct matching keys:
+ * keys no dataplane has any more are dropped on refresh.
+ */
+export class RulesCache {
+  readonly #entries = new Map<string, { readonly policiesVersion: string; readonly matched: MatchedRules }>();
+
+  /** Brings every dataplane's rules up to date and sets each one's version (dep → fingerprint) in `versions`. */
+  refresh(index: ZoneIndex, versions: Map<string, string>): void {
+    const seen = new Set<string>();
+    for (const dp of index.dataplanes.values()) {
+      const mesh = index.meshes.get(dp.mesh);
+      if (!mesh) continue;
+      const key = matchingKeyOf(dp);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      let e = this.#entries.get(key);
+      if (!e || e.policiesVersion !== mesh.policiesVersion) this.#entries.set(key, (e = { policiesVersion: mesh.policiesVersion, matched: match(mesh, dp, key) }));
+      versions.set(e.matched.dep, e.matched.fingerprint);
+    }
+    for (const key of this.#entries.keys()) if (!seen.has(key)) this.#entries.delete(key);
+  }
+
+  /** A dataplane's rules, as of the last refresh (computed now if it was not there then). */
+  get(index: ZoneIndex, dp: LocalDataplane): MatchedRules | undefined {
+    const mesh = index.meshes.get(dp.mesh);
+    if (!mesh) return undefined;
+    const key = matchingKeyOf(dp);
+    let e = this.#entries.get(key);
+    if (!e || e.policiesVersion !== mesh.policiesVersion) this.#entries.set(key, (e = { policiesVersion: mesh.policiesVersion, matched: match(mesh, dp, key) }));
+    return e.matched;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}

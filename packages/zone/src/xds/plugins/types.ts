@@ -1,0 +1,56 @@
+import type { EnvoyObject } from '@meshfed/shared';
+import type { Draft } from '../generate/envoy-parts.js';
+import type { MeshIndex } from '../generate/zone-index.js';
+import type { PolicyKind, TypedRules } from '../rules/index.js';
+
+/**
+ * A sidecar's configuration before encoding, as the generator built it from the proxy alone: the
+ * plugins change it in place from the proxy's rules, then it is encoded once (generate/sidecar.ts).
+ * Drafts are the proxy's (or its template's) own objects: a plugin may change any of them.
+ */
+export interface SidecarDraft {
+  readonly mesh: MeshIndex;
+  readonly mtls: boolean;
+  readonly zone: string;
+  readonly inbounds: InboundDraft[];
+  readonly outbounds: OutboundDraft[];
+}
+
+export interface InboundDraft {
+  /** Where this inbound's `from` rules are (rules' InboundKey, see generate/matching.ts inboundRulesKey). */
+  readonly rulesKey: string;
+  readonly port: number;
+  readonly service: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly localClusterName: string;
+  readonly localCluster: Draft;
+  /** The chain's network filters in order; the terminal one (tcp_proxy) is last. */
+  readonly filters: Draft[];
+  /** The typed config of the terminal tcp_proxy. */
+  readonly tcpProxy: Draft;
+  readonly transportSocket?: EnvoyObject;
+}
+
+export interface OutboundDraft {
+  readonly service: string;
+  readonly listenerName: string;
+  readonly address: string;
+  readonly port: number;
+  readonly clusterName: string;
+  /** Shared by the outbounds of one service (one cluster per destination). */
+  readonly cluster: Draft;
+  readonly filters: Draft[];
+  readonly tcpProxy: Draft;
+}
+
+export interface PluginContext {
+  /** What keeps part of a policy from applying: shown on the proxy's insight. */
+  readonly problems: string[];
+}
+
+/** One policy type's part of a proxy's configuration (Kuma's pkg/plugins/policies/<type>/plugin). */
+export interface PolicyPlugin<K extends PolicyKind = PolicyKind> {
+  readonly kind: K;
+  /** `rules` is undefined when no policy of the type selects the proxy (some types then still act: MeshTrafficPermission denies). */
+  applySidecar(draft: SidecarDraft, rules: TypedRules<K> | undefined, ctx: PluginContext): void;
+}
