@@ -124,3 +124,46 @@ test('after random changes, the incremental snapshots equal a full rebuild from 
   }
   assert.ok(compared > 30, `compared ${compared} snapshots`);
 });
+
+test('a policy change regenerates only the proxies whose rules it changes; one that matches nothing regenerates nothing', async (t) => {
+  const bus = new InProcessEventBus();
+  const store = new MemoryStore(bus);
+  const certificates = new WorkloadCertificateCache({ store, bus });
+  const z = reconcilerOn(store, bus, certificates);
+  t.after(async () => {
+    await z.reconciler.stop();
+    certificates.close();
+  });
+  const dataplane = (name: string, service: string, outbound: string[] = []): Resource => ({
+    type: 'Dataplane', mesh: 'default', name, labels: {},
+    spec: { networking: { address: '10.0.0.1', inbound: [{ port: 8080, tags: { 'kuma.io/service': service } }], outbound: outbound.map((s, i) => ({ port: 10_000 + i, tags: { 'kuma.io/service': s } })) } },
+  });
+  await store.commit([
+    { op: 'put', resource: { type: 'Mesh', name: 'default', labels: global, spec: {} } },
+    { op: 'put', resource: dataplane('web-1', 'web', ['backend']) },
+    { op: 'put', resource: dataplane('web-2', 'web', ['backend']) },
+    { op: 'put', resource: dataplane('backend-1', 'backend') },
+    { op: 'put', resource: dataplane('db-1', 'db') },
+  ]);
+  await z.reconciler.runNow();
+  const before = new Map(['default.web-1', 'default.web-2', 'default.backend-1', 'default.db-1'].map((id) => [id, z.cache.get(id)]));
+  assert.ok([...before.values()].every(Boolean));
+
+  const timeout = (name: string, top: string, to: string) => ({
+    type: 'MeshTimeout' as const, mesh: 'default', name, labels: global,
+    spec: { spec: { targetRef: { kind: 'MeshService', name: top }, to: [{ targetRef: { kind: 'MeshService', name: to }, default: { connectionTimeout: '2s' } }] } },
+  });
+  const generated = () => z.reconciler.stats().generatedTotal;
+  let mark = generated();
+  await store.commit([{ op: 'put', resource: timeout('nobody', 'no-such-service', 'backend') }]);
+  await z.reconciler.runNow();
+  assert.equal(generated() - mark, 0, 'a policy selecting no proxy regenerates none');
+  for (const [id, s] of before) assert.equal(z.cache.get(id), s, id);
+
+  mark = generated();
+  await store.commit([{ op: 'put', resource: timeout('web-to-backend', 'web', 'backend') }]);
+  await z.reconciler.runNow();
+  assert.equal(generated() - mark, 2, 'web-1 and web-2 only');
+  assert.notEqual(z.cache.get('default.web-1')?.version, before.get('default.web-1')?.version);
+  for (const id of ['default.backend-1', 'default.db-1']) assert.equal(z.cache.get(id), before.get(id), id);
+});

@@ -38,6 +38,8 @@ export interface XdsReconcilerStats {
   readonly proxies: number;
   readonly lastRunMs: number;
   readonly lastGenerated: number;
+  /** Proxy configurations generated since the start, over every run. */
+  readonly generatedTotal: number;
   readonly runs: number;
 }
 
@@ -143,7 +145,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
   let firstChangeAt: number | undefined;
   let rotationTimer: NodeJS.Timeout | undefined;
   const runner = new CoalescingRunner(() => runOnce());
-  let stats: XdsReconcilerStats = { proxies: 0, lastRunMs: 0, lastGenerated: 0, runs: 0 };
+  let stats: XdsReconcilerStats = { proxies: 0, lastRunMs: 0, lastGenerated: 0, generatedTotal: 0, runs: 0 };
 
   const unsubscribe = o.bus.subscribe((events: readonly ResourceChangedEvent[]) => {
     if (runner.stopped) return;
@@ -316,7 +318,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       const ms = performance.now() - started;
       duration.record(ms / 1000);
       runsCounter.add(1, { result: 'ok' });
-      stats = { proxies: proxies.size, lastRunMs: ms, lastGenerated: generated, runs: stats.runs + 1 };
+      stats = { proxies: proxies.size, lastRunMs: ms, lastGenerated: generated, generatedTotal: stats.generatedTotal + generated, runs: stats.runs + 1 };
       log.debug({ proxies: proxies.size, generated, changedDeps: changed.size, ms: Math.round(ms) }, 'xDS: reconciled');
     } catch (err) {
       runsCounter.add(1, { result: 'error' });

@@ -4,6 +4,7 @@ import { encodeEnvoy } from './envoy-parts.js';
 import type { RulesCache } from './matching.js';
 import type { XdsResources } from '../snapshot.js';
 import { type Endpoint, fingerprint, type ZoneIndex } from './zone-index.js';
+import { dep } from './dependencies.js';
 import { fastHash } from './fast-hash.js';
 
 export { fastHash } from './fast-hash.js';
@@ -41,19 +42,7 @@ export interface GeneratedProxy {
   readonly problems: readonly string[];
 }
 
-/** Dependency keys. A proxy names the ones it read; the reconciler regenerates it when one's version changes. */
-export const dep = {
-  mesh: (mesh: string) => `mesh:${mesh}`,
-  service: (mesh: string, service: string) => `svc:${mesh}:${service}`,
-  certificate: (mesh: string, service: string) => `cert:${mesh}:${service}`,
-  /**
-   * Which local services every mesh has (names only): what a zone ingress's listener routes. Each
-   * service's endpoints are its own `service` dependency, so one instance moving does not rebuild it.
-   */
-  ingressServices: 'ingress-services',
-  /** Every other zone's services and every external service: what zone egresses route. */
-  egressTargets: 'egress-targets',
-} as const;
+export { dep } from './dependencies.js';
 
 /** Endpoints as one string, field by field (a separator no address or zone name contains). */
 export function endpointsKey(eps: readonly Endpoint[]): string {

@@ -209,11 +209,11 @@ test('a change of one service changes only that service\'s dependency version', 
   const before = dependencyVersions(buildZoneIndex(input(base)), new RulesCache());
   const after = dependencyVersions(buildZoneIndex(input({ dataplanes: [...base.dataplanes, dataplane('backend-2', '10.1.0.8', 'backend')] })), new RulesCache());
   // A dataplane of a new shape of tags also names its own rules (dep.rules), which are new keys.
-  const changed = [...after.keys()].filter((k) => !k.startsWith('rules:') && before.get(k) !== after.get(k)).sort();
+  const changed = [...after.keys()].filter((k) => !k.startsWith(dep.rules('default', '')) && before.get(k) !== after.get(k)).sort();
   // The ingress's listener depends on which services exist, not on their instances: only backend moves.
   assert.deepEqual(changed, [dep.service('default', 'backend')]);
   const withCache = dependencyVersions(buildZoneIndex(input({ dataplanes: [...base.dataplanes, dataplane('cache-1', '10.1.0.9', 'cache')] })), new RulesCache());
-  const added = [...withCache.keys()].filter((k) => !k.startsWith('rules:') && before.get(k) !== withCache.get(k)).sort();
+  const added = [...withCache.keys()].filter((k) => !k.startsWith(dep.rules('default', '')) && before.get(k) !== withCache.get(k)).sort();
   assert.deepEqual(added, [dep.ingressServices, dep.service('default', 'cache')], 'a new service changes the ingress listener\'s dependency');
 });
 

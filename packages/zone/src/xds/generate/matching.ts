@@ -1,4 +1,5 @@
 import { computeProxyRules, type ProxyRules, type ProxyView } from '../rules/index.js';
+import { dep } from './dependencies.js';
 import { fastHash } from './fast-hash.js';
 import { type LocalDataplane, type MeshIndex, SERVICE_TAG, type ZoneIndex } from './zone-index.js';
 
@@ -49,16 +50,18 @@ function matchingView(dp: LocalDataplane): ProxyView {
   const n = dp.spec.networking;
   return {
     name: dp.name, mesh: dp.mesh,
-    spec: { ...dp.spec, networking: { ...n, address: VIEW_ADDRESS, inbound: (n.inbound ?? []).map((ib) => ({ ...ib, ...(ib.address === undefined ? {} : { address: ib.address }) })) } },
+    spec: { ...dp.spec, networking: { ...n, address: VIEW_ADDRESS } },
   };
 }
 
 function match(mesh: MeshIndex, dp: LocalDataplane, key: string): MatchedRules {
-  const dep = `rules:${mesh.name}:${fastHash(key)}`;
-  if (mesh.policies.length === 0) return { dep, rules: NO_RULES, fingerprint: '', warnings: [] };
+  const rulesDep = dep.rules(mesh.name, fastHash(key));
+  if (mesh.policies.length === 0) return { dep: rulesDep, rules: NO_RULES, fingerprint: '', warnings: [] };
   const rules = computeProxyRules(matchingView(dp), mesh.policies);
   const warnings = [...new Set(Object.values(rules).flatMap((r) => r.warnings))];
-  return { dep, rules, fingerprint: fastHash(JSON.stringify(rules)), warnings };
+  // No policy selecting the proxy is the same rules whether the mesh has policies or not.
+  const fingerprint = Object.keys(rules).length === 0 ? '' : fastHash(JSON.stringify(rules));
+  return { dep: rulesDep, rules, fingerprint, warnings };
 }
 
 /**

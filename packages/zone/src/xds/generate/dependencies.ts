@@ -1,0 +1,15 @@
+/** Dependency keys. A proxy names the ones it read; the reconciler regenerates it when one's version changes. */
+export const dep = {
+  mesh: (mesh: string) => `mesh:${mesh}`,
+  service: (mesh: string, service: string) => `svc:${mesh}:${service}`,
+  certificate: (mesh: string, service: string) => `cert:${mesh}:${service}`,
+  /**
+   * Which local services every mesh has (names only): what a zone ingress's listener routes. Each
+   * service's endpoints are its own `service` dependency, so one instance moving does not rebuild it.
+   */
+  ingressServices: 'ingress-services',
+  /** Every other zone's services and every external service: what zone egresses route. */
+  egressTargets: 'egress-targets',
+  /** The rules of one distinct set of what matching reads (generate/matching.ts), by its hash. */
+  rules: (mesh: string, matchingKeyHash: string) => `rules:${mesh}:${matchingKeyHash}`,
+} as const;
