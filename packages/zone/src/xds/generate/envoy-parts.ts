@@ -51,6 +51,53 @@ export function tcpProxyFilter(statPrefix: string, cluster: string): EnvoyObject
   return { name: ENVOY_EXTENSION_NAME.tcpProxy, typed_config: lazyTyped(ENVOY_TYPE.tcpProxy, { stat_prefix: statPrefix, cluster }) };
 }
 
+/**
+ * An HTTP connection manager's parts as the plugins change them: the connection manager's typed
+ * config, its HTTP filters (the router last: plugins insert before it) and the routes of its one
+ * virtual host (first match wins; the catch-all to the service's cluster until a route policy says
+ * otherwise). They are the objects inside `hcm`, so changing them changes it.
+ */
+export interface HttpDraft {
+  readonly hcm: Draft;
+  readonly httpFilters: Draft[];
+  readonly routes: Draft[];
+}
+
+export interface HttpManagerOptions {
+  readonly statPrefix: string;
+  /** The route configuration's name (inline: never fetched by RDS, so one LDS push carries a route change). */
+  readonly routeConfigName: string;
+  readonly virtualHost: string;
+  readonly cluster: string;
+  readonly http2: boolean;
+}
+
+/** A route sending every request to one cluster. */
+export function clusterRoute(cluster: string): Draft {
+  return { match: { prefix: '/' }, route: { cluster } };
+}
+
+/** An HTTP connection manager network filter whose routes all go to `cluster` until a plugin says otherwise. */
+export function httpConnectionManager(o: HttpManagerOptions): { filter: Draft; http: HttpDraft } {
+  const httpFilters: Draft[] = [{ name: ENVOY_EXTENSION_NAME.router, typed_config: lazyTyped(ENVOY_TYPE.router, {}) }];
+  const routes: Draft[] = [clusterRoute(o.cluster)];
+  const hcm = lazyTyped(ENVOY_TYPE.httpConnectionManager, {
+    stat_prefix: o.statPrefix,
+    codec_type: 'AUTO',
+    ...(o.http2 ? { http2_protocol_options: {} } : {}),
+    route_config: { name: o.routeConfigName, validate_clusters: { value: false }, virtual_hosts: [{ name: o.virtualHost, domains: ['*'], routes }] },
+    http_filters: httpFilters,
+  }) as Draft;
+  return { filter: { name: ENVOY_EXTENSION_NAME.httpConnectionManager, typed_config: hcm }, http: { hcm, httpFilters, routes } };
+}
+
+/** Makes a cluster speak HTTP/2 to its upstream (gRPC and http2 services), the current way (keyed by the options' type name). */
+export function useHttp2Upstream(cluster: Draft): void {
+  cluster['typed_extension_protocol_options'] = {
+    [ENVOY_TYPE.httpProtocolOptions]: lazyTyped(ENVOY_TYPE.httpProtocolOptions, { explicit_http_config: { http2_protocol_options: {} } }),
+  };
+}
+
 export const TLS_INSPECTOR: EnvoyObject = { name: ENVOY_EXTENSION_NAME.tlsInspector, typed_config: lazyTyped(ENVOY_TYPE.tlsInspector, {}) };
 
 /** Stats prefixes may not contain ':' meaningfully for Prometheus; Envoy tolerates it, readers do not. */

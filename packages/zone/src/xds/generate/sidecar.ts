@@ -5,9 +5,10 @@ import {
 import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext } from './context.js';
 import { LayeredResources, sharedResources } from '../snapshot.js';
 import {
-  addressCluster, type Draft, downstreamMeshTls, edsCluster, encodeEnvoy, identitySecret, listener, listenerOnTail, listenerTail, loadAssignment, meshCaSecret,
-  statPrefix, tcpProxyFilter, upstreamMeshTls, upstreamOriginationTls,
+  addressCluster, type Draft, downstreamMeshTls, edsCluster, encodeEnvoy, type HttpDraft, httpConnectionManager, identitySecret, listener, listenerOnTail, listenerTail,
+  loadAssignment, meshCaSecret, statPrefix, tcpProxyFilter, upstreamMeshTls, upstreamOriginationTls, useHttp2Upstream,
 } from './envoy-parts.js';
+import { isHttp, isHttp2, type Protocol, protocolOf } from './protocol.js';
 import { inboundRulesKey, type MatchedRules } from './matching.js';
 import { type InboundDraft, type OutboundDraft, PLUGINS, type SidecarDraft } from '../plugins/index.js';
 import { type Endpoint, type ExternalTarget, type LocalDataplane, type MeshIndex, SERVICE_TAG, ZONE_EGRESS_SERVICE, type ZoneIndex } from './zone-index.js';
@@ -103,6 +104,7 @@ export const servicesOfIdentity = (identity: string): string[] => identity.split
  */
 interface OutboundTarget {
   readonly cluster: () => Draft;
+  readonly protocol: Protocol;
   readonly endpoints: Any | undefined;
   readonly problems: readonly string[];
 }
@@ -126,15 +128,20 @@ function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: s
   const { index, memo } = ctx;
   const clusterName = outboundClusterName(service);
   const destination = destinationOf(index, mesh, service);
+  const protocol = mesh.protocols.get(service) ?? 'tcp';
+  const speaking = (c: Draft) => {
+    if (isHttp2(protocol)) useHttp2Upstream(c);
+    return c;
+  };
   if (destination.kind === 'external-direct') {
     const { target } = destination;
-    return { cluster: () => addressCluster(clusterName, target.host, target.port, originationFor(target)), endpoints: undefined, problems: originationProblems(target) };
+    return { cluster: () => speaking(addressCluster(clusterName, target.host, target.port, originationFor(target))), protocol, endpoints: undefined, problems: originationProblems(target) };
   }
   const external = mesh.external.has(service);
-  const cluster = () => edsCluster(clusterName, mesh.mtlsBackend !== undefined
+  const cluster = () => speaking(edsCluster(clusterName, mesh.mtlsBackend !== undefined
     // Through the egress to an external service, the peer is the egress, which terminates mesh mTLS.
     ? upstreamMeshTls(mesh.name, serviceSni(service, mesh.name), { exact: spiffeId(mesh.name, external ? ZONE_EGRESS_SERVICE : service) })
-    : undefined);
+    : undefined));
   // Keyed by what it is made of, not by the mesh's version: a mesh-wide change that leaves endpoints
   // alone (mTLS on or off) keeps the same resource, so its entry and hash are reused too.
   const claVersion = `${fastHash(endpointsKey(destination.endpoints))}|${index.zone}|${mesh.localityAware ? 1 : 0}`;
@@ -144,7 +151,7 @@ function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: s
     : destination.endpoints.length === 0 && mesh.zoneEgress && (external || (mesh.remote.get(service)?.length ?? 0) > 0)
       ? [`${service} is reached through a ZoneEgress (routing.zoneEgress), and this zone has none: its traffic has no endpoints`]
       : [];
-  return { cluster, endpoints, problems };
+  return { cluster, protocol, endpoints, problems };
 }
 
 /**
@@ -227,6 +234,19 @@ export function generateSidecar(ctx: GenerationContext, dp: LocalDataplane): Gen
   };
 }
 
+/**
+ * The last filter of a chain to `cluster`: a TCP proxy, or for HTTP protocols an HTTP connection
+ * manager with one route to it (where the HTTP policies apply), as Kuma configures both sides.
+ */
+function terminal(protocol: Protocol, stat: string, cluster: string, routeConfigName: string, virtualHost: string): { filters: Draft[]; tcpProxy?: Draft; http?: HttpDraft } {
+  if (!isHttp(protocol)) {
+    const tcp = tcpProxyFilter(stat, cluster);
+    return { filters: [tcp], tcpProxy: tcp['typed_config'] as Draft };
+  }
+  const { filter, http } = httpConnectionManager({ statPrefix: stat, routeConfigName, virtualHost, cluster, http2: isHttp2(protocol) });
+  return { filters: [filter], http };
+}
+
 /** The proxy's configuration from the proxy alone, before any policy: what the plugins start from. */
 function draftOf(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane): { draft: SidecarDraft; endpoints: Map<string, Any>; deps: string[]; problems: string[] } {
   const mtls = mesh.mtlsBackend !== undefined;
@@ -238,16 +258,20 @@ function draftOf(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane): {
   for (const ib of n.inbound ?? []) {
     const servicePort = ib.servicePort ?? ib.port;
     const localCluster = localClusterName(servicePort);
-    const tcp = tcpProxyFilter(statPrefix(localCluster), localCluster);
+    const service = ib.tags[SERVICE_TAG]!;
+    const protocol = protocolOf(ib.tags);
+    const cluster = addressCluster(localCluster, ib.serviceAddress ?? '127.0.0.1', servicePort);
+    if (isHttp2(protocol)) useHttp2Upstream(cluster);
     const inbound: InboundDraft = {
-      rulesKey: inboundRulesKey(ib), port: ib.port, service: ib.tags[SERVICE_TAG]!, tags: ib.tags,
-      localClusterName: localCluster, localCluster: addressCluster(localCluster, ib.serviceAddress ?? '127.0.0.1', servicePort),
-      filters: [tcp], tcpProxy: tcp['typed_config'] as Draft,
+      rulesKey: inboundRulesKey(ib), port: ib.port, service, tags: ib.tags, localClusterName: localCluster, localCluster: cluster, protocol,
+      ...terminal(protocol, statPrefix(localCluster), localCluster, `inbound:${service}`, service),
       ...(mtls ? { transportSocket: downstreamMeshTls(dp.mesh, { prefix: `spiffe://${dp.mesh}/` }) } : {}),
     };
     draft.inbounds.push(inbound);
   }
   const clusters = new Map<string, Draft>();
+  const protocols = new Map<string, Protocol>();
+  const serviceClusters = new Map<string, Draft[]>();
   for (const ob of n.outbound ?? []) {
     const service = ob.tags[SERVICE_TAG]!;
     const clusterName = outboundClusterName(service);
@@ -256,14 +280,16 @@ function draftOf(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane): {
       deps.push(dep.service(dp.mesh, service));
       const target = outboundTarget(ctx, mesh, service);
       clusters.set(clusterName, (cluster = target.cluster()));
+      protocols.set(clusterName, target.protocol);
+      serviceClusters.set(clusterName, [cluster]);
       if (target.endpoints) endpoints.set(clusterName, target.endpoints);
       problems.push(...target.problems);
     }
     const address = ob.address ?? '127.0.0.1';
-    const tcp = tcpProxyFilter(statPrefix(clusterName), clusterName);
+    const protocol = protocols.get(clusterName)!;
     const outbound: OutboundDraft = {
-      service, listenerName: outboundListenerName(address, ob.port), address, port: ob.port, clusterName, cluster,
-      filters: [tcp], tcpProxy: tcp['typed_config'] as Draft,
+      service, listenerName: outboundListenerName(address, ob.port), address, port: ob.port, clusterName, cluster, clusters: serviceClusters.get(clusterName)!, protocol,
+      ...terminal(protocol, statPrefix(clusterName), clusterName, `outbound:${service}`, service),
     };
     draft.outbounds.push(outbound);
   }
@@ -306,7 +332,10 @@ function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDatapla
   const outboundListeners = new Map<string, Any>();
   for (const ob of draft.outbounds) {
     outboundListeners.set(ob.listenerName, memo.encode(XDS_TYPE_URL.listener, listener(ob.listenerName, ob.address, ob.port, 'OUTBOUND', [{ filters: ob.filters }])));
-    if (!clusters.has(ob.clusterName)) clusters.set(ob.clusterName, memo.encode(XDS_TYPE_URL.cluster, ob.cluster));
+    for (const c of ob.clusters) {
+      const name = c['name'] as string;
+      if (!clusters.has(name)) clusters.set(name, memo.encode(XDS_TYPE_URL.cluster, c));
+    }
   }
   return {
     deps, problems: [...new Set(problems)],

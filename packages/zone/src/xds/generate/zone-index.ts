@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { fastHash } from './fast-hash.js';
+import { commonProtocol, type Protocol, protocolOf } from './protocol.js';
 import { proxyIdOf } from '../proxy-id.js';
 import { type AnyPolicy, parsePolicies } from '../rules/index.js';
 import { RESERVED_SERVICE, SERVICE_TAG, canonicalJson, DataplaneSpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
@@ -47,6 +48,7 @@ export interface ExternalTarget {
   readonly host: string;
   readonly port: number;
   readonly tls: ExternalServiceSpec['networking']['tls'];
+  readonly protocol: Protocol;
 }
 
 export interface MeshIndex {
@@ -61,6 +63,11 @@ export interface MeshIndex {
   /** Other zones' ingresses offering the service, weighted by their instance counts. */
   readonly remote: ReadonlyMap<string, readonly Endpoint[]>;
   readonly external: ReadonlyMap<string, ExternalTarget>;
+  /**
+   * The protocol of each service, as its callers speak it: the common protocol of every instance's
+   * `kuma.io/protocol`, here and in other zones (Kuma's inference), or the external service's.
+   */
+  readonly protocols: ReadonlyMap<string, Protocol>;
   /** The mesh's valid targetRef policies, in a stable order (type, then name). */
   readonly policies: readonly AnyPolicy[];
   /** Changes iff `policies` does. */
@@ -120,17 +127,17 @@ interface DerivedDataplane {
   readonly zone: string;
   readonly local: LocalDataplane;
   /** Healthy inbounds: (service, endpoint). */
-  readonly inbound: readonly (readonly [string, Endpoint])[];
+  readonly inbound: readonly (readonly [string, Endpoint, Protocol])[];
 }
 const derivedDataplanes = new WeakMap<DataplaneSpec, DerivedDataplane>();
 function derivedDataplane(mesh: string, name: string, spec: DataplaneSpec, zone: string): DerivedDataplane {
   const cached = derivedDataplanes.get(spec);
   if (cached && cached.mesh === mesh && cached.name === name && cached.zone === zone) return cached;
   const n = spec.networking;
-  const inbound: [string, Endpoint][] = [];
+  const inbound: [string, Endpoint, Protocol][] = [];
   for (const ib of n.inbound ?? []) {
     if (ib.health?.ready === false) continue;
-    inbound.push([ib.tags[SERVICE_TAG]!, { address: ib.address ?? n.address, port: ib.port, weight: 1, zone }]);
+    inbound.push([ib.tags[SERVICE_TAG]!, { address: ib.address ?? n.address, port: ib.port, weight: 1, zone }, protocolOf(ib.tags)]);
   }
   const d: DerivedDataplane = { mesh, name, zone, local: { proxyId: `${mesh}.${name}`, mesh, name, spec }, inbound };
   derivedDataplanes.set(spec, d);
@@ -190,6 +197,13 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
 
   const dataplanes = new Map<string, LocalDataplane>();
   const local = new Map<string, Map<string, Endpoint[]>>();
+  const protocols = new Map<string, Map<string, Protocol>>();
+  const agree = (mesh: string, service: string, p: Protocol) => {
+    let perMesh = protocols.get(mesh);
+    if (!perMesh) protocols.set(mesh, (perMesh = new Map()));
+    const known = perMesh.get(service);
+    perMesh.set(service, known === undefined ? p : commonProtocol(known, p));
+  };
   for (const dp of input.dataplanes) {
     if (dp.mesh === undefined || fromGlobal(dp)) continue;
     const spec = parseSpec<DataplaneSpec>(DataplaneSpec, dp.spec);
@@ -202,7 +216,10 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
     if (d.inbound.length === 0) continue;
     let perMesh = local.get(dp.mesh);
     if (!perMesh) local.set(dp.mesh, (perMesh = new Map()));
-    for (const [service, endpoint] of d.inbound) push(perMesh, service, endpoint);
+    for (const [service, endpoint, protocol] of d.inbound) {
+      push(perMesh, service, endpoint);
+      agree(dp.mesh, service, protocol);
+    }
   }
 
   // Other zones' ingresses: one endpoint per (ingress, mesh, service), weighted by its instances.
@@ -229,6 +246,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
     for (const s of spec.data.availableServices ?? []) {
       if (s.externalService || s.instances <= 0) continue;
       const key = `${s.mesh}\u0000${s.tags[SERVICE_TAG]!}`;
+      agree(s.mesh, s.tags[SERVICE_TAG]!, protocolOf(s.tags));
       instances.set(key, (instances.get(key) ?? 0) + s.instances);
     }
     for (const [key, count] of instances) {
@@ -270,7 +288,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       continue;
     }
     const { host, port } = splitHostPort(spec.data.networking.address);
-    perMesh.set(service, { name: es.name, service, host, port, tls: spec.data.networking.tls });
+    perMesh.set(service, { name: es.name, service, host, port, tls: spec.data.networking.tls, protocol: protocolOf(spec.data.tags) });
   }
 
   const egresses = new Map<string, LocalZoneProxy<ZoneEgressSpec>>();
@@ -311,6 +329,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       local: sortAll(local.get(name)),
       remote: sortAll(remote.get(name)),
       external: external.get(name) ?? new Map(),
+      protocols: new Map([...(protocols.get(name) ?? [])].concat([...(external.get(name) ?? [])].map(([s, t]) => [s, t.protocol] as const))),
       policies: policies.get(name)?.list ?? [],
       policiesVersion: policies.has(name) ? fastHash(policies.get(name)!.version) : '',
     });

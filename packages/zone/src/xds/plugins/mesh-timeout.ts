@@ -12,10 +12,10 @@ type Conf = ToConf<'MeshTimeout'>;
  * destination service, inbound by the conf computed for any client (`from`, Kuma computes it for the
  * whole mesh). The `http` section applies where a listener speaks HTTP.
  */
-function apply(conf: Conf | undefined, cluster: Draft, tcpProxy: Draft): void {
+function apply(conf: Conf | undefined, cluster: Draft, tcpProxy: Draft | undefined): void {
   if (!conf) return;
   if (conf.connectionTimeout !== undefined) cluster['connect_timeout'] = envoyDuration(conf.connectionTimeout);
-  if (conf.idleTimeout !== undefined) tcpProxy['idle_timeout'] = envoyDuration(conf.idleTimeout);
+  if (conf.idleTimeout !== undefined && tcpProxy) tcpProxy['idle_timeout'] = envoyDuration(conf.idleTimeout);
 }
 
 export const meshTimeoutPlugin: PolicyPlugin<'MeshTimeout'> = {

@@ -1,5 +1,6 @@
 import type { EnvoyObject } from '@meshfed/shared';
-import type { Draft } from '../generate/envoy-parts.js';
+import type { Draft, HttpDraft } from '../generate/envoy-parts.js';
+import type { Protocol } from '../generate/protocol.js';
 import type { MeshIndex } from '../generate/zone-index.js';
 import type { PolicyKind, TypedRules } from '../rules/index.js';
 
@@ -24,10 +25,14 @@ export interface InboundDraft {
   readonly tags: Readonly<Record<string, string>>;
   readonly localClusterName: string;
   readonly localCluster: Draft;
-  /** The chain's network filters in order; the terminal one (tcp_proxy) is last. */
+  /** The inbound's own `kuma.io/protocol` (Kuma configures an inbound by its tag alone). */
+  readonly protocol: Protocol;
+  /** The chain's network filters in order; the terminal one (tcp_proxy or the HTTP connection manager) is last. */
   readonly filters: Draft[];
-  /** The typed config of the terminal tcp_proxy. */
-  readonly tcpProxy: Draft;
+  /** The typed config of the terminal tcp_proxy, when the protocol is tcp. */
+  readonly tcpProxy?: Draft;
+  /** The HTTP connection manager's parts, when the protocol is http, http2 or grpc. */
+  readonly http?: HttpDraft;
   readonly transportSocket?: EnvoyObject;
 }
 
@@ -39,8 +44,19 @@ export interface OutboundDraft {
   readonly clusterName: string;
   /** Shared by the outbounds of one service (one cluster per destination). */
   readonly cluster: Draft;
+  /**
+   * Every cluster that carries this service's traffic: `cluster` first, then those a route policy
+   * adds (a split to a subset of the service's instances). Shared like `cluster`; policies on the
+   * destination (circuit breaking, health checks, balancing) apply to each.
+   */
+  readonly clusters: Draft[];
+  /** What the caller speaks to the service: the protocol all its instances agree on (see MeshIndex.protocols). */
+  readonly protocol: Protocol;
   readonly filters: Draft[];
-  readonly tcpProxy: Draft;
+  /** Set when the protocol is tcp. */
+  readonly tcpProxy?: Draft;
+  /** Set when the protocol is http, http2 or grpc. */
+  readonly http?: HttpDraft;
 }
 
 export interface PluginContext {
