@@ -269,27 +269,23 @@ function draftOf(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane): {
     };
     draft.inbounds.push(inbound);
   }
-  const clusters = new Map<string, Draft>();
-  const protocols = new Map<string, Protocol>();
-  const serviceClusters = new Map<string, Draft[]>();
+  // One per destination service, shared by its outbounds (their cluster and protocol are the service's).
+  const destinations = new Map<string, { readonly clusters: Draft[]; readonly protocol: Protocol }>();
   for (const ob of n.outbound ?? []) {
     const service = ob.tags[SERVICE_TAG]!;
     const clusterName = outboundClusterName(service);
-    let cluster = clusters.get(clusterName);
-    if (!cluster) {
+    let d = destinations.get(clusterName);
+    if (!d) {
       deps.push(dep.service(dp.mesh, service));
       const target = outboundTarget(ctx, mesh, service);
-      clusters.set(clusterName, (cluster = target.cluster()));
-      protocols.set(clusterName, target.protocol);
-      serviceClusters.set(clusterName, [cluster]);
+      destinations.set(clusterName, (d = { clusters: [target.cluster()], protocol: target.protocol }));
       if (target.endpoints) endpoints.set(clusterName, target.endpoints);
       problems.push(...target.problems);
     }
     const address = ob.address ?? '127.0.0.1';
-    const protocol = protocols.get(clusterName)!;
     const outbound: OutboundDraft = {
-      service, listenerName: outboundListenerName(address, ob.port), address, port: ob.port, clusterName, cluster, clusters: serviceClusters.get(clusterName)!, protocol,
-      ...terminal(protocol, statPrefix(clusterName), clusterName, `outbound:${service}`, service),
+      service, listenerName: outboundListenerName(address, ob.port), address, port: ob.port, clusterName, cluster: d.clusters[0]!, clusters: d.clusters, protocol: d.protocol,
+      ...terminal(d.protocol, statPrefix(clusterName), clusterName, `outbound:${service}`, service),
     };
     draft.outbounds.push(outbound);
   }

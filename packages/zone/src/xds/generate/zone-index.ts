@@ -126,7 +126,7 @@ interface DerivedDataplane {
   readonly name: string;
   readonly zone: string;
   readonly local: LocalDataplane;
-  /** Healthy inbounds: (service, endpoint). */
+  /** Healthy inbounds: (service, endpoint, the inbound's protocol). */
   readonly inbound: readonly (readonly [string, Endpoint, Protocol])[];
 }
 const derivedDataplanes = new WeakMap<DataplaneSpec, DerivedDataplane>();
