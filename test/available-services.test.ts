@@ -11,7 +11,7 @@ const backend = (name: string, address: string, ready?: boolean) => ({
   type: 'Dataplane', mesh: 'default', name,
   networking: { address, inbound: [{ port: 8080, tags: { 'kuma.io/service': 'backend' }, ...(ready === undefined ? {} : { health: { ready } }) }] },
 });
-const backendOffer = (instances: number) => [{ tags: { 'kuma.io/service': 'backend' }, instances, mesh: 'default' }];
+const backendOffer = (instances: number) => [{ tags: { 'kuma.io/service': 'backend', 'kuma.io/zone': 'zone-1' }, instances, mesh: 'default' }];
 
 /** zone-1's ingress as `cp` holds it (under global's name outside zone-1), once its list equals `want`. */
 async function ingressWith(cp: RunningCp, what: string, want: AvailableService[]): Promise<IngressBody> {

@@ -11,7 +11,7 @@ import { cleanups } from './support/cleanup.js';
 const ingress = (name: string) => ({
   type: 'ZoneIngress', name,
   networking: { address: '10.1.0.1', advertisedAddress: '192.0.2.10', port: 10001, advertisedPort: 10001 },
-  availableServices: [{ tags: { 'kuma.io/service': 'backend' }, instances: 2, mesh: 'default' }],
+  availableServices: [{ tags: { 'kuma.io/service': 'backend', 'kuma.io/zone': 'zone-1' }, instances: 2, mesh: 'default' }],
 });
 
 describe('KDS federation: global and two zones', () => {

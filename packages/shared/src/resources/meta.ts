@@ -39,6 +39,8 @@ export const tagsSchema = z.record(tagKeySchema, tagValueSchema);
 export const SERVICE_TAG = 'kuma.io/service';
 /** The tag saying which protocol a service speaks (tcp when absent): http, http2, grpc or tcp. */
 export const PROTOCOL_TAG = 'kuma.io/protocol';
+/** The tag naming the zone an instance runs in (a tag on instances; LABEL_ZONE is the label on resources). */
+export const ZONE_TAG = 'kuma.io/zone';
 
 /** Tags that must name a service, as inbounds, outbounds and route destinations do. */
 export const serviceTagsSchema = tagsSchema.refine((t) => typeof t[SERVICE_TAG] === 'string', {

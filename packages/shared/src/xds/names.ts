@@ -190,7 +190,13 @@ export const ENVOY_EXTENSION_NAME = {
   httpRbac: 'envoy.filters.http.rbac',
   httpLocalRateLimit: 'envoy.filters.http.local_ratelimit',
   httpFault: 'envoy.filters.http.fault',
+  uriSanInput: 'envoy.matching.inputs.uri_san',
+  skipFilter: 'skip',
   fileAccessLog: 'envoy.access_loggers.file',
+  healthCheckFileSink: 'envoy.health_check.event_sinks.file',
+  previousHostsPredicate: 'envoy.retry_host_predicates.previous_hosts',
+  omitHostMetadata: 'envoy.retry_host_predicates.omit_host_metadata',
+  previousPriorities: 'envoy.retry_priorities.previous_priorities',
   router: 'envoy.filters.http.router',
   tlsTransportSocket: 'envoy.transport_sockets.tls',
 } as const;

@@ -9,6 +9,8 @@ import { type AvailableServicesReconciler, canonicallyEqual, startAvailableServi
 
 const quiet = new Writable({ write: (_c, _e, cb) => cb() });
 const svc = (service: string) => ({ 'kuma.io/service': service });
+/** The tags an instance of `service` is offered with: its own and the zone it runs in. */
+const offered = (service: string) => ({ ...svc(service), 'kuma.io/zone': 'zone-1' });
 
 type Inbound = { port: number; tags: Record<string, string>; health?: { ready: boolean } };
 const dataplane = (name: string, inbound: Inbound[], address = '10.0.0.1'): Resource => ({
@@ -88,13 +90,13 @@ describe('available services reconciler', () => {
     assert.equal(await h.services(), undefined, 'nothing offered, nothing written');
 
     await h.put(dataplane('backend-1', [{ port: 8080, tags: svc('backend') }]));
-    await within('backend x1', 1000, async () => sameAs([{ tags: svc('backend'), instances: 1, mesh: 'default' }])(await h.services()));
+    await within('backend x1', 1000, async () => sameAs([{ tags: offered('backend'), instances: 1, mesh: 'default' }])(await h.services()));
 
     await h.put(dataplane('backend-2', [{ port: 8080, tags: svc('backend') }]));
-    await within('backend x2', 1000, async () => sameAs([{ tags: svc('backend'), instances: 2, mesh: 'default' }])(await h.services()));
+    await within('backend x2', 1000, async () => sameAs([{ tags: offered('backend'), instances: 2, mesh: 'default' }])(await h.services()));
 
     await h.put(dataplane('backend-2', [{ port: 8080, tags: svc('backend'), health: { ready: false } }]));
-    await within('backend x1 after unhealthy', 1000, async () => sameAs([{ tags: svc('backend'), instances: 1, mesh: 'default' }])(await h.services()));
+    await within('backend x1 after unhealthy', 1000, async () => sameAs([{ tags: offered('backend'), instances: 1, mesh: 'default' }])(await h.services()));
 
     await h.del('Dataplane', 'backend-1', 'default');
     await within('empty after delete', 1000, async () => sameAs([])(await h.services()));
@@ -102,7 +104,7 @@ describe('available services reconciler', () => {
 
   test('an unchanged recompute writes nothing; neither does a change that offers nothing new', async () => {
     await h.put(dataplane('web-1', [{ port: 8080, tags: svc('web') }]));
-    await within('web listed', 1000, async () => sameAs([{ tags: svc('web'), instances: 1, mesh: 'default' }])(await h.services()));
+    await within('web listed', 1000, async () => sameAs([{ tags: offered('web'), instances: 1, mesh: 'default' }])(await h.services()));
     const r = h.start();
     await r.runNow();
     const before = h.ingressCommits();
@@ -118,7 +120,7 @@ describe('available services reconciler', () => {
   test('a new local ingress gets the list; remote and other-zone ingresses are left alone', async () => {
     const remote = ingress('remote.zone-2.abc', { 'kuma.io/origin': 'global', 'kuma.io/zone': 'zone-2' }, 'zone-2');
     await h.put(ingress('ingress-2', { 'kuma.io/origin': 'zone', 'kuma.io/zone': 'zone-1' }), remote, ingress('stray', {}, 'zone-9'));
-    const want = [{ tags: svc('web'), instances: 1, mesh: 'default' }];
+    const want = [{ tags: offered('web'), instances: 1, mesh: 'default' }];
     await within('ingress-2 listed', 1000, async () => sameAs(want)(await h.services('ingress-2')));
     assert.equal(await h.services('remote.zone-2.abc'), undefined);
     assert.equal(await h.services('stray'), undefined);
@@ -208,7 +210,7 @@ describe('available services at scale', () => {
     const list = stored.spec.availableServices as { tags: Record<string, string>; instances: number; mesh: string }[];
     assert.equal(list.length, SERVICES);
     list.forEach((s, i) => {
-      assert.deepEqual(s, { tags: tags(i), instances: 2, mesh: 'default' });
+      assert.deepEqual(s, { tags: { ...tags(i), 'kuma.io/zone': 'zone-1' }, instances: 2, mesh: 'default' });
     });
 
     // One instance down: its service shows 1 after the event, and nothing else changes.

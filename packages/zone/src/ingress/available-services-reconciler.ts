@@ -83,7 +83,7 @@ export function startAvailableServicesReconciler(o: AvailableServicesReconcilerO
         listAll(o.store, 'Dataplane'), listAll(o.store, 'ExternalService'), listAll(o.store, 'Mesh'), listAll(o.store, 'ZoneIngress'),
       ]);
       const listed = performance.now();
-      const services = computeAvailableServices({ dataplanes, externalServices, meshes });
+      const services = computeAvailableServices({ dataplanes, externalServices, meshes, zone: o.zone });
       lastCount = services.length;
       let written = 0;
       for (const ingress of ingresses) {

@@ -36,6 +36,22 @@ describe('computeAvailableServices', () => {
     ]);
   });
 
+  test('with the zone given, every instance is offered with kuma.io/zone (other zones route to its subsets by it); an inbound that sets it keeps its own', () => {
+    const out = computeAvailableServices({
+      dataplanes: [
+        dp('b1', [{ port: 80, tags: svc('backend', { version: 'v1' }) }]),
+        dp('b2', [{ port: 80, tags: svc('backend', { version: 'v1', 'kuma.io/zone': 'edge' }) }]),
+      ],
+      externalServices: [], meshes: [mesh('default')], zone: 'zone-1',
+    });
+    assert.deepEqual(out, [
+      { tags: svc('backend', { 'kuma.io/zone': 'edge', version: 'v1' }), instances: 1, mesh: 'default' },
+      { tags: svc('backend', { 'kuma.io/zone': 'zone-1', version: 'v1' }), instances: 1, mesh: 'default' },
+    ]);
+    // Sorted keys, so equal sets are byte-equal wherever they are computed.
+    assert.deepEqual(Object.keys(out[1]!.tags), ['kuma.io/service', 'kuma.io/zone', 'version']);
+  });
+
   test('an inbound with health.ready false is left out; no health or ready true counts', () => {
     const out = compute([
       dp('b1', [{ port: 80, tags: svc('backend') }]),

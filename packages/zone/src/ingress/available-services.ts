@@ -1,4 +1,4 @@
-import { LABEL_ORIGIN, SERVICE_TAG, type ZoneIngressSpec } from '@meshfed/shared';
+import { LABEL_ORIGIN, SERVICE_TAG, ZONE_TAG, type ZoneIngressSpec } from '@meshfed/shared';
 
 /** One entry of a ZoneIngress's `availableServices`: a set of instances sharing mesh and tags. */
 export type AvailableService = NonNullable<ZoneIngressSpec['availableServices']>[number];
@@ -15,6 +15,11 @@ export interface AvailableServicesInput {
   readonly dataplanes: readonly ResourceView[];
   readonly externalServices: readonly ResourceView[];
   readonly meshes: readonly ResourceView[];
+  /**
+   * The zone the instances run in: each instance's tags get `kuma.io/zone` (unless the inbound sets it),
+   * as Kuma tags every inbound in a multi-zone deployment, so other zones can route to a zone's subset.
+   */
+  readonly zone?: string;
 }
 
 
@@ -54,6 +59,12 @@ function healthyInboundTags(dp: ResourceView): TagSet[] {
     if (tags) out.push(tags);
   }
   return out;
+}
+
+function withZone(tags: TagSet, zone: string): TagSet {
+  if (tags.sorted.some(([k]) => k === ZONE_TAG)) return tags;
+  const sorted = [...tags.sorted, [ZONE_TAG, zone] as const].sort(([a], [b]) => (a < b ? -1 : 1));
+  return { sorted, key: JSON.stringify(sorted) };
 }
 
 function zoneEgressEnabled(mesh: ResourceView): boolean {
@@ -112,7 +123,7 @@ export function computeAvailableServices(input: AvailableServicesInput): Availab
 
   for (const dp of input.dataplanes) {
     if (dp.mesh === undefined || receivedFromGlobal(dp)) continue;
-    for (const tags of healthyInboundTags(dp)) add(dp.mesh, tags, false);
+    for (const tags of healthyInboundTags(dp)) add(dp.mesh, input.zone === undefined ? tags : withZone(tags, input.zone), false);
   }
 
   const egressMeshes = new Set(input.meshes.filter(zoneEgressEnabled).map((m) => m.name));

@@ -79,3 +79,13 @@ export function headerModifier(withRemove: boolean) {
       m.remove?.forEach((n, i) => see(n, ['remove', i]));
     });
 }
+
+/**
+ * A route's backendRefs must send traffic somewhere: weights all 0 (Envoy refuses a weighted cluster
+ * set whose weights sum to 0) are refused. Unset weights count as 1.
+ */
+export function someWeight(refs: readonly { weight?: number | undefined }[] | undefined, ctx: z.RefinementCtx, path: (string | number)[]): void {
+  if (refs && refs.length > 0 && refs.every((r) => r.weight === 0)) {
+    ctx.addIssue({ code: 'custom', path, message: 'weights must not all be 0: the route would send its traffic nowhere' });
+  }
+}

@@ -1,3 +1,4 @@
+import { MeshAccessLogDescriptor } from './mesh-access-log.js';
 import { MeshCircuitBreakerDescriptor } from './mesh-circuit-breaker.js';
 import { MeshFaultInjectionDescriptor } from './mesh-fault-injection.js';
 import { MeshHealthCheckDescriptor } from './mesh-health-check.js';
@@ -9,6 +10,7 @@ import { MeshTCPRouteDescriptor } from './mesh-tcp-route.js';
 import { MeshTimeoutDescriptor } from './mesh-timeout.js';
 import { MeshTrafficPermissionDescriptor } from './mesh-traffic-permission.js';
 
+export * from './mesh-access-log.js';
 export * from './mesh-circuit-breaker.js';
 export * from './mesh-fault-injection.js';
 export * from './mesh-health-check.js';
@@ -33,4 +35,5 @@ export const POLICY_DESCRIPTORS = [
   MeshLoadBalancingStrategyDescriptor,
   MeshHTTPRouteDescriptor,
   MeshTCPRouteDescriptor,
+  MeshAccessLogDescriptor,
 ] as const;

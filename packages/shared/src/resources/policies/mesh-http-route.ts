@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { portSchema } from '../meta.js';
-import { headerMatch, headerModifier, oneOf, percentage } from './fields.js';
+import { canonicalJson } from '../../kds/envelope.js';
+import { headerMatch, headerModifier, oneOf, percentage, someWeight } from './fields.js';
 import { backendRefSchema, definePolicy, policySpec, restrictKinds, targetRefSchema, topTargetRef } from './target-ref.js';
 
 const PathMatch = z
@@ -102,6 +103,7 @@ const Rule = z
   })
   .strict()
   .superRefine((r, ctx) => {
+    someWeight(r.default.backendRefs, ctx, ['default', 'backendRefs']);
     // Replacing "the matched prefix" needs every match to be a prefix match.
     if (r.matches.every((m) => m.path?.type === 'PathPrefix')) return;
     r.default.filters?.forEach((f, i) => {
@@ -117,7 +119,20 @@ const To = z
   .object({
     targetRef: targetRefSchema(['Mesh', 'MeshService']),
     hostnames: z.array(z.string().min(1, 'must not be empty')).optional(),
-    rules: z.array(Rule).min(1, 'must have at least one rule'),
+    rules: z
+      .array(Rule)
+      .min(1, 'must have at least one rule')
+      .superRefine((rules, ctx) => {
+        // Rules with equal matches are one rule to the merge (Kuma merges them by their matches): within
+        // one policy, two of them would contradict each other, and which wins would be an accident.
+        const seen = new Map<string, number>();
+        rules.forEach((r, i) => {
+          const key = canonicalJson(r.matches);
+          const first = seen.get(key);
+          if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'matches'], message: `are the same as rules[${first}].matches: merge the two rules into one` });
+          else seen.set(key, i);
+        });
+      }),
   })
   .strict();
 

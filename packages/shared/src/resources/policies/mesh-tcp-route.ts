@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { someWeight } from './fields.js';
 import { backendRefSchema, definePolicy, policySpec, restrictKinds, targetRefSchema, topTargetRef } from './target-ref.js';
 
 // TCP has nothing to match on, so a destination takes exactly one rule (Kuma keeps the list for
@@ -12,7 +13,8 @@ const To = z
           .object({
             default: z
               .object({ backendRefs: z.array(backendRefSchema(['MeshService', 'MeshServiceSubset'])).min(1, 'must have at least one backendRef') })
-              .strict(),
+              .strict()
+              .superRefine((d, ctx) => someWeight(d.backendRefs, ctx, ['backendRefs'])),
           })
           .strict(),
       )

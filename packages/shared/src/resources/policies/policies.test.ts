@@ -56,7 +56,7 @@ describe('policy descriptors', () => {
     assert.deepEqual(
       POLICY_DESCRIPTORS.map((d) => d.kind),
       ['MeshTrafficPermission', 'MeshTimeout', 'MeshRetry', 'MeshCircuitBreaker', 'MeshHealthCheck', 'MeshRateLimit',
-        'MeshFaultInjection', 'MeshLoadBalancingStrategy', 'MeshHTTPRoute', 'MeshTCPRoute'],
+        'MeshFaultInjection', 'MeshLoadBalancingStrategy', 'MeshHTTPRoute', 'MeshTCPRoute', 'MeshAccessLog'],
     );
   });
 });
@@ -394,6 +394,22 @@ describe('MeshHTTPRoute', () => {
       /MeshService/,
     );
   });
+
+  it('rejects backendRefs whose weights are all 0, and two rules with the same matches', () => {
+    const to = (rules: unknown[]) => policy('MeshHTTPRoute', { to: [{ targetRef: { kind: 'MeshService', name: 'backend' }, rules }] });
+    const api = [{ path: { type: 'PathPrefix', value: '/api' } }];
+    rejects(
+      to([{ matches: api, default: { backendRefs: [{ kind: 'MeshService', name: 'backend', weight: 0 }] } }]),
+      'spec.to[0].rules[0].default.backendRefs',
+      /must not all be 0/,
+    );
+    rejects(
+      to([{ matches: api, default: {} }, { matches: [{ path: { type: 'Exact', value: '/' } }], default: {} }, { matches: api, default: {} }]),
+      'spec.to[0].rules[2].matches',
+      /same as rules\[0\]\.matches/,
+    );
+    accepts(to([{ matches: api, default: {} }, { matches: [...api, { method: 'GET' }], default: {} }]));
+  });
 });
 
 describe('MeshTCPRoute', () => {
@@ -428,5 +444,86 @@ describe('MeshTCPRoute', () => {
     rejects(to([{ default: { backendRefs: [{ ...backend, weight: -5 }] } }]), 'spec.to[0].rules[0].default.backendRefs[0].weight', /negative/);
     rejects(to([{ matches: [], default: { backendRefs: [backend] } }]), 'spec.to[0].rules[0].matches', /unknown field/);
     rejects(to([{ default: { backendRefs: [{ kind: 'Mesh' }] } }]), 'spec.to[0].rules[0].default.backendRefs[0].kind', /MeshService/);
+    rejects(to([{ default: { backendRefs: [{ ...backend, weight: 0 }, { ...backend, name: 'b2', weight: 0 }] } }]), 'spec.to[0].rules[0].default.backendRefs', /must not all be 0/);
+    accepts(to([{ default: { backendRefs: [{ ...backend, weight: 0 }, { ...backend, name: 'b2' }] } }]));
+  });
+});
+
+describe('MeshAccessLog', () => {
+  const fromMesh = (backends: unknown[]) => policy('MeshAccessLog', { from: [{ targetRef: { kind: 'Mesh' }, default: { backends } }] });
+  const toMesh = (backends: unknown[]) => policy('MeshAccessLog', { to: [{ targetRef: { kind: 'Mesh' }, default: { backends } }] });
+  const exactly = (message: string) => new RegExp(`^${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+
+  it('accepts the documented backends, with and without type, and is served as meshaccesslogs', () => {
+    accepts(
+      policy('MeshAccessLog', {
+        targetRef: { kind: 'MeshService', name: 'backend' },
+        from: [{ targetRef: { kind: 'Mesh' }, default: { backends: [{ type: 'File', file: { path: '/dev/stdout' } }] } }],
+        to: [
+          {
+            targetRef: { kind: 'MeshService', name: 'db' },
+            default: {
+              backends: [
+                { type: 'Tcp', tcp: { address: '127.0.0.1:5000', format: { type: 'Json', json: [{ key: 'start_time', value: '%START_TIME%' }] } } },
+                { type: 'File', file: { path: '/tmp/access.log', format: { type: 'Plain', plain: '[%START_TIME%] %KUMA_MESH% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% 100%%', omitEmptyValues: true } } },
+                {
+                  type: 'OpenTelemetry',
+                  openTelemetry: {
+                    endpoint: 'otel-collector:4317',
+                    body: { kvlistValue: { values: [{ key: 'mesh', value: { stringValue: '%KUMA_MESH%' } }] } },
+                    attributes: [{ key: 'start_time', value: '%START_TIME%' }],
+                  },
+                },
+                { file: { path: '/var/log/db.log', format: { json: [{ key: 'mesh', value: '%KUMA_MESH%' }] } } },
+                { tcp: { address: 'logstash.logging:5000' } },
+              ],
+            },
+          },
+        ],
+      }),
+    );
+    accepts(toMesh([]));
+    assert.equal(findByPlural('meshaccesslogs')?.kind, 'MeshAccessLog');
+    assert.equal(findByCliName('meshaccesslog')?.kind, 'MeshAccessLog');
+  });
+
+  it('rejects what Kuma\'s validator rejects, at its paths', () => {
+    rejects(policy('MeshAccessLog', { to: [{ targetRef: { kind: 'Mesh' }, default: {} }] }), 'spec.to[0].default.backends', exactly('is required'));
+    rejects(fromMesh([{ type: 'File', file: { path: 'logs/access.log' } }]), 'spec.from[0].default.backends[0].file.path', exactly('file backend requires a valid path: an absolute path to a file, such as /dev/stdout'));
+    rejects(toMesh([{ file: { path: '/var/log/' } }]), 'spec.to[0].default.backends[0].file.path', /file backend requires a valid path/);
+    rejects(toMesh([{ type: 'Tcp', tcp: { address: 'logstash' } }]), 'spec.to[0].default.backends[0].tcp.address', exactly('tcp backend requires valid address: host:port, such as 127.0.0.1:5000'));
+    rejects(toMesh([{ tcp: { address: '127.0.0.1:70000' } }]), 'spec.to[0].default.backends[0].tcp.address', /tcp backend requires valid address/);
+    rejects(toMesh([{ type: 'File' }]), 'spec.to[0].default.backends[0].file', exactly('is required for type File'));
+    rejects(toMesh([{ type: 'OpenTelemetry', openTelemetry: { endpoint: '' } }]), 'spec.to[0].default.backends[0].openTelemetry.endpoint', exactly('must not be empty'));
+    rejects(toMesh([{ type: 'File', file: { path: '/dev/stdout' }, tcp: { address: '127.0.0.1:5000' } }]), 'spec.to[0].default.backends[0].tcp', exactly('must not be defined for type File'));
+    rejects(toMesh([{ file: { path: '/dev/stdout' }, tcp: { address: '127.0.0.1:5000' } }]), 'spec.to[0].default.backends[0]', exactly('exactly one of tcp, file, openTelemetry must be defined'));
+    rejects(toMesh([{}]), 'spec.to[0].default.backends[0]', exactly('exactly one of tcp, file, openTelemetry must be defined'));
+    rejects(toMesh([{ type: 'Syslog', file: { path: '/dev/stdout' } }]), 'spec.to[0].default.backends[0].type', exactly('must be one of Tcp, File, OpenTelemetry'));
+  });
+
+  it('rejects formats Kuma rejects, and those Envoy would refuse', () => {
+    const file = (format: unknown) => toMesh([{ file: { path: '/dev/stdout', format } }]);
+    const at = 'spec.to[0].default.backends[0].file.format';
+    rejects(file({ type: 'Plain', plain: '' }), `${at}.plain`, exactly('must not be empty'));
+    rejects(file({ type: 'Plain' }), `${at}.plain`, exactly('is required for type Plain'));
+    rejects(file({ type: 'Json', json: [] }), `${at}.json`, exactly('must not be empty'));
+    rejects(file({ type: 'Json', json: [{ key: '', value: '%START_TIME%' }] }), `${at}.json[0].key`, exactly('key cannot be empty'));
+    rejects(file({ type: 'Json', json: [{ key: 'k', value: '' }] }), `${at}.json[0].value`, exactly('value cannot be empty'));
+    rejects(file({ type: 'Json', json: [{ key: 'say "hi"', value: '%START_TIME%' }] }), `${at}.json[0]`, exactly('is not a valid JSON object'));
+    rejects(file({ type: 'Plain', plain: 'x', json: [{ key: 'k', value: 'v' }] }), `${at}.json`, exactly('must not be defined for type Plain'));
+    rejects(file({ plain: 'x', json: [{ key: 'k', value: 'v' }] }), at, exactly('exactly one of plain, json must be defined'));
+    rejects(file({ type: 'Plain', plain: '100% done' }), `${at}.plain`, exactly('is not a valid Envoy format: no command such as %START_TIME% at position 3 (write %% for a literal %)'));
+    rejects(file({ type: 'Plain', plain: '[%START_TIME%] %KUMA_CLUSTER%' }), `${at}.plain`, exactly(
+      'unknown placeholder %KUMA_CLUSTER%: Kuma\'s are %KUMA_MESH%, %KUMA_SOURCE_SERVICE%, %KUMA_DESTINATION_SERVICE%, %KUMA_SOURCE_ADDRESS%, %KUMA_SOURCE_ADDRESS_WITHOUT_PORT%, %KUMA_TRAFFIC_DIRECTION%, %KUMA_ZONE%, %KUMA_WORKLOAD%',
+    ));
+    rejects(file({ type: 'Json', json: [{ key: 'k', value: '%START_TIME' }] }), `${at}.json[0].value`, /not a valid Envoy format/);
+  });
+
+  it('limits peers as Kuma does: from Mesh, to Mesh or MeshService', () => {
+    const backends = [{ file: { path: '/dev/stdout' } }];
+    rejects(policy('MeshAccessLog', { from: [{ targetRef: { kind: 'MeshService', name: 'web' }, default: { backends } }] }), 'spec.from[0].targetRef.kind', exactly('value is not supported here: use one of Mesh'));
+    rejects(policy('MeshAccessLog', { to: [{ targetRef: { kind: 'MeshSubset', tags: { a: 'b' } }, default: { backends } }] }), 'spec.to[0].targetRef.kind', /Mesh, MeshService/);
+    rejects(policy('MeshAccessLog', { targetRef: { kind: 'MeshHTTPRoute', name: 'r' }, to: [{ targetRef: { kind: 'Mesh' }, default: { backends } }] }), 'spec.targetRef.kind', /MeshGateway/);
+    rejects(policy('MeshAccessLog', {}), 'spec', exactly('at least one of from, to must be defined'));
   });
 });

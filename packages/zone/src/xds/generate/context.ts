@@ -3,7 +3,7 @@ import { type Any, canonicalJson, type EnvoyObject } from '@meshfed/shared';
 import { encodeEnvoy } from './envoy-parts.js';
 import type { RulesCache } from './matching.js';
 import type { XdsResources } from '../snapshot.js';
-import { type Endpoint, fingerprint, type ZoneIndex } from './zone-index.js';
+import { type Endpoint, fingerprint, type MeshIndex, type ZoneIndex } from './zone-index.js';
 import { dep } from './dependencies.js';
 import { fastHash } from './fast-hash.js';
 
@@ -51,6 +51,13 @@ export function endpointsKey(eps: readonly Endpoint[]): string {
   return out;
 }
 
+/** The subsets routes name for a service, and the tags of its instances here and in other zones. */
+function subsetsKey(m: MeshIndex, service: string): string {
+  let out = canonicalJson(m.subsets.get(service));
+  for (const e of m.local.get(service) ?? []) out += canonicalJson(e.tags ?? {});
+  return out + canonicalJson(m.remoteInstances.get(service) ?? []);
+}
+
 /**
  * The version of every dependency derived from the index (certificates are versioned by the caller).
  * Sidecars depend on one key per destination service, so a change in one service's endpoints
@@ -68,17 +75,19 @@ export function dependencyVersions(index: ZoneIndex, rules: RulesCache): Map<str
     const meshPart = `${m.zoneEgress ? `1${egressEndpoints}` : '0'}\u0003${m.localityAware ? 1 : 0}\u0003${m.mtlsBackend ?? ''}\u0003`;
     const externals = new Map<string, string>();
     for (const [s, t] of m.external) externals.set(s, canonicalJson(t));
+    // Which instances are in which subset matters only for services that routes split into subsets.
+    const subsetPart = (s: string) => (m.subsets.has(s) ? `\u0003${subsetsKey(m, s)}` : '');
     const service = (s: string) => {
       const local = m.local.get(s);
       const remote = m.remote.get(s);
-      return `${local ? endpointsKey(local) : ''}\u0003${remote ? endpointsKey(remote) : ''}\u0003${externals.get(s) ?? ''}\u0003${m.protocols.get(s) ?? ''}`;
+      return `${local ? endpointsKey(local) : ''}\u0003${remote ? endpointsKey(remote) : ''}\u0003${externals.get(s) ?? ''}\u0003${m.protocols.get(s) ?? ''}${subsetPart(s)}`;
     };
     for (const s of m.local.keys()) versions.set(dep.service(m.name, s), fastHash(meshPart + service(s)));
     for (const s of m.remote.keys()) if (!versions.has(dep.service(m.name, s))) versions.set(dep.service(m.name, s), fastHash(meshPart + service(s)));
     for (const s of m.external.keys()) if (!versions.has(dep.service(m.name, s))) versions.set(dep.service(m.name, s), fastHash(meshPart + service(s)));
-    ingress += `${m.name}\u0003${[...m.local.keys()].join('\u0001')}\u0004`;
+    ingress += `${m.name}\u0003${[...m.local.keys()].map((s) => s + subsetPart(s)).join('\u0001')}\u0004`;
     egress += `${m.name}\u0003${m.mtlsBackend ?? ''}\u0003`;
-    for (const [s, eps] of m.remote) egress += `${s}\u0001${endpointsKey(eps)}\u0003`;
+    for (const [s, eps] of m.remote) egress += `${s}\u0001${endpointsKey(eps)}${subsetPart(s)}\u0003`;
     for (const [s, json] of externals) egress += `${s}\u0001${json}\u0003`;
     egress += '\u0004';
   }

@@ -91,11 +91,19 @@ export function httpConnectionManager(o: HttpManagerOptions): { filter: Draft; h
   return { filter: { name: ENVOY_EXTENSION_NAME.httpConnectionManager, typed_config: hcm }, http: { hcm, httpFilters, routes } };
 }
 
-/** Makes a cluster speak HTTP/2 to its upstream (gRPC and http2 services), the current way (keyed by the options' type name). */
+/**
+ * A cluster's upstream HTTP protocol options (keyed by the options' type name, the current way),
+ * created on first use: HTTP/1.1 unless the cluster was made to speak HTTP/2. Envoy requires the
+ * explicit protocol once the options exist.
+ */
+export function upstreamHttpOptions(cluster: Draft): Draft {
+  const byType = (cluster['typed_extension_protocol_options'] ??= {}) as Record<string, Draft>;
+  return (byType[ENVOY_TYPE.httpProtocolOptions] ??= lazyTyped(ENVOY_TYPE.httpProtocolOptions, { explicit_http_config: { http_protocol_options: {} } }) as Draft);
+}
+
+/** Makes a cluster speak HTTP/2 to its upstream (gRPC and http2 services). */
 export function useHttp2Upstream(cluster: Draft): void {
-  cluster['typed_extension_protocol_options'] = {
-    [ENVOY_TYPE.httpProtocolOptions]: lazyTyped(ENVOY_TYPE.httpProtocolOptions, { explicit_http_config: { http2_protocol_options: {} } }),
-  };
+  upstreamHttpOptions(cluster)['explicit_http_config'] = { http2_protocol_options: {} };
 }
 
 export const TLS_INSPECTOR: EnvoyObject = { name: ENVOY_EXTENSION_NAME.tlsInspector, typed_config: lazyTyped(ENVOY_TYPE.tlsInspector, {}) };

@@ -1,5 +1,5 @@
 import {
-  type Any, identityCertSecretName, inboundListenerName, meshCaSecretName, localClusterName, outboundClusterName, outboundListenerName, serviceSni, spiffeId,
+  type Any, canonicalJson, identityCertSecretName, inboundListenerName, meshCaSecretName, localClusterName, outboundClusterName, outboundListenerName, serviceSni, spiffeId,
   XDS_TYPE_URL,
 } from '@meshfed/shared';
 import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext } from './context.js';
@@ -11,7 +11,10 @@ import {
 import { isHttp, isHttp2, type Protocol, protocolOf } from './protocol.js';
 import { inboundRulesKey, type MatchedRules } from './matching.js';
 import { type InboundDraft, type OutboundDraft, PLUGINS, type SidecarDraft } from '../plugins/index.js';
-import { type Endpoint, type ExternalTarget, type LocalDataplane, type MeshIndex, SERVICE_TAG, ZONE_EGRESS_SERVICE, type ZoneIndex } from './zone-index.js';
+import {
+  type Endpoint, type ExternalTarget, inSubset, isWhole, type LocalDataplane, type MeshIndex, NO_SUBSET, remoteEndpointsOf, SERVICE_TAG, type SubsetTags, withSubset, ZONE_EGRESS_SERVICE,
+  type ZoneIndex,
+} from './zone-index.js';
 
 /** Where a sidecar's traffic for one service goes: the endpoints, or a fixed external address. */
 export type Destination =
@@ -26,7 +29,7 @@ export type Destination =
  * route by the TLS SNI of mesh mTLS, so without mTLS nothing leaves the zone through them: other
  * zones' instances are left out (as Kuma does) and the problem says why.
  */
-export function destinationOf(index: ZoneIndex, mesh: MeshIndex, service: string): Destination {
+export function destinationOf(index: ZoneIndex, mesh: MeshIndex, service: string, subset: SubsetTags = NO_SUBSET): Destination {
   const mtls = mesh.mtlsBackend !== undefined;
   const external = mesh.external.get(service);
   const egress = (remoteWeight: number): Endpoint[] => {
@@ -36,8 +39,9 @@ export function destinationOf(index: ZoneIndex, mesh: MeshIndex, service: string
   };
   // routing.zoneEgress cannot be set without mTLS (Mesh validation): the egress always can route.
   if (external) return mesh.zoneEgress ? { kind: 'endpoints', endpoints: egress(1) } : { kind: 'external-direct', target: external };
-  const local = mesh.local.get(service) ?? [];
-  const remote = mesh.remote.get(service) ?? [];
+  const whole = isWhole(subset);
+  const local = whole ? (mesh.local.get(service) ?? []) : (mesh.local.get(service) ?? []).filter((e) => inSubset(e.tags, subset));
+  const remote = whole ? (mesh.remote.get(service) ?? []) : remoteEndpointsOf(mesh, service, subset);
   if (remote.length === 0) return { kind: 'endpoints', endpoints: local };
   if (!mtls) {
     const instances = remote.reduce((s, e) => s + e.weight, 0);
@@ -103,6 +107,7 @@ export const servicesOfIdentity = (identity: string): string[] => identity.split
  * it per caller), its endpoints (EDS, shared), and what is wrong with them.
  */
 interface OutboundTarget {
+  readonly name: string;
   readonly cluster: () => Draft;
   readonly protocol: Protocol;
   readonly endpoints: Any | undefined;
@@ -115,43 +120,54 @@ interface OutboundTarget {
  */
 const targetsByContext = new WeakMap<GenerationContext, Map<string, OutboundTarget>>();
 
-function outboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: string): OutboundTarget {
+function outboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: string, subset: SubsetTags = NO_SUBSET): OutboundTarget {
   let targets = targetsByContext.get(ctx);
   if (!targets) targetsByContext.set(ctx, (targets = new Map()));
-  const key = `${mesh.name}\u0000${service}`;
+  const key = `${mesh.name}\u0000${service}${isWhole(subset) ? '' : `\u0000${canonicalJson(subset)}`}`;
   let t = targets.get(key);
-  if (!t) targets.set(key, (t = buildOutboundTarget(ctx, mesh, service)));
+  if (!t) targets.set(key, (t = buildOutboundTarget(ctx, mesh, service, subset)));
   return t;
 }
 
-function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: string): OutboundTarget {
+/** The cluster of a subset of a service's instances (a route's backendRef with tags): `backend{version=v2}`. */
+export const subsetClusterName = (service: string, subset: SubsetTags): string => withSubset(outboundClusterName(service), subset);
+
+function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: string, subset: SubsetTags): OutboundTarget {
   const { index, memo } = ctx;
-  const clusterName = outboundClusterName(service);
-  const destination = destinationOf(index, mesh, service);
+  const clusterName = subsetClusterName(service, subset);
+  const destination = destinationOf(index, mesh, service, subset);
   const protocol = mesh.protocols.get(service) ?? 'tcp';
   const speaking = (c: Draft) => {
     if (isHttp2(protocol)) useHttp2Upstream(c);
     return c;
   };
+  const external = mesh.external.has(service);
+  const subsetProblems = external && !isWhole(subset) ? [`${service} is an ExternalService: it has no subsets, the route's tags ${canonicalJson(subset)} are ignored`] : [];
   if (destination.kind === 'external-direct') {
     const { target } = destination;
-    return { cluster: () => speaking(addressCluster(clusterName, target.host, target.port, originationFor(target))), protocol, endpoints: undefined, problems: originationProblems(target) };
+    return { name: clusterName, cluster: () => speaking(addressCluster(clusterName, target.host, target.port, originationFor(target))), protocol, endpoints: undefined, problems: [...subsetProblems, ...originationProblems(target)] };
   }
-  const external = mesh.external.has(service);
+  let sni: string;
+  try {
+    sni = serviceSni(service, mesh.name, external ? {} : subset);
+  } catch (e) {
+    return { name: clusterName, cluster: () => edsCluster(clusterName), protocol, endpoints: undefined, problems: [`${clusterName}: ${(e as Error).message}; its traffic has no endpoints`] };
+  }
   const cluster = () => speaking(edsCluster(clusterName, mesh.mtlsBackend !== undefined
     // Through the egress to an external service, the peer is the egress, which terminates mesh mTLS.
-    ? upstreamMeshTls(mesh.name, serviceSni(service, mesh.name), { exact: spiffeId(mesh.name, external ? ZONE_EGRESS_SERVICE : service) })
+    ? upstreamMeshTls(mesh.name, sni, { exact: spiffeId(mesh.name, external ? ZONE_EGRESS_SERVICE : service) })
     : undefined));
   // Keyed by what it is made of, not by the mesh's version: a mesh-wide change that leaves endpoints
   // alone (mTLS on or off) keeps the same resource, so its entry and hash are reused too.
   const claVersion = `${fastHash(endpointsKey(destination.endpoints))}|${index.zone}|${mesh.localityAware ? 1 : 0}`;
-  const endpoints = memo.get(`sidecar-cla:${mesh.name}:${service}`, claVersion, () =>
+  const endpoints = memo.get(`sidecar-cla:${mesh.name}:${clusterName}`, claVersion, () =>
     encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(clusterName, destination.endpoints, index.zone, mesh.localityAware)));
-  const problems = destination.problem !== undefined ? [destination.problem]
+  const problems = subsetProblems.length > 0 ? subsetProblems : destination.problem !== undefined ? [destination.problem]
+    : !isWhole(subset) && destination.endpoints.length === 0 && !external ? [`no instance of ${service} has the tags ${canonicalJson(subset)}: ${clusterName} has no endpoints`]
     : destination.endpoints.length === 0 && mesh.zoneEgress && (external || (mesh.remote.get(service)?.length ?? 0) > 0)
       ? [`${service} is reached through a ZoneEgress (routing.zoneEgress), and this zone has none: its traffic has no endpoints`]
       : [];
-  return { cluster, protocol, endpoints, problems };
+  return { name: clusterName, cluster, protocol, endpoints, problems };
 }
 
 /**
@@ -250,10 +266,32 @@ function terminal(protocol: Protocol, stat: string, cluster: string, routeConfig
 /** The proxy's configuration from the proxy alone, before any policy: what the plugins start from. */
 function draftOf(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane): { draft: SidecarDraft; endpoints: Map<string, Any>; deps: string[]; problems: string[] } {
   const mtls = mesh.mtlsBackend !== undefined;
-  const draft: SidecarDraft = { mesh, mtls, zone: ctx.index.zone, inbounds: [], outbounds: [] };
   const deps: string[] = [];
   const problems: string[] = [];
   const endpoints = new Map<string, Any>();
+  // One per destination service, shared by its outbounds (their clusters and protocol are the service's).
+  const destinations = new Map<string, { readonly clusters: Draft[]; readonly protocol: Protocol }>();
+  const otherClusters: Draft[] = [];
+  const made = new Set<string>();
+  const backends = {
+    cluster(service: string, subset: SubsetTags = NO_SUBSET): string {
+      const target = outboundTarget(ctx, mesh, service, subset);
+      if (made.has(target.name)) return target.name;
+      made.add(target.name);
+      const svcDep = dep.service(dp.mesh, service);
+      if (!deps.includes(svcDep)) deps.push(svcDep);
+      const cluster = target.cluster();
+      const d = destinations.get(service);
+      if (d) d.clusters.push(cluster);
+      else if (isWhole(subset) && !draftDone) destinations.set(service, { clusters: [cluster], protocol: target.protocol });
+      else otherClusters.push(cluster);
+      if (target.endpoints) endpoints.set(target.name, target.endpoints);
+      problems.push(...target.problems);
+      return target.name;
+    },
+  };
+  let draftDone = false;
+  const draft: SidecarDraft = { mesh, mtls, zone: ctx.index.zone, inbounds: [], outbounds: [], backends, otherClusters };
   const n = dp.spec.networking;
   for (const ib of n.inbound ?? []) {
     const servicePort = ib.servicePort ?? ib.port;
@@ -269,19 +307,10 @@ function draftOf(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane): {
     };
     draft.inbounds.push(inbound);
   }
-  // One per destination service, shared by its outbounds (their cluster and protocol are the service's).
-  const destinations = new Map<string, { readonly clusters: Draft[]; readonly protocol: Protocol }>();
   for (const ob of n.outbound ?? []) {
     const service = ob.tags[SERVICE_TAG]!;
-    const clusterName = outboundClusterName(service);
-    let d = destinations.get(clusterName);
-    if (!d) {
-      deps.push(dep.service(dp.mesh, service));
-      const target = outboundTarget(ctx, mesh, service);
-      destinations.set(clusterName, (d = { clusters: [target.cluster()], protocol: target.protocol }));
-      if (target.endpoints) endpoints.set(clusterName, target.endpoints);
-      problems.push(...target.problems);
-    }
+    const clusterName = backends.cluster(service);
+    const d = destinations.get(service)!;
     const address = ob.address ?? '127.0.0.1';
     const outbound: OutboundDraft = {
       service, listenerName: outboundListenerName(address, ob.port), address, port: ob.port, clusterName, cluster: d.clusters[0]!, clusters: d.clusters, protocol: d.protocol,
@@ -289,6 +318,8 @@ function draftOf(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane): {
     };
     draft.outbounds.push(outbound);
   }
+  // From here on, a service with no outbound gets no destination: its clusters are the plugins' extras.
+  draftDone = true;
   return { draft, endpoints, deps, problems };
 }
 
@@ -312,11 +343,13 @@ function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDatapla
   }
 
   const built = draftOf(ctx, mesh, dp);
-  deps.push(...built.deps);
-  const problems = [...(matched?.warnings ?? []), ...built.problems];
   const { draft } = built;
   const rules = matched?.rules ?? {};
-  for (const plugin of PLUGINS) plugin.applySidecar(draft, rules[plugin.kind] as never, { problems });
+  const pluginProblems: string[] = [];
+  for (const plugin of PLUGINS) plugin.applySidecar(draft, rules[plugin.kind] as never, { problems: pluginProblems });
+  // After the plugins: route plugins add the clusters (and so the dependencies and problems) of their backends.
+  deps.push(...built.deps);
+  const problems = [...(matched?.warnings ?? []), ...built.problems, ...pluginProblems];
 
   // Encoded once, at the end, by content: templates whose policies give them equal resources share them.
   const clusters = new Map<string, Any>();
@@ -332,6 +365,10 @@ function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDatapla
       const name = c['name'] as string;
       if (!clusters.has(name)) clusters.set(name, memo.encode(XDS_TYPE_URL.cluster, c));
     }
+  }
+  for (const c of draft.otherClusters) {
+    const name = c['name'] as string;
+    if (!clusters.has(name)) clusters.set(name, memo.encode(XDS_TYPE_URL.cluster, c));
   }
   return {
     deps, problems: [...new Set(problems)],

@@ -40,6 +40,28 @@ export interface Endpoint {
   readonly zone: string;
   /** Set on a local ZoneEgress standing in for other zones: its own locality, never "local first". */
   readonly subZone?: string;
+  /** A local instance's inbound tags: what a subset (a route's backendRef with tags) selects by. */
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+/** A subset of a service's instances: tags (beyond the service) they all have. Empty is the whole service. */
+export type SubsetTags = Readonly<Record<string, string>>;
+export const NO_SUBSET: SubsetTags = Object.freeze({});
+export const isWhole = (subset: SubsetTags): boolean => Object.keys(subset).length === 0;
+
+/** A cluster name for a subset of a service's instances: the name, then the subset's tags as in an SNI. */
+export function withSubset(name: string, subset: SubsetTags): string {
+  const keys = Object.keys(subset);
+  return keys.length === 0 ? name : `${name}{${keys.map((k) => `${k}=${subset[k]}`).join(',')}}`;
+}
+
+/** One `availableServices` entry of another zone's ingress: instances of a service sharing these tags. */
+export interface RemoteInstances {
+  readonly zone: string;
+  readonly address: string;
+  readonly port: number;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly instances: number;
 }
 
 export interface ExternalTarget {
@@ -62,6 +84,13 @@ export interface MeshIndex {
   readonly local: ReadonlyMap<string, readonly Endpoint[]>;
   /** Other zones' ingresses offering the service, weighted by their instance counts. */
   readonly remote: ReadonlyMap<string, readonly Endpoint[]>;
+  /** The same by tag set, as the ingresses advertise them: what a subset's remote endpoints are weighted from. */
+  readonly remoteInstances: ReadonlyMap<string, readonly RemoteInstances[]>;
+  /**
+   * The subsets of each service that the mesh's routes send to (backendRefs with tags beyond the
+   * service): zone ingresses and egresses serve an SNI chain for each, as callers name them.
+   */
+  readonly subsets: ReadonlyMap<string, readonly Readonly<Record<string, string>>[]>;
   readonly external: ReadonlyMap<string, ExternalTarget>;
   /**
    * The protocol of each service, as its callers speak it: the common protocol of every instance's
@@ -137,7 +166,7 @@ function derivedDataplane(mesh: string, name: string, spec: DataplaneSpec, zone:
   const inbound: [string, Endpoint, Protocol][] = [];
   for (const ib of n.inbound ?? []) {
     if (ib.health?.ready === false) continue;
-    inbound.push([ib.tags[SERVICE_TAG]!, { address: ib.address ?? n.address, port: ib.port, weight: 1, zone }, protocolOf(ib.tags)]);
+    inbound.push([ib.tags[SERVICE_TAG]!, { address: ib.address ?? n.address, port: ib.port, weight: 1, zone, tags: ib.tags }, protocolOf(ib.tags)]);
   }
   const d: DerivedDataplane = { mesh, name, zone, local: { proxyId: `${mesh}.${name}`, mesh, name, spec }, inbound };
   derivedDataplanes.set(spec, d);
@@ -224,6 +253,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
 
   // Other zones' ingresses: one endpoint per (ingress, mesh, service), weighted by its instances.
   const remote = new Map<string, Map<string, Endpoint[]>>();
+  const remoteInstances = new Map<string, Map<string, RemoteInstances[]>>();
   const ingresses = new Map<string, LocalZoneProxy<ZoneIngressSpec>>();
   for (const zi of input.zoneIngresses) {
     const spec = parseSpec<ZoneIngressSpec>(ZoneIngressSpec, zi.spec);
@@ -248,6 +278,9 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       const key = `${s.mesh}\u0000${s.tags[SERVICE_TAG]!}`;
       agree(s.mesh, s.tags[SERVICE_TAG]!, protocolOf(s.tags));
       instances.set(key, (instances.get(key) ?? 0) + s.instances);
+      let perMesh = remoteInstances.get(s.mesh);
+      if (!perMesh) remoteInstances.set(s.mesh, (perMesh = new Map()));
+      push(perMesh, s.tags[SERVICE_TAG]!, { zone, address: advertisedAddress, port: advertisedPort, tags: s.tags, instances: s.instances });
     }
     for (const [key, count] of instances) {
       const [mesh, service] = key.split('\u0000') as [string, string];
@@ -256,19 +289,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       push(perMesh, service, { address: advertisedAddress, port: advertisedPort, weight: count, zone });
     }
   }
-  // Every ingress of a zone advertises all of the zone's instances: with several ingresses, the zone's
-  // weight is its instance count once, shared among them, not once per ingress.
-  for (const perMesh of remote.values()) {
-    for (const [service, eps] of perMesh) {
-      const byZone = new Map<string, Endpoint[]>();
-      for (const e of eps) push(byZone, e.zone, e);
-      if ([...byZone.values()].every((g) => g.length === 1)) continue;
-      perMesh.set(service, [...byZone.values()].flatMap((g) => {
-        const weight = Math.max(1, Math.round(Math.max(...g.map((e) => e.weight)) / g.length));
-        return g.map((e) => ({ ...e, weight }));
-      }));
-    }
-  }
+  for (const perMesh of remote.values()) for (const [service, eps] of perMesh) perMesh.set(service, sharedAmongIngresses(eps));
 
   const external = new Map<string, Map<string, ExternalTarget>>();
   for (const es of input.externalServices) {
@@ -328,6 +349,8 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       localityAware: spec.routing?.localityAwareLoadBalancing === true,
       local: sortAll(local.get(name)),
       remote: sortAll(remote.get(name)),
+      remoteInstances: remoteInstances.get(name) ?? new Map(),
+      subsets: routeSubsets(policies.get(name)?.list ?? []),
       external: external.get(name) ?? new Map(),
       protocols: new Map([...(protocols.get(name) ?? [])].concat([...(external.get(name) ?? [])].map(([s, t]) => [s, t.protocol] as const))),
       policies: policies.get(name)?.list ?? [],
@@ -335,6 +358,74 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
     });
   }
   return { zone: input.zone, meshes, egressEndpoints, dataplanes, ingresses, egresses, problems };
+}
+
+/**
+ * The subsets the mesh's MeshHTTPRoutes and MeshTCPRoutes send to (backendRefs, mirrors), by service:
+ * tags beyond the service, each set once, in a stable order.
+ */
+function routeSubsets(policies: readonly AnyPolicy[]): Map<string, Readonly<Record<string, string>>[]> {
+  const out = new Map<string, Map<string, Record<string, string>>>();
+  const add = (ref: { kind: string; name?: string | undefined; tags?: Record<string, string> | undefined }) => {
+    if (ref.kind !== 'MeshServiceSubset' || ref.name === undefined) return;
+    const tags = subsetTags(ref.tags ?? {});
+    if (Object.keys(tags).length === 0) return;
+    let perService = out.get(ref.name);
+    if (!perService) out.set(ref.name, (perService = new Map()));
+    perService.set(canonicalJson(tags), tags);
+  };
+  for (const p of policies) {
+    if (p.type === 'MeshHTTPRoute') {
+      for (const to of p.spec.to ?? []) {
+        for (const rule of to.rules) {
+          for (const ref of rule.default.backendRefs ?? []) add(ref);
+          for (const f of rule.default.filters ?? []) if (f.requestMirror) add(f.requestMirror.backendRef);
+        }
+      }
+    } else if (p.type === 'MeshTCPRoute') {
+      for (const to of p.spec.to ?? []) for (const rule of to.rules) for (const ref of rule.default.backendRefs) add(ref);
+    }
+  }
+  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)).map(([service, m]) => [service, [...m].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, t]) => t)]));
+}
+
+/**
+ * Every ingress of a zone advertises all of the zone's instances: with several ingresses, the zone's
+ * weight is its instance count once, shared among them, not once per ingress.
+ */
+function sharedAmongIngresses(eps: Endpoint[]): Endpoint[] {
+  const byZone = new Map<string, Endpoint[]>();
+  for (const e of eps) push(byZone, e.zone, e);
+  if ([...byZone.values()].every((g) => g.length === 1)) return eps;
+  return [...byZone.values()].flatMap((g) => {
+    const weight = Math.max(1, Math.round(Math.max(...g.map((e) => e.weight)) / g.length));
+    return g.map((e) => ({ ...e, weight }));
+  });
+}
+
+/** Other zones' ingresses offering instances of `service` in `subset`, weighted by how many (see MeshIndex.remote). */
+export function remoteEndpointsOf(mesh: MeshIndex, service: string, subset: Readonly<Record<string, string>>): Endpoint[] {
+  const byIngress = new Map<string, Endpoint>();
+  for (const r of mesh.remoteInstances.get(service) ?? []) {
+    if (!inSubset(r.tags, subset)) continue;
+    const key = `${r.zone}\u0000${r.address}\u0000${r.port}`;
+    const e = byIngress.get(key);
+    byIngress.set(key, { address: r.address, port: r.port, zone: r.zone, weight: (e?.weight ?? 0) + r.instances });
+  }
+  return sharedAmongIngresses([...byIngress.values()].sort(byAddress));
+}
+
+/** A backendRef's tags as a subset: sorted by key, without the service tag (the service names it). */
+export function subsetTags(tags: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(tags).sort()) if (k !== SERVICE_TAG) out[k] = tags[k]!;
+  return out;
+}
+
+/** Whether an instance with `tags` belongs to `subset`. */
+export function inSubset(tags: Readonly<Record<string, string>> | undefined, subset: Readonly<Record<string, string>>): boolean {
+  for (const k in subset) if (tags?.[k] !== subset[k]) return false;
+  return true;
 }
 
 /** A short content hash of JSON-able values: the version of a dependency. */

@@ -5,10 +5,50 @@ import {
   tcpProxyFilter,
 } from './envoy-parts.js';
 import { originationFor, originationProblems } from './sidecar.js';
-import { type LocalZoneProxy, ZONE_EGRESS_SERVICE } from './zone-index.js';
+import { type Endpoint, inSubset, type LocalZoneProxy, type MeshIndex, NO_SUBSET, remoteEndpointsOf, type SubsetTags, withSubset, ZONE_EGRESS_SERVICE } from './zone-index.js';
 
 /** The identity a ZoneEgress presents in each mesh where it terminates mTLS (for external services). */
 export { ZONE_EGRESS_SERVICE } from './zone-index.js';
+
+interface SniTarget {
+  readonly subset: SubsetTags;
+  readonly sni: string;
+  readonly eps: readonly Endpoint[];
+}
+
+/** The SNI of a subset, or undefined when its tags cannot be spelled in one (a route's tag with `{},=`). */
+function sniOf(service: string, mesh: string, subset: SubsetTags): string | undefined {
+  try {
+    return serviceSni(service, mesh, subset);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What an ingress routes for one local service: the whole service, and each subset the mesh's routes
+ * name that some local instance is in (callers in other zones send the subset's tags in the SNI).
+ */
+function ingressTargets(mesh: MeshIndex, service: string, all: readonly Endpoint[]): SniTarget[] {
+  const out: SniTarget[] = [{ subset: NO_SUBSET, sni: serviceSni(service, mesh.name), eps: all }];
+  for (const subset of mesh.subsets.get(service) ?? []) {
+    const sni = sniOf(service, mesh.name, subset);
+    const eps = all.filter((e) => inSubset(e.tags, subset));
+    if (sni !== undefined && eps.length > 0) out.push({ subset, sni, eps });
+  }
+  return out;
+}
+
+/** The same at an egress, for a service of other zones: their ingresses that have instances of each subset. */
+function egressTargets(mesh: MeshIndex, service: string, all: readonly Endpoint[]): SniTarget[] {
+  const out: SniTarget[] = [{ subset: NO_SUBSET, sni: serviceSni(service, mesh.name), eps: all }];
+  for (const subset of mesh.subsets.get(service) ?? []) {
+    const sni = sniOf(service, mesh.name, subset);
+    const eps = remoteEndpointsOf(mesh, service, subset);
+    if (sni !== undefined && eps.length > 0) out.push({ subset, sni, eps });
+  }
+  return out;
+}
 
 /**
  * A zone ingress: one listener with the TLS inspector and, per local service of every mesh, an SNI
@@ -25,14 +65,17 @@ export function generateZoneIngress(ctx: GenerationContext, ingress: LocalZonePr
   if (net.advertisedAddress === undefined) problems.push('no advertisedAddress/advertisedPort: other zones cannot reach this ingress');
   const clusters = new Map<string, Any>();
   const endpoints = new Map<string, Any>();
+  const chains: FilterChain[] = [];
   for (const mesh of index.meshes.values()) {
-    for (const [service, eps] of mesh.local) {
-      const cluster = meshClusterName(mesh.name, service);
-      const svcDep = dep.service(mesh.name, service);
-      deps.push(svcDep);
-      clusters.set(cluster, memo.get(`ingress-cluster:${cluster}`, '1', () => encodeEnvoy(XDS_TYPE_URL.cluster, edsCluster(cluster))));
-      // Keyed by the endpoints, not the service's version (which moves with its mesh): a mesh-wide change re-encodes none.
-      endpoints.set(cluster, memo.get(`ingress-cla:${cluster}`, `${fastHash(endpointsKey(eps))}|${index.zone}`, () => encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(cluster, eps, index.zone, false))));
+    for (const [service, all] of mesh.local) {
+      deps.push(dep.service(mesh.name, service));
+      for (const { subset, sni, eps } of ingressTargets(mesh, service, all)) {
+        const cluster = withSubset(meshClusterName(mesh.name, service), subset);
+        chains.push({ serverNames: [sni], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
+        clusters.set(cluster, memo.get(`ingress-cluster:${cluster}`, '1', () => encodeEnvoy(XDS_TYPE_URL.cluster, edsCluster(cluster))));
+        // Keyed by the endpoints, not the service's version (which moves with its mesh): a mesh-wide change re-encodes none.
+        endpoints.set(cluster, memo.get(`ingress-cla:${cluster}`, `${fastHash(endpointsKey(eps))}|${index.zone}`, () => encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(cluster, eps, index.zone, false))));
+      }
     }
   }
   const address = net.address ?? '0.0.0.0';
@@ -40,16 +83,8 @@ export function generateZoneIngress(ctx: GenerationContext, ingress: LocalZonePr
   // Envoy refuses a listener without filter chains; with nothing to offer the ingress has no listener.
   if (clusters.size > 0) {
     const name = zoneIngressListenerName(address, net.port);
-    listeners.set(name, memo.get(`ingress-listener:${name}`, versionOf(versions, dep.ingressServices), () => {
-      const chains: FilterChain[] = [];
-      for (const mesh of index.meshes.values()) {
-        for (const service of mesh.local.keys()) {
-          const cluster = meshClusterName(mesh.name, service);
-          chains.push({ serverNames: [serviceSni(service, mesh.name)], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
-        }
-      }
-      return encodeEnvoy(XDS_TYPE_URL.listener, listener(name, address, net.port, 'INBOUND', chains, true));
-    }));
+    listeners.set(name, memo.get(`ingress-listener:${name}`, versionOf(versions, dep.ingressServices), () =>
+      encodeEnvoy(XDS_TYPE_URL.listener, listener(name, address, net.port, 'INBOUND', chains, true))));
   }
   return { resources: { listener: listeners, cluster: clusters, endpoint: endpoints }, deps, problems };
 }
@@ -73,12 +108,14 @@ export function generateZoneEgress(ctx: GenerationContext, egress: LocalZoneProx
     // SNI routing needs the mesh's mTLS: without it there is nothing an egress can route.
     if (mesh.mtlsBackend === undefined) continue;
     deps.push(dep.mesh(mesh.name));
-    for (const [service, eps] of mesh.remote) {
+    for (const [service, all] of mesh.remote) {
       if (mesh.external.has(service)) continue;
-      const cluster = meshClusterName(mesh.name, service);
-      chains.push({ serverNames: [serviceSni(service, mesh.name)], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
-      clusters.set(cluster, memo.get(`egress-cluster:${cluster}`, '1', () => encodeEnvoy(XDS_TYPE_URL.cluster, edsCluster(cluster))));
-      endpoints.set(cluster, memo.get(`egress-cla:${cluster}`, `${fastHash(endpointsKey(eps))}|${index.zone}`, () => encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(cluster, eps, index.zone, false))));
+      for (const { subset, sni, eps } of egressTargets(mesh, service, all)) {
+        const cluster = withSubset(meshClusterName(mesh.name, service), subset);
+        chains.push({ serverNames: [sni], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
+        clusters.set(cluster, memo.get(`egress-cluster:${cluster}`, '1', () => encodeEnvoy(XDS_TYPE_URL.cluster, edsCluster(cluster))));
+        endpoints.set(cluster, memo.get(`egress-cla:${cluster}`, `${fastHash(endpointsKey(eps))}|${index.zone}`, () => encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(cluster, eps, index.zone, false))));
+      }
     }
     if (mesh.external.size === 0) continue;
     deps.push(dep.certificate(mesh.name, ZONE_EGRESS_SERVICE));

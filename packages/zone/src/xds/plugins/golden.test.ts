@@ -1,5 +1,5 @@
 // Golden tests of the policy plugins: testdata/<case>/input.yaml (a Mesh, Dataplanes, policies, and
-// anything else the zone index reads) → expected.json (every local Dataplane's generated Envoy
+// anything else the zone index reads) → expected.json (every local proxy's generated Envoy
 // configuration, as Envoy's JSON, with its problems). `UPDATE_GOLDEN=1 node test/run-tests.mjs
 // plugins/golden` rewrites the expected files; review them in the diff.
 import assert from 'node:assert/strict';
@@ -9,7 +9,8 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { toEnvoyJson } from '@meshfed/shared';
-import { dependencyVersions, type GenerationContext, ResourceMemo } from '../generate/context.js';
+import { dependencyVersions, type GeneratedProxy, type GenerationContext, ResourceMemo } from '../generate/context.js';
+import { generateZoneEgress, generateZoneIngress } from '../generate/zone-proxies.js';
 import { RulesCache } from '../generate/matching.js';
 import { generateSidecar } from '../generate/sidecar.js';
 import { buildZoneIndex, type ResourceView } from '../generate/zone-index.js';
@@ -40,8 +41,12 @@ export function generateAll(zone: string, views: readonly (ResourceView & { type
   const ctx: GenerationContext = { index, versions: dependencyVersions(index, rules), memo: new ResourceMemo(), rules, certificate: () => cert, certificateProblem: () => undefined };
   const out: Record<string, unknown> = {};
   if (index.problems.length > 0) out['index problems'] = index.problems.map((p) => `${p.kind} ${p.name}: ${p.message}`);
-  for (const [id, dp] of index.dataplanes) {
-    const g = generateSidecar(ctx, dp);
+  const proxies: [string, GeneratedProxy][] = [
+    ...[...index.dataplanes].map(([id, dp]) => [id, generateSidecar(ctx, dp)] as [string, GeneratedProxy]),
+    ...[...index.ingresses].map(([id, zi]) => [id, generateZoneIngress(ctx, zi)] as [string, GeneratedProxy]),
+    ...[...index.egresses].map(([id, ze]) => [id, generateZoneEgress(ctx, ze)] as [string, GeneratedProxy]),
+  ];
+  for (const [id, g] of proxies) {
     const types: Record<string, Record<string, unknown>> = {};
     if (g.resources) {
       for (const [type, t] of Object.entries(makeSnapshot(g.resources).types)) {

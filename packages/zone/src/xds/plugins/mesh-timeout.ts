@@ -1,4 +1,5 @@
-import type { Draft } from '../generate/envoy-parts.js';
+import { type Draft, type HttpDraft, upstreamHttpOptions } from '../generate/envoy-parts.js';
+import { isHttp, type Protocol } from '../generate/protocol.js';
 import { envoyDuration } from './envoy-values.js';
 import type { PolicyPlugin } from './types.js';
 import type { ToConf } from '../rules/index.js';
@@ -7,25 +8,77 @@ import { computeRule } from '../rules/index.js';
 type Conf = ToConf<'MeshTimeout'>;
 
 /**
- * MeshTimeout on TCP traffic (Kuma's meshtimeout plugin): `connectionTimeout` is the cluster's
- * connect_timeout, `idleTimeout` the tcp_proxy's idle_timeout; outbound by the conf computed for the
- * destination service, inbound by the conf computed for any client (`from`, Kuma computes it for the
- * whole mesh). The `http` section applies where a listener speaks HTTP.
+ * Kuma's meshtimeout configurer: once a MeshTimeout applies to a listener or cluster, every timeout it
+ * governs is set, to the policy's value or to Kuma's default for it (so a narrower policy that sets
+ * only one field does not leave the others at Envoy's own defaults, which differ).
  */
-function apply(conf: Conf | undefined, cluster: Draft, tcpProxy: Draft | undefined): void {
-  if (!conf) return;
-  if (conf.connectionTimeout !== undefined) cluster['connect_timeout'] = envoyDuration(conf.connectionTimeout);
-  if (conf.idleTimeout !== undefined && tcpProxy) tcpProxy['idle_timeout'] = envoyDuration(conf.idleTimeout);
+const DEFAULTS = {
+  connectionTimeout: '5s',
+  idleTimeout: '1h',
+  requestTimeout: '15s',
+  streamIdleTimeout: '30m',
+  maxStreamDuration: '0s',
+  maxConnectionDuration: '0s',
+} as const;
+
+const or = (value: string | undefined, fallback: string) => envoyDuration(value ?? fallback);
+
+/**
+ * The cluster side: `connectionTimeout` is the connect timeout; on HTTP clusters the upstream
+ * connections' idle timeout and their streams' and connections' maximum durations (Kuma sets these on
+ * http and http2 clusters; meshfed on grpc ones too, which are HTTP/2 connections all the same).
+ */
+function configureCluster(conf: Conf, protocol: Protocol, cluster: Draft): void {
+  cluster['connect_timeout'] = or(conf.connectionTimeout, DEFAULTS.connectionTimeout);
+  if (!isHttp(protocol)) return;
+  upstreamHttpOptions(cluster)['common_http_protocol_options'] = {
+    idle_timeout: or(conf.idleTimeout, DEFAULTS.idleTimeout),
+    max_stream_duration: or(conf.http?.maxStreamDuration, DEFAULTS.maxStreamDuration),
+    max_connection_duration: or(conf.http?.maxConnectionDuration, DEFAULTS.maxConnectionDuration),
+  };
 }
 
+/**
+ * The listener side: a TCP proxy's idle timeout; or the HTTP connection manager's stream idle timeout
+ * (and request headers timeout when set), and `requestTimeout` as the timeout of every route that
+ * forwards. The manager's own connection idle timeout is 0 as in Kuma: MeshTimeout's `idleTimeout`
+ * lives on the cluster for HTTP.
+ */
+function configureListener(conf: Conf, tcpProxy: Draft | undefined, http: HttpDraft | undefined): void {
+  if (tcpProxy) tcpProxy['idle_timeout'] = or(conf.idleTimeout, DEFAULTS.idleTimeout);
+  if (!http) return;
+  http.hcm['stream_idle_timeout'] = or(conf.http?.streamIdleTimeout, DEFAULTS.streamIdleTimeout);
+  if (conf.http?.requestHeadersTimeout !== undefined) http.hcm['request_headers_timeout'] = envoyDuration(conf.http.requestHeadersTimeout);
+  http.hcm['common_http_protocol_options'] = { idle_timeout: { seconds: 0 } };
+  const timeout = or(conf.http?.requestTimeout, DEFAULTS.requestTimeout);
+  for (const route of http.routes) {
+    const action = route['route'] as Draft | undefined;
+    if (action) action['timeout'] = timeout;
+  }
+}
+
+/**
+ * MeshTimeout (Kuma's meshtimeout plugin): each outbound by the conf computed for its destination
+ * service (`to`), on its listener and every cluster carrying its traffic; each inbound by the conf
+ * computed for any client (`from`: Kuma computes it for the whole mesh), on its listener and local
+ * cluster.
+ */
 export const meshTimeoutPlugin: PolicyPlugin<'MeshTimeout'> = {
   kind: 'MeshTimeout',
   applySidecar(draft, rules) {
     if (!rules) return;
-    for (const ob of draft.outbounds) apply(rules.toByService[ob.service]?.conf, ob.cluster, ob.tcpProxy);
+    for (const ob of draft.outbounds) {
+      const conf = rules.toByService[ob.service]?.conf;
+      if (!conf) continue;
+      for (const cluster of ob.clusters) configureCluster(conf, ob.protocol, cluster);
+      configureListener(conf, ob.tcpProxy, ob.http);
+    }
     for (const ib of draft.inbounds) {
       const from = rules.from[ib.rulesKey];
-      apply(from ? (computeRule(from, [])?.conf as Conf | undefined) : undefined, ib.localCluster, ib.tcpProxy);
+      const conf = from ? (computeRule(from, [])?.conf as Conf | undefined) : undefined;
+      if (!conf) continue;
+      configureCluster(conf, ib.protocol, ib.localCluster);
+      configureListener(conf, ib.tcpProxy, ib.http);
     }
   },
 };

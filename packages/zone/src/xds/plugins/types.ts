@@ -15,6 +15,20 @@ export interface SidecarDraft {
   readonly zone: string;
   readonly inbounds: InboundDraft[];
   readonly outbounds: OutboundDraft[];
+  /** Where route plugins get the clusters their backends need. */
+  readonly backends: Backends;
+  /** Clusters of backends this proxy has no outbound to (a route's backendRef to another service). */
+  readonly otherClusters: Draft[];
+}
+
+/**
+ * The clusters a route's backends need, made once per proxy with their endpoints (EDS) and what the
+ * proxy then depends on. A cluster of a service the proxy has an outbound to joins that outbound's
+ * `clusters`, so the policies on that service shape it too.
+ */
+export interface Backends {
+  /** The name of the cluster to `service`, or to the instances of it that have all of `subset`'s tags. */
+  cluster(service: string, subset?: Readonly<Record<string, string>>): string;
 }
 
 export interface InboundDraft {

@@ -6,6 +6,7 @@
  */
 import type { z } from 'zod';
 import {
+  MeshAccessLogDescriptor,
   MeshCircuitBreakerDescriptor,
   MeshFaultInjectionDescriptor,
   MeshHealthCheckDescriptor,
@@ -30,6 +31,7 @@ const DESCRIPTORS = {
   MeshLoadBalancingStrategy: MeshLoadBalancingStrategyDescriptor,
   MeshHTTPRoute: MeshHTTPRouteDescriptor,
   MeshTCPRoute: MeshTCPRouteDescriptor,
+  MeshAccessLog: MeshAccessLogDescriptor,
 } as const;
 
 export type PolicyKind = keyof typeof DESCRIPTORS;
@@ -116,6 +118,7 @@ export const POLICY_KINDS: { readonly [K in PolicyKind]: KindRules } = {
   MeshTCPRoute: {
     toConf: (e: ToEntry<'MeshTCPRoute'>): TCPRouteConf => e.rules[0]!.default,
   },
+  MeshAccessLog: {},
 };
 
 export function descriptorOf(kind: PolicyKind) {

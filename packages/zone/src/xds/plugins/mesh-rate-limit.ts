@@ -1,0 +1,110 @@
+import { ENVOY_EXTENSION_NAME, ENVOY_TYPE, envoyRoot } from '@meshfed/shared';
+import { type Draft, lazyTyped, statPrefix } from '../generate/envoy-parts.js';
+import { envoyDuration } from './envoy-values.js';
+import type { FromConf, Rule } from '../rules/index.js';
+import { computeRule } from '../rules/index.js';
+import type { InboundDraft, PolicyPlugin } from './types.js';
+
+type Conf = FromConf<'MeshRateLimit'>;
+type LocalHttp = NonNullable<Conf['local']['http']>;
+type Rate = NonNullable<LocalHttp['requestRate']>;
+
+// Envoy's local_ratelimit.proto: response_headers_to_add has max_items 10.
+const MAX_RESPONSE_HEADERS = 10;
+
+/** A rate as Envoy's token bucket (Kuma's configurer): `num` tokens, all refilled every `interval`. */
+function tokenBucket(rate: Rate): Draft {
+  return { max_tokens: rate.num, tokens_per_fill: { value: rate.num }, fill_interval: envoyDuration(rate.interval) };
+}
+
+const ALWAYS = (runtimeKey: string): Draft => ({ default_value: { numerator: 100, denominator: 'HUNDRED' }, runtime_key: runtimeKey });
+
+// HttpStatus.code is an enum with `defined_only`: a code the enum lacks (418, 499…) would be NACKed.
+let statusCodes: ReadonlySet<number> | undefined;
+function envoyKnowsStatus(code: number): boolean {
+  statusCodes ??= new Set(Object.values(envoyRoot().lookupEnum('envoy.type.v3.StatusCode').values).filter((v) => v !== 0));
+  return statusCodes.has(code);
+}
+
+/**
+ * Kuma's NewRateLimitConfiguration: the token bucket, filter enabled and enforced for every request
+ * (runtime keys `local_rate_limit_enabled`/`_enforced`), the status and headers of `onRateLimit`.
+ * Kuma puts this on every route of the inbound (typed_per_filter_config) under an empty listener-level
+ * filter; an inbound has a single catch-all route, so the same limit sits on the filter itself, where
+ * no route added later can escape it. The stat prefix is per inbound (Kuma: `rate_limit` for all),
+ * as the RBAC filter's, so each inbound counts apart.
+ */
+function httpFilter(ib: InboundDraft, requestRate: Rate, on: LocalHttp['onRateLimit'], origin: string, problems: string[]): Draft {
+  let status: Draft | undefined;
+  if (on?.status !== undefined) {
+    if (!envoyKnowsStatus(on.status)) problems.push(`${origin}: Envoy cannot answer a rate-limited request with status ${on.status}: it answers 429`);
+    else {
+      if (on.status < 400) problems.push(`${origin}: Envoy answers 429 instead of ${on.status} (a rate-limited request gets an error status)`);
+      status = { code: on.status };
+    }
+  }
+  // Kuma splits a `set` value on commas into one overwriting header per piece, so only the last
+  // piece survives; one header with the whole value is what `set` means.
+  const headers = [
+    ...(on?.headers?.add ?? []).map((h) => ({ header: { key: h.name, value: h.value }, append_action: 'APPEND_IF_EXISTS_OR_ADD' })),
+    ...(on?.headers?.set ?? []).map((h) => ({ header: { key: h.name, value: h.value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' })),
+  ];
+  if (headers.length > MAX_RESPONSE_HEADERS) {
+    problems.push(`${origin}: Envoy adds at most ${MAX_RESPONSE_HEADERS} headers to a rate-limited response: ${headers.slice(MAX_RESPONSE_HEADERS).map((h) => h.header.key).join(', ')} left out`);
+  }
+  return {
+    name: ENVOY_EXTENSION_NAME.httpLocalRateLimit,
+    typed_config: lazyTyped(ENVOY_TYPE.httpLocalRateLimit, {
+      stat_prefix: statPrefix(ib.localClusterName),
+      ...(status ? { status } : {}),
+      token_bucket: tokenBucket(requestRate),
+      filter_enabled: ALWAYS('local_rate_limit_enabled'),
+      filter_enforced: ALWAYS('local_rate_limit_enforced'),
+      ...(headers.length > 0 ? { response_headers_to_add: headers.slice(0, MAX_RESPONSE_HEADERS) } : {}),
+    }),
+  };
+}
+
+function tcpFilter(ib: InboundDraft, connectionRate: Rate): Draft {
+  return {
+    name: ENVOY_EXTENSION_NAME.networkLocalRateLimit,
+    typed_config: lazyTyped(ENVOY_TYPE.networkLocalRateLimit, { stat_prefix: statPrefix(ib.localClusterName), token_bucket: tokenBucket(connectionRate) }),
+  };
+}
+
+function applyInbound(ib: InboundDraft, rule: Rule<Conf>, problems: string[]): void {
+  const { http, tcp } = rule.conf.local;
+  const origin = `MeshRateLimit ${rule.origins.join(', ')}`;
+  // `disabled`, or a section without a rate (only onRateLimit), limits nothing: Kuma adds no filter.
+  // An http section on a tcp inbound is left alone without a problem, as in Kuma: a mesh-wide policy
+  // with both sections is the common case, and its tcp section still applies there.
+  if (http && !http.disabled && http.requestRate && ib.http) {
+    const router = ib.http.httpFilters.length - 1;
+    ib.http.httpFilters.splice(router, 0, httpFilter(ib, http.requestRate, http.onRateLimit, origin, problems));
+  }
+  if (tcp && !tcp.disabled && tcp.connectionRate) {
+    // Kuma prepends its filter, then MeshTrafficPermission prepends RBAC: a denied client is turned
+    // away before it can take the connections of allowed ones. Applies to HTTP inbounds too (Kuma's
+    // ConfigureFilterChain adds it to any filter chain).
+    const afterRbac = ib.filters.findIndex((f) => f['name'] !== ENVOY_EXTENSION_NAME.networkRbac);
+    ib.filters.splice(afterRbac, 0, tcpFilter(ib, tcp.connectionRate));
+  }
+}
+
+/**
+ * MeshRateLimit on a sidecar (Kuma's meshratelimit plugin): local limits on each inbound, from the
+ * conf its `from` rules give any client (Kuma computes it for MeshSubset(): `from` takes only Mesh, so
+ * there are no per-client limits). `local.http` → an HTTP local rate limit filter before the router
+ * (HTTP inbounds only); `local.tcp` → a network local rate limit filter on new connections.
+ */
+export const meshRateLimitPlugin: PolicyPlugin<'MeshRateLimit'> = {
+  kind: 'MeshRateLimit',
+  applySidecar(draft, rules, ctx) {
+    if (!rules) return;
+    for (const ib of draft.inbounds) {
+      const from = rules.from[ib.rulesKey];
+      const rule = from ? computeRule(from, []) : undefined;
+      if (rule) applyInbound(ib, rule, ctx.problems);
+    }
+  },
+};
