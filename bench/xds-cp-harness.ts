@@ -2,11 +2,13 @@
 // holding the bench topology, the mesh CA's certificate cache, the xDS reconciler publishing into a
 // SnapshotCache, and the ADS server the client harness's streams connect to. Commands come over IPC;
 // nothing here measures a latency (the client stamps arrivals), it only stamps the store commits.
+// With `policies` > 0 the store also holds that many targetRef policies of each type (xds-topology.ts).
 import { writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { Session } from 'node:inspector/promises';
 import { ServerCredentials } from '@grpc/grpc-js';
 import {
-  adsCodec, type AdsResource, createLogger, generateCa, InProcessEventBus, MemoryStore, pack, Telemetry, XDS_TYPE_URL, type XdsKind,
+  adsCodec, type AdsResource, createLogger, generateCa, InProcessEventBus, MemoryStore, pack, type Resource, Telemetry, XDS_TYPE_URL, type XdsKind,
 } from '@meshfed/shared';
 // The zone's code as built (tsc, what `npm start` runs), not its sources through tsx, whose
 // transform wraps every function it names in a helper call and measured slower than what ships.
@@ -15,17 +17,29 @@ import { WorkloadCertificateCache } from '../packages/zone/dist/mesh-ca/workload
 import { AdsServer } from '../packages/zone/dist/xds/ads-server.js';
 import { allowAll } from '../packages/zone/dist/xds/auth.js';
 import { parseProxyId } from '../packages/zone/dist/xds/proxy-id.js';
+import { computeProxyRules, parsePolicies, type ProxyRules } from '../packages/zone/dist/xds/rules/index.js';
 import { ProxyInsights } from '../packages/zone/dist/xds/proxy-insights.js';
 import type { XdsSnapshot } from '../packages/zone/dist/xds/snapshot.js';
 import { SnapshotCache } from '../packages/zone/dist/xds/snapshot-cache.js';
 import { startXdsReconciler, type XdsReconciler } from '../packages/zone/dist/xds/xds-reconciler.js';
 import { stateDigest } from './xds-client-wire.js';
 import { fail, send, serveBench, sleep, wall } from './xds-proc.js';
-import { CA_BACKEND, dataplane, localIngress, MESH, mesh, remoteIngress, SERVICES, ZONE } from './xds-topology.js';
+import {
+  CA_BACKEND, dataplane, dpName, localIngress, MESH, mesh, meshTimeout, policies, policyTarget, policyTypeIndex, remoteIngress, service, SERVICES, shardTimeout, ZONE,
+} from './xds-topology.js';
 
 export interface CpHarnessConfig {
   readonly n: number;
   readonly localIngress: boolean;
+  /** Policies of each targetRef type (BENCH_XDS_POLICIES); 0: none, and dataplanes without the shard tag. */
+  readonly policies?: number;
+}
+
+/** Warnings the zone logged (and proxies with a problem) since the last `take`: none expected from the bench's policies. */
+export interface Complaints {
+  readonly warnings: number;
+  readonly problemProxies: number;
+  readonly examples: string[];
 }
 
 /** The types the client harness subscribes to (no RDS: the sidecars here are TCP only). */
@@ -56,7 +70,55 @@ class TrackingCache extends SnapshotCache {
 }
 
 const cfg = JSON.parse(process.env.BENCH_XDS_CP ?? '{}') as CpHarnessConfig;
-const log = createLogger({ component: 'zone', zone: ZONE, level: 'warn', destination: process.stderr });
+const POLICIES = cfg.policies ?? 0;
+const sharded = POLICIES > 0;
+
+/** Counts the zone's warn/error log lines (passing them on to stderr) and the proxies that have a problem. */
+class Complaint {
+  warnings = 0;
+  readonly examples: string[] = [];
+  readonly problems = new Map<string, string>();
+  readonly #newProblems = new Set<string>();
+
+  readonly destination = new Writable({
+    write: (chunk: Buffer, _enc, done) => {
+      process.stderr.write(chunk);
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line) continue;
+        try {
+          const m = JSON.parse(line) as { level?: string; msg?: string; problem?: string };
+          if (m.level !== 'warn' && m.level !== 'error' && m.level !== 'fatal') continue;
+          this.warnings++;
+          if (this.examples.length < 5) this.examples.push(`${m.msg ?? ''}${m.problem ? `: ${m.problem}` : ''}`.slice(0, 300));
+        } catch {
+          // not a log line
+        }
+      }
+      done();
+    },
+  });
+
+  problem(proxyId: string, problem: string | undefined): void {
+    if (problem === undefined) {
+      this.problems.delete(proxyId);
+      return;
+    }
+    this.problems.set(proxyId, problem);
+    this.#newProblems.add(proxyId);
+  }
+
+  /** What was complained about since the last call: warnings logged, proxies that got a (new) problem. */
+  take(): Complaints {
+    const examples = [...this.examples, ...[...this.#newProblems].slice(0, 3).map((id) => `${id}: ${this.problems.get(id) ?? ''}`.slice(0, 300))];
+    const out = { warnings: this.warnings, problemProxies: this.#newProblems.size, examples };
+    this.warnings = 0;
+    this.examples.length = 0;
+    this.#newProblems.clear();
+    return out;
+  }
+}
+const complaints = new Complaint();
+const log = createLogger({ component: 'zone', zone: ZONE, level: 'warn', destination: complaints.destination });
 const telemetry = new Telemetry({ service: 'meshfed-zone-bench' });
 const bus = new InProcessEventBus();
 const store = new MemoryStore(bus);
@@ -163,6 +225,50 @@ function writePlan(file: string, initial: boolean): { classes: number; proxies: 
   return { classes: classes.size, proxies: pairs.length, bytes };
 }
 
+/**
+ * That each generated policy selects the proxies it was made for: the zone's own matching step
+ * (rules/) on a dataplane of the policy's shard that calls the policy's `to` service. Returns the
+ * policies that did not (none expected); the two changed MeshTimeouts are checked by their phases.
+ */
+function checkSelection(pols: readonly Resource[]): string[] {
+  const parsed = parsePolicies(pols);
+  if (parsed.problems.length > 0) return parsed.problems;
+  const byCaller = new Map<number, ProxyRules>();
+  const bad: string[] = [];
+  for (const p of pols) {
+    const m = /^bench-[a-z]+-(\d+)$/.exec(p.name);
+    if (!m) continue;
+    const { caller, target } = policyTarget(Number(m[1]), policyTypeIndex(p.type), cfg.n);
+    let rules = byCaller.get(caller);
+    if (!rules) {
+      const dp = dataplane(caller, 0, sharded);
+      byCaller.set(caller, (rules = computeProxyRules({ name: dpName(caller), mesh: MESH, spec: dp.spec as never }, parsed.policies)));
+    }
+    const r = (rules as Record<string, { policies: readonly string[]; toByService: Record<string, { origins: readonly string[] }> } | undefined>)[p.type];
+    const spec = (p.spec as { spec: { to?: unknown[] } }).spec;
+    if (!r?.policies.includes(p.name)) bad.push(`${p.type} ${p.name}: does not select ${dpName(caller)}`);
+    else if (spec.to && !r.toByService[service(target)]?.origins.includes(p.name)) bad.push(`${p.type} ${p.name}: not in ${dpName(caller)}'s rules for ${service(target)}`);
+  }
+  return bad;
+}
+
+/**
+ * Commits `resources` (the commit is stamped) and answers once the reconciler ran: its run, the
+ * snapshots that changed (cache.changed), and the CPU this process used meanwhile.
+ */
+async function commitAndRun(resources: readonly Resource[]) {
+  const r = need(reconciler, 'the reconciler');
+  cache.arm();
+  const before = r.stats().runs;
+  const cpu0 = process.cpuUsage();
+  const at = wall();
+  await store.commit(resources.map((resource) => ({ op: 'put' as const, resource })));
+  await runsAfter(before);
+  const cpu = process.cpuUsage(cpu0);
+  const s = r.stats();
+  return { at, runMs: s.lastRunMs, generated: s.lastGenerated, changed: cache.changed.size, runCpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
 async function setup() {
   const heapEmpty = heap();
   // The Envoy protos load on first use: a fixed cost, not one per dataplane.
@@ -181,15 +287,19 @@ async function setup() {
     { op: 'put', resource: remoteIngress() },
     ...(cfg.localIngress ? [{ op: 'put' as const, resource: localIngress() }] : []),
   ]);
-  const dps = Array.from({ length: cfg.n }, (_, i) => ({ op: 'put' as const, resource: dataplane(i) }));
+  const dps = Array.from({ length: cfg.n }, (_, i) => ({ op: 'put' as const, resource: dataplane(i, 0, sharded) }));
   for (let i = 0; i < dps.length; i += 1000) await store.commit(dps.slice(i, i + 1000));
+  const heapDataplanes = heap();
+  // The policies (BENCH_XDS_POLICIES of each type), in the store before the reconciler's first run.
+  const pols = policies(POLICIES, cfg.n);
+  for (let i = 0; i < pols.length; i += 1000) await store.commit(pols.slice(i, i + 1000).map((resource) => ({ op: 'put' as const, resource })));
   const heapStore = heap();
 
   // The first full run: every proxy's snapshot from nothing, every workload certificate issued.
   certificates = new WorkloadCertificateCache({ store, bus });
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  reconciler = startXdsReconciler({ store, bus, log, telemetry, zone: ZONE, cache, certificates, resyncIntervalMs: 0 });
+  reconciler = startXdsReconciler({ store, bus, log, telemetry, zone: ZONE, cache, certificates, resyncIntervalMs: 0, onProblem: (id, p) => complaints.problem(id, p) });
   await runsAfter(0);
   const firstWallMs = performance.now() - t0;
   const firstCpu = process.cpuUsage(cpu0);
@@ -204,7 +314,8 @@ async function setup() {
   const warm = reconciler.stats();
   const heapWarm = heap();
   return {
-    heapEmpty: heapEmpty.total, heapProtos: heapProtos.total, heapStore: heapStore.total, heapReconciled: heapReconciled.total, heapWarm: heapWarm.total,
+    heapEmpty: heapEmpty.total, heapProtos: heapProtos.total, heapDataplanes: heapDataplanes.total, heapStore: heapStore.total, heapReconciled: heapReconciled.total, heapWarm: heapWarm.total,
+    policies: pols.length, unselected: checkSelection(pols), complaints: complaints.take(),
     externalXds: heapReconciled.external - heapStore.external,
     firstRunMs: first.lastRunMs, firstWallMs, firstCpuMs: (firstCpu.user + firstCpu.system) / 1000, firstGenerated: first.lastGenerated,
     proxies: first.proxies, certificatesIssued: issued, warmRunMs: warm.lastRunMs, warmGenerated: warm.lastGenerated,
@@ -225,28 +336,20 @@ try {
     digests: (a: { changed?: boolean }) => digests(a.changed ? cache.changed.keys() : cache.proxyIds()),
     /** One Dataplane moves to a new address: the store commit is stamped; answers once the reconciler ran, with what changed. */
     change: async (a: { i: number; generation: number }) => {
-      const r = need(reconciler, 'the reconciler');
-      cache.arm();
-      const before = r.stats().runs;
-      const at = wall();
-      await store.commit([{ op: 'put', resource: dataplane(a.i, a.generation) }]);
-      await runsAfter(before);
-      const s = r.stats();
-      return { at, runMs: s.lastRunMs, generated: s.lastGenerated, expected: await digests(cache.changed.keys()) };
+      const r = await commitAndRun([dataplane(a.i, a.generation, sharded)]);
+      return { at: r.at, runMs: r.runMs, generated: r.generated, expected: await digests(cache.changed.keys()) };
     },
     /** A mesh-wide change (mTLS on or off); digests are asked for separately, so that computing them does not delay the pushes. */
-    mesh: async (a: { mtls: boolean }) => {
-      const r = need(reconciler, 'the reconciler');
-      cache.arm();
-      const before = r.stats().runs;
-      const cpu0 = process.cpuUsage();
-      const at = wall();
-      await store.commit([{ op: 'put', resource: mesh(a.mtls) }]);
-      await runsAfter(before);
-      const cpu = process.cpuUsage(cpu0);
-      const s = r.stats();
-      return { at, runMs: s.lastRunMs, generated: s.lastGenerated, changed: cache.changed.size, runCpuMs: (cpu.user + cpu.system) / 1000 };
+    mesh: async (a: { mtls: boolean }) => commitAndRun([mesh(a.mtls)]),
+    /** (e) The MeshTimeout selecting one shard (1% of the dataplanes) gets a new connectionTimeout; answers like `change`. */
+    'policy-change': async (a: { connectionTimeout: string }) => {
+      const r = await commitAndRun([shardTimeout(a.connectionTimeout)]);
+      return { at: r.at, runMs: r.runMs, generated: r.generated, expected: await digests(cache.changed.keys()), complaints: complaints.take() };
     },
+    /** (f) The MeshTimeout targeting the Mesh gets a new connectionTimeout; answers like `mesh`. */
+    'policy-mesh': async (a: { connectionTimeout: string }) => ({ ...(await commitAndRun([meshTimeout(a.connectionTimeout)])), complaints: complaints.take() }),
+    /** Warnings logged and proxies that got a problem since the last time asked (drains them). */
+    complaints: () => complaints.take(),
     plan: (a: { file: string; initial?: boolean }) => writePlan(a.file, a.initial === true),
     /** A V8 CPU profile and allocation sample of this process between `profile-start` and `profile-stop` (BENCH_XDS_PHASE_PROF). */
     'profile-start': async () => {

@@ -29,7 +29,7 @@ interface Chain { filter_chain_match?: { server_names?: string[] }; filters: { t
 /** The SNI chains of a proxy's one listener: SNI → [cluster, terminates TLS]. */
 function sniChains(l: EnvoyObject | undefined): Map<string, [string, boolean]> {
   const chains = ((l?.['filter_chains'] ?? []) as Chain[]);
-  return new Map(chains.map((c) => [c.filter_chain_match?.server_names?.[0] ?? '', [String(unpack(c.filters[0]!.typed_config)['cluster']), c.transport_socket !== undefined]]));
+  return new Map(chains.map((c) => [c.filter_chain_match?.server_names?.[0] ?? '', [String(unpack(c.filters[c.filters.length - 1]!.typed_config)['cluster']), c.transport_socket !== undefined]]));
 }
 
 test('web in zone-1 reaches backend in zone-2 through the ingress, then through zone-1\'s egress, and an external service, all by push', { timeout: 90_000 }, async () => {

@@ -84,6 +84,25 @@ const ZONE_INSIGHTS_PATH = '/zones+insights';
 // An Envoy admin ConfigDump: only its shape is checked, the contents are printed as they came.
 const ConfigDump = z.looseObject({ configs: z.array(z.unknown()).optional() });
 
+const RuleTag = z.looseObject({ key: z.string(), value: z.string(), not: z.boolean().optional() });
+const WireRule = z.looseObject({ subset: z.array(RuleTag), conf: z.unknown(), origins: z.array(z.string()) });
+const TypeRules = z.looseObject({
+  policies: z.array(z.string()),
+  from: z.record(z.string(), z.array(WireRule)),
+  to: z.array(WireRule),
+  toByService: z.record(z.string(), z.looseObject({ conf: z.unknown(), origins: z.array(z.string()) })),
+  warnings: z.array(z.string()),
+});
+/** A zone CP's `GET /meshes/{mesh}/dataplanes/{name}/_rules`: per policy type, the rules the dataplane gets and their origins. */
+export const DataplaneRules = z.looseObject({
+  mesh: z.string(),
+  dataplane: z.string(),
+  rules: z.record(z.string(), TypeRules),
+  warnings: z.array(z.string()),
+});
+export type DataplaneRules = z.infer<typeof DataplaneRules>;
+export type WireRule = z.infer<typeof WireRule>;
+
 /** What the CLI needs from the control plane's REST API, with errors turned into the CLI's error types. */
 export class ControlPlaneClient {
   private readonly fetch: typeof fetch;
@@ -155,6 +174,13 @@ export class ControlPlaneClient {
     // which the error renderer leaves out of a 404 about a named subject.
     const answer = await this.send('GET', url, undefined);
     return this.decode(ConfigDump, answer, 'GET', url);
+  }
+
+  /** `GET /meshes/{mesh}/dataplanes/{name}/_rules` (a zone CP): the dataplane's policy rules per type, with their origins. */
+  async dataplaneRules(d: AnyDescriptor, name: string, mesh: string): Promise<DataplaneRules> {
+    const url = this.url(`${resourcePath(d, { name, mesh })}/_rules`);
+    // No subject, as for a config dump: a 404 says why (no such dataplane, rules not computed yet).
+    return this.decode(DataplaneRules, await this.send('GET', url, undefined), 'GET', url);
   }
 
   private async listPages<T>(item: z.ZodType<T>, path: string, subject: string): Promise<T[]> {

@@ -12,6 +12,10 @@ const SERVICE_TAG = 'kuma.io/service';
 /** A cell without a value. */
 export const NONE = '-';
 
+/** The widest a free-text cell gets (a problem, a conf): longer text is cut, ending in `…`. */
+export const MAX_CELL = 60;
+export const clipCell = (s: string): string => (s.length > MAX_CELL ? `${s.slice(0, MAX_CELL - 1)}…` : s);
+
 const onOff = (v: unknown) => (v === true ? 'on' : 'off');
 const join = (values: readonly (string | undefined)[]) => {
   const present = [...new Set(values.filter((v): v is string => v !== undefined && v !== ''))];

@@ -129,6 +129,7 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
         routes.push((app) => registerXdsRoutes(app, {
           cache: xds.cache, insights: xds.insights, store, zone, xds: endpoint,
           explain: (proxyId) => xds.reconciler.explain(proxyId),
+          rules: { rulesOf: (mesh, name) => xds.reconciler.rulesOf(mesh, name), dataplanesOf: (type, mesh, name) => xds.reconciler.dataplanesOf(type, mesh, name) },
         }));
         routes.push((app) => registerXdsCaRoute(app, tls.caPem));
         routes.push((app) => refuseZoneInsights(app, federated));

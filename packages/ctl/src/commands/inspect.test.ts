@@ -37,6 +37,32 @@ const DATAPLANES = [
   { type: 'Dataplane', mesh: 'default', name: 'db', labels: {}, networking: { address: '10.0.0.3' }, insight: { connected: false, synced: false, types: {}, problem: 'mesh "default" has no CA yet' } },
 ];
 const INGRESSES = [{ type: 'ZoneIngress', name: 'ingress-1', labels: {}, insight: { connected: false, configVersion: 'QQQQQQQQQQ', synced: false, types: {} } }];
+const NOT = (value: string) => ({ key: 'kuma.io/service', value, not: true });
+const SVC = (value: string) => ({ key: 'kuma.io/service', value });
+const RETRY = { http: { numRetries: 5, perTryTimeout: '1s', backOff: { baseInterval: '100ms', maxInterval: '1s' }, retryOn: ['5xx', 'reset'] } };
+/** `_rules` as a zone CP answers it. */
+const RULES = {
+  mesh: 'default', dataplane: 'web',
+  rules: {
+    MeshTrafficPermission: {
+      policies: ['allow-all', 'deny-db'], to: [], toByService: {}, warnings: [],
+      from: { '10.0.0.1:8080': [{ subset: [SVC('db')], conf: { action: 'Deny' }, origins: ['allow-all', 'deny-db'] }, { subset: [NOT('db')], conf: { action: 'Allow' }, origins: ['allow-all'] }] },
+    },
+    MeshTimeout: {
+      policies: ['mesh-timeouts', 'backend-timeouts'], from: {}, warnings: [],
+      to: [
+        { subset: [SVC('backend')], conf: { connectionTimeout: '5s', http: { requestTimeout: '2s' } }, origins: ['backend-timeouts', 'mesh-timeouts'] },
+        { subset: [NOT('backend')], conf: { connectionTimeout: '5s', http: { requestTimeout: '15s' } }, origins: ['mesh-timeouts'] },
+      ],
+      toByService: {
+        backend: { conf: { connectionTimeout: '5s', http: { requestTimeout: '2s' } }, origins: ['backend-timeouts', 'mesh-timeouts'] },
+        db: { conf: { connectionTimeout: '5s', http: { requestTimeout: '15s' } }, origins: ['mesh-timeouts'] },
+      },
+    },
+    MeshRetry: { policies: ['retry-all'], from: {}, to: [{ subset: [], conf: RETRY, origins: ['retry-all'] }], toByService: {}, warnings: [] },
+  },
+  warnings: ["MeshTimeout route-timeouts: can't resolve MeshHTTPRoute missing"],
+};
 const DUMP = { configs: [{ '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump', version_info: 'v1' }] };
 
 const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
@@ -58,6 +84,11 @@ function fakeZone() {
     }
     if (url.pathname === '/meshes/default/dataplanes+insights/web') return json(200, DATAPLANES[0]);
     if (url.pathname === '/meshes/default/dataplanes/web/xds') return json(200, DUMP);
+    if (url.pathname === '/meshes/default/dataplanes/web/_rules') return json(200, RULES);
+    if (url.pathname === '/meshes/m2/dataplanes/lonely/_rules') return json(200, { mesh: 'm2', dataplane: 'lonely', rules: {}, warnings: [] });
+    if (url.pathname === '/meshes/default/dataplanes/nope/_rules') {
+      return json(404, { title: 'Not found', details: 'Dataplane "nope" in mesh "default" does not exist', causes: [] });
+    }
     if (url.pathname === '/meshes/default/dataplanes/db/xds') {
       return json(404, { title: 'Not found', details: 'Dataplane "db" in mesh "default" has no configuration computed yet: mesh "default" has no CA yet', causes: [] });
     }
@@ -122,6 +153,34 @@ describe('meshfed inspect', () => {
     assert.match(r.err, /has no configuration computed yet: mesh "default" has no CA yet/);
   });
 
+  it('--rules prints one row per rule: from per inbound, to by subset, then per destination service', async () => {
+    const r = await run(['dataplane', 'web', '--rules']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(new URL(r.requests[0]!.url).pathname, '/meshes/default/dataplanes/web/_rules');
+    assert.equal(r.out, [
+      'TYPE                    SIDE   WHERE           SUBSET                     CONF                                                           POLICIES',
+      'MeshTrafficPermission   from   10.0.0.1:8080   kuma.io/service=db         {"action":"Deny"}                                              allow-all,deny-db',
+      'MeshTrafficPermission   from   10.0.0.1:8080   kuma.io/service!=db        {"action":"Allow"}                                             allow-all',
+      'MeshTimeout             to     *               kuma.io/service=backend    {"connectionTimeout":"5s","http":{"requestTimeout":"2s"}}      backend-timeouts,mesh-timeouts',
+      'MeshTimeout             to     *               kuma.io/service!=backend   {"connectionTimeout":"5s","http":{"requestTimeout":"15s"}}     mesh-timeouts',
+      'MeshTimeout             to     backend         kuma.io/service=backend    {"connectionTimeout":"5s","http":{"requestTimeout":"2s"}}      backend-timeouts,mesh-timeouts',
+      'MeshTimeout             to     db              kuma.io/service=db         {"connectionTimeout":"5s","http":{"requestTimeout":"15s"}}     mesh-timeouts',
+      'MeshRetry               to     *               *                          {"http":{"numRetries":5,"perTryTimeout":"1s","backOff":{"ba…   retry-all',
+      '',
+    ].join('\n'));
+    assert.equal(r.err, "warning: MeshTimeout route-timeouts: can't resolve MeshHTTPRoute missing\n");
+  });
+
+  it('--rules -o yaml / json print the answer whole; no rules and a missing dataplane are said', async () => {
+    assert.deepEqual(JSON.parse((await run(['dp', 'web', '--rules', '-o', 'json'])).out), RULES);
+    assert.match((await run(['dp', 'web', '--rules', '-o', 'yaml'])).out, /^mesh: default\ndataplane: web\nrules:\n {2}MeshTrafficPermission:\n {4}policies:\n {6}- allow-all\n/);
+    const none = await run(['dp', 'lonely', '--rules', '--mesh', 'm2']);
+    assert.deepEqual([none.code, none.out, none.err], [0, '', 'No policy selects Dataplane "lonely" in mesh "m2".\n']);
+    const missing = await run(['dp', 'nope', '--rules']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /Dataplane "nope" in mesh "default" does not exist/);
+  });
+
   it('answers usage mistakes with exit code 2', async () => {
     const cases: [string[], RegExp][] = [
       [[], /missing TYPE/],
@@ -133,6 +192,12 @@ describe('meshfed inspect', () => {
       [['dp', 'web', '--config-dump', '-o', 'table'], /json or yaml, not as a table/],
       [['zoneegresses', '--mesh', 'x'], /not mesh-scoped/],
       [['dp', 'web', '-A'], /cannot be used with a NAME/],
+      [['dp', '--rules'], /--rules shows one dataplane: give its NAME/],
+      [['dp', 'web', '--rules', '--config-dump'], /--rules and --config-dump show different things: choose one/],
+      [['zoneingress', 'ingress-1', '--rules'], /--rules shows a dataplane's policy rules; zoneingresses are not matched to policies/],
+      [['zones', '--rules'], /--rules applies to proxies, not to zones/],
+      [['dp', 'web', '--rules', '--type', 'listener'], /use it with --config-dump/],
+      [['dp', 'web', '--rules', '-o', 'wide'], /unknown output format "wide"/],
     ];
     for (const [args, message] of cases) {
       const r = await run(args);

@@ -1,7 +1,7 @@
 import type { AnyDescriptor } from '@meshfed/shared/resources';
 import { expectPositionals, parseCommandArgs } from '../args.js';
 import { clientFor } from '../client.js';
-import { NONE, SYNC_STATES, type SyncState, syncSummary } from '../columns.js';
+import { clipCell as clip, NONE, SYNC_STATES, type SyncState, syncSummary } from '../columns.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { OUTPUT_FORMATS, parseOutputFormat, renderList, renderValue } from '../output.js';
@@ -9,6 +9,7 @@ import { resolveType } from '../resource-types.js';
 import { renderTable } from '../table.js';
 import { at, scalarText, type WireResource } from '../wire.js';
 import { meshFor } from './get.js';
+import { inspectRules } from './inspect-rules.js';
 import { inspectZones } from './inspect-zones.js';
 
 const OPTIONS = {
@@ -17,6 +18,7 @@ const OPTIONS = {
   output: { type: 'string', short: 'o' },
   'config-dump': { type: 'boolean' },
   type: { type: 'string' },
+  rules: { type: 'boolean' },
 } as const;
 
 /** The kinds that are proxies: the only ones a zone CP has xDS insights and config dumps for. */
@@ -26,13 +28,14 @@ const XDS_TYPES = ['listener', 'cluster', 'endpoint', 'route', 'secret'];
 
 const HELP = `Show the state of zones or proxies: zones as the global control plane sees them
 (online, KDS sync), or what a zone control plane serves its proxies (connection and xDS sync
-state, or the Envoy configuration of one proxy).
+state, the Envoy configuration of one proxy, or the policy rules of one dataplane).
 
 Usage:
   meshfed inspect zones [NAME] [flags]                 zones with their KDS state (global CP)
   meshfed inspect TYPE [flags]                         list proxies with their xDS state (zone CP)
   meshfed inspect TYPE NAME [flags]                    one proxy's xDS state
   meshfed inspect TYPE NAME --config-dump [flags]      the Envoy config dump it is served
+  meshfed inspect dataplane NAME --rules [flags]       the policies that apply to it and their merged confs
 
 TYPE is dataplanes (dp, dataplane), zoneingresses (zone-ingresses, zoneingress) or zoneegresses
 (zone-egresses, zoneegress). Ask the zone CP that the proxies connect to: global holds no proxy
@@ -57,6 +60,17 @@ Columns of proxies:
                   "NACK listener" when it refused the last one of a type
   LAST NACK/PROBLEM  why the configuration cannot be computed, or the proxy's last refusal
 
+Columns of --rules (one row per rule, per policy type that selects the dataplane):
+  TYPE      the policy type
+  SIDE      from: for clients calling an inbound; to: for traffic to destinations
+  WHERE     from: the inbound (address:port); to: * for the rules by destination subset, then
+            each service the dataplane has an outbound for, with the conf computed for it
+  SUBSET    the clients (from) or destinations (to) the rule is for: * for all, k=v a tag, k!=v a
+            negated tag; the first rule whose subset holds a client or destination applies
+  CONF      the merged conf, as compact JSON (clipped; -o yaml or -o json shows it whole)
+  POLICIES  the policies merged into it; the dataplane's policies in merge order are in -o yaml
+Warnings of the matching step (a route that cannot be resolved, say) go to stderr.
+
 -o yaml and -o json print what the control plane answers: a zone with its subscriptions (per type
 and direction: sent, ACKed, NACKed, refused), a proxy with its insight. With nothing to list,
 -o yaml prints [] and -o json a list with no items.
@@ -66,6 +80,7 @@ Flags:
   -A, --all-meshes         list dataplanes of every mesh
       --config-dump        print the Envoy config dump (needs NAME); JSON unless -o yaml
       --type TYPES         with --config-dump: only these sections, comma-separated: ${XDS_TYPES.join(', ')}
+      --rules              print the dataplane's policy rules (needs NAME, a dataplane; not with --config-dump)
   -o, --output FORMAT      ${OUTPUT_FORMATS.join(', ')} (default table)
       --cp URL             control plane API (default http://127.0.0.1:5681, or env MESHFED_CP)
       --ca-file, --skip-verify, --token, --token-file: HTTPS and authentication, see "meshfed --help"
@@ -77,6 +92,8 @@ Examples:
   meshfed inspect dataplanes --mesh default --cp http://127.0.0.1:15681
   meshfed inspect zoneegresses -o yaml
   meshfed inspect dataplane web-1 --mesh default --config-dump --type listener,cluster
+  meshfed inspect dataplane web --rules --cp http://127.0.0.1:15681
+  meshfed inspect dataplane web --rules -o yaml --cp http://127.0.0.1:15681
 `;
 
 /** The zone or proxy kind a user named, or a UsageError that lists what inspect takes. */
@@ -114,9 +131,6 @@ export function syncedCell(r: WireResource): string {
   return syncSummary(typesOf(r).map(([type, t]) => [type, stateOf(t)] as const));
 }
 
-const MAX_CELL = 60;
-const clip = (s: string) => (s.length > MAX_CELL ? `${s.slice(0, MAX_CELL - 1)}…` : s);
-
 /** The problem the zone CP reports for the proxy, else its latest NACK as `type: error`. */
 export function problemCell(r: WireResource): string {
   const problem = scalarText(at(r, 'insight', 'problem'));
@@ -147,7 +161,7 @@ export function insightTable(d: AnyDescriptor, items: readonly WireResource[]): 
 
 export const inspectCommand: Command = {
   summary: "Show zones' and proxies' sync state, or a proxy's Envoy config",
-  synopsis: 'meshfed inspect zones|TYPE [NAME] [--mesh MESH | -A] [--config-dump [--type TYPES]] [-o table|yaml|json] [--cp URL]',
+  synopsis: 'meshfed inspect zones|TYPE [NAME] [--mesh MESH | -A] [--config-dump [--type TYPES] | --rules] [-o table|yaml|json] [--cp URL]',
   help: HELP,
   async run(args, io) {
     const parsed = parseCommandArgs(args, OPTIONS);
@@ -155,7 +169,7 @@ export const inspectCommand: Command = {
     const [typeName = '', name] = expectPositionals(parsed.positionals, ['TYPE'], ['NAME']);
     const d = resolveInspectType(typeName);
     if (d.kind === 'Zone') {
-      for (const flag of ['mesh', 'all-meshes', 'config-dump', 'type'] as const) {
+      for (const flag of ['mesh', 'all-meshes', 'config-dump', 'type', 'rules'] as const) {
         if (parsed.values[flag] !== undefined) throw new UsageError(`--${flag} applies to proxies, not to zones`);
       }
       return inspectZones(clientFor(parsed, io), name, parseOutputFormat(parsed.values.output), io);
@@ -167,7 +181,15 @@ export const inspectCommand: Command = {
     const types = parsed.values.type?.split(',').map((t) => t.trim()).filter((t) => t !== '') ?? [];
     if (parsed.values.type !== undefined && !dump) throw new UsageError('--type selects config dump sections: use it with --config-dump');
     for (const t of types) if (!XDS_TYPES.includes(t)) throw new UsageError(`--type "${t}" is not one of ${XDS_TYPES.join(', ')}`);
+    const rules = parsed.values.rules === true;
+    if (rules) {
+      if (dump) throw new UsageError('--rules and --config-dump show different things: choose one');
+      if (d.kind !== 'Dataplane') throw new UsageError(`--rules shows a dataplane's policy rules; ${d.plural} are not matched to policies`);
+      if (name === undefined) throw new UsageError('--rules shows one dataplane: give its NAME');
+    }
     const client = clientFor(parsed, io);
+
+    if (rules) return inspectRules(client, d, name!, mesh!, parseOutputFormat(parsed.values.output), io);
 
     if (dump) {
       if (name === undefined) throw new UsageError('--config-dump shows one proxy: give its NAME');

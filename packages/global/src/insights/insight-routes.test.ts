@@ -168,6 +168,12 @@ test("proxy insights and config dumps are the zones': global says so and names t
     assert.equal(res.statusCode, 400, url);
     assert.match(res.json().details, /^the global control plane does not hold proxies' Envoy configuration: .*--config-dump --cp <zone CP API URL>"; zones: zone-1, zone-2$/, url);
   }
+  const rules = await app.inject('/meshes/default/dataplanes/web/_rules');
+  assert.equal(rules.statusCode, 400);
+  assert.match(rules.json().details, /^the global control plane does not hold proxies' policy rules: .*"meshfed inspect dataplane NAME --rules --cp <zone CP API URL>"; zones: zone-1, zone-2$/);
+  const affected = await app.inject('/meshes/default/meshtimeouts/t1/_resources/dataplanes');
+  assert.equal(affected.statusCode, 400);
+  assert.match(affected.json().details, /^the global control plane does not hold which proxies a policy affects: .*Ask each zone CP: GET <zone CP API URL>\/meshes\/MESH\/PLURAL\/NAME\/_resources\/dataplanes; zones: zone-1, zone-2$/);
   // The proxies' resources, which zones sync up, are still listed.
   assert.equal((await app.inject('/meshes/default/dataplanes')).statusCode, 200);
   assert.equal((await app.inject('/zoneingresses')).statusCode, 200);

@@ -79,12 +79,12 @@ export function registerInsightRoutes(app: App, options: InsightRoutesOptions): 
   // Proxies connect to their zone's CP, which alone holds their xDS state and Envoy configuration;
   // global only has their resources, over KDS. Without these routes the zone's paths would reach the
   // generic resource routes and answer a bare 404 (`unknown resource type "dataplanes+insights"`).
-  const notHere = (what: string, run: string) => async () => {
+  const notHere = (what: string, run: string, how = `Run "${run} --cp <zone CP API URL>"`) => async () => {
     const zones = (await listAll(store, 'Zone')).map((z) => z.name);
     throw new BadRequestError(
       'Not served here',
       `the global control plane does not hold ${what}: proxies connect to the control plane of their zone, which does. ` +
-        `Run "${run} --cp <zone CP API URL>"; ${zones.length > 0 ? `zones: ${zones.join(', ')}` : 'no zone is known yet'}`,
+        `${how}; ${zones.length > 0 ? `zones: ${zones.join(', ')}` : 'no zone is known yet'}`,
     );
   };
   for (const d of PROXIES) {
@@ -93,6 +93,9 @@ export function registerInsightRoutes(app: App, options: InsightRoutesOptions): 
     for (const path of [`${base}+insights`, `${base}+insights/:name`, ...(d.scope === 'mesh' ? [`/${d.plural}+insights`] : [])]) app.get(path, readAccess(d.kind), insights);
     app.get(`${base}/:name/xds`, readAccess(d.kind), notHere("proxies' Envoy configuration", `meshfed inspect ${d.plural} NAME --config-dump`));
   }
+  // Policy rules are computed by the zone that runs the proxy, from what it holds.
+  app.get('/meshes/:mesh/dataplanes/:name/_rules', readAccess('Dataplane'), notHere("proxies' policy rules", 'meshfed inspect dataplane NAME --rules'));
+  app.get('/meshes/:mesh/:plural/:name/_resources/dataplanes', readAccess('Dataplane'), notHere('which proxies a policy affects', '', 'Ask each zone CP: GET <zone CP API URL>/meshes/MESH/PLURAL/NAME/_resources/dataplanes'));
 }
 
 /** Every resource of a global-scoped type, page by page (zones and their insights: dozens, not millions). */

@@ -8,7 +8,8 @@ import { GENERATORS, isProxyOf } from './generate/generators.js';
 import { identityOf, servicesOfIdentity } from './generate/sidecar.js';
 import { buildZoneIndex, type ZoneIndex } from './generate/zone-index.js';
 import { RulesCache } from './generate/matching.js';
-import { POLICY_KINDS_LIST } from './rules/index.js';
+import { type DataplaneRulesView, dataplanesOf, type Lookup, type PolicyDataplanesView, rulesOf } from './inspect-rules.js';
+import { POLICY_KINDS_LIST, type PolicyKind } from './rules/index.js';
 import { ZONE_EGRESS_SERVICE } from './generate/zone-proxies.js';
 import { CoalescingRunner } from '../coalescing-runner.js';
 import { parseProxyId, proxyIdOf } from './proxy-id.js';
@@ -49,6 +50,10 @@ export interface XdsReconciler {
   runNow(): Promise<void>;
   /** Why a proxy id has no configuration, for a proxy that connects before it is registered. */
   explain(proxyId: string): string | undefined;
+  /** A local dataplane's rules per policy type, as of the last run (`GET …/dataplanes/{name}/_rules`); else why not. */
+  rulesOf(mesh: string, name: string): Lookup<DataplaneRulesView>;
+  /** The local dataplanes a policy selects as of the last run, with why it may select fewer than meant; else why not known. */
+  dataplanesOf(type: PolicyKind, mesh: string, name: string): Lookup<PolicyDataplanesView>;
   stats(): XdsReconcilerStats;
 }
 
@@ -425,6 +430,9 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       if (!index) return 'the zone control plane is still loading its resources';
       return notRegistered(proxyId);
     },
+    // Reads of the last run's index and rules: what the proxies were generated from, no store I/O.
+    rulesOf: (mesh, name) => rulesOf(index, rules, mesh, name),
+    dataplanesOf: (type, mesh, name) => dataplanesOf(index, rules, type, mesh, name),
     stats: () => stats,
   };
 }

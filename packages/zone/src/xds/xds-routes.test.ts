@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { after, describe, test } from 'node:test';
-import { buildApiServer, createLogger, InProcessEventBus, MemoryStore, pack, Telemetry, XDS_TYPE_URL } from '@meshfed/shared';
+import { after, before, describe, test } from 'node:test';
+import { AccessGrantsCache, buildApiServer, createLogger, InProcessEventBus, MemoryStore, pack, Telemetry, UserTokens, XDS_TYPE_URL } from '@meshfed/shared';
 import type { FastifyInstance } from 'fastify';
+import { WorkloadCertificateCache } from '../mesh-ca/workload-certificate-cache.js';
 import { baseResources } from './fixtures.test-support.js';
 import { type ProxyInsight, ProxyInsights } from './proxy-insights.js';
 import { makeSnapshot } from './snapshot.js';
 import { SnapshotCache } from './snapshot-cache.js';
+import { startXdsReconciler } from './xds-reconciler.js';
 import { redactPrivateKeys, registerXdsRoutes, typeSyncState, xdsHostFor } from './xds-routes.js';
 
 const quiet = new Writable({ write: (_c, _e, cb) => cb() });
@@ -253,4 +255,175 @@ test('redactPrivateKeys empties inline private keys wherever they are', () => {
   assert.deepEqual(redactPrivateKeys({ a: [{ private_key: { inline_string: 'KEY' }, certificate_chain: { inline_string: 'CERT' } }] }), {
     a: [{ private_key: { inline_string: '[redacted]' }, certificate_chain: { inline_string: 'CERT' } }],
   });
+});
+
+// ---- the matching step's results: _rules and _resources/dataplanes --------------------------------
+
+/** A zone API with a real store, a real xDS reconciler and access control (user tokens, roles). */
+async function zoneWithRules() {
+  const bus = new InProcessEventBus();
+  const store = new MemoryStore(bus);
+  const log = createLogger({ component: 'test', destination: quiet });
+  const cache = new SnapshotCache();
+  const certificates = new WorkloadCertificateCache({ store, bus });
+  const reconciler = startXdsReconciler({ store, bus, cache, certificates, zone: 'zone-1', resyncIntervalMs: 0, log, telemetry: new Telemetry({ service: 'test' }) });
+  const userTokens = await UserTokens.open(store);
+  const grants = await AccessGrantsCache.start({ store, bus, log });
+  const app = buildApiServer({
+    mode: 'standalone', zone: 'zone-1', store, telemetry: new Telemetry({ service: 'test' }), log,
+    access: { userTokens, grants: () => grants.current(), localhostIsAdmin: true, anonymousReads: false },
+    extraRoutes: (a) => registerXdsRoutes(a, { cache, insights: new ProxyInsights(), store, xds: { port: 5678 }, zone: 'zone-1', rules: reconciler }),
+  });
+  const token = async (name: string, groups: string[]) => (await userTokens.issue({ name, groups, validForMs: 3_600_000 })).token;
+  const close = async () => {
+    await app.close();
+    grants.close();
+    await reconciler.stop();
+    certificates.close();
+  };
+  return { app, store, reconciler, token, close };
+}
+
+const sidecar = (name: string, address: string, service: string, outbound: [string, number][] = []) => ({
+  type: 'Dataplane', mesh: 'default', name,
+  networking: { address, inbound: [{ port: 8080, tags: { 'kuma.io/service': service } }], outbound: outbound.map(([s, port]) => ({ port, tags: { 'kuma.io/service': s } })) },
+});
+const policy = (type: string, name: string, spec: unknown) => ({ type, mesh: 'default', name, spec });
+
+describe('_rules and _resources/dataplanes on a real store and reconciler', () => {
+  let z: Awaited<ReturnType<typeof zoneWithRules>>;
+  before(async () => {
+    z = await zoneWithRules();
+    await put(z.app, '/meshes/default', { type: 'Mesh', name: 'default' });
+    await put(z.app, '/meshes/default/dataplanes/web', sidecar('web', '10.0.0.1', 'web', [['backend', 10001], ['db', 10002]]));
+    await put(z.app, '/meshes/default/dataplanes/backend-1', sidecar('backend-1', '10.0.0.2', 'backend'));
+    await put(z.app, '/meshes/default/dataplanes/db-1', sidecar('db-1', '10.0.0.3', 'db'));
+    // Written most specific first: the answer's order is the merge order, not the write order.
+    await put(z.app, '/meshes/default/meshtimeouts/backend-timeouts', policy('MeshTimeout', 'backend-timeouts', {
+      targetRef: { kind: 'MeshService', name: 'web' }, to: [{ targetRef: { kind: 'MeshService', name: 'backend' }, default: { http: { requestTimeout: '2s' } } }],
+    }));
+    await put(z.app, '/meshes/default/meshtimeouts/mesh-timeouts', policy('MeshTimeout', 'mesh-timeouts', {
+      targetRef: { kind: 'Mesh' }, to: [{ targetRef: { kind: 'Mesh' }, default: { connectionTimeout: '5s', http: { requestTimeout: '15s' } } }],
+    }));
+    await put(z.app, '/meshes/default/meshtrafficpermissions/allow-all', policy('MeshTrafficPermission', 'allow-all', {
+      targetRef: { kind: 'Mesh' }, from: [{ targetRef: { kind: 'Mesh' }, default: { action: 'Allow' } }],
+    }));
+    await put(z.app, '/meshes/default/meshtimeouts/ghost-timeouts', policy('MeshTimeout', 'ghost-timeouts', {
+      targetRef: { kind: 'MeshService', name: 'ghost' }, to: [{ targetRef: { kind: 'Mesh' }, default: { idleTimeout: '1h' } }, { targetRef: { kind: 'MeshService', name: 'phantom' }, default: { idleTimeout: '2h' } }],
+    }));
+    // Stored past validation (as from a newer peer): the zone skips it and says why.
+    await z.store.commit([{ op: 'put', resource: { type: 'MeshTimeout', mesh: 'default', name: 'broken', labels: {}, spec: { spec: { targetRef: { kind: 'Mesh' }, to: [{ targetRef: { kind: 'Mesh' }, default: { idleTimeout: 5 } }] } } } }]);
+    await z.reconciler.runNow();
+  });
+  after(() => z.close());
+
+  test("a dataplane's rules: policies in merge order, from per inbound, to and toByService with origins", async () => {
+    const res = await z.app.inject('/meshes/default/dataplanes/web/_rules');
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json();
+    assert.deepEqual(Object.keys(body), ['mesh', 'dataplane', 'rules', 'warnings']);
+    assert.deepEqual([body.mesh, body.dataplane, body.warnings], ['default', 'web', []]);
+    assert.deepEqual(Object.keys(body.rules), ['MeshTrafficPermission', 'MeshTimeout'], 'only the types some policy selects, in a fixed order');
+    const timeout = body.rules.MeshTimeout;
+    assert.deepEqual(Object.keys(timeout), ['policies', 'from', 'to', 'toByService', 'warnings']);
+    assert.deepEqual(timeout.policies, ['mesh-timeouts', 'backend-timeouts'], 'least specific first: the MeshService policy wins');
+    assert.deepEqual(timeout.toByService, {
+      backend: { conf: { connectionTimeout: '5s', http: { requestTimeout: '2s' } }, origins: ['backend-timeouts', 'mesh-timeouts'] },
+      db: { conf: { connectionTimeout: '5s', http: { requestTimeout: '15s' } }, origins: ['mesh-timeouts'] },
+    });
+    assert.deepEqual(timeout.to.map((r: { subset: unknown }) => r.subset), [[{ key: 'kuma.io/service', value: 'backend' }], [{ key: 'kuma.io/service', value: 'backend', not: true }]]);
+    assert.deepEqual(timeout.from, {});
+    assert.deepEqual(body.rules.MeshTrafficPermission.from, { '10.0.0.1:8080': [{ subset: [], conf: { action: 'Allow' }, origins: ['allow-all'] }] }, "the inbound under the dataplane's own address");
+    const backend = (await z.app.inject('/meshes/default/dataplanes/backend-1/_rules')).json();
+    assert.deepEqual(backend.rules.MeshTimeout.policies, ['mesh-timeouts'], 'backend-timeouts selects web only');
+  });
+
+  test('which dataplanes a policy selects: exactly those, by name', async () => {
+    const only = await z.app.inject('/meshes/default/meshtimeouts/backend-timeouts/_resources/dataplanes');
+    assert.equal(only.statusCode, 200, only.body);
+    assert.deepEqual(only.json(), { policy: { type: 'MeshTimeout', mesh: 'default', name: 'backend-timeouts' }, total: 1, items: [{ mesh: 'default', name: 'web' }], problems: [] });
+    const all = (await z.app.inject('/meshes/default/meshtimeouts/mesh-timeouts/_resources/dataplanes')).json();
+    assert.deepEqual(all.items.map((i: { name: string }) => i.name), ['backend-1', 'db-1', 'web']);
+    assert.equal(all.total, 3);
+    const mtp = (await z.app.inject('/meshes/default/meshtrafficpermissions/allow-all/_resources/dataplanes')).json();
+    assert.equal(mtp.total, 3);
+  });
+
+  test('a policy that can never match is flagged with the field path; an invalid one says why it is ignored', async () => {
+    const ghost = (await z.app.inject('/meshes/default/meshtimeouts/ghost-timeouts/_resources/dataplanes')).json();
+    assert.deepEqual(ghost.items, []);
+    assert.deepEqual(ghost.problems, [
+      'spec.targetRef.name: MeshService "ghost" is offered by no proxy of mesh default (here or in other zones), so this policy selects nothing',
+      'spec.to[1].targetRef.name: MeshService "phantom" is offered by no proxy of mesh default (here or in other zones), so this entry matches no traffic',
+    ]);
+    const broken = await z.app.inject('/meshes/default/meshtimeouts/broken/_resources/dataplanes');
+    assert.equal(broken.statusCode, 200);
+    assert.equal(broken.json().total, 0);
+    assert.match(broken.json().problems[0], /^MeshTimeout broken: invalid: .*idleTimeout.*: this zone ignores it, so it selects nothing$/);
+
+    // A service that appears makes the flag go.
+    await put(z.app, '/meshes/default/dataplanes/ghost-1', sidecar('ghost-1', '10.0.0.9', 'ghost'));
+    await z.reconciler.runNow();
+    const seen = (await z.app.inject('/meshes/default/meshtimeouts/ghost-timeouts/_resources/dataplanes')).json();
+    assert.deepEqual(seen.items, [{ mesh: 'default', name: 'ghost-1' }]);
+    assert.equal(seen.problems.length, 1);
+    assert.match(seen.problems[0], /^spec\.to\[1\]\.targetRef\.name: MeshService "phantom"/);
+  });
+
+  test('404s say what is missing: the plural, the dataplane, the policy', async () => {
+    const cases: [string, string][] = [
+      ['/meshes/default/dataplanes/nope/_rules', 'Dataplane "nope" in mesh "default" does not exist'],
+      ['/meshes/default/meshtimeouts/nope/_resources/dataplanes', 'MeshTimeout "nope" in mesh "default" does not exist in this zone'],
+      ['/meshes/other/meshtimeouts/mesh-timeouts/_resources/dataplanes', 'MeshTimeout "mesh-timeouts" in mesh "other" does not exist in this zone'],
+    ];
+    for (const [url, details] of cases) {
+      const r = await z.app.inject(url);
+      assert.equal(r.statusCode, 404, url);
+      assert.deepEqual(r.json(), { title: 'Not found', details, causes: [] });
+    }
+    const plural = (await z.app.inject('/meshes/default/meshtimeoutz/x/_resources/dataplanes')).json();
+    assert.match(plural.details, /^unknown policy type "meshtimeoutz": _resources\/dataplanes answers for meshtrafficpermissions, meshtimeouts, meshretries, .*meshaccesslogs$/);
+    assert.match((await z.app.inject('/meshes/default/meshgateways/gw/_resources/dataplanes')).json().details, /^MeshGateway is not a policy matched to proxies: _resources\/dataplanes answers for meshtrafficpermissions/);
+    assert.match((await z.app.inject('/meshes/default/dataplanes/web/_resources/dataplanes')).json().details, /^Dataplane is not a policy matched to proxies/);
+  });
+
+  test('a reader may look, anonymous callers are a 401; the policy type is authorized by its plural', async () => {
+    const reader = await z.token('alice', ['readers']);
+    const remote = { remoteAddress: '192.0.2.10' };
+    const asReader = (url: string) => z.app.inject({ url, ...remote, headers: { authorization: `Bearer ${reader}` } });
+    assert.equal((await asReader('/meshes/default/dataplanes/web/_rules')).statusCode, 200);
+    assert.equal((await asReader('/meshes/default/meshtimeouts/mesh-timeouts/_resources/dataplanes')).statusCode, 200);
+    for (const url of ['/meshes/default/dataplanes/web/_rules', '/meshes/default/meshtimeouts/mesh-timeouts/_resources/dataplanes']) {
+      const anonymous = await z.app.inject({ url, ...remote });
+      assert.equal(anonymous.statusCode, 401, url);
+      assert.match(anonymous.json().details, /authentication required to READ (Dataplane "web"|MeshTimeout "mesh-timeouts") in mesh "default"/);
+    }
+    // Reading secrets needs a grant: asking what a Secret "affects" is refused before it is answered 404.
+    const secret = await asReader('/meshes/default/secrets/s1/_resources/dataplanes');
+    assert.equal(secret.statusCode, 403);
+    assert.deepEqual(secret.json(), {
+      title: 'Forbidden', details: 'user "alice" (groups: readers) lacks the right to READ Secret "s1" in mesh "default": ask an admin for an AccessRole that grants it', causes: [],
+    });
+  });
+});
+
+test('a registered dataplane or policy the reconciler has not matched yet is a 404 that says why', async () => {
+  const store = new MemoryStore(new InProcessEventBus());
+  const loading = 'the zone control plane is still loading its resources';
+  const app = buildApiServer({
+    mode: 'standalone', zone: 'zone-1', store, telemetry: new Telemetry({ service: 'test' }), log: createLogger({ component: 'test', destination: quiet }),
+    extraRoutes: (a) => registerXdsRoutes(a, {
+      cache: new SnapshotCache(), insights: new ProxyInsights(), store, xds: { port: 5678 }, zone: 'zone-1',
+      rules: { rulesOf: () => ({ missing: loading }), dataplanesOf: () => ({ missing: loading }) },
+    }),
+  });
+  await withProxies(app);
+  await put(app, '/meshes/default/meshretries/r1', { type: 'MeshRetry', mesh: 'default', name: 'r1', spec: { targetRef: { kind: 'Mesh' }, to: [{ targetRef: { kind: 'Mesh' }, default: { tcp: { maxConnectAttempt: 2 } } }] } });
+  const rules = await app.inject('/meshes/default/dataplanes/web/_rules');
+  assert.equal(rules.statusCode, 404);
+  assert.equal(rules.json().details, `Dataplane "web" in mesh "default" has no rules computed yet: ${loading}`);
+  const affected = await app.inject('/meshes/default/meshretries/r1/_resources/dataplanes');
+  assert.equal(affected.statusCode, 404);
+  assert.equal(affected.json().details, `MeshRetry "r1" in mesh "default" is not matched yet: ${loading}`);
+  await app.close();
 });

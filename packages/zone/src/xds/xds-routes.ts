@@ -1,12 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
-  access, BadRequestError, baseUrl, type Cause, configDump, type ConfigDumpInput, type ConfigDumpSection, DataplaneDescriptor, dataplaneNodeId, ENVOY_TYPE, fieldPath,
-  type JsonObject, type JsonValue, LABEL_ORIGIN, LABEL_ZONE, MAX_PAGE_SIZE, NotFoundError, type ResourceKey, type ResourceStore,
-  readAccess, SERVICE_TAG, type StoredResource, toEnvoyJson, toWire, typed, XDS_KINDS, type XdsKind, ZoneEgressDescriptor, ZoneIngressDescriptor,
+  access, authorize, BadRequestError, baseUrl, type Cause, configDump, type ConfigDumpInput, type ConfigDumpSection, DataplaneDescriptor, dataplaneNodeId, ENVOY_TYPE, fieldPath,
+  findByPlural, ForbiddenError, type JsonObject, type JsonValue, LABEL_ORIGIN, LABEL_ZONE, MAX_PAGE_SIZE, type Need, NO_GRANTS, NotFoundError, type ResourceKey, type ResourceStore,
+  readAccess, SERVICE_TAG, type StoredResource, toEnvoyJson, toWire, typed, UnauthenticatedError, XDS_KINDS, type XdsKind, ZoneEgressDescriptor, ZoneIngressDescriptor,
 } from '@meshfed/shared';
 import { z } from 'zod';
 import { proxyIdOf, type ProxyType } from './proxy-id.js';
 import { BootstrapRequest, DEFAULT_ADMIN_PORT, generateBootstrap } from './bootstrap.js';
+import type { DataplaneRulesView, Lookup, PolicyDataplanesView } from './inspect-rules.js';
+import { descriptorOf, isPolicyKind, type PolicyKind, POLICY_KINDS_LIST } from './rules/index.js';
 import type { ProxyInsight, ProxyInsights, TypeInsight } from './proxy-insights.js';
 import type { XdsSnapshot } from './snapshot.js';
 import type { SnapshotCache } from './snapshot-cache.js';
@@ -26,6 +28,14 @@ export interface XdsRoutesOptions {
    * never connected, where the insight's `problem` is not. The insight's is used without it.
    */
   readonly explain?: (proxyId: string) => string | undefined;
+  /**
+   * The matching step's results (the xDS reconciler's `rulesOf` and `dataplanesOf`): with them,
+   * `GET …/dataplanes/{name}/_rules` and `GET …/{policy-plural}/{name}/_resources/dataplanes` answer.
+   */
+  readonly rules?: {
+    readonly rulesOf: (mesh: string, name: string) => Lookup<DataplaneRulesView>;
+    readonly dataplanesOf: (type: PolicyKind, mesh: string, name: string) => Lookup<PolicyDataplanesView>;
+  };
 }
 
 /** Where each kind of proxy lives in the store and how its xDS proxy id is formed. */
@@ -191,11 +201,39 @@ function bootstrapNeed(request: FastifyRequest) {
   return { action: 'READ' as const, type, ...(typeof b.mesh === 'string' ? { mesh: b.mesh } : {}) };
 }
 
+/** The plurals `_resources/dataplanes` answers for: every policy type the matching step knows. */
+const POLICY_PLURALS = POLICY_KINDS_LIST.map((k) => descriptorOf(k).plural);
+
+type PolicyParams = { mesh: string; plural: string; name: string };
+
+/**
+ * Which proxies a policy affects reveals the policy and the proxies: READ on the policy's type (named
+ * by the plural, as the generic resource routes do; an unknown plural is read as itself and answered
+ * 404 by the handler) and READ on Dataplane, both in the mesh.
+ */
+function policyNeed(request: FastifyRequest): Need {
+  const p = request.params as PolicyParams;
+  return { action: 'READ', type: findByPlural(p.plural)?.kind ?? p.plural, mesh: p.mesh, name: p.name };
+}
+
+/**
+ * The second right of `_resources/dataplanes` (a route declares one): READ on Dataplane in the mesh.
+ * Judged by the built-in rules only, without AccessRoles: it can refuse what a role would grant,
+ * never grant what the rules refuse (today any authenticated caller may read dataplanes).
+ */
+async function requireDataplaneRead(request: FastifyRequest): Promise<void> {
+  const need: Need = { action: 'READ', type: DataplaneDescriptor.kind, mesh: (request.params as PolicyParams).mesh };
+  const d = authorize(request.principal, need, NO_GRANTS);
+  if (d.allowed) return;
+  throw d.status === 401 ? new UnauthenticatedError(d.reason) : new ForbiddenError(d.reason);
+}
+
 /**
  * The zone CP's proxy routes: what each proxy is served (`…/xds`, an Envoy config dump), Kuma's
- * `+insights` listings, and `POST /bootstrap`. Registered before the generic resource routes;
- * fastify prefers static segments, so `/meshes/:mesh/dataplanes/:name/xds` and
- * `/meshes/:mesh/dataplanes+insights` never reach `/meshes/:mesh/:plural[/:name]`.
+ * `+insights` listings, `POST /bootstrap`, and with `rules` the matching step's `…/_rules` and
+ * `…/_resources/dataplanes`. Registered before the generic resource routes; fastify prefers static
+ * segments, so `/meshes/:mesh/dataplanes/:name/xds` and `/meshes/:mesh/dataplanes+insights` never
+ * reach `/meshes/:mesh/:plural[/:name]`.
  */
 export function registerXdsRoutes(app: FastifyInstance, o: XdsRoutesOptions): void {
   const { cache, insights, store } = o;
@@ -262,6 +300,8 @@ export function registerXdsRoutes(app: FastifyInstance, o: XdsRoutesOptions): vo
   app.get('/zoneegresses+insights', readAccess('ZoneEgress'), list('egress'));
   app.get('/zoneegresses+insights/:name', readAccess('ZoneEgress'), one('egress'));
 
+  if (o.rules) registerRulesRoutes(app, o, o.rules, lookup);
+
   app.post('/bootstrap', access(bootstrapNeed), async (request, reply) => {
     const body = BootstrapRequest.safeParse(request.body ?? undefined, { reportInput: true });
     if (!body.success) throw new BadRequestError('Invalid request', 'the bootstrap request is invalid', causesOf(body.error.issues));
@@ -285,5 +325,43 @@ export function registerXdsRoutes(app: FastifyInstance, o: XdsRoutesOptions): vo
     });
     // The token is a credential: nothing between here and the proxy should keep a copy.
     return reply.header('cache-control', 'no-store').send(toEnvoyJson(typed(ENVOY_TYPE.bootstrap, bootstrap)));
+  });
+}
+
+/**
+ * `GET /meshes/{mesh}/dataplanes/{name}/_rules`: the dataplane's rules per policy type, with the
+ * policies they came from; `GET /meshes/{mesh}/{policy-plural}/{name}/_resources/dataplanes`: the
+ * local dataplanes a policy selects, and what keeps it from selecting (or matching) anything.
+ */
+function registerRulesRoutes(
+  app: FastifyInstance,
+  { store, zone }: XdsRoutesOptions,
+  rules: NonNullable<XdsRoutesOptions['rules']>,
+  lookup: (p: ProxyType, name: string, mesh?: string) => Promise<StoredResource | undefined>,
+): void {
+  app.get('/meshes/:mesh/dataplanes/:name/_rules', readAccess('Dataplane'), async (request: FastifyRequest<{ Params: { mesh: string; name: string } }>) => {
+    const { mesh, name } = request.params;
+    const r = await lookup('dataplane', name, mesh);
+    if (!r) throw new NotFoundError(`${describe('dataplane', name, mesh)} does not exist`);
+    const elsewhere = foreignZone(r, zone);
+    if (elsewhere !== undefined) throw new NotFoundError(`${describe('dataplane', name, mesh)} belongs to zone "${elsewhere}": inspect it on that zone's control plane`);
+    const found = rules.rulesOf(mesh, name);
+    if ('missing' in found) throw new NotFoundError(`${describe('dataplane', name, mesh)} has no rules computed yet: ${found.missing}`);
+    return found.found;
+  });
+
+  app.get<{ Params: PolicyParams }>('/meshes/:mesh/:plural/:name/_resources/dataplanes', { ...access(policyNeed), preHandler: requireDataplaneRead }, async (request) => {
+    const { mesh, plural, name } = request.params;
+    const d = findByPlural(plural);
+    if (!d || !isPolicyKind(d.kind)) {
+      const what = d ? `${d.kind} is not a policy matched to proxies` : `unknown policy type "${plural}"`;
+      throw new NotFoundError(`${what}: _resources/dataplanes answers for ${POLICY_PLURALS.join(', ')}`);
+    }
+    const type = d.kind;
+    const described = `${type} "${name}" in mesh "${mesh}"`;
+    if (!(await store.get({ type, mesh, name }))) throw new NotFoundError(`${described} does not exist in this zone`);
+    const found = rules.dataplanesOf(type, mesh, name);
+    if ('missing' in found) throw new NotFoundError(`${described} is not matched yet: ${found.missing}`);
+    return found.found;
   });
 }

@@ -40,6 +40,29 @@ export const headerName = z
   .max(256, 'header name must be at most 256 characters')
   .regex(/^[a-z0-9!#$%&'*+\-.^_`|~]+$/, 'header names are lower case letters, digits and !#$%&\'*+-.^_`|~');
 
+/**
+ * Why Envoy's RE2 would refuse a regular expression, as far as it can be told here: empty, what RE2
+ * lacks (lookaround, back-references), or not a regular expression at all. A leading RE2 flag group
+ * such as `(?i)` is accepted. Patterns over Envoy's program size limit are not caught.
+ */
+export function re2Problem(regex: string): string | undefined {
+  if (regex === '') return 'must not be empty';
+  if (/\(\?<?[=!]/.test(regex)) return 'uses lookaround, which RE2 (Envoy) does not support';
+  if (/\\[1-9]|\\k</.test(regex)) return 'uses a back-reference, which RE2 (Envoy) does not support';
+  try {
+    new RegExp(regex.replace(/^\(\?[imsU]+\)/, ''));
+  } catch {
+    return 'is not a valid regular expression';
+  }
+  return undefined;
+}
+
+/** A regular expression Envoy accepts (RE2). */
+export const re2Regex = z.string().superRefine((v, ctx) => {
+  const problem = re2Problem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 export const headerMatch = z
   .object({
     type: oneOf(['Exact', 'Present', 'RegularExpression', 'Absent', 'Prefix']).optional(),
@@ -50,6 +73,12 @@ export const headerMatch = z
   .superRefine((h, ctx) => {
     if ((h.type === 'Present' || h.type === 'Absent') && h.value !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['value'], message: `cannot be set for type ${h.type}` });
+    }
+    // Envoy refuses an empty prefix and an empty or non-RE2 pattern.
+    if (h.type === 'Prefix' && !h.value) ctx.addIssue({ code: 'custom', path: ['value'], message: 'must not be empty for type Prefix' });
+    if (h.type === 'RegularExpression') {
+      const problem = re2Problem(h.value ?? '');
+      if (problem) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
     }
   });
 
@@ -72,6 +101,8 @@ export function headerModifier(withRemove: boolean) {
       const seen = new Set<string>();
       const see = (name: string, path: (string | number)[]) => {
         if (seen.has(name)) ctx.addIssue({ code: 'custom', path, message: `duplicate header name "${name}"` });
+        // Envoy refuses to modify Host this way (a route rewrites it with URLRewrite's hostname).
+        if (name === 'host') ctx.addIssue({ code: 'custom', path, message: 'the host header cannot be set, added or removed; use a URLRewrite filter\'s hostname' });
         seen.add(name);
       };
       m.set?.forEach((h, i) => see(h.name, ['set', i, 'name']));

@@ -1,15 +1,20 @@
 import { z } from 'zod';
 import { portSchema } from '../meta.js';
 import { canonicalJson } from '../../kds/envelope.js';
-import { headerMatch, headerModifier, oneOf, percentage, someWeight } from './fields.js';
+import { headerMatch, headerModifier, oneOf, percentage, re2Problem, someWeight } from './fields.js';
 import { backendRefSchema, definePolicy, policySpec, restrictKinds, targetRefSchema, topTargetRef } from './target-ref.js';
 
 const PathMatch = z
   .object({ type: oneOf(['Exact', 'PathPrefix', 'RegularExpression']), value: z.string().min(1, 'must not be empty') })
   .strict()
   .superRefine((p, ctx) => {
-    if (p.type === 'RegularExpression') return;
+    if (p.type === 'RegularExpression') {
+      const problem = re2Problem(p.value);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
+      return;
+    }
     if (!p.value.startsWith('/')) ctx.addIssue({ code: 'custom', path: ['value'], message: `must be an absolute path starting with "/" for type ${p.type}` });
+    else if (/[?#]/.test(p.value)) ctx.addIssue({ code: 'custom', path: ['value'], message: 'must be a path only, without "?" or "#"' });
     // A prefix only matches whole segments, so "/api/" would never match "/api".
     else if (p.type === 'PathPrefix' && p.value !== '/' && p.value.endsWith('/')) {
       ctx.addIssue({ code: 'custom', path: ['value'], message: 'must not end with "/": a prefix matches whole path segments' });
@@ -21,7 +26,15 @@ const Match = z
     path: PathMatch.optional(),
     method: oneOf(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']).optional(),
     queryParams: z
-      .array(z.object({ type: oneOf(['Exact', 'RegularExpression']), name: z.string().min(1, 'must not be empty'), value: z.string() }).strict())
+      .array(
+        z
+          .object({ type: oneOf(['Exact', 'RegularExpression']), name: z.string().min(1, 'must not be empty'), value: z.string() })
+          .strict()
+          .superRefine((q, ctx) => {
+            const problem = q.type === 'RegularExpression' ? re2Problem(q.value) : undefined;
+            if (problem) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
+          }),
+      )
       .superRefine((qs, ctx) => {
         const seen = new Set<string>();
         qs.forEach((q, i) => {
@@ -104,6 +117,19 @@ const Rule = z
   .strict()
   .superRefine((r, ctx) => {
     someWeight(r.default.backendRefs, ctx, ['default', 'backendRefs']);
+    // Two filters of one type would contradict each other (Envoy takes one rewrite; a second header
+    // modifier would replace the first's removals); a redirect answers, so nothing is rewritten.
+    const seenTypes = new Map<string, number>();
+    r.default.filters?.forEach((f, i) => {
+      const first = seenTypes.get(f.type);
+      if (first !== undefined && f.type !== 'RequestMirror') ctx.addIssue({ code: 'custom', path: ['default', 'filters', i, 'type'], message: `${f.type} is already filters[${first}]: one filter of each type (RequestMirror may repeat)` });
+      if (first === undefined) seenTypes.set(f.type, i);
+    });
+    const redirect = seenTypes.get('RequestRedirect');
+    const rewrite = seenTypes.get('URLRewrite');
+    if (redirect !== undefined && rewrite !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['default', 'filters', Math.max(redirect, rewrite), 'type'], message: 'RequestRedirect and URLRewrite cannot be combined: a redirected request is not forwarded' });
+    }
     // Replacing "the matched prefix" needs every match to be a prefix match.
     if (r.matches.every((m) => m.path?.type === 'PathPrefix')) return;
     r.default.filters?.forEach((f, i) => {

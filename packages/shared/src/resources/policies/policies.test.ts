@@ -410,6 +410,27 @@ describe('MeshHTTPRoute', () => {
     );
     accepts(to([{ matches: api, default: {} }, { matches: [...api, { method: 'GET' }], default: {} }]));
   });
+
+  it('refuses what Envoy would refuse: regexes RE2 cannot run, an empty prefix, paths with ? or #, the host header, two filters of a type, a redirect with a rewrite', () => {
+    const rule = (r: Record<string, unknown>) => policy('MeshHTTPRoute', { to: [{ targetRef: { kind: 'MeshService', name: 'backend' }, rules: [r] }] });
+    const at = 'spec.to[0].rules[0]';
+    rejects(rule({ matches: [{ path: { type: 'RegularExpression', value: '/a(?=b)' } }], default: {} }), `${at}.matches[0].path.value`, /lookaround/);
+    rejects(rule({ matches: [{ headers: [{ type: 'RegularExpression', name: 'x', value: '(a)\\1' }] }], default: {} }), `${at}.matches[0].headers[0].value`, /back-reference/);
+    rejects(rule({ matches: [{ headers: [{ type: 'Prefix', name: 'x' }] }], default: {} }), `${at}.matches[0].headers[0].value`, /must not be empty/);
+    rejects(rule({ matches: [{ queryParams: [{ type: 'RegularExpression', name: 'q', value: '[' }] }], default: {} }), `${at}.matches[0].queryParams[0].value`, /not a valid regular expression/);
+    rejects(rule({ matches: [{ path: { type: 'PathPrefix', value: '/a?b' } }], default: {} }), `${at}.matches[0].path.value`, /without "\?" or "#"/);
+    const api = [{ path: { type: 'PathPrefix', value: '/api' } }];
+    rejects(rule({ matches: api, default: { filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'host', value: 'x' }] } }] } }), `${at}.default.filters[0].requestHeaderModifier.set[0].name`, /host header/);
+    const rewrite = { type: 'URLRewrite', urlRewrite: { hostname: 'a.example' } };
+    rejects(rule({ matches: api, default: { filters: [rewrite, rewrite] } }), `${at}.default.filters[1].type`, /already filters\[0\]/);
+    rejects(
+      rule({ matches: api, default: { filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https' } }, rewrite] } }),
+      `${at}.default.filters[1].type`,
+      /cannot be combined/,
+    );
+    const mirror = { type: 'RequestMirror', requestMirror: { backendRef: { kind: 'MeshService', name: 'shadow' } } };
+    accepts(rule({ matches: api, default: { filters: [mirror, mirror] } }));
+  });
 });
 
 describe('MeshTCPRoute', () => {

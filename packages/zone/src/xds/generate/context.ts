@@ -55,7 +55,8 @@ export function endpointsKey(eps: readonly Endpoint[]): string {
 function subsetsKey(m: MeshIndex, service: string): string {
   let out = canonicalJson(m.subsets.get(service));
   for (const e of m.local.get(service) ?? []) out += canonicalJson(e.tags ?? {});
-  return out + canonicalJson(m.remoteInstances.get(service) ?? []);
+  // Sorted: the ingresses' lists arrive in no fixed order, and an equal set must give an equal version.
+  return out + (m.remoteInstances.get(service) ?? []).map((r) => canonicalJson(r)).sort().join('');
 }
 
 /**
@@ -71,6 +72,7 @@ export function dependencyVersions(index: ZoneIndex, rules: RulesCache): Map<str
   const egressEndpoints = endpointsKey(index.egressEndpoints);
   for (const m of index.meshes.values()) {
     versions.set(dep.mesh(m.name), fingerprint(m.spec));
+    versions.set(dep.policies(m.name), m.policiesVersion);
     // What every service of the mesh shares: said once, prefixed to each service's own part.
     const meshPart = `${m.zoneEgress ? `1${egressEndpoints}` : '0'}\u0003${m.localityAware ? 1 : 0}\u0003${m.mtlsBackend ?? ''}\u0003`;
     const externals = new Map<string, string>();

@@ -12,7 +12,7 @@ import { isHttp, isHttp2, type Protocol, protocolOf } from './protocol.js';
 import { inboundRulesKey, type MatchedRules } from './matching.js';
 import { type InboundDraft, type OutboundDraft, PLUGINS, type SidecarDraft } from '../plugins/index.js';
 import {
-  type Endpoint, type ExternalTarget, inSubset, isWhole, type LocalDataplane, type MeshIndex, NO_SUBSET, remoteEndpointsOf, SERVICE_TAG, type SubsetTags, withSubset, ZONE_EGRESS_SERVICE,
+  type Endpoint, endpointInSubset, type ExternalTarget, isWhole, type LocalDataplane, type MeshIndex, NO_SUBSET, remoteEndpointsOf, SERVICE_TAG, type SubsetTags, withSubset, ZONE_EGRESS_SERVICE,
   type ZoneIndex,
 } from './zone-index.js';
 
@@ -40,7 +40,7 @@ export function destinationOf(index: ZoneIndex, mesh: MeshIndex, service: string
   // routing.zoneEgress cannot be set without mTLS (Mesh validation): the egress always can route.
   if (external) return mesh.zoneEgress ? { kind: 'endpoints', endpoints: egress(1) } : { kind: 'external-direct', target: external };
   const whole = isWhole(subset);
-  const local = whole ? (mesh.local.get(service) ?? []) : (mesh.local.get(service) ?? []).filter((e) => inSubset(e.tags, subset));
+  const local = whole ? (mesh.local.get(service) ?? []) : (mesh.local.get(service) ?? []).filter((e) => endpointInSubset(e, subset));
   const remote = whole ? (mesh.remote.get(service) ?? []) : remoteEndpointsOf(mesh, service, subset);
   if (remote.length === 0) return { kind: 'endpoints', endpoints: local };
   if (!mtls) {
@@ -108,6 +108,8 @@ export const servicesOfIdentity = (identity: string): string[] => identity.split
  */
 interface OutboundTarget {
   readonly name: string;
+  /** Dialled directly (an ExternalService without zoneEgress): the external host, which HTTP requests must name. */
+  readonly externalHost?: string;
   readonly cluster: () => Draft;
   readonly protocol: Protocol;
   readonly endpoints: Any | undefined;
@@ -142,27 +144,32 @@ function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: s
     return c;
   };
   const external = mesh.external.has(service);
-  const subsetProblems = external && !isWhole(subset) ? [`${service} is an ExternalService: it has no subsets, the route's tags ${canonicalJson(subset)} are ignored`] : [];
   if (destination.kind === 'external-direct') {
     const { target } = destination;
-    return { name: clusterName, cluster: () => speaking(addressCluster(clusterName, target.host, target.port, originationFor(target))), protocol, endpoints: undefined, problems: [...subsetProblems, ...originationProblems(target)] };
+    return {
+      name: clusterName, externalHost: target.host, cluster: () => speaking(addressCluster(clusterName, target.host, target.port, originationFor(target))),
+      protocol, endpoints: undefined, problems: originationProblems(target),
+    };
   }
-  let sni: string;
+  let sni: string | undefined;
+  const sniProblems: string[] = [];
   try {
-    sni = serviceSni(service, mesh.name, external ? {} : subset);
+    sni = mesh.mtlsBackend === undefined ? undefined : serviceSni(service, mesh.name, subset);
   } catch (e) {
-    return { name: clusterName, cluster: () => edsCluster(clusterName), protocol, endpoints: undefined, problems: [`${clusterName}: ${(e as Error).message}; its traffic has no endpoints`] };
+    // A subset whose tags an SNI cannot carry (a tag named `mesh`): its cluster gets no endpoints.
+    sniProblems.push(`${clusterName}: ${(e as Error).message}; its traffic has no endpoints`);
   }
-  const cluster = () => speaking(edsCluster(clusterName, mesh.mtlsBackend !== undefined
+  const cluster = () => speaking(edsCluster(clusterName, sni !== undefined
     // Through the egress to an external service, the peer is the egress, which terminates mesh mTLS.
     ? upstreamMeshTls(mesh.name, sni, { exact: spiffeId(mesh.name, external ? ZONE_EGRESS_SERVICE : service) })
     : undefined));
   // Keyed by what it is made of, not by the mesh's version: a mesh-wide change that leaves endpoints
   // alone (mTLS on or off) keeps the same resource, so its entry and hash are reused too.
-  const claVersion = `${fastHash(endpointsKey(destination.endpoints))}|${index.zone}|${mesh.localityAware ? 1 : 0}`;
+  const reachable = sniProblems.length === 0 ? destination.endpoints : [];
+  const claVersion = `${fastHash(endpointsKey(reachable))}|${index.zone}|${mesh.localityAware ? 1 : 0}`;
   const endpoints = memo.get(`sidecar-cla:${mesh.name}:${clusterName}`, claVersion, () =>
-    encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(clusterName, destination.endpoints, index.zone, mesh.localityAware)));
-  const problems = subsetProblems.length > 0 ? subsetProblems : destination.problem !== undefined ? [destination.problem]
+    encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(clusterName, reachable, index.zone, mesh.localityAware)));
+  const problems = sniProblems.length > 0 ? sniProblems : destination.problem !== undefined ? [destination.problem]
     : !isWhole(subset) && destination.endpoints.length === 0 && !external ? [`no instance of ${service} has the tags ${canonicalJson(subset)}: ${clusterName} has no endpoints`]
     : destination.endpoints.length === 0 && mesh.zoneEgress && (external || (mesh.remote.get(service)?.length ?? 0) > 0)
       ? [`${service} is reached through a ZoneEgress (routing.zoneEgress), and this zone has none: its traffic has no endpoints`]
@@ -264,7 +271,9 @@ function terminal(protocol: Protocol, stat: string, cluster: string, routeConfig
 }
 
 /** The proxy's configuration from the proxy alone, before any policy: what the plugins start from. */
-function draftOf(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane): { draft: SidecarDraft; endpoints: Map<string, Any>; deps: string[]; problems: string[] } {
+function draftOf(
+  ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane,
+): { draft: SidecarDraft; endpoints: Map<string, Any>; deps: string[]; problems: string[]; externalHosts: ReadonlyMap<string, string> } {
   const mtls = mesh.mtlsBackend !== undefined;
   const deps: string[] = [];
   const problems: string[] = [];
@@ -273,8 +282,13 @@ function draftOf(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane): {
   const destinations = new Map<string, { readonly clusters: Draft[]; readonly protocol: Protocol }>();
   const otherClusters: Draft[] = [];
   const made = new Set<string>();
+  const externalHosts = new Map<string, string>();
   const backends = {
     cluster(service: string, subset: SubsetTags = NO_SUBSET): string {
+      if (!isWhole(subset) && mesh.external.has(service)) {
+        problems.push(`${service} is an ExternalService, which has no subsets: the route's tags ${canonicalJson(subset)} are ignored`);
+        subset = NO_SUBSET;
+      }
       const target = outboundTarget(ctx, mesh, service, subset);
       if (made.has(target.name)) return target.name;
       made.add(target.name);
@@ -286,6 +300,7 @@ function draftOf(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane): {
       else if (isWhole(subset) && !draftDone) destinations.set(service, { clusters: [cluster], protocol: target.protocol });
       else otherClusters.push(cluster);
       if (target.endpoints) endpoints.set(target.name, target.endpoints);
+      if (target.externalHost !== undefined) externalHosts.set(target.name, target.externalHost);
       problems.push(...target.problems);
       return target.name;
     },
@@ -320,7 +335,28 @@ function draftOf(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane): {
   }
   // From here on, a service with no outbound gets no destination: its clusters are the plugins' extras.
   draftDone = true;
-  return { draft, endpoints, deps, problems };
+  return { draft, endpoints, deps, problems, externalHosts };
+}
+
+/**
+ * HTTP requests to an external service dialled directly carry its own host, as Kuma rewrites them
+ * (the caller named the mesh's service): on every route (or weighted cluster) to one, unless a route
+ * policy rewrote the host already. Runs after the plugins, so that routes they add get it too.
+ */
+function rewriteExternalHosts(draft: SidecarDraft, hosts: ReadonlyMap<string, string>): void {
+  if (hosts.size === 0) return;
+  for (const ob of draft.outbounds) {
+    for (const route of ob.http?.routes ?? []) {
+      const action = route['route'] as Draft | undefined;
+      if (!action || action['host_rewrite_literal'] !== undefined) continue;
+      const single = hosts.get(action['cluster'] as string);
+      if (single !== undefined) action['host_rewrite_literal'] = single;
+      for (const w of ((action['weighted_clusters'] as Draft | undefined)?.['clusters'] as Draft[] | undefined) ?? []) {
+        const host = hosts.get(w['name'] as string);
+        if (host !== undefined && w['host_rewrite_literal'] === undefined) w['host_rewrite_literal'] = host;
+      }
+    }
+  }
 }
 
 function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane, identity: string | undefined, matched: MatchedRules | undefined): SidecarTemplate {
@@ -347,6 +383,7 @@ function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDatapla
   const rules = matched?.rules ?? {};
   const pluginProblems: string[] = [];
   for (const plugin of PLUGINS) plugin.applySidecar(draft, rules[plugin.kind] as never, { problems: pluginProblems });
+  rewriteExternalHosts(draft, built.externalHosts);
   // After the plugins: route plugins add the clusters (and so the dependencies and problems) of their backends.
   deps.push(...built.deps);
   const problems = [...(matched?.warnings ?? []), ...built.problems, ...pluginProblems];

@@ -3,7 +3,7 @@ import { fastHash } from './fast-hash.js';
 import { commonProtocol, type Protocol, protocolOf } from './protocol.js';
 import { proxyIdOf } from '../proxy-id.js';
 import { type AnyPolicy, parsePolicies } from '../rules/index.js';
-import { RESERVED_SERVICE, SERVICE_TAG, canonicalJson, DataplaneSpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
+import { RESERVED_SERVICE, SERVICE_TAG, ZONE_TAG, canonicalJson, DataplaneSpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
 
 /** What the generators read of a stored resource. */
 export interface ResourceView {
@@ -71,6 +71,8 @@ export interface ExternalTarget {
   readonly port: number;
   readonly tls: ExternalServiceSpec['networking']['tls'];
   readonly protocol: Protocol;
+  /** The ExternalService's tags: what a MeshTrafficPermission selects it by at the egress. */
+  readonly tags: Readonly<Record<string, string>>;
 }
 
 export interface MeshIndex {
@@ -309,7 +311,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       continue;
     }
     const { host, port } = splitHostPort(spec.data.networking.address);
-    perMesh.set(service, { name: es.name, service, host, port, tls: spec.data.networking.tls, protocol: protocolOf(spec.data.tags) });
+    perMesh.set(service, { name: es.name, service, host, port, tls: spec.data.networking.tls, protocol: protocolOf(spec.data.tags), tags: spec.data.tags });
   }
 
   const egresses = new Map<string, LocalZoneProxy<ZoneEgressSpec>>();
@@ -420,6 +422,18 @@ export function subsetTags(tags: Readonly<Record<string, string>>): Record<strin
   const out: Record<string, string> = {};
   for (const k of Object.keys(tags).sort()) if (k !== SERVICE_TAG) out[k] = tags[k]!;
   return out;
+}
+
+/**
+ * Whether a local instance belongs to `subset`: by its inbound's tags, and by the zone it runs in for
+ * `kuma.io/zone` (which Kuma puts on every inbound, and this zone's ingresses advertise with it).
+ */
+export function endpointInSubset(e: Endpoint, subset: SubsetTags): boolean {
+  for (const k in subset) {
+    const own = e.tags?.[k] ?? (k === ZONE_TAG ? e.zone : undefined);
+    if (own !== subset[k]) return false;
+  }
+  return true;
 }
 
 /** Whether an instance with `tags` belongs to `subset`. */

@@ -1,11 +1,15 @@
 import { type Any, XDS_TYPE_URL, identityCertSecretName, type ZoneEgressSpec, type ZoneIngressSpec, meshCaSecretName, meshClusterName, serviceSni, zoneEgressListenerName, zoneIngressListenerName } from '@meshfed/shared';
 import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
 import {
-  addressCluster, downstreamMeshTls, edsCluster, encodeEnvoy, type FilterChain, identitySecret, listener, loadAssignment, meshCaSecret, statPrefix,
-  tcpProxyFilter,
+  addressCluster, type Draft, downstreamMeshTls, edsCluster, encodeEnvoy, type FilterChain, httpConnectionManager, identitySecret, listener, loadAssignment,
+  meshCaSecret, statPrefix, tcpProxyFilter, useHttp2Upstream,
 } from './envoy-parts.js';
+import { inboundRulesKey } from './matching.js';
+import { isHttp, isHttp2 } from './protocol.js';
+import { rbacFilter, taggedClientProblems } from '../plugins/mesh-traffic-permission.js';
+import { type ProxyView, rulesForKind } from '../rules/index.js';
 import { originationFor, originationProblems } from './sidecar.js';
-import { type Endpoint, inSubset, type LocalZoneProxy, type MeshIndex, NO_SUBSET, remoteEndpointsOf, type SubsetTags, withSubset, ZONE_EGRESS_SERVICE } from './zone-index.js';
+import { type Endpoint, endpointInSubset, type ExternalTarget, type LocalZoneProxy, type MeshIndex, NO_SUBSET, remoteEndpointsOf, type SubsetTags, withSubset, ZONE_EGRESS_SERVICE } from './zone-index.js';
 
 /** The identity a ZoneEgress presents in each mesh where it terminates mTLS (for external services). */
 export { ZONE_EGRESS_SERVICE } from './zone-index.js';
@@ -33,7 +37,7 @@ function ingressTargets(mesh: MeshIndex, service: string, all: readonly Endpoint
   const out: SniTarget[] = [{ subset: NO_SUBSET, sni: serviceSni(service, mesh.name), eps: all }];
   for (const subset of mesh.subsets.get(service) ?? []) {
     const sni = sniOf(service, mesh.name, subset);
-    const eps = all.filter((e) => inSubset(e.tags, subset));
+    const eps = all.filter((e) => endpointInSubset(e, subset));
     if (sni !== undefined && eps.length > 0) out.push({ subset, sni, eps });
   }
   return out;
@@ -48,6 +52,36 @@ function egressTargets(mesh: MeshIndex, service: string, all: readonly Endpoint[
     if (sni !== undefined && eps.length > 0) out.push({ subset, sni, eps });
   }
   return out;
+}
+
+/**
+ * Who may reach an external service through the egress (Kuma: a MeshTrafficPermission whose
+ * top-level targetRef selects the ExternalService, by `kuma.io/service` or Mesh): the `from` rules
+ * computed for it as if it were an inbound with its tags, as an RBAC filter. Nothing allowing a
+ * client denies it, as on a sidecar's inbound.
+ */
+function externalServicePermissions(mesh: MeshIndex, target: ExternalTarget): { filter: Draft; problems: string[] } {
+  const view: ProxyView = {
+    name: `${target.name}.external`, mesh: mesh.name,
+    spec: { networking: { address: EXTERNAL_VIEW_ADDRESS, inbound: [{ port: EXTERNAL_VIEW_PORT, tags: { ...target.tags } }] } } as ProxyView['spec'],
+  };
+  const rules = rulesForKind('MeshTrafficPermission', view, mesh.policies);
+  const from = rules?.from[inboundRulesKey({ address: EXTERNAL_VIEW_ADDRESS, port: EXTERNAL_VIEW_PORT })] ?? [];
+  return { filter: rbacFilter(mesh.name, statPrefix(meshClusterName(mesh.name, target.service)), from), problems: [...(rules?.warnings ?? []), ...taggedClientProblems(from)] };
+}
+const EXTERNAL_VIEW_ADDRESS = '127.0.0.1';
+const EXTERNAL_VIEW_PORT = 1;
+
+/**
+ * What forwards an external service's traffic at the egress: a TCP proxy; or, for an HTTP service, an
+ * HTTP connection manager whose route rewrites the Host header to the external host, as Kuma does
+ * (the caller addressed the mesh's name for it, the server expects its own).
+ */
+function externalTerminal(target: ExternalTarget, cluster: string): Draft {
+  if (!isHttp(target.protocol)) return tcpProxyFilter(statPrefix(cluster), cluster);
+  const { filter, http } = httpConnectionManager({ statPrefix: statPrefix(cluster), routeConfigName: `egress:${cluster}`, virtualHost: target.service, cluster, http2: isHttp2(target.protocol) });
+  (http.routes[0]!['route'] as Draft)['host_rewrite_literal'] = target.host;
+  return filter;
 }
 
 /**
@@ -126,16 +160,21 @@ export function generateZoneEgress(ctx: GenerationContext, egress: LocalZoneProx
     }
     secrets.set(identityCertSecretName(mesh.name), memo.get(`identity:${mesh.name}:${ZONE_EGRESS_SERVICE}`, cert.version, () => encodeEnvoy(XDS_TYPE_URL.secret, identitySecret(mesh.name, cert.certPem, cert.keyPem))));
     secrets.set(meshCaSecretName(mesh.name), memo.get(`ca:${mesh.name}`, cert.caPem, () => encodeEnvoy(XDS_TYPE_URL.secret, meshCaSecret(mesh.name, cert.caPem))));
+    deps.push(dep.policies(mesh.name));
     for (const [service, target] of mesh.external) {
       const cluster = meshClusterName(mesh.name, service);
+      const permissions = externalServicePermissions(mesh, target);
+      problems.push(...permissions.problems);
       chains.push({
         serverNames: [serviceSni(service, mesh.name)],
-        filters: [tcpProxyFilter(statPrefix(cluster), cluster)],
-        // Any workload of this mesh may use its external services until traffic permissions land in xDS.
+        filters: [permissions.filter, externalTerminal(target, cluster)],
         transportSocket: downstreamMeshTls(mesh.name, { prefix: `spiffe://${mesh.name}/` }),
       });
-      clusters.set(cluster, memo.get(`egress-external:${cluster}`, versionOf(versions, dep.service(mesh.name, service)), () =>
-        encodeEnvoy(XDS_TYPE_URL.cluster, addressCluster(cluster, target.host, target.port, originationFor(target)))));
+      clusters.set(cluster, memo.get(`egress-external:${cluster}`, versionOf(versions, dep.service(mesh.name, service)), () => {
+        const c = addressCluster(cluster, target.host, target.port, originationFor(target));
+        if (isHttp2(target.protocol)) useHttp2Upstream(c);
+        return encodeEnvoy(XDS_TYPE_URL.cluster, c);
+      }));
       problems.push(...originationProblems(target));
     }
   }

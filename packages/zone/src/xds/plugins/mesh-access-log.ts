@@ -2,7 +2,7 @@ import { ENVOY_EXTENSION_NAME, ENVOY_TYPE, type KumaPlaceholder, parseAccessLogF
 import { type Draft, lazyTyped } from '../generate/envoy-parts.js';
 import { isHttp, type Protocol } from '../generate/protocol.js';
 import type { ToConf } from '../rules/index.js';
-import { computeRule } from '../rules/index.js';
+import { computeForAnyClient } from '../rules/index.js';
 import type { PolicyPlugin } from './types.js';
 
 type Conf = ToConf<'MeshAccessLog'>;
@@ -119,8 +119,7 @@ export const meshAccessLogPlugin: PolicyPlugin<'MeshAccessLog'> = {
     if (!rules) return;
     const common = { mesh: draft.mesh.name, zone: draft.zone };
     for (const ib of draft.inbounds) {
-      const from = rules.from[ib.rulesKey];
-      const rule = from ? computeRule(from, []) : undefined;
+      const rule = computeForAnyClient(rules.from[ib.rulesKey]);
       if (!rule) continue;
       const values = kumaValues({ ...common, inbound: true, source: 'unknown', destination: ib.service });
       attach(ib, accessLogs(rule.conf as Conf, rule.origins, ib.protocol, values, ctx.problems));

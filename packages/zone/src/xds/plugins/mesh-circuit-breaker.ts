@@ -1,8 +1,9 @@
 import type { Draft } from '../generate/envoy-parts.js';
-import { envoyDuration } from './envoy-values.js';
+import { destinations } from './destinations.js';
+import { envoyDuration, envoyPercent } from './envoy-values.js';
 import type { PolicyPlugin } from './types.js';
 import type { FromConf, ToConf } from '../rules/index.js';
-import { computeRule } from '../rules/index.js';
+import { computeForAnyClient } from '../rules/index.js';
 
 type Conf = ToConf<'MeshCircuitBreaker'> | FromConf<'MeshCircuitBreaker'>;
 type ConnectionLimits = NonNullable<Conf['connectionLimits']>;
@@ -11,9 +12,8 @@ type Detectors = NonNullable<OutlierDetection['detectors']>;
 
 const UINT32_MAX = 0xffffffff;
 const u32 = (value: number) => ({ value });
-/** Kuma's detectors are on (enforced for every ejection they call for) or off. */
-const ENFORCED = u32(100);
-const OFF = u32(0);
+/** Kuma's detectors are on (enforced for every ejection they call for) or off; a new object each time, as drafts are changed in place. */
+const enforcing = (on: boolean) => u32(on ? 100 : 0);
 
 /**
  * Kuma's success-rate standard deviation factor: the decimal times 1000, truncated (Envoy divides
@@ -46,7 +46,7 @@ function circuitBreakers(c: ConnectionLimits): Draft {
  */
 function detectors(od: Draft, d: Detectors | undefined, problems: string[]): void {
   const consecutive = (count: number | undefined, countField: string, enforcingField: string) => {
-    od[enforcingField] = count === undefined ? OFF : ENFORCED;
+    od[enforcingField] = enforcing(count !== undefined);
     if (count !== undefined) od[countField] = u32(count);
   };
   consecutive(d?.totalFailures?.consecutive, 'consecutive_5xx', 'enforcing_consecutive_5xx');
@@ -55,8 +55,8 @@ function detectors(od: Draft, d: Detectors | undefined, problems: string[]): voi
   if (!d) return;
 
   const sr = d.successRate;
-  od['enforcing_success_rate'] = sr ? ENFORCED : OFF;
-  od['enforcing_local_origin_success_rate'] = sr ? ENFORCED : OFF;
+  od['enforcing_success_rate'] = enforcing(Boolean(sr));
+  od['enforcing_local_origin_success_rate'] = enforcing(Boolean(sr));
   if (sr?.minimumHosts !== undefined) od['success_rate_minimum_hosts'] = u32(sr.minimumHosts);
   if (sr?.requestVolume !== undefined) od['success_rate_request_volume'] = u32(sr.requestVolume);
   if (sr?.standardDeviationFactor !== undefined) {
@@ -66,8 +66,8 @@ function detectors(od: Draft, d: Detectors | undefined, problems: string[]): voi
   }
 
   const fp = d.failurePercentage;
-  od['enforcing_failure_percentage'] = fp ? ENFORCED : OFF;
-  od['enforcing_failure_percentage_local_origin'] = fp ? ENFORCED : OFF;
+  od['enforcing_failure_percentage'] = enforcing(Boolean(fp));
+  od['enforcing_failure_percentage_local_origin'] = enforcing(Boolean(fp));
   if (fp?.minimumHosts !== undefined) od['failure_percentage_minimum_hosts'] = u32(fp.minimumHosts);
   if (fp?.requestVolume !== undefined) od['failure_percentage_request_volume'] = u32(fp.requestVolume);
   if (fp?.threshold !== undefined) od['failure_percentage_threshold'] = u32(fp.threshold);
@@ -92,7 +92,7 @@ function configureCluster(conf: Conf, cluster: Draft, problems: string[]): void 
   cluster['outlier_detection'] = od;
   if (o.healthyPanicThreshold !== undefined) {
     const lb = (cluster['common_lb_config'] ??= {}) as Draft;
-    lb['healthy_panic_threshold'] = { value: Number(o.healthyPanicThreshold) };
+    lb['healthy_panic_threshold'] = envoyPercent(o.healthyPanicThreshold);
   }
 }
 
@@ -111,18 +111,12 @@ export const meshCircuitBreakerPlugin: PolicyPlugin<'MeshCircuitBreaker'> = {
       for (const c of clusters) configureCluster(conf, c, found);
       for (const p of found) problems.add(`MeshCircuitBreaker ${origins.join(', ')} for ${what}: ${p}`);
     };
-    // Outbounds of one service share their clusters: each is configured once.
-    const done = new Set<Draft>();
-    for (const ob of draft.outbounds) {
-      const computed = rules.toByService[ob.service];
-      const clusters = ob.clusters.filter((c) => !done.has(c));
-      if (!computed || clusters.length === 0) continue;
-      for (const c of clusters) done.add(c);
-      apply(computed.conf, computed.origins, ob.service, clusters);
+    for (const d of destinations(draft)) {
+      const computed = rules.toByService[d.service];
+      if (computed) apply(computed.conf, computed.origins, d.service, d.clusters);
     }
     for (const ib of draft.inbounds) {
-      const from = rules.from[ib.rulesKey];
-      const rule = from ? computeRule(from, []) : undefined;
+      const rule = computeForAnyClient(rules.from[ib.rulesKey]);
       if (rule) apply(rule.conf, rule.origins, `inbound ${ib.rulesKey}`, [ib.localCluster]);
     }
     ctx.problems.push(...problems);

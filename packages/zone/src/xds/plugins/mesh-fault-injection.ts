@@ -1,31 +1,13 @@
 import { durationToMs, ENVOY_EXTENSION_NAME, ENVOY_TYPE, SERVICE_TAG, spiffeId } from '@meshfed/shared';
 import { type Draft, lazyTyped } from '../generate/envoy-parts.js';
-import { envoyDuration } from './envoy-values.js';
+import { envoyDuration, escapeRegex, fractionalPercent } from './envoy-values.js';
 import type { FromConf, Rule, Subset, Tag } from '../rules/index.js';
 import type { InboundDraft, PolicyPlugin } from './types.js';
 
 type Conf = FromConf<'MeshFaultInjection'>;
 type Fault = NonNullable<Conf['http']>[number];
-type Percentage = NonNullable<Fault['abort']>['percentage'];
 
 const BANDWIDTH_KBPS: Record<string, number> = { kbps: 1, Mbps: 1000, Gbps: 1_000_000 };
-
-/**
- * A percentage as Envoy's FractionalPercent, with the coarsest denominator that holds it exactly
- * (Kuma's ConvertPercentage: whole → HUNDRED, two decimals → TEN_THOUSAND, else MILLION, rounded).
- * Decimal strings are read digit by digit, so "12.34" is 1234/10000, not a float's 123399.99….
- */
-export function fractionalPercent(p: Percentage): { numerator: number; denominator: 'HUNDRED' | 'TEN_THOUSAND' | 'MILLION' } {
-  const text = String(p);
-  const m = /^(\d+)(?:\.(\d*?)0*)?$/.exec(text);
-  if (!m) return { numerator: Math.round(Number(p) * 10_000), denominator: 'MILLION' };
-  const whole = Number(m[1]);
-  const frac = m[2] ?? '';
-  if (frac === '') return { numerator: whole, denominator: 'HUNDRED' };
-  if (frac.length <= 2) return { numerator: whole * 100 + Number(frac.padEnd(2, '0')), denominator: 'TEN_THOUSAND' };
-  if (frac.length <= 4) return { numerator: whole * 10_000 + Number(frac.padEnd(4, '0')), denominator: 'MILLION' };
-  return { numerator: Math.round(Number(text) * 10_000), denominator: 'MILLION' };
-}
 
 /**
  * One `http[]` entry as Envoy's HTTPFault (Kuma's configurer: abort → http_status, delay →
@@ -53,8 +35,6 @@ function faultConfig(fault: Fault, origin: string, problems: string[]): Draft | 
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-const re2Escape = (s: string): string => s.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');
-
 /**
  * "The client's certificate names this tag": the peer certificate's URI SANs, which Envoy gives
  * comma-separated, include the tag's (the SPIFFE id for the service, `kuma://<tag>/<value>`
@@ -65,7 +45,7 @@ function sanPredicate(mesh: string, tag: Tag): Draft {
   const has = {
     single_predicate: {
       input: { name: ENVOY_EXTENSION_NAME.uriSanInput, typed_config: lazyTyped(ENVOY_TYPE.uriSanInput, {}) },
-      value_match: { safe_regex: { google_re2: {}, regex: `(.*,)?${re2Escape(uri)}(,.*)?` } },
+      value_match: { safe_regex: { google_re2: {}, regex: `(.*,)?${escapeRegex(uri)}(,.*)?` } },
     },
   };
   return tag.not ? { not_matcher: has } : has;

@@ -1,7 +1,8 @@
 import { ENVOY_EXTENSION_NAME, ENVOY_TYPE } from '@meshfed/shared';
 import { type Draft, lazyTyped } from '../generate/envoy-parts.js';
 import type { Protocol } from '../generate/protocol.js';
-import { envoyDuration } from './envoy-values.js';
+import { destinations } from './destinations.js';
+import { envoyDuration, envoyPercent, headerValueOptions } from './envoy-values.js';
 import type { ToConf } from '../rules/index.js';
 import type { PolicyPlugin } from './types.js';
 
@@ -46,25 +47,8 @@ function tcpChecker(tcp: NonNullable<Conf['tcp']>): Draft {
   return { ...(send ? { send } : {}), ...(receive.length > 0 ? { receive } : {}) };
 }
 
-/**
- * Header values are comma-separated lists (RFC 7230), one Envoy header per value; `set` overwrites
- * with the first and appends the rest, as Kuma's MeshHTTPRoute header modifier does (Kuma's health
- * check overwrites with each in turn, keeping only the last value).
- */
-function requestHeaders(mod: NonNullable<Conf['http']>['requestHeadersToAdd']): Draft[] {
-  const out: Draft[] = [];
-  const values = (v: string) => v.split(',').map((s) => s.trim());
-  for (const h of mod?.add ?? []) {
-    for (const value of values(h.value)) out.push({ header: { key: h.name, value }, append_action: 'APPEND_IF_EXISTS_OR_ADD' });
-  }
-  for (const h of mod?.set ?? []) {
-    values(h.value).forEach((value, i) => out.push({ header: { key: h.name, value }, append_action: i === 0 ? 'OVERWRITE_IF_EXISTS_OR_ADD' : 'APPEND_IF_EXISTS_OR_ADD' }));
-  }
-  return out;
-}
-
 function httpChecker(protocol: Protocol, http: NonNullable<Conf['http']>): Draft {
-  const headers = requestHeaders(http.requestHeadersToAdd);
+  const headers = headerValueOptions(http.requestHeadersToAdd);
   return {
     path: http.path ?? DEFAULT_HTTP_PATH,
     ...(headers.length > 0 ? { request_headers_to_add: headers } : {}),
@@ -107,10 +91,6 @@ function healthCheck(conf: Conf, protocol: Protocol, checker: Checker): Draft {
   return hc;
 }
 
-function percent(p: number | string): { value: number } {
-  return { value: typeof p === 'number' ? p : Number(p) };
-}
-
 /**
  * Kuma's healthPanicThreshold and failTrafficOnPanic. Envoy's fail_traffic_on_panic lives only in
  * zone_aware_lb_config, which excludes locality_weighted_lb_config (one oneof); Kuma skips the field
@@ -121,7 +101,7 @@ function percent(p: number | string): { value: number } {
 function panicMode(cluster: Draft, conf: Conf): void {
   if (conf.healthyPanicThreshold === undefined && conf.failTrafficOnPanic !== true) return;
   const common = (cluster['common_lb_config'] ??= {}) as Draft;
-  if (conf.healthyPanicThreshold !== undefined) common['healthy_panic_threshold'] = percent(conf.healthyPanicThreshold);
+  if (conf.healthyPanicThreshold !== undefined) common['healthy_panic_threshold'] = envoyPercent(conf.healthyPanicThreshold);
   if (conf.failTrafficOnPanic === true) {
     delete common['locality_weighted_lb_config'];
     common['zone_aware_lb_config'] = { ...(common['zone_aware_lb_config'] as Draft | undefined), fail_traffic_on_panic: true };
@@ -137,25 +117,22 @@ export const meshHealthCheckPlugin: PolicyPlugin<'MeshHealthCheck'> = {
   kind: 'MeshHealthCheck',
   applySidecar(draft, rules, ctx) {
     if (!rules) return;
-    const done = new Set<Draft>();
-    for (const ob of draft.outbounds) {
-      const computed = rules.toByService[ob.service];
+    for (const d of destinations(draft)) {
+      const computed = rules.toByService[d.service];
       if (!computed) continue;
       const { conf } = computed;
-      const checker = checkerFor(ob.protocol, conf);
+      const checker = checkerFor(d.protocol, conf);
       if (checker === undefined) {
         // Only when the conf says nothing about the service's own protocol: a disabled checker is intended.
-        const own = ownChecker(ob.protocol);
+        const own = ownChecker(d.protocol);
         if (conf[own] === undefined && (enabled(conf.tcp) || enabled(conf.http) || enabled(conf.grpc))) {
-          ctx.problems.push(`MeshHealthCheck ${computed.origins.join(', ')}: ${ob.service} speaks ${ob.protocol} and the policy has no ${own} section: it is not health checked (tcp stands in only for a ${own} section with disabled: true)`);
+          ctx.problems.push(`MeshHealthCheck ${computed.origins.join(', ')}: ${d.service} speaks ${d.protocol} and the policy has no ${own} section: it is not health checked (tcp stands in only for a ${own} section with disabled: true)`);
         }
       }
-      for (const cluster of ob.clusters) {
-        if (done.has(cluster)) continue;
-        done.add(cluster);
+      for (const cluster of d.clusters) {
         panicMode(cluster, conf);
         // Assigned, not appended: the policy owns the cluster's active health checks.
-        if (checker !== undefined) cluster['health_checks'] = [healthCheck(conf, ob.protocol, checker)];
+        if (checker !== undefined) cluster['health_checks'] = [healthCheck(conf, d.protocol, checker)];
       }
     }
   },

@@ -2,12 +2,11 @@ import type { Draft } from '../generate/envoy-parts.js';
 import { type MeshIndex, subsetTags } from '../generate/zone-index.js';
 import type { HTTPRouteRule } from '../rules/index.js';
 import { backendClusters } from './backend-refs.js';
+import { escapeRegex, fractionalPercent, headerMatcher, headerValueOptions } from './envoy-values.js';
 import type { Backends, PolicyPlugin } from './types.js';
 
 type Match = HTTPRouteRule['matches'][number];
 type Filter = NonNullable<HTTPRouteRule['default']['filters']>[number];
-type HeaderMatch = NonNullable<Match['headers']>[number];
-type HeaderList = NonNullable<NonNullable<Filter['requestHeaderModifier']>['set']>;
 
 /**
  * Route precedence (Kuma's SortRules, Gateway API's order): by path — Exact, then PathPrefix, then
@@ -23,17 +22,6 @@ export function compareMatches(a: Match, b: Match): number {
   const headers = (b.headers?.length ?? 0) - (a.headers?.length ?? 0);
   if (headers !== 0) return headers;
   return (b.queryParams?.length ?? 0) - (a.queryParams?.length ?? 0);
-}
-
-function headerMatcher(h: HeaderMatch): Draft {
-  switch (h.type ?? 'Exact') {
-    case 'Present': return { name: h.name, present_match: true };
-    // Kuma's spelling of "absent": present, inverted.
-    case 'Absent': return { name: h.name, present_match: true, invert_match: true };
-    case 'RegularExpression': return { name: h.name, string_match: { safe_regex: { regex: h.value ?? '' } } };
-    case 'Prefix': return { name: h.name, string_match: { prefix: h.value ?? '' } };
-    default: return { name: h.name, string_match: { exact: h.value ?? '' } };
-  }
 }
 
 /** A rule's match as Envoy's RouteMatch; a prefix other than `/` matches whole path segments, as Gateway API means it. */
@@ -52,19 +40,7 @@ export function routeMatch(m: Match): Draft {
   return out;
 }
 
-const headersToAdd = (mods: { set?: HeaderList | undefined; add?: HeaderList | undefined }) => [
-  ...(mods.set ?? []).map((h) => ({ header: { key: h.name, value: h.value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' })),
-  ...(mods.add ?? []).map((h) => ({ header: { key: h.name, value: h.value }, append_action: 'APPEND_IF_EXISTS_OR_ADD' })),
-];
-
 const REDIRECT_CODE = { 301: 'MOVED_PERMANENTLY', 302: 'FOUND', 303: 'SEE_OTHER', 307: 'TEMPORARY_REDIRECT', 308: 'PERMANENT_REDIRECT' } as const;
-
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/** A percentage (`50`, `"0.5"`) as Envoy's FractionalPercent, exact to a millionth. */
-function fraction(p: number | string): Draft {
-  return { numerator: Math.round(Number(p) * 10_000), denominator: 'MILLION' };
-}
 
 /** Replacing the matched prefix by `/` with prefix_rewrite would leave `//rest`: Kuma rewrites by regex then. */
 function prefixRewrite(action: Draft, match: Match, replacement: string): void {
@@ -106,7 +82,7 @@ function envoyRoute(match: Match, rule: HTTPRouteRule, service: string, mesh: Me
         const mirrors = (action['request_mirror_policies'] ??= []) as Draft[];
         mirrors.push({
           cluster: backends.cluster(ref.name ?? service, ref.kind === 'MeshServiceSubset' ? subsetTags(ref.tags ?? {}) : {}),
-          ...(f.requestMirror.percentage !== undefined ? { runtime_fraction: { default_value: fraction(f.requestMirror.percentage) } } : {}),
+          ...(f.requestMirror.percentage !== undefined ? { runtime_fraction: { default_value: fractionalPercent(f.requestMirror.percentage) } } : {}),
         });
       }
     }
@@ -116,12 +92,12 @@ function envoyRoute(match: Match, rule: HTTPRouteRule, service: string, mesh: Me
   const removes = (mods: object) => (mods as { remove?: readonly string[] }).remove ?? [];
   for (const f of filters) {
     if (f.requestHeaderModifier) {
-      const add = headersToAdd(f.requestHeaderModifier);
+      const add = headerValueOptions(f.requestHeaderModifier);
       if (add.length) route['request_headers_to_add'] = [...((route['request_headers_to_add'] as Draft[] | undefined) ?? []), ...add];
       if (removes(f.requestHeaderModifier).length) route['request_headers_to_remove'] = [...removes(f.requestHeaderModifier)];
     }
     if (f.responseHeaderModifier) {
-      const add = headersToAdd(f.responseHeaderModifier);
+      const add = headerValueOptions(f.responseHeaderModifier);
       if (add.length) route['response_headers_to_add'] = [...((route['response_headers_to_add'] as Draft[] | undefined) ?? []), ...add];
       if (removes(f.responseHeaderModifier).length) route['response_headers_to_remove'] = [...removes(f.responseHeaderModifier)];
     }

@@ -1,7 +1,9 @@
 import type { Draft } from '../generate/envoy-parts.js';
+import { isHttp } from '../generate/protocol.js';
 import { envoyDuration } from './envoy-values.js';
 import type { ToConf } from '../rules/index.js';
-import type { OutboundDraft, PolicyPlugin, SidecarDraft } from './types.js';
+import { type Destination, destinations } from './destinations.js';
+import type { PolicyPlugin, SidecarDraft } from './types.js';
 
 type Conf = ToConf<'MeshLoadBalancingStrategy'>;
 type LoadBalancer = NonNullable<Conf['loadBalancer']>;
@@ -134,30 +136,30 @@ function crossesZones(draft: SidecarDraft, service: string): boolean {
  * `routing.localityAwareLoadBalancing`. The cluster part is done (`disabled` drops locality-weighted
  * balancing); the rest is said where it makes a difference.
  */
-function applyLocality(draft: SidecarDraft, ob: OutboundDraft, conf: Conf, origins: string, problems: string[]): void {
+function applyLocality(draft: SidecarDraft, d: Destination, conf: Conf, origins: string, problems: string[]): void {
   const la = conf.localityAwareness;
   const disabled = la?.disabled === true;
   if (disabled) {
-    for (const cluster of ob.clusters) {
+    for (const cluster of d.clusters) {
       const common = cluster['common_lb_config'] as Draft | undefined;
       if (!common) continue;
       delete common['locality_weighted_lb_config'];
       if (Object.keys(common).length === 0) delete cluster['common_lb_config'];
     }
   }
-  const crossZone = crossesZones(draft, ob.service);
+  const crossZone = crossesZones(draft, d.service);
   if (disabled && crossZone && draft.mesh.localityAware) {
-    problems.push(`MeshLoadBalancingStrategy ${origins}: localityAwareness.disabled for ${ob.service} is not applied to its endpoints: mesh ${draft.mesh.name} has routing.localityAwareLoadBalancing, so other zones' endpoints stay behind the local ones (priority 1) for every caller`);
+    problems.push(`MeshLoadBalancingStrategy ${origins}: localityAwareness.disabled for ${d.service} is not applied to its endpoints: mesh ${draft.mesh.name} has routing.localityAwareLoadBalancing, so other zones' endpoints stay behind the local ones (priority 1) for every caller`);
   }
   if (!disabled && crossZone && !draft.mesh.localityAware) {
-    problems.push(`MeshLoadBalancingStrategy ${origins}: locality-aware balancing for ${ob.service} (on unless localityAwareness.disabled) is not applied: its endpoints are shared by every caller, and other zones are kept behind the local one only when mesh ${draft.mesh.name} has routing.localityAwareLoadBalancing`);
+    problems.push(`MeshLoadBalancingStrategy ${origins}: locality-aware balancing for ${d.service} (on unless localityAwareness.disabled) is not applied: its endpoints are shared by every caller, and other zones are kept behind the local one only when mesh ${draft.mesh.name} has routing.localityAwareLoadBalancing`);
   }
   if (disabled) return;
   if ((la?.localZone?.affinityTags?.length ?? 0) > 0) {
-    problems.push(`MeshLoadBalancingStrategy ${origins}: localityAwareness.localZone.affinityTags for ${ob.service} is not supported: it needs endpoints grouped by the caller's own tags, and a service's endpoints are shared by every caller`);
+    problems.push(`MeshLoadBalancingStrategy ${origins}: localityAwareness.localZone.affinityTags for ${d.service} is not supported: it needs endpoints grouped by the caller's own tags, and a service's endpoints are shared by every caller`);
   }
   if (la?.crossZone !== undefined) {
-    problems.push(`MeshLoadBalancingStrategy ${origins}: localityAwareness.crossZone for ${ob.service} is not supported: failover order and threshold need per-caller endpoint priorities; other zones are used ${draft.mesh.localityAware ? 'when the local zone is unhealthy' : 'like the local one'}`);
+    problems.push(`MeshLoadBalancingStrategy ${origins}: localityAwareness.crossZone for ${d.service} is not supported: failover order and threshold need per-caller endpoint priorities; other zones are used ${draft.mesh.localityAware ? 'when the local zone is unhealthy' : 'like the local one'}`);
   }
 }
 
@@ -171,37 +173,27 @@ export const meshLoadBalancingStrategyPlugin: PolicyPlugin<'MeshLoadBalancingStr
   kind: 'MeshLoadBalancingStrategy',
   applySidecar(draft, rules, ctx) {
     if (!rules) return;
-    const clustersDone = new Set<Draft>();
-    const routesDone = new Set<Draft>();
-    for (const ob of draft.outbounds) {
-      const computed = rules.toByService[ob.service];
+    for (const d of destinations(draft)) {
+      const computed = rules.toByService[d.service];
       if (!computed) continue;
       const { conf } = computed;
       const origins = computed.origins.join(', ');
       const lbProblems: string[] = [];
       if (conf.loadBalancer) {
-        for (const cluster of ob.clusters) {
-          if (clustersDone.has(cluster)) continue;
-          clustersDone.add(cluster);
-          applyLoadBalancer(cluster, conf.loadBalancer, lbProblems);
-        }
+        for (const cluster of d.clusters) applyLoadBalancer(cluster, conf.loadBalancer, lbProblems);
       }
       ctx.problems.push(...lbProblems.map((p) => `MeshLoadBalancingStrategy ${origins}: ${p}`));
       const hashPolicies = hashPoliciesOf(conf.loadBalancer);
-      if (hashPolicies.length > 0) {
-        if (ob.http) {
-          for (const route of ob.http.routes) {
-            const action = route['route'] as Draft | undefined;
-            // Redirects and direct responses pick no cluster: nothing to hash.
-            if (!action || routesDone.has(route)) continue;
-            routesDone.add(route);
-            action['hash_policy'] = [...((action['hash_policy'] as Draft[] | undefined) ?? []), ...hashPolicies.map(envoyHashPolicy)];
-          }
-        } else {
-          ctx.problems.push(`MeshLoadBalancingStrategy ${origins}: hashPolicies for ${ob.service} are not applied: it speaks ${ob.protocol}, and hash policies are set on HTTP routes; each connection hashes to a random point of the ring`);
+      if (hashPolicies.length > 0 && !isHttp(d.protocol)) {
+        ctx.problems.push(`MeshLoadBalancingStrategy ${origins}: hashPolicies for ${d.service} are not applied: it speaks ${d.protocol}, and hash policies are set on HTTP routes; each connection hashes to a random point of the ring`);
+      } else if (hashPolicies.length > 0) {
+        for (const route of d.outbounds.flatMap((ob) => ob.http?.routes ?? [])) {
+          const action = route['route'] as Draft | undefined;
+          // Redirects and direct responses pick no cluster: nothing to hash.
+          if (action) action['hash_policy'] = [...((action['hash_policy'] as Draft[] | undefined) ?? []), ...hashPolicies.map(envoyHashPolicy)];
         }
       }
-      applyLocality(draft, ob, conf, origins, ctx.problems);
+      applyLocality(draft, d, conf, origins, ctx.problems);
     }
   },
 };

@@ -1,8 +1,8 @@
 import { ENVOY_EXTENSION_NAME, ENVOY_TYPE, envoyRoot } from '@meshfed/shared';
 import { type Draft, lazyTyped, statPrefix } from '../generate/envoy-parts.js';
-import { envoyDuration } from './envoy-values.js';
+import { envoyDuration, fractionalPercent, headerValueOptions } from './envoy-values.js';
 import type { FromConf, Rule } from '../rules/index.js';
-import { computeRule } from '../rules/index.js';
+import { computeForAnyClient } from '../rules/index.js';
 import type { InboundDraft, PolicyPlugin } from './types.js';
 
 type Conf = FromConf<'MeshRateLimit'>;
@@ -17,7 +17,7 @@ function tokenBucket(rate: Rate): Draft {
   return { max_tokens: rate.num, tokens_per_fill: { value: rate.num }, fill_interval: envoyDuration(rate.interval) };
 }
 
-const ALWAYS = (runtimeKey: string): Draft => ({ default_value: { numerator: 100, denominator: 'HUNDRED' }, runtime_key: runtimeKey });
+const ALWAYS = (runtimeKey: string): Draft => ({ default_value: fractionalPercent(100), runtime_key: runtimeKey });
 
 // HttpStatus.code is an enum with `defined_only`: a code the enum lacks (418, 499…) would be NACKed.
 let statusCodes: ReadonlySet<number> | undefined;
@@ -43,12 +43,7 @@ function httpFilter(ib: InboundDraft, requestRate: Rate, on: LocalHttp['onRateLi
       status = { code: on.status };
     }
   }
-  // Kuma splits a `set` value on commas into one overwriting header per piece, so only the last
-  // piece survives; one header with the whole value is what `set` means.
-  const headers = [
-    ...(on?.headers?.add ?? []).map((h) => ({ header: { key: h.name, value: h.value }, append_action: 'APPEND_IF_EXISTS_OR_ADD' })),
-    ...(on?.headers?.set ?? []).map((h) => ({ header: { key: h.name, value: h.value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' })),
-  ];
+  const headers = headerValueOptions(on?.headers);
   if (headers.length > MAX_RESPONSE_HEADERS) {
     problems.push(`${origin}: Envoy adds at most ${MAX_RESPONSE_HEADERS} headers to a rate-limited response: ${headers.slice(MAX_RESPONSE_HEADERS).map((h) => h.header.key).join(', ')} left out`);
   }
@@ -102,8 +97,7 @@ export const meshRateLimitPlugin: PolicyPlugin<'MeshRateLimit'> = {
   applySidecar(draft, rules, ctx) {
     if (!rules) return;
     for (const ib of draft.inbounds) {
-      const from = rules.from[ib.rulesKey];
-      const rule = from ? computeRule(from, []) : undefined;
+      const rule = computeForAnyClient(rules.from[ib.rulesKey]);
       if (rule) applyInbound(ib, rule, ctx.problems);
     }
   },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GRPC_RETRY_ON_DEFAULT, grpcRetryPolicy, HTTP_RETRY_ON_DEFAULT, httpRetryPolicy, regexProblem, splitHttpRetryOn } from './mesh-retry.js';
+import { GRPC_RETRY_ON_DEFAULT, grpcRetryPolicy, HTTP_RETRY_ON_DEFAULT, httpRetryPolicy, splitHttpRetryOn } from './mesh-retry.js';
 
 describe('MeshRetry retryOn', () => {
   it('splits HTTP conditions as Kuma: status codes, methods as :method, the rest by Envoy name', () => {
@@ -44,18 +44,12 @@ describe('MeshRetry policy', () => {
     assert.equal(problems.length, 1);
   });
 
-  it('gives up the policy, with a problem, on a header match Envoy would reject', () => {
-    for (const h of [{ name: 'x-a', type: 'RegularExpression' as const, value: '(?=a)' }, { name: 'x-a', type: 'Prefix' as const }]) {
-      const problems: string[] = [];
-      assert.equal(httpRetryPolicy({ retriableRequestHeaders: [h] }, problems), undefined);
-      assert.match(problems[0]!, /^retriableRequestHeaders\[0\]: .*no retry policy is configured$/);
-    }
-  });
-});
-
-describe('regexProblem', () => {
-  it('accepts RE2 patterns, leading flags included, and rejects what RE2 cannot run', () => {
-    for (const ok of ['^(busy|draining)$', '(?i)abc', '[a-z]+\\d*']) assert.equal(regexProblem(ok), undefined, ok);
-    for (const bad of ['', '(?!x)', '(?<=x)y', '(a)\\1', '(unclosed']) assert.notEqual(regexProblem(bad), undefined, bad);
+  it('matches request headers as Kuma: Absent as present_match false, the others by value', () => {
+    const p = httpRetryPolicy({ retriableRequestHeaders: [{ name: 'x-a', type: 'Absent' }, { name: 'x-b', type: 'Prefix', value: 'v' }, { name: 'x-c', value: 'w' }] }, []);
+    assert.deepEqual(p?.['retriable_request_headers'], [
+      { name: 'x-a', present_match: false },
+      { name: 'x-b', string_match: { prefix: 'v' } },
+      { name: 'x-c', string_match: { exact: 'w' } },
+    ]);
   });
 });

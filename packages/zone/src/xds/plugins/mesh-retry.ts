@@ -1,8 +1,9 @@
 import { durationToMs, ENVOY_EXTENSION_NAME, ENVOY_TYPE, toStruct } from '@meshfed/shared';
 import { type Draft, lazyTyped } from '../generate/envoy-parts.js';
 import type { Protocol } from '../generate/protocol.js';
-import { envoyDuration } from './envoy-values.js';
+import { envoyDuration, headerMatcher } from './envoy-values.js';
 import type { ToConf } from '../rules/index.js';
+import { destinations } from './destinations.js';
 import type { PolicyPlugin } from './types.js';
 
 type Conf = ToConf<'MeshRetry'>;
@@ -10,7 +11,6 @@ type Http = NonNullable<Conf['http']>;
 type Grpc = NonNullable<Conf['grpc']>;
 type BackOff = NonNullable<Http['backOff']>;
 type RateLimitedBackOff = NonNullable<Http['rateLimitedBackOff']>;
-type HeaderMatch = NonNullable<Http['retriableRequestHeaders']>[number];
 type Predicate = NonNullable<Http['hostSelection']>[number];
 
 // Kuma's configurer: what Envoy retries on when the policy names no condition.
@@ -87,50 +87,6 @@ function rateLimitedRetryBackOff(r: RateLimitedBackOff): Draft {
   };
 }
 
-/**
- * Why Envoy's RE2 would reject a regular expression, as far as it can be told here: empty, or what
- * RE2 lacks (lookaround, back-references), or not a regular expression at all. A leading RE2 flag
- * group such as `(?i)` is accepted. Patterns over Envoy's program size limit are not caught.
- */
-export function regexProblem(regex: string): string | undefined {
-  if (regex === '') return 'is empty';
-  if (/\(\?<?[=!]/.test(regex)) return 'uses lookaround, which RE2 does not support';
-  if (/\\[1-9]|\\k</.test(regex)) return 'uses a back-reference, which RE2 does not support';
-  try {
-    new RegExp(regex.replace(/^\(\?[imsU]+\)/, ''));
-  } catch {
-    return 'is not a valid regular expression';
-  }
-  return undefined;
-}
-
-/** Kuma's headerMatcher: Exact when no type is given; Present and Absent test the header's presence. */
-function headerMatcher(h: HeaderMatch, path: string, problems: string[]): Draft | undefined {
-  const value = h.value ?? '';
-  switch (h.type ?? 'Exact') {
-    case 'Present':
-      return { name: h.name, present_match: true };
-    case 'Absent':
-      return { name: h.name, present_match: false };
-    case 'Prefix':
-      // Envoy's StringMatcher.prefix must not be empty.
-      if (value === '') break;
-      return { name: h.name, string_match: { prefix: value } };
-    case 'RegularExpression': {
-      const problem = regexProblem(value);
-      if (problem) {
-        problems.push(`${path}: regular expression ${JSON.stringify(value)} ${problem}`);
-        return undefined;
-      }
-      return { name: h.name, string_match: { safe_regex: { regex: value } } };
-    }
-    default:
-      return { name: h.name, string_match: { exact: value } };
-  }
-  problems.push(`${path}: a Prefix match needs a non-empty value`);
-  return undefined;
-}
-
 /** Kuma's configureHostSelectionPredicates: host predicates in order; OmitPreviousPriorities is the retry priority. */
 function hostSelection(predicates: readonly Predicate[], policy: Draft, problems: string[]): void {
   const hostPredicates: Draft[] = [];
@@ -170,8 +126,7 @@ function commonPolicy(c: Http | Grpc, retryOnDefault: string, problems: string[]
  * Kuma's genHttpRetryPolicy. One addition: response headers only trigger a retry when retry_on has
  * `retriable-headers` (Envoy ignores retriable_headers otherwise), which the policy cannot name, so
  * it is added as Kuma adds `retriable-status-codes` for status codes. Undefined when the policy
- * turns retries off, and (with a problem) when a header matcher Envoy would reject: dropping just
- * that matcher could retry requests the policy did not mean to.
+ * turns retries off.
  */
 export function httpRetryPolicy(http: Http, problems: string[]): Draft | undefined {
   const policy = commonPolicy(http, HTTP_RETRY_ON_DEFAULT, problems);
@@ -182,16 +137,8 @@ export function httpRetryPolicy(http: Http, problems: string[]): Draft | undefin
     policy['retriable_status_codes'] = split.statusCodes;
     if (!retryOn.includes('retriable-status-codes')) retryOn.push('retriable-status-codes');
   }
-  const headerProblems: string[] = [];
-  const requestHeaders = [
-    ...split.methods.map((m) => ({ name: ':method', string_match: { exact: m } })),
-    ...(http.retriableRequestHeaders ?? []).map((h, i) => headerMatcher(h, `retriableRequestHeaders[${i}]`, headerProblems)),
-  ];
-  const responseHeaders = (http.retriableResponseHeaders ?? []).map((h, i) => headerMatcher(h, `retriableResponseHeaders[${i}]`, headerProblems));
-  if (headerProblems.length > 0) {
-    problems.push(...headerProblems.map((p) => `${p}: no retry policy is configured`));
-    return undefined;
-  }
+  const requestHeaders = [...split.methods.map((m) => ({ name: ':method', string_match: { exact: m } })), ...(http.retriableRequestHeaders ?? []).map(headerMatcher)];
+  const responseHeaders = (http.retriableResponseHeaders ?? []).map(headerMatcher);
   if (requestHeaders.length > 0) policy['retriable_request_headers'] = requestHeaders;
   if (responseHeaders.length > 0) {
     policy['retriable_headers'] = responseHeaders;
@@ -229,29 +176,22 @@ export const meshRetryPlugin: PolicyPlugin<'MeshRetry'> = {
   kind: 'MeshRetry',
   applySidecar(draft, rules, ctx) {
     if (!rules) return;
-    // Outbounds of one service share a policy (and its problems, reported once).
-    const built = new Map<string, Draft | undefined>();
-    for (const ob of draft.outbounds) {
-      const computed = rules.toByService[ob.service];
+    for (const d of destinations(draft)) {
+      const computed = rules.toByService[d.service];
       if (!computed) continue;
       const conf = computed.conf;
-      if (ob.tcpProxy) {
-        if (conf.tcp) ob.tcpProxy['max_connect_attempts'] = { value: conf.tcp.maxConnectAttempt };
-        continue;
-      }
-      if (!ob.http) continue;
-      const key = `${ob.service}\u0000${ob.protocol}`;
-      if (!built.has(key)) {
-        const problems: string[] = [];
-        built.set(key, routeRetryPolicy(conf, ob.protocol, problems));
-        for (const p of problems) ctx.problems.push(`MeshRetry ${computed.origins.join(', ')} for ${ob.service}: ${p}`);
-      }
-      const policy = built.get(key);
-      if (!policy) continue;
-      for (const route of ob.http.routes) {
-        const action = route['route'] as Draft | undefined;
-        // Each route its own copy: later plugins change drafts in place.
-        if (action) action['retry_policy'] = structuredClone(policy);
+      // One policy (and its problems, reported once) for the outbounds of a service.
+      const problems: string[] = [];
+      const policy = routeRetryPolicy(conf, d.protocol, problems);
+      for (const p of problems) ctx.problems.push(`MeshRetry ${computed.origins.join(', ')} for ${d.service}: ${p}`);
+      for (const ob of d.outbounds) {
+        if (ob.tcpProxy && conf.tcp) ob.tcpProxy['max_connect_attempts'] = { value: conf.tcp.maxConnectAttempt };
+        if (!ob.http || !policy) continue;
+        for (const route of ob.http.routes) {
+          const action = route['route'] as Draft | undefined;
+          // Each route its own copy: later plugins change drafts in place.
+          if (action) action['retry_policy'] = structuredClone(policy);
+        }
       }
     }
   },

@@ -1,9 +1,10 @@
 import { type Draft, type HttpDraft, upstreamHttpOptions } from '../generate/envoy-parts.js';
 import { isHttp, type Protocol } from '../generate/protocol.js';
+import { destinations } from './destinations.js';
 import { envoyDuration } from './envoy-values.js';
 import type { PolicyPlugin } from './types.js';
 import type { ToConf } from '../rules/index.js';
-import { computeRule } from '../rules/index.js';
+import { computeForAnyClient } from '../rules/index.js';
 
 type Conf = ToConf<'MeshTimeout'>;
 
@@ -67,15 +68,14 @@ export const meshTimeoutPlugin: PolicyPlugin<'MeshTimeout'> = {
   kind: 'MeshTimeout',
   applySidecar(draft, rules) {
     if (!rules) return;
-    for (const ob of draft.outbounds) {
-      const conf = rules.toByService[ob.service]?.conf;
+    for (const d of destinations(draft)) {
+      const conf = rules.toByService[d.service]?.conf;
       if (!conf) continue;
-      for (const cluster of ob.clusters) configureCluster(conf, ob.protocol, cluster);
-      configureListener(conf, ob.tcpProxy, ob.http);
+      for (const cluster of d.clusters) configureCluster(conf, d.protocol, cluster);
+      for (const ob of d.outbounds) configureListener(conf, ob.tcpProxy, ob.http);
     }
     for (const ib of draft.inbounds) {
-      const from = rules.from[ib.rulesKey];
-      const conf = from ? (computeRule(from, [])?.conf as Conf | undefined) : undefined;
+      const conf = computeForAnyClient(rules.from[ib.rulesKey])?.conf as Conf | undefined;
       if (!conf) continue;
       configureCluster(conf, ib.protocol, ib.localCluster);
       configureListener(conf, ib.tcpProxy, ib.http);

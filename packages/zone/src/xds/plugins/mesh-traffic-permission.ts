@@ -1,7 +1,7 @@
 import { ENVOY_EXTENSION_NAME, ENVOY_TYPE, SERVICE_TAG, spiffeId } from '@meshfed/shared';
 import { type Draft, lazyTyped, statPrefix } from '../generate/envoy-parts.js';
 import type { FromConf, Rule, Subset } from '../rules/index.js';
-import type { InboundDraft, PolicyPlugin } from './types.js';
+import type { PolicyPlugin } from './types.js';
 
 type Conf = FromConf<'MeshTrafficPermission'>;
 type Principal = Record<string, unknown>;
@@ -31,17 +31,25 @@ function allowing(mesh: string, rules: readonly Rule<Conf>[], actions: readonly 
   };
 }
 
-function rbacFilter(mesh: string, ib: InboundDraft, rules: readonly Rule<Conf>[]): Draft {
+/** The network RBAC filter letting in the clients `rules` allow (nobody when none), its stats under `stat`. */
+export function rbacFilter(mesh: string, stat: string, rules: readonly Rule<Conf>[]): Draft {
   const shadow = rules.some((r) => r.conf.action === 'AllowWithShadowDeny');
   return {
     name: ENVOY_EXTENSION_NAME.networkRbac,
     typed_config: lazyTyped(ENVOY_TYPE.networkRbac, {
-      stat_prefix: `${statPrefix(ib.localClusterName)}.`,
+      stat_prefix: `${stat}.`,
       rules: allowing(mesh, rules, ['Allow', 'AllowWithShadowDeny']),
       // AllowWithShadowDeny: let the traffic through, and count in the shadow stats that it would be denied.
       ...(shadow ? { shadow_rules: allowing(mesh, rules, ['Allow']) } : {}),
     }),
   };
+}
+
+/** Rules that allow clients by tags other than the service: meshfed's certificates cannot prove those yet. */
+export function taggedClientProblems(rules: readonly Rule<Conf>[]): string[] {
+  const tagged = rules.filter((r) => r.subset.some((t) => t.key !== SERVICE_TAG) && r.conf.action !== 'Deny');
+  if (tagged.length === 0) return [];
+  return [`MeshTrafficPermission ${tagged.flatMap((r) => r.origins).join(', ')}: clients selected by tags other than ${SERVICE_TAG} are matched by kuma:// URI SANs, which this mesh's certificates do not carry: those clients are not allowed`];
 }
 
 /**
@@ -56,11 +64,8 @@ export const meshTrafficPermissionPlugin: PolicyPlugin<'MeshTrafficPermission'> 
     if (!draft.mtls) return;
     for (const ib of draft.inbounds) {
       const from = rules?.from[ib.rulesKey] ?? [];
-      const tagged = from.filter((r) => r.subset.some((t) => t.key !== SERVICE_TAG) && r.conf.action !== 'Deny');
-      if (tagged.length > 0) {
-        ctx.problems.push(`MeshTrafficPermission ${tagged.flatMap((r) => r.origins).join(', ')}: clients selected by tags other than ${SERVICE_TAG} are matched by kuma:// URI SANs, which this mesh's certificates do not carry: those clients are not allowed`);
-      }
-      ib.filters.splice(ib.filters.length - 1, 0, rbacFilter(draft.mesh.name, ib, from));
+      ctx.problems.push(...taggedClientProblems(from));
+      ib.filters.splice(ib.filters.length - 1, 0, rbacFilter(draft.mesh.name, statPrefix(ib.localClusterName), from));
     }
   },
 };

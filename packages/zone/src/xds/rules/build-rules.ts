@@ -126,3 +126,8 @@ function* candidates(keys: readonly string[], values: readonly string[][]): Gene
 export function computeRule<C>(rules: readonly Rule<C>[], subset: Subset): Rule<C> | undefined {
   return rules.find((r) => isSubset(r.subset, subset));
 }
+
+/** An inbound's `from` rule for any client: Kuma computes `from` for the whole mesh (the empty subset), not per client. */
+export function computeForAnyClient<C>(from: readonly Rule<C>[] | undefined): Rule<C> | undefined {
+  return from ? computeRule(from, []) : undefined;
+}
