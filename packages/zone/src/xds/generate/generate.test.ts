@@ -280,3 +280,35 @@ test('through the egress, a sidecar accepts only the egress identity for externa
   assert.equal(reserved.dataplanes.size, 0);
   assert.match(reserved.problems[0]!.message, /"zone-egress" is reserved for the identity of zone egresses/);
 });
+
+test('a policy change recomputes the rules of only the proxies it reaches, and they equal a full computation', () => {
+  const services = Array.from({ length: 20 }, (_, i) => `svc-${i}`);
+  const dataplanes = services.map((s, i) => dataplane(`${s}-1`, `10.2.0.${i + 1}`, s));
+  const timeout = (service: string, connect: string) => ({
+    type: 'MeshTimeout', name: `timeout-${service}`, mesh: 'default', labels: {},
+    spec: { spec: { targetRef: { kind: 'MeshService', name: service }, from: [{ targetRef: { kind: 'Mesh' }, default: { connectionTimeout: connect } }] } },
+  });
+  const route = (weight: number) => ({
+    type: 'MeshHTTPRoute', name: 'route', mesh: 'default', labels: {},
+    spec: { spec: { targetRef: { kind: 'MeshService', name: 'svc-0' }, to: [{ targetRef: { kind: 'MeshService', name: 'svc-1' }, rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], default: { backendRefs: [{ kind: 'MeshService', name: 'svc-1', weight }] } }] }] } },
+  });
+  const base = services.map((s) => timeout(s, '1s'));
+  const rules = new RulesCache();
+  const run = (policies: ResourceView[]) => {
+    const index = buildZoneIndex(input({ dataplanes, policies: policies as (ResourceView & { type: string })[] }));
+    assert.deepEqual(index.problems, []);
+    const before = rules.computed;
+    const versions = dependencyVersions(index, rules);
+    const fresh = dependencyVersions(index, new RulesCache());
+    for (const [k, v] of fresh) if (k.startsWith('rules:')) assert.equal(versions.get(k), v, `${k} equals a full computation`);
+    return rules.computed - before;
+  };
+  assert.equal(run(base), 20);
+  // The stored objects stay (the index parses each stored spec once): only the edited policy is new.
+  const edited = [...base];
+  edited[7] = timeout('svc-7', '2s');
+  assert.equal(run(edited), 1, 'one policy of one service: its proxies\' rules alone');
+  const r = route(1);
+  assert.equal(run([...edited, r]), 20, 'a MeshHTTPRoute may reach policies targeting it by name: everything');
+  assert.equal(run([...edited, r, timeout('nobody', '3s')]), 0, 'a policy selecting no proxy recomputes nothing');
+});

@@ -1,4 +1,4 @@
-import { computeProxyRules, type ProxyRules, type ProxyView } from '../rules/index.js';
+import { type AnyPolicy, computeProxyRules, isSelected, type Policy, type ProxyRules, type ProxyView, selectionOf } from '../rules/index.js';
 import { dep } from './dependencies.js';
 import { fastHash } from './fast-hash.js';
 import { type LocalDataplane, type MeshIndex, SERVICE_TAG, type ZoneIndex } from './zone-index.js';
@@ -54,10 +54,19 @@ function matchingView(dp: LocalDataplane): ProxyView {
   };
 }
 
-function match(mesh: MeshIndex, dp: LocalDataplane, key: string): MatchedRules {
+/** Whether any of `changed` selects the proxy, or cannot tell (a problem resolving its target). */
+function reaches(changed: readonly AnyPolicy[], view: ProxyView, all: readonly AnyPolicy[]): boolean {
+  const routes = all.filter((p): p is Policy<'MeshHTTPRoute'> => p.type === 'MeshHTTPRoute');
+  return changed.some((p) => {
+    const s = selectionOf(p, view, routes);
+    return s.problem !== undefined || isSelected(s);
+  });
+}
+
+function match(mesh: MeshIndex, view: ProxyView, key: string): MatchedRules {
   const rulesDep = dep.rules(mesh.name, fastHash(key));
   if (mesh.policies.length === 0) return { dep: rulesDep, rules: NO_RULES, fingerprint: '', warnings: [] };
-  const rules = computeProxyRules(matchingView(dp), mesh.policies);
+  const rules = computeProxyRules(view, mesh.policies);
   const warnings = [...new Set(Object.values(rules).flatMap((r) => r.warnings))];
   // No policy selecting the proxy is the same rules whether the mesh has policies or not.
   const fingerprint = Object.keys(rules).length === 0 ? '' : fastHash(JSON.stringify(rules));
@@ -65,37 +74,85 @@ function match(mesh: MeshIndex, dp: LocalDataplane, key: string): MatchedRules {
 }
 
 /**
+ * What changed in a mesh's policies since the previous version: the policies that went or came (an
+ * edited policy is both; the index parses a policy once per stored spec, so an unchanged one is the
+ * same object), or `all` when the change may reach proxies no changed policy selects by itself (a
+ * MeshHTTPRoute, which policies targeting it resolve by name).
+ */
+type PolicyChange = { readonly all: true } | { readonly all: false; readonly policies: readonly AnyPolicy[] };
+
+function policyChange(before: ReadonlySet<AnyPolicy>, after: readonly AnyPolicy[]): PolicyChange {
+  const afterSet = new Set(after);
+  const changed = [...after.filter((p) => !before.has(p)), ...[...before].filter((p) => !afterSet.has(p))];
+  return changed.some((p) => p.type === 'MeshHTTPRoute') ? { all: true } : { all: false, policies: changed };
+}
+
+/**
  * The rules of every dataplane of the zone, kept across runs: an entry is computed again only when its
- * mesh's policies changed (MeshIndex.policiesVersion). Bounded by the zone's distinct matching keys:
- * keys no dataplane has any more are dropped on refresh.
+ * mesh's policies changed (MeshIndex.policiesVersion) in a way that reaches it: when no policy that
+ * came, went or changed selects it (nor says it could not resolve what it targets), its rules are the
+ * same, and it keeps them without being computed (a policy for 1% of the proxies recomputes 1% of
+ * the entries). Bounded by the zone's distinct matching keys: keys no dataplane has any more are
+ * dropped on refresh.
  */
 export class RulesCache {
-  readonly #entries = new Map<string, { readonly policiesVersion: string; readonly matched: MatchedRules }>();
+  readonly #entries = new Map<string, { policiesVersion: string; readonly view: ProxyView; matched: MatchedRules }>();
+  /** Per mesh, its policies as of the latest version seen, and what changed from the version before. */
+  readonly #meshes = new Map<string, { readonly version: string; readonly policies: ReadonlySet<AnyPolicy>; readonly previous: string | undefined; readonly change: PolicyChange }>();
+  #computed = 0;
 
   /** Brings every dataplane's rules up to date and sets each one's version (dep → fingerprint) in `versions`. */
   refresh(index: ZoneIndex, versions: Map<string, string>): void {
     const seen = new Set<string>();
+    for (const mesh of index.meshes.values()) this.#meshState(mesh);
     for (const dp of index.dataplanes.values()) {
       const mesh = index.meshes.get(dp.mesh);
       if (!mesh) continue;
       const key = matchingKeyOf(dp);
       if (seen.has(key)) continue;
       seen.add(key);
-      let e = this.#entries.get(key);
-      if (!e || e.policiesVersion !== mesh.policiesVersion) this.#entries.set(key, (e = { policiesVersion: mesh.policiesVersion, matched: match(mesh, dp, key) }));
-      versions.set(e.matched.dep, e.matched.fingerprint);
+      versions.set(this.#entry(mesh, dp, key).dep, this.#entries.get(key)!.matched.fingerprint);
     }
     for (const key of this.#entries.keys()) if (!seen.has(key)) this.#entries.delete(key);
+    for (const name of this.#meshes.keys()) if (!index.meshes.has(name)) this.#meshes.delete(name);
   }
 
   /** A dataplane's rules, as of the last refresh (computed now if it was not there then). */
   get(index: ZoneIndex, dp: LocalDataplane): MatchedRules | undefined {
     const mesh = index.meshes.get(dp.mesh);
     if (!mesh) return undefined;
-    const key = matchingKeyOf(dp);
-    let e = this.#entries.get(key);
-    if (!e || e.policiesVersion !== mesh.policiesVersion) this.#entries.set(key, (e = { policiesVersion: mesh.policiesVersion, matched: match(mesh, dp, key) }));
-    return e.matched;
+    return this.#entry(mesh, dp, matchingKeyOf(dp));
+  }
+
+  /** Rules computed (not reused) since the start: what a policy change cost. */
+  get computed(): number {
+    return this.#computed;
+  }
+
+  #meshState(mesh: MeshIndex) {
+    const known = this.#meshes.get(mesh.name);
+    if (known?.version === mesh.policiesVersion) return known;
+    const state = {
+      version: mesh.policiesVersion, policies: new Set(mesh.policies), previous: known?.version,
+      change: known ? policyChange(known.policies, mesh.policies) : ({ all: true } as const),
+    };
+    this.#meshes.set(mesh.name, state);
+    return state;
+  }
+
+  #entry(mesh: MeshIndex, dp: LocalDataplane, key: string): MatchedRules {
+    const e = this.#entries.get(key);
+    if (e && e.policiesVersion === mesh.policiesVersion) return e.matched;
+    const state = this.#meshState(mesh);
+    if (e && e.policiesVersion === state.previous && !state.change.all && !reaches(state.change.policies, e.view, mesh.policies)) {
+      e.policiesVersion = mesh.policiesVersion;
+      return e.matched;
+    }
+    const view = e?.view ?? matchingView(dp);
+    const matched = match(mesh, view, key);
+    this.#computed++;
+    this.#entries.set(key, { policiesVersion: mesh.policiesVersion, view, matched });
+    return matched;
   }
 
   get size(): number {
