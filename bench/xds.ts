@@ -549,8 +549,8 @@ export async function benchXds(): Promise<void> {
       console.log(`\n(e) one policy change: the MeshTimeout selecting shard ${CHANGED_SHARD} (MeshSubset ${SHARD_TAG}=${CHANGED_SHARD}: 1% of the dataplanes) alternates its connectionTimeout`);
       console.log(`    (${SHARD_TIMEOUT_VALUES.join(' / ')}, \`from\` Mesh: their inbound); store commit -> every affected proxy's stream holds its update; ${SAMPLES} sequential changes after ${WARMUP} warm-up`);
       console.log(changesTable((m) => m.policyChanges, (b) => b.policyChanges));
-      console.log('    (columns as in (b); affected: proxies whose snapshot changed, median per change; reconcile: the matching step runs again for every');
-      console.log('     distinct dataplane shape of the mesh (its policies changed), then the proxies whose rules changed are generated)');
+      console.log('    (columns as in (b); affected: proxies whose snapshot changed, median per change; reconcile: the matching step runs again for the');
+      console.log('     dataplane shapes the changed policy selects (the others keep their rules), then the proxies whose rules changed are generated)');
       said('(e)', (m) => [m.policyChanges?.complaints]);
 
       // (f) Mesh-targeted policy change

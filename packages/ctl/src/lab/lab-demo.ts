@@ -5,7 +5,8 @@ import type { LabPort } from './lab-plan.js';
 
 /**
  * The lab's demo (issue: `web` in zone-1 calling `backend` in both zones, an ingress in both zones, an
- * egress in zone-1, one external service), in the default mesh with builtin mTLS. Every address is 127.0.0.1 with its own port, so a real
+ * egress in zone-1, one external service), in the default mesh with builtin mTLS; backend speaks HTTP
+ * in two versions, and policies let only web call it, split web's calls 90/10 and bound them in time. Every address is 127.0.0.1 with its own port, so a real
  * Envoy started from `POST /bootstrap` on this machine can take any proxy's place.
  */
 export interface DemoResource {
@@ -15,11 +16,11 @@ export interface DemoResource {
   readonly body: Record<string, unknown>;
 }
 
-const dataplane = (name: string, inbound: number, service: string, outbound: [string, number][] = []) => ({
+const dataplane = (name: string, inbound: number, tags: Record<string, string>, outbound: [string, number][] = []) => ({
   type: 'Dataplane', mesh: 'default', name,
   networking: {
     address: '127.0.0.1',
-    inbound: [{ port: inbound, servicePort: inbound - 1, tags: { 'kuma.io/service': service } }],
+    inbound: [{ port: inbound, servicePort: inbound - 1, tags }],
     ...(outbound.length > 0 ? { outbound: outbound.map(([s, port]) => ({ port, tags: { 'kuma.io/service': s } })) } : {}),
   },
 });
@@ -28,6 +29,9 @@ const ingress = (port: number) => ({
   type: 'ZoneIngress', name: 'ingress',
   networking: { address: '127.0.0.1', port, advertisedAddress: '127.0.0.1', advertisedPort: port },
 });
+
+/** backend speaks HTTP (so routes and HTTP timeouts apply), in two versions. */
+const backend = (version: string) => ({ 'kuma.io/service': 'backend', 'kuma.io/protocol': 'http', version });
 
 /** The demo's resources, in the order they are applied; ports shift with the lab's offset. */
 export function demoResources(offset: number): DemoResource[] {
@@ -50,13 +54,50 @@ export function demoResources(offset: number): DemoResource[] {
         spec: { targetRef: { kind: 'MeshService', name: 'backend' }, from: [{ targetRef: { kind: 'MeshService', name: 'web' }, default: { action: 'Allow' } }] },
       },
     },
+    // External services are guarded at the zone egress the same way: web may call httpbin through it.
+    {
+      where: 'global', path: '/meshes/default/meshtrafficpermissions/httpbin-from-web',
+      body: {
+        type: 'MeshTrafficPermission', mesh: 'default', name: 'httpbin-from-web',
+        spec: { targetRef: { kind: 'MeshService', name: 'httpbin' }, from: [{ targetRef: { kind: 'MeshService', name: 'web' }, default: { action: 'Allow' } }] },
+      },
+    },
+    // web's calls to backend: 90% to v1, 10% to v2 (v2 runs in zone-2 only), with a 5 s request timeout.
+    {
+      where: 'global', path: '/meshes/default/meshhttproutes/backend-split',
+      body: {
+        type: 'MeshHTTPRoute', mesh: 'default', name: 'backend-split',
+        spec: {
+          targetRef: { kind: 'MeshService', name: 'web' },
+          to: [{
+            targetRef: { kind: 'MeshService', name: 'backend' },
+            rules: [{
+              matches: [{ path: { type: 'PathPrefix', value: '/' } }],
+              default: {
+                backendRefs: [
+                  { kind: 'MeshServiceSubset', name: 'backend', tags: { version: 'v1' }, weight: 90 },
+                  { kind: 'MeshServiceSubset', name: 'backend', tags: { version: 'v2' }, weight: 10 },
+                ],
+              },
+            }],
+          }],
+        },
+      },
+    },
+    {
+      where: 'global', path: '/meshes/default/meshtimeouts/backend-timeout',
+      body: {
+        type: 'MeshTimeout', mesh: 'default', name: 'backend-timeout',
+        spec: { targetRef: { kind: 'MeshService', name: 'web' }, to: [{ targetRef: { kind: 'MeshService', name: 'backend' }, default: { connectionTimeout: '2s', http: { requestTimeout: '5s' } } }] },
+      },
+    },
     { where: 'zone-1', path: '/zoneingresses/ingress', body: ingress(p(10001)) },
     { where: 'zone-1', path: '/zoneegresses/egress', body: { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: p(10002) } } },
-    { where: 'zone-1', path: '/meshes/default/dataplanes/web', body: dataplane('web', p(11001), 'web', [['backend', p(12001)], ['httpbin', p(12002)]]) },
-    { where: 'zone-1', path: '/meshes/default/dataplanes/backend-1', body: dataplane('backend-1', p(11011), 'backend') },
+    { where: 'zone-1', path: '/meshes/default/dataplanes/web', body: dataplane('web', p(11001), { 'kuma.io/service': 'web' }, [['backend', p(12001)], ['httpbin', p(12002)]]) },
+    { where: 'zone-1', path: '/meshes/default/dataplanes/backend-1', body: dataplane('backend-1', p(11011), backend('v1')) },
     { where: 'zone-2', path: '/zoneingresses/ingress', body: ingress(p(20001)) },
-    { where: 'zone-2', path: '/meshes/default/dataplanes/backend-1', body: dataplane('backend-1', p(21001), 'backend') },
-    { where: 'zone-2', path: '/meshes/default/dataplanes/backend-2', body: dataplane('backend-2', p(21011), 'backend') },
+    { where: 'zone-2', path: '/meshes/default/dataplanes/backend-1', body: dataplane('backend-1', p(21001), backend('v1')) },
+    { where: 'zone-2', path: '/meshes/default/dataplanes/backend-2', body: dataplane('backend-2', p(21011), backend('v2')) },
   ];
 }
 

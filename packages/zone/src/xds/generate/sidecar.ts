@@ -261,7 +261,7 @@ export function generateSidecar(ctx: GenerationContext, dp: LocalDataplane): Gen
  * The last filter of a chain to `cluster`: a TCP proxy, or for HTTP protocols an HTTP connection
  * manager with one route to it (where the HTTP policies apply), as Kuma configures both sides.
  */
-function terminal(protocol: Protocol, stat: string, cluster: string, routeConfigName: string, virtualHost: string): { filters: Draft[]; tcpProxy?: Draft; http?: HttpDraft } {
+export function terminal(protocol: Protocol, stat: string, cluster: string, routeConfigName: string, virtualHost: string): { filters: Draft[]; tcpProxy?: Draft; http?: HttpDraft } {
   if (!isHttp(protocol)) {
     const tcp = tcpProxyFilter(stat, cluster);
     return { filters: [tcp], tcpProxy: tcp['typed_config'] as Draft };

@@ -1,14 +1,14 @@
 import { type Any, XDS_TYPE_URL, identityCertSecretName, type ZoneEgressSpec, type ZoneIngressSpec, meshCaSecretName, meshClusterName, serviceSni, zoneEgressListenerName, zoneIngressListenerName } from '@meshfed/shared';
 import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
 import {
-  addressCluster, type Draft, downstreamMeshTls, edsCluster, encodeEnvoy, type FilterChain, httpConnectionManager, identitySecret, listener, loadAssignment,
+  addressCluster, type Draft, downstreamMeshTls, edsCluster, encodeEnvoy, type FilterChain, identitySecret, listener, loadAssignment,
   meshCaSecret, statPrefix, tcpProxyFilter, useHttp2Upstream,
 } from './envoy-parts.js';
 import { inboundRulesKey } from './matching.js';
-import { isHttp, isHttp2 } from './protocol.js';
-import { rbacFilter, taggedClientProblems } from '../plugins/mesh-traffic-permission.js';
-import { type ProxyView, rulesForKind } from '../rules/index.js';
-import { originationFor, originationProblems } from './sidecar.js';
+import { isHttp2 } from './protocol.js';
+import { type Backends, type InboundDraft, PLUGINS, type SidecarDraft } from '../plugins/index.js';
+import { computeProxyRules, type ProxyView } from '../rules/index.js';
+import { originationFor, originationProblems, terminal } from './sidecar.js';
 import { type Endpoint, endpointInSubset, type ExternalTarget, type LocalZoneProxy, type MeshIndex, NO_SUBSET, remoteEndpointsOf, type SubsetTags, withSubset, ZONE_EGRESS_SERVICE } from './zone-index.js';
 
 /** The identity a ZoneEgress presents in each mesh where it terminates mTLS (for external services). */
@@ -30,59 +30,59 @@ function sniOf(service: string, mesh: string, subset: SubsetTags): string | unde
 }
 
 /**
- * What an ingress routes for one local service: the whole service, and each subset the mesh's routes
- * name that some local instance is in (callers in other zones send the subset's tags in the SNI).
+ * What a zone proxy routes by SNI for one service: the whole service (`all`), and each subset the
+ * mesh's routes name that has instances (`subsetEndpoints`): callers send the subset's tags in the SNI.
+ * An ingress serves its local instances; an egress, other zones' ingresses with instances of it.
  */
-function ingressTargets(mesh: MeshIndex, service: string, all: readonly Endpoint[]): SniTarget[] {
+function sniTargets(mesh: MeshIndex, service: string, all: readonly Endpoint[], subsetEndpoints: (subset: SubsetTags) => readonly Endpoint[]): SniTarget[] {
   const out: SniTarget[] = [{ subset: NO_SUBSET, sni: serviceSni(service, mesh.name), eps: all }];
   for (const subset of mesh.subsets.get(service) ?? []) {
     const sni = sniOf(service, mesh.name, subset);
-    const eps = all.filter((e) => endpointInSubset(e, subset));
-    if (sni !== undefined && eps.length > 0) out.push({ subset, sni, eps });
-  }
-  return out;
-}
-
-/** The same at an egress, for a service of other zones: their ingresses that have instances of each subset. */
-function egressTargets(mesh: MeshIndex, service: string, all: readonly Endpoint[]): SniTarget[] {
-  const out: SniTarget[] = [{ subset: NO_SUBSET, sni: serviceSni(service, mesh.name), eps: all }];
-  for (const subset of mesh.subsets.get(service) ?? []) {
-    const sni = sniOf(service, mesh.name, subset);
-    const eps = remoteEndpointsOf(mesh, service, subset);
+    const eps = subsetEndpoints(subset);
     if (sni !== undefined && eps.length > 0) out.push({ subset, sni, eps });
   }
   return out;
 }
 
 /**
- * Who may reach an external service through the egress (Kuma: a MeshTrafficPermission whose
- * top-level targetRef selects the ExternalService, by `kuma.io/service` or Mesh): the `from` rules
- * computed for it as if it were an inbound with its tags, as an RBAC filter. Nothing allowing a
- * client denies it, as on a sidecar's inbound.
+ * An external service's chain at the egress, and its cluster, shaped by the policies as a sidecar's
+ * inbound is (Kuma configures an egress's external services from the `from` rules computed for them):
+ * the ExternalService stands as an inbound with its tags, so MeshTrafficPermission (who may reach it:
+ * nobody unless allowed, as on a sidecar), MeshTimeout, MeshCircuitBreaker, MeshRateLimit,
+ * MeshFaultInjection and MeshAccessLog apply through their plugins, unchanged. An HTTP service gets an
+ * HTTP connection manager whose route rewrites the Host header to the external host, as Kuma does (the
+ * caller addressed the mesh's name for it, the server expects its own).
  */
-function externalServicePermissions(mesh: MeshIndex, target: ExternalTarget): { filter: Draft; problems: string[] } {
+function externalServiceChain(ctx: GenerationContext, mesh: MeshIndex, target: ExternalTarget): { chain: FilterChain; cluster: Draft; problems: string[] } {
+  const name = meshClusterName(mesh.name, target.service);
   const view: ProxyView = {
     name: `${target.name}.external`, mesh: mesh.name,
     spec: { networking: { address: EXTERNAL_VIEW_ADDRESS, inbound: [{ port: EXTERNAL_VIEW_PORT, tags: { ...target.tags } }] } } as ProxyView['spec'],
   };
-  const rules = rulesForKind('MeshTrafficPermission', view, mesh.policies);
-  const from = rules?.from[inboundRulesKey({ address: EXTERNAL_VIEW_ADDRESS, port: EXTERNAL_VIEW_PORT })] ?? [];
-  return { filter: rbacFilter(mesh.name, statPrefix(meshClusterName(mesh.name, target.service)), from), problems: [...(rules?.warnings ?? []), ...taggedClientProblems(from)] };
+  const rules = computeProxyRules(view, mesh.policies);
+  const cluster = addressCluster(name, target.host, target.port, originationFor(target));
+  if (isHttp2(target.protocol)) useHttp2Upstream(cluster);
+  const ends = terminal(target.protocol, statPrefix(name), name, `egress:${name}`, target.service);
+  const route = ends.http?.routes[0]?.['route'] as Draft | undefined;
+  if (route) route['host_rewrite_literal'] = target.host;
+  const inbound: InboundDraft = {
+    rulesKey: inboundRulesKey({ address: EXTERNAL_VIEW_ADDRESS, port: EXTERNAL_VIEW_PORT }), port: EXTERNAL_VIEW_PORT, service: target.service, tags: target.tags,
+    localClusterName: name, localCluster: cluster, protocol: target.protocol, ...ends,
+    transportSocket: downstreamMeshTls(mesh.name, { prefix: `spiffe://${mesh.name}/` }),
+  };
+  const draft: SidecarDraft = { mesh, mtls: true, zone: ctx.index.zone, inbounds: [inbound], outbounds: [], backends: NO_BACKENDS, otherClusters: [] };
+  const problems = [...new Set(Object.values(rules).flatMap((r) => r.warnings))];
+  for (const plugin of PLUGINS) plugin.applySidecar(draft, rules[plugin.kind] as never, { problems });
+  return { chain: { serverNames: [serviceSni(target.service, mesh.name)], filters: inbound.filters, transportSocket: inbound.transportSocket! }, cluster, problems };
 }
 const EXTERNAL_VIEW_ADDRESS = '127.0.0.1';
 const EXTERNAL_VIEW_PORT = 1;
-
-/**
- * What forwards an external service's traffic at the egress: a TCP proxy; or, for an HTTP service, an
- * HTTP connection manager whose route rewrites the Host header to the external host, as Kuma does
- * (the caller addressed the mesh's name for it, the server expects its own).
- */
-function externalTerminal(target: ExternalTarget, cluster: string): Draft {
-  if (!isHttp(target.protocol)) return tcpProxyFilter(statPrefix(cluster), cluster);
-  const { filter, http } = httpConnectionManager({ statPrefix: statPrefix(cluster), routeConfigName: `egress:${cluster}`, virtualHost: target.service, cluster, http2: isHttp2(target.protocol) });
-  (http.routes[0]!['route'] as Draft)['host_rewrite_literal'] = target.host;
-  return filter;
-}
+/** An egress's external service is an inbound: no policy plugin asks it for a route backend. */
+const NO_BACKENDS: Backends = {
+  cluster: (service) => {
+    throw new Error(`a zone egress has no outbounds: no route backend (${service}) can be made for it`);
+  },
+};
 
 /**
  * A zone ingress: one listener with the TLS inspector and, per local service of every mesh, an SNI
@@ -103,7 +103,7 @@ export function generateZoneIngress(ctx: GenerationContext, ingress: LocalZonePr
   for (const mesh of index.meshes.values()) {
     for (const [service, all] of mesh.local) {
       deps.push(dep.service(mesh.name, service));
-      for (const { subset, sni, eps } of ingressTargets(mesh, service, all)) {
+      for (const { subset, sni, eps } of sniTargets(mesh, service, all, (subset) => all.filter((e) => endpointInSubset(e, subset)))) {
         const cluster = withSubset(meshClusterName(mesh.name, service), subset);
         chains.push({ serverNames: [sni], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
         clusters.set(cluster, memo.get(`ingress-cluster:${cluster}`, '1', () => encodeEnvoy(XDS_TYPE_URL.cluster, edsCluster(cluster))));
@@ -144,7 +144,7 @@ export function generateZoneEgress(ctx: GenerationContext, egress: LocalZoneProx
     deps.push(dep.mesh(mesh.name));
     for (const [service, all] of mesh.remote) {
       if (mesh.external.has(service)) continue;
-      for (const { subset, sni, eps } of egressTargets(mesh, service, all)) {
+      for (const { subset, sni, eps } of sniTargets(mesh, service, all, (subset) => remoteEndpointsOf(mesh, service, subset))) {
         const cluster = withSubset(meshClusterName(mesh.name, service), subset);
         chains.push({ serverNames: [sni], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
         clusters.set(cluster, memo.get(`egress-cluster:${cluster}`, '1', () => encodeEnvoy(XDS_TYPE_URL.cluster, edsCluster(cluster))));
@@ -161,21 +161,12 @@ export function generateZoneEgress(ctx: GenerationContext, egress: LocalZoneProx
     secrets.set(identityCertSecretName(mesh.name), memo.get(`identity:${mesh.name}:${ZONE_EGRESS_SERVICE}`, cert.version, () => encodeEnvoy(XDS_TYPE_URL.secret, identitySecret(mesh.name, cert.certPem, cert.keyPem))));
     secrets.set(meshCaSecretName(mesh.name), memo.get(`ca:${mesh.name}`, cert.caPem, () => encodeEnvoy(XDS_TYPE_URL.secret, meshCaSecret(mesh.name, cert.caPem))));
     deps.push(dep.policies(mesh.name));
-    for (const [service, target] of mesh.external) {
-      const cluster = meshClusterName(mesh.name, service);
-      const permissions = externalServicePermissions(mesh, target);
-      problems.push(...permissions.problems);
-      chains.push({
-        serverNames: [serviceSni(service, mesh.name)],
-        filters: [permissions.filter, externalTerminal(target, cluster)],
-        transportSocket: downstreamMeshTls(mesh.name, { prefix: `spiffe://${mesh.name}/` }),
-      });
-      clusters.set(cluster, memo.get(`egress-external:${cluster}`, versionOf(versions, dep.service(mesh.name, service)), () => {
-        const c = addressCluster(cluster, target.host, target.port, originationFor(target));
-        if (isHttp2(target.protocol)) useHttp2Upstream(c);
-        return encodeEnvoy(XDS_TYPE_URL.cluster, c);
-      }));
-      problems.push(...originationProblems(target));
+    for (const target of mesh.external.values()) {
+      const shaped = externalServiceChain(ctx, mesh, target);
+      chains.push(shaped.chain);
+      // Keyed by content: the policies shape it, and an unchanged one is encoded once.
+      clusters.set(meshClusterName(mesh.name, target.service), memo.encode(XDS_TYPE_URL.cluster, shaped.cluster));
+      problems.push(...shaped.problems, ...originationProblems(target));
     }
   }
   const net = egress.spec.networking;
