@@ -192,13 +192,22 @@ export function addressCluster(name: string, host: string, port: number, transpo
   };
 }
 
+/** How one caller orders a service's localities instead of the shared default (see loadAssignment). */
+export interface LocalityOrder {
+  /** Each locality's priority, from one of its endpoints; undefined leaves the locality out. */
+  readonly priorityOf: (e: Endpoint) => number | undefined;
+  /** Envoy's overprovisioning factor (percent, default 140): how unhealthy a priority gets before traffic spills over. */
+  readonly overprovisioningFactor?: number;
+}
+
 /**
  * A ClusterLoadAssignment: one locality per zone with the weights of its endpoints summed as the
  * locality's weight (locality-weighted balancing then splits traffic by instances across zones). With
  * `localFirst`, the local zone is priority 0 and every other zone priority 1: Envoy only spills over
- * when the local zone is unhealthy.
+ * when the local zone is unhealthy. An `order` replaces that with the caller's own priorities
+ * (MeshLoadBalancingStrategy), renumbered from 0 without gaps as Envoy requires.
  */
-export function loadAssignment(clusterName: string, endpoints: readonly Endpoint[], localZone: string, localFirst: boolean): Draft {
+export function loadAssignment(clusterName: string, endpoints: readonly Endpoint[], localZone: string, localFirst: boolean, order?: LocalityOrder): Draft {
   const groups = new Map<string, Endpoint[]>();
   for (const e of endpoints) {
     const key = `${e.zone}\u0000${e.subZone ?? ''}`;
@@ -208,19 +217,27 @@ export function loadAssignment(clusterName: string, endpoints: readonly Endpoint
   }
   const local = `${localZone}\u0000`;
   const keys = [...groups.keys()].sort((a, b) => (a === local ? -1 : b === local ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  const ordered = order ? keys.map((k) => [k, order.priorityOf(groups.get(k)![0]!)] as const).filter((x): x is readonly [string, number] => x[1] !== undefined) : undefined;
+  const ranks = ordered ? [...new Set(ordered.map(([, p]) => p))].sort((a, b) => a - b) : [];
+  const priority = (key: string): number => {
+    if (ordered) return ranks.indexOf(ordered.find(([k]) => k === key)![1]);
+    // Priorities must start at 0 without gaps: with no local endpoints, the others are priority 0.
+    return localFirst && key !== local && groups.has(local) ? 1 : 0;
+  };
   return {
     cluster_name: clusterName,
-    endpoints: keys.map((key) => {
+    endpoints: (ordered ? ordered.map(([k]) => k) : keys).map((key) => {
       const list = groups.get(key)!;
       const { zone, subZone } = list[0]!;
+      const p = priority(key);
       return {
         locality: { zone, ...(subZone !== undefined ? { sub_zone: subZone } : {}) },
         lb_endpoints: list.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, load_balancing_weight: { value: e.weight } })),
         load_balancing_weight: { value: list.reduce((s, e) => s + e.weight, 0) },
-        // Priorities must start at 0 without gaps: with no local endpoints, the others are priority 0.
-        ...(localFirst && key !== local && groups.has(local) ? { priority: 1 } : {}),
+        ...(p > 0 ? { priority: p } : {}),
       };
     }),
+    ...(order?.overprovisioningFactor !== undefined ? { policy: { overprovisioning_factor: { value: order.overprovisioningFactor } } } : {}),
   };
 }
 

@@ -5,7 +5,7 @@ import {
 import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext } from './context.js';
 import { LayeredResources, sharedResources } from '../snapshot.js';
 import {
-  addressCluster, type Draft, downstreamMeshTls, edsCluster, encodeEnvoy, type HttpDraft, httpConnectionManager, identitySecret, listener, listenerOnTail, listenerTail,
+  addressCluster, type Draft, type LocalityOrder, downstreamMeshTls, edsCluster, encodeEnvoy, type HttpDraft, httpConnectionManager, identitySecret, listener, listenerOnTail, listenerTail,
   loadAssignment, meshCaSecret, statPrefix, tcpProxyFilter, upstreamMeshTls, upstreamOriginationTls, useHttp2Upstream,
 } from './envoy-parts.js';
 import { isHttp, isHttp2, type Protocol, protocolOf } from './protocol.js';
@@ -108,6 +108,8 @@ export const servicesOfIdentity = (identity: string): string[] => identity.split
  */
 interface OutboundTarget {
   readonly name: string;
+  /** The instances its endpoints (EDS) are made of; undefined when dialled directly. */
+  readonly endpointList?: readonly Endpoint[];
   /** Dialled directly (an ExternalService without zoneEgress): the external host, which HTTP requests must name. */
   readonly externalHost?: string;
   readonly cluster: () => Draft;
@@ -174,7 +176,7 @@ function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: s
     : destination.endpoints.length === 0 && mesh.zoneEgress && (external || (mesh.remote.get(service)?.length ?? 0) > 0)
       ? [`${service} is reached through a ZoneEgress (routing.zoneEgress), and this zone has none: its traffic has no endpoints`]
       : [];
-  return { name: clusterName, cluster, protocol, endpoints, problems };
+  return { name: clusterName, cluster, protocol, endpoints, endpointList: reachable, problems };
 }
 
 /**
@@ -283,6 +285,7 @@ function draftOf(
   const otherClusters: Draft[] = [];
   const made = new Set<string>();
   const externalHosts = new Map<string, string>();
+  const endpointLists = new Map<string, readonly Endpoint[]>();
   const backends = {
     cluster(service: string, subset: SubsetTags = NO_SUBSET): string {
       if (!isWhole(subset) && mesh.external.has(service)) {
@@ -300,9 +303,21 @@ function draftOf(
       else if (isWhole(subset) && !draftDone) destinations.set(service, { clusters: [cluster], protocol: target.protocol });
       else otherClusters.push(cluster);
       if (target.endpoints) endpoints.set(target.name, target.endpoints);
+      if (target.endpointList) endpointLists.set(target.name, target.endpointList);
       if (target.externalHost !== undefined) externalHosts.set(target.name, target.externalHost);
       problems.push(...target.problems);
       return target.name;
+    },
+    orderLocalities(cluster: Draft, variant: string, order: LocalityOrder): boolean {
+      const name = cluster['name'] as string;
+      const list = endpointLists.get(name);
+      const eds = cluster['eds_cluster_config'] as Draft | undefined;
+      if (!list || !eds) return false;
+      const resource = `${name}:${variant}`;
+      eds['service_name'] = resource;
+      endpoints.delete(name);
+      endpoints.set(resource, ctx.memo.encode(XDS_TYPE_URL.endpoint, loadAssignment(resource, list, ctx.index.zone, false, order)));
+      return true;
     },
   };
   let draftDone = false;

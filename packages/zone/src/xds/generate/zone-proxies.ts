@@ -77,11 +77,12 @@ function externalServiceChain(ctx: GenerationContext, mesh: MeshIndex, target: E
 }
 const EXTERNAL_VIEW_ADDRESS = '127.0.0.1';
 const EXTERNAL_VIEW_PORT = 1;
-/** An egress's external service is an inbound: no policy plugin asks it for a route backend. */
+/** An egress's external service is an inbound: no policy plugin asks it for a route backend or its endpoints. */
 const NO_BACKENDS: Backends = {
   cluster: (service) => {
     throw new Error(`a zone egress has no outbounds: no route backend (${service}) can be made for it`);
   },
+  orderLocalities: () => false,
 };
 
 /**

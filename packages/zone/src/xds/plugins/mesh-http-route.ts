@@ -1,6 +1,6 @@
 import type { Draft } from '../generate/envoy-parts.js';
 import { type MeshIndex, subsetTags } from '../generate/zone-index.js';
-import type { HTTPRouteRule } from '../rules/index.js';
+import { type HTTPRouteRule, ruleMatchesHash } from '../rules/index.js';
 import { backendClusters } from './backend-refs.js';
 import { escapeRegex, fractionalPercent, headerMatcher, headerValueOptions } from './envoy-values.js';
 import type { Backends, PolicyPlugin } from './types.js';
@@ -51,7 +51,8 @@ function prefixRewrite(action: Draft, match: Match, replacement: string): void {
 
 /** One Envoy route for one match of a rule: its filters applied, to its backends (or the destination service). */
 function envoyRoute(match: Match, rule: HTTPRouteRule, service: string, mesh: MeshIndex, backends: Backends, where: string, problems: string[]): Draft | undefined {
-  const route: Draft = { match: routeMatch(match) };
+  // Named by the hash of its rule's matches: policies that target the MeshHTTPRoute find it by that (routeConf).
+  const route: Draft = { name: ruleMatchesHash(rule.matches), match: routeMatch(match) };
   const filters: readonly Filter[] = rule.default.filters ?? [];
   const redirect = filters.find((f) => f.type === 'RequestRedirect')?.requestRedirect;
   if (redirect) {

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '@meshfed/shared';
 import type { Draft } from '../generate/envoy-parts.js';
 import { isHttp } from '../generate/protocol.js';
 import { envoyDuration } from './envoy-values.js';
@@ -128,13 +130,43 @@ function crossesZones(draft: SidecarDraft, service: string): boolean {
   return draft.mtls && !draft.mesh.external.has(service) && (draft.mesh.remote.get(service)?.length ?? 0) > 0;
 }
 
+type Failover = NonNullable<NonNullable<NonNullable<Conf['localityAwareness']>['crossZone']>['failover']>[number];
+
+/** The locality standing for other zones behind the local ZoneEgress (generate/sidecar.ts destinationOf). */
+const EGRESS_SUB_ZONE = 'zone-egress';
+
 /**
- * Locality awareness. What Kuma does per caller in the endpoints (other zones at priority 1 unless
- * `disabled`; affinity tags as weighted sub-zones; cross-zone failover as further priorities and an
- * overprovisioning factor) cannot be done here: meshfed's ClusterLoadAssignment of a service is one
- * resource shared by every caller, local-first exactly when the mesh has
- * `routing.localityAwareLoadBalancing`. The cluster part is done (`disabled` drops locality-weighted
- * balancing); the rest is said where it makes a difference.
+ * The caller's priority of each locality (Kuma's crossZone failover): the local zone first (0); then
+ * each failover entry that applies to the caller's zone (no `from`, or `from.zones` naming it), in
+ * order, one priority each: `Any` every zone not yet placed, `Only` its zones, `AnyExcept` every
+ * zone but its own, `None` ends the list. Zones no entry places get no traffic. Without failover
+ * entries every other zone is priority 1. A local ZoneEgress stands for every other zone at once
+ * (zones cannot be told apart behind it): the first entry that places any zone places it.
+ */
+function failoverPriorities(zone: string, failover: readonly Failover[] | undefined): (e: { zone: string; subZone?: string | undefined }) => number | undefined {
+  const entries = (failover ?? []).filter((f) => !f.from || f.from.zones.includes(zone));
+  return (e) => {
+    if (e.zone === zone && e.subZone === undefined) return 0;
+    if (failover === undefined) return 1;
+    const egress = e.subZone === EGRESS_SUB_ZONE;
+    for (const [i, f] of entries.entries()) {
+      const zones = f.to.zones ?? [];
+      if (f.to.type === 'None') return undefined;
+      if (f.to.type === 'Any' || egress) return i + 1;
+      if (f.to.type === 'Only' && zones.includes(e.zone)) return i + 1;
+      if (f.to.type === 'AnyExcept' && !zones.includes(e.zone)) return i + 1;
+    }
+    return undefined;
+  };
+}
+
+/**
+ * Locality awareness, per caller (Kuma orders a destination's localities for each proxy its policy
+ * selects): the destination's clusters get this proxy's own endpoint order (Backends.orderLocalities)
+ * when it differs from the shared one, which is local-first exactly when the mesh has
+ * `routing.localityAwareLoadBalancing`. On unless `disabled`: the local zone first, then other zones,
+ * or the crossZone failover order with its threshold as Envoy's overprovisioning factor. `disabled`
+ * also drops locality-weighted balancing. Affinity tags are not supported yet (said).
  */
 function applyLocality(draft: SidecarDraft, d: Destination, conf: Conf, origins: string, problems: string[]): void {
   const la = conf.localityAwareness;
@@ -147,20 +179,29 @@ function applyLocality(draft: SidecarDraft, d: Destination, conf: Conf, origins:
       if (Object.keys(common).length === 0) delete cluster['common_lb_config'];
     }
   }
-  const crossZone = crossesZones(draft, d.service);
-  if (disabled && crossZone && draft.mesh.localityAware) {
-    problems.push(`MeshLoadBalancingStrategy ${origins}: localityAwareness.disabled for ${d.service} is not applied to its endpoints: mesh ${draft.mesh.name} has routing.localityAwareLoadBalancing, so other zones' endpoints stay behind the local ones (priority 1) for every caller`);
+  if (!disabled && (la?.localZone?.affinityTags?.length ?? 0) > 0) {
+    problems.push(`MeshLoadBalancingStrategy ${origins}: localityAwareness.localZone.affinityTags for ${d.service} is not supported yet: the local zone's instances are balanced as one locality`);
   }
-  if (!disabled && crossZone && !draft.mesh.localityAware) {
-    problems.push(`MeshLoadBalancingStrategy ${origins}: locality-aware balancing for ${d.service} (on unless localityAwareness.disabled) is not applied: its endpoints are shared by every caller, and other zones are kept behind the local one only when mesh ${draft.mesh.name} has routing.localityAwareLoadBalancing`);
+  if (!crossesZones(draft, d.service)) return;
+  const crossZone = disabled ? undefined : la?.crossZone;
+  // The shared endpoints already are what this caller needs: nothing of its own.
+  if (disabled ? !draft.mesh.localityAware : draft.mesh.localityAware && crossZone === undefined) return;
+  const threshold = crossZone?.failoverThreshold?.percentage;
+  const order = {
+    priorityOf: disabled ? () => 0 : failoverPriorities(draft.zone, crossZone?.failover),
+    // Kuma: a priority counts as healthy down to `threshold` percent of healthy endpoints.
+    ...(threshold !== undefined && Number(threshold) > 0 ? { overprovisioningFactor: Math.round(10_000 / Number(threshold)) } : {}),
+  };
+  const variant = disabled ? 'no-failover' : crossZone === undefined ? 'local-first' : `failover-${stableKey(crossZone)}`;
+  if (crossZone?.failover?.some((f) => f.to.type === 'Only' || f.to.type === 'AnyExcept') && draft.mesh.zoneEgress) {
+    problems.push(`MeshLoadBalancingStrategy ${origins}: crossZone failover for ${d.service} names zones, which cannot be told apart behind the zone egress (routing.zoneEgress): the egress takes the first failover priority that places any zone`);
   }
-  if (disabled) return;
-  if ((la?.localZone?.affinityTags?.length ?? 0) > 0) {
-    problems.push(`MeshLoadBalancingStrategy ${origins}: localityAwareness.localZone.affinityTags for ${d.service} is not supported: it needs endpoints grouped by the caller's own tags, and a service's endpoints are shared by every caller`);
-  }
-  if (la?.crossZone !== undefined) {
-    problems.push(`MeshLoadBalancingStrategy ${origins}: localityAwareness.crossZone for ${d.service} is not supported: failover order and threshold need per-caller endpoint priorities; other zones are used ${draft.mesh.localityAware ? 'when the local zone is unhealthy' : 'like the local one'}`);
-  }
+  for (const cluster of d.clusters) draft.backends.orderLocalities(cluster, variant, order);
+}
+
+/** A short stable name for a conf (its canonical JSON, hashed): the endpoint variant's resource name. */
+function stableKey(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('base64url').slice(0, 10);
 }
 
 /**

@@ -100,5 +100,8 @@ export const meshRateLimitPlugin: PolicyPlugin<'MeshRateLimit'> = {
       const rule = computeForAnyClient(rules.from[ib.rulesKey]);
       if (rule) applyInbound(ib, rule, ctx.problems);
     }
+    // `to` (on a MeshGateway or a MeshHTTPRoute) limits a route's traffic: not applied to a sidecar's routes yet.
+    const routed = [...new Set(rules.to.flatMap((r) => r.origins))];
+    if (routed.length > 0) ctx.problems.push(`MeshRateLimit ${routed.join(', ')}: a \`to\` rate limit (per route) is not applied on sidecars yet; only \`from\` is`);
   },
 };

@@ -1,6 +1,6 @@
 import { type Draft, type HttpDraft, upstreamHttpOptions } from '../generate/envoy-parts.js';
 import { isHttp, type Protocol } from '../generate/protocol.js';
-import { destinations } from './destinations.js';
+import { destinations, routeConf } from './destinations.js';
 import { envoyDuration } from './envoy-values.js';
 import type { PolicyPlugin } from './types.js';
 import type { ToConf } from '../rules/index.js';
@@ -45,17 +45,26 @@ function configureCluster(conf: Conf, protocol: Protocol, cluster: Draft): void 
  * forwards. The manager's own connection idle timeout is 0 as in Kuma: MeshTimeout's `idleTimeout`
  * lives on the cluster for HTTP.
  */
-function configureListener(conf: Conf, tcpProxy: Draft | undefined, http: HttpDraft | undefined): void {
+function configureListener(conf: Conf, tcpProxy: Draft | undefined, http: HttpDraft | undefined, perRoute: (route: Draft) => Conf | undefined = () => conf): void {
   if (tcpProxy) tcpProxy['idle_timeout'] = or(conf.idleTimeout, DEFAULTS.idleTimeout);
   if (!http) return;
   http.hcm['stream_idle_timeout'] = or(conf.http?.streamIdleTimeout, DEFAULTS.streamIdleTimeout);
   if (conf.http?.requestHeadersTimeout !== undefined) http.hcm['request_headers_timeout'] = envoyDuration(conf.http.requestHeadersTimeout);
   http.hcm['common_http_protocol_options'] = { idle_timeout: { seconds: 0 } };
-  const timeout = or(conf.http?.requestTimeout, DEFAULTS.requestTimeout);
-  for (const route of http.routes) {
-    const action = route['route'] as Draft | undefined;
-    if (action) action['timeout'] = timeout;
-  }
+  for (const route of http.routes) configureRoute(route, perRoute(route), conf);
+}
+
+/**
+ * A forwarding route's timeout: `requestTimeout` of its own conf (a policy on its MeshHTTPRoute merged
+ * over the destination's) or the destination's; and, where its own conf sets one, its stream idle
+ * timeout (Kuma: the route's idle_timeout).
+ */
+function configureRoute(route: Draft, own: Conf | undefined, destination: Conf | undefined): void {
+  const action = route['route'] as Draft | undefined;
+  const conf = own ?? destination;
+  if (!action || !conf) return;
+  action['timeout'] = or(conf.http?.requestTimeout, DEFAULTS.requestTimeout);
+  if (conf !== destination && conf.http?.streamIdleTimeout !== undefined) action['idle_timeout'] = envoyDuration(conf.http.streamIdleTimeout);
 }
 
 /**
@@ -70,9 +79,13 @@ export const meshTimeoutPlugin: PolicyPlugin<'MeshTimeout'> = {
     if (!rules) return;
     for (const d of destinations(draft)) {
       const conf = rules.toByService[d.service]?.conf;
-      if (!conf) continue;
+      if (!conf) {
+        // Only policies on its MeshHTTPRoutes: those routes alone.
+        for (const ob of d.outbounds) for (const route of ob.http?.routes ?? []) configureRoute(route, routeConf(rules, d.service, route, undefined), undefined);
+        continue;
+      }
       for (const cluster of d.clusters) configureCluster(conf, d.protocol, cluster);
-      for (const ob of d.outbounds) configureListener(conf, ob.tcpProxy, ob.http);
+      for (const ob of d.outbounds) configureListener(conf, ob.tcpProxy, ob.http, (route) => routeConf(rules, d.service, route, conf));
     }
     for (const ib of draft.inbounds) {
       const conf = computeForAnyClient(rules.from[ib.rulesKey])?.conf as Conf | undefined;

@@ -1,5 +1,5 @@
 import type { EnvoyObject } from '@meshfed/shared';
-import type { Draft, HttpDraft } from '../generate/envoy-parts.js';
+import type { Draft, HttpDraft, LocalityOrder } from '../generate/envoy-parts.js';
 import type { Protocol } from '../generate/protocol.js';
 import type { MeshIndex } from '../generate/zone-index.js';
 import type { PolicyKind, TypedRules } from '../rules/index.js';
@@ -29,6 +29,13 @@ export interface SidecarDraft {
 export interface Backends {
   /** The name of the cluster to `service`, or to the instances of it that have all of `subset`'s tags. */
   cluster(service: string, subset?: Readonly<Record<string, string>>): string;
+  /**
+   * Gives this proxy its own endpoints for an EDS cluster of its draft: the same instances with their
+   * localities ordered by `order`, as the resource `<cluster>:<variant>`, which the cluster then asks
+   * EDS for (the shared resource is the default order, for every other caller). False when the
+   * cluster has no endpoints by EDS (an external service dialled directly).
+   */
+  orderLocalities(cluster: Draft, variant: string, order: LocalityOrder): boolean;
 }
 
 export interface InboundDraft {
