@@ -15,7 +15,7 @@ import { RulesCache } from '../generate/matching.js';
 import { generateSidecar } from '../generate/sidecar.js';
 import { buildZoneIndex, type ResourceView } from '../generate/zone-index.js';
 import { isPolicyKind } from '../rules/index.js';
-import { makeSnapshot } from '../snapshot.js';
+import { checkSnapshot, makeSnapshot } from '../snapshot.js';
 
 const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), 'testdata');
 
@@ -49,7 +49,10 @@ export function generateAll(zone: string, views: readonly (ResourceView & { type
   for (const [id, g] of proxies) {
     const types: Record<string, Record<string, unknown>> = {};
     if (g.resources) {
-      for (const [type, t] of Object.entries(makeSnapshot(g.resources).types)) {
+      const snapshot = makeSnapshot(g.resources);
+      // Every resource decodes and names itself, every EDS cluster has its endpoints, every listener its routes.
+      assert.deepEqual(checkSnapshot(snapshot), [], `${id}'s snapshot is consistent`);
+      for (const [type, t] of Object.entries(snapshot.types)) {
         if (t.entries.size === 0) continue;
         types[type] = Object.fromEntries([...t.entries.values()].sort((a, b) => (a.key < b.key ? -1 : 1)).map((e) => [e.key, toEnvoyJson(e.resource)]));
       }
