@@ -198,6 +198,11 @@ export interface LocalityOrder {
   readonly priorityOf: (e: Endpoint) => number | undefined;
   /** Envoy's overprovisioning factor (percent, default 140): how unhealthy a priority gets before traffic spills over. */
   readonly overprovisioningFactor?: number;
+  /**
+   * Splits the local zone's instances into localities (sub-zones) that share its traffic by weight
+   * (MeshLoadBalancingStrategy affinity tags): each instance's group and the group's locality weight.
+   */
+  readonly localGroup?: (e: Endpoint) => { readonly name: string; readonly weight: number };
 }
 
 /**
@@ -209,14 +214,19 @@ export interface LocalityOrder {
  */
 export function loadAssignment(clusterName: string, endpoints: readonly Endpoint[], localZone: string, localFirst: boolean, order?: LocalityOrder): Draft {
   const groups = new Map<string, Endpoint[]>();
+  const groupOf = new Map<string, { readonly name: string; readonly weight: number }>();
   for (const e of endpoints) {
-    const key = `${e.zone}\u0000${e.subZone ?? ''}`;
+    const group = order?.localGroup && e.zone === localZone && e.subZone === undefined ? order.localGroup(e) : undefined;
+    const key = `${e.zone}\u0000${e.subZone ?? ''}${group ? `\u0001${group.name}` : ''}`;
+    if (group) groupOf.set(key, group);
     const list = groups.get(key);
     if (list) list.push(e);
     else groups.set(key, [e]);
   }
   const local = `${localZone}\u0000`;
-  const keys = [...groups.keys()].sort((a, b) => (a === local ? -1 : b === local ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  // The local zone (all its groups) first, then by key.
+  const isLocal = (k: string) => k === local || k.startsWith(`${local}\u0001`);
+  const keys = [...groups.keys()].sort((a, b) => (isLocal(a) !== isLocal(b) ? (isLocal(a) ? -1 : 1) : a < b ? -1 : a > b ? 1 : 0));
   const ordered = order ? keys.map((k) => [k, order.priorityOf(groups.get(k)![0]!)] as const).filter((x): x is readonly [string, number] => x[1] !== undefined) : undefined;
   const ranks = ordered ? [...new Set(ordered.map(([, p]) => p))].sort((a, b) => a - b) : [];
   const priority = (key: string): number => {
@@ -228,12 +238,15 @@ export function loadAssignment(clusterName: string, endpoints: readonly Endpoint
     cluster_name: clusterName,
     endpoints: (ordered ? ordered.map(([k]) => k) : keys).map((key) => {
       const list = groups.get(key)!;
-      const { zone, subZone } = list[0]!;
+      const { zone } = list[0]!;
+      const group = groupOf.get(key);
+      const subZone = group?.name ?? list[0]!.subZone;
       const p = priority(key);
       return {
         locality: { zone, ...(subZone !== undefined ? { sub_zone: subZone } : {}) },
         lb_endpoints: list.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, load_balancing_weight: { value: e.weight } })),
-        load_balancing_weight: { value: list.reduce((s, e) => s + e.weight, 0) },
+        // An affinity group's share is its weight, not its size (Kuma: "groups share traffic by weight").
+        load_balancing_weight: { value: group?.weight ?? list.reduce((s, e) => s + e.weight, 0) },
         ...(p > 0 ? { priority: p } : {}),
       };
     }),

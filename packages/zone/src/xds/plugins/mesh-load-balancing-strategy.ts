@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '@meshfed/shared';
 import type { Draft } from '../generate/envoy-parts.js';
+import type { Endpoint } from '../generate/zone-index.js';
 import { isHttp } from '../generate/protocol.js';
 import { envoyDuration } from './envoy-values.js';
 import type { ToConf } from '../rules/index.js';
@@ -165,8 +166,9 @@ function failoverPriorities(zone: string, failover: readonly Failover[] | undefi
  * selects): the destination's clusters get this proxy's own endpoint order (Backends.orderLocalities)
  * when it differs from the shared one, which is local-first exactly when the mesh has
  * `routing.localityAwareLoadBalancing`. On unless `disabled`: the local zone first, then other zones,
- * or the crossZone failover order with its threshold as Envoy's overprovisioning factor. `disabled`
- * also drops locality-weighted balancing. Affinity tags are not supported yet (said).
+ * or the crossZone failover order with its threshold as Envoy's overprovisioning factor; the local
+ * zone's instances in weighted affinity groups (affinityGroups). `disabled` also drops
+ * locality-weighted balancing.
  */
 function applyLocality(draft: SidecarDraft, d: Destination, conf: Conf, origins: string, problems: string[]): void {
   const la = conf.localityAwareness;
@@ -179,24 +181,50 @@ function applyLocality(draft: SidecarDraft, d: Destination, conf: Conf, origins:
       if (Object.keys(common).length === 0) delete cluster['common_lb_config'];
     }
   }
-  if (!disabled && (la?.localZone?.affinityTags?.length ?? 0) > 0) {
-    problems.push(`MeshLoadBalancingStrategy ${origins}: localityAwareness.localZone.affinityTags for ${d.service} is not supported yet: the local zone's instances are balanced as one locality`);
-  }
-  if (!crossesZones(draft, d.service)) return;
-  const crossZone = disabled ? undefined : la?.crossZone;
+  const affinity = disabled ? undefined : affinityGroups(draft, la?.localZone?.affinityTags);
+  const crosses = crossesZones(draft, d.service);
+  const crossZone = disabled || !crosses ? undefined : la?.crossZone;
   // The shared endpoints already are what this caller needs: nothing of its own.
-  if (disabled ? !draft.mesh.localityAware : draft.mesh.localityAware && crossZone === undefined) return;
+  const priorities = crosses && (disabled ? draft.mesh.localityAware : !draft.mesh.localityAware || crossZone !== undefined);
+  if (!priorities && !affinity) return;
   const threshold = crossZone?.failoverThreshold?.percentage;
   const order = {
     priorityOf: disabled ? () => 0 : failoverPriorities(draft.zone, crossZone?.failover),
     // Kuma: a priority counts as healthy down to `threshold` percent of healthy endpoints.
     ...(threshold !== undefined && Number(threshold) > 0 ? { overprovisioningFactor: Math.round(10_000 / Number(threshold)) } : {}),
+    ...(affinity ? { localGroup: affinity.group } : {}),
   };
-  const variant = disabled ? 'no-failover' : crossZone === undefined ? 'local-first' : `failover-${stableKey(crossZone)}`;
+  const variant = disabled ? 'no-failover'
+    : crossZone === undefined && !affinity ? 'local-first'
+      : `${affinity ? 'affinity' : 'failover'}-${stableKey({ crossZone, affinity: affinity?.key })}`;
   if (crossZone?.failover?.some((f) => f.to.type === 'Only' || f.to.type === 'AnyExcept') && draft.mesh.zoneEgress) {
     problems.push(`MeshLoadBalancingStrategy ${origins}: crossZone failover for ${d.service} names zones, which cannot be told apart behind the zone egress (routing.zoneEgress): the egress takes the first failover priority that places any zone`);
   }
   for (const cluster of d.clusters) draft.backends.orderLocalities(cluster, variant, order);
+}
+
+type AffinityTag = NonNullable<NonNullable<NonNullable<Conf['localityAwareness']>['localZone']>['affinityTags']>[number];
+
+/**
+ * Kuma's localZone affinity: the local zone's instances that share the caller's value of the first
+ * tag form one group, those sharing the second the next, the rest a last one; the groups share the
+ * local zone's traffic by weight (the tags' own, or, when none is given, 90/9/…/1: each tag ten times
+ * the next). The caller's tags are its inbounds' (the first inbound setting a key wins); a tag the
+ * caller lacks groups nobody. `key` names what the groups depend on, for the endpoints' name.
+ */
+function affinityGroups(draft: SidecarDraft, tags: readonly AffinityTag[] | undefined): { group: (e: Endpoint) => { name: string; weight: number }; key: unknown } | undefined {
+  if (!tags || tags.length === 0) return undefined;
+  const caller: Record<string, string> = {};
+  for (const ib of draft.inbounds) for (const [k, v] of Object.entries(ib.tags)) caller[k] ??= v;
+  const n = tags.length;
+  const levels = tags.map((t, i) => ({ key: t.key, value: caller[t.key], weight: t.weight ?? 9 * 10 ** (n - 1 - i) }));
+  return {
+    group: (e) => {
+      for (const l of levels) if (l.value !== undefined && e.tags?.[l.key] === l.value) return { name: `${l.key}=${l.value}`, weight: l.weight };
+      return { name: 'other', weight: 1 };
+    },
+    key: levels,
+  };
 }
 
 /** A short stable name for a conf (its canonical JSON, hashed): the endpoint variant's resource name. */
