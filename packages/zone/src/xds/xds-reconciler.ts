@@ -264,7 +264,15 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       const generatedByType = new Map<string, number>();
       const regenerate = (proxyId: string, type: string, gen: () => GeneratedProxy) => {
         const state = proxies.get(proxyId);
-        const out = gen();
+        let out: GeneratedProxy;
+        try {
+          out = gen();
+        } catch (err) {
+          // One proxy's configuration failing (a value Envoy's types cannot hold, a bug) must not stop the
+          // run for every other proxy: this one keeps what it has, says why, and is tried again when
+          // what it depended on changes (or on the next full run).
+          out = { resources: undefined, deps: state?.deps ?? [], problems: [`its configuration could not be generated: ${(err as Error).message}; it keeps its previous one`] };
+        }
         generated++;
         let published = false;
         if (out.resources) published = o.cache.set(proxyId, makeSnapshot(out.resources));

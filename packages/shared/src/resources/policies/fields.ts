@@ -5,8 +5,10 @@ import { durationSchema, durationToMs } from '../meta.js';
 export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `must be one of ${values.join(', ')}` });
 
-export const positiveInt = z.number().int('must be an integer').min(1, 'must be greater than 0');
-export const nonNegativeInt = z.number().int('must be an integer').min(0, 'must not be negative');
+/** The largest value Envoy's counts, limits and weights hold (uint32). */
+export const UINT32_MAX = 4_294_967_295;
+export const positiveInt = z.number().int('must be an integer').min(1, 'must be greater than 0').max(UINT32_MAX, `must be at most ${UINT32_MAX}`);
+export const nonNegativeInt = z.number().int('must be an integer').min(0, 'must not be negative').max(UINT32_MAX, `must be at most ${UINT32_MAX}`);
 
 // Zero disables most Envoy timeouts, but for intervals and connect timeouts it is either rejected by
 // Envoy or means a busy loop. The format check runs first, so an invalid string gets one message.

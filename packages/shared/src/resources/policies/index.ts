@@ -22,6 +22,7 @@ export * from './mesh-tcp-route.js';
 export * from './mesh-timeout.js';
 export * from './mesh-traffic-permission.js';
 export * from './target-ref.js';
+export { UINT32_MAX } from './fields.js';
 
 /** Every targetRef policy type, in the order the CLI lists them. */
 export const POLICY_DESCRIPTORS = [

@@ -467,6 +467,13 @@ describe('MeshTCPRoute', () => {
     rejects(to([{ default: { backendRefs: [{ kind: 'Mesh' }] } }]), 'spec.to[0].rules[0].default.backendRefs[0].kind', /MeshService/);
     rejects(to([{ default: { backendRefs: [{ ...backend, weight: 0 }, { ...backend, name: 'b2', weight: 0 }] } }]), 'spec.to[0].rules[0].default.backendRefs', /must not all be 0/);
     accepts(to([{ default: { backendRefs: [{ ...backend, weight: 0 }, { ...backend, name: 'b2' }] } }]));
+    // Envoy's weights and limits are uint32: what cannot be encoded is refused when written.
+    rejects(to([{ default: { backendRefs: [{ ...backend, weight: 1_000_001 }] } }]), 'spec.to[0].rules[0].default.backendRefs[0].weight', /at most 1000000/);
+    rejects(
+      policy('MeshCircuitBreaker', { to: [{ targetRef: { kind: 'Mesh' }, default: { connectionLimits: { maxConnections: 4_294_967_296 } } }] }),
+      'spec.to[0].default.connectionLimits.maxConnections',
+      /at most 4294967295/,
+    );
   });
 });
 

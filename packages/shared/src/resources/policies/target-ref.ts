@@ -38,7 +38,8 @@ export function backendRefSchema(allowed: readonly TargetRefKind[]) {
   return z
     .object({
       ...refShape,
-      weight: z.number().int('weight must be an integer').min(0, 'weight must not be negative').optional(),
+      // Envoy's weights are uint32, and a route's weights must add up within one.
+      weight: z.number().int('weight must be an integer').min(0, 'weight must not be negative').max(1_000_000, 'weight must be at most 1000000').optional(),
       port: portSchema.optional(),
     })
     .strict()

@@ -79,10 +79,17 @@ export function dependencyVersions(index: ZoneIndex, rules: RulesCache): Map<str
     for (const [s, t] of m.external) externals.set(s, canonicalJson(t));
     // Which instances are in which subset matters only for services that routes split into subsets.
     const subsetPart = (s: string) => (m.subsets.has(s) ? `\u0003${subsetsKey(m, s)}` : '');
+    // Callers group a service's local instances by these tags (affinity): their values are part of it.
+    const affinityPart = (s: string) => {
+      if (m.affinityTagKeys.length === 0) return '';
+      let out = '\u0003';
+      for (const e of m.local.get(s) ?? []) for (const k of m.affinityTagKeys) out += `${e.tags?.[k] ?? ''}\u0001`;
+      return out;
+    };
     const service = (s: string) => {
       const local = m.local.get(s);
       const remote = m.remote.get(s);
-      return `${local ? endpointsKey(local) : ''}\u0003${remote ? endpointsKey(remote) : ''}\u0003${externals.get(s) ?? ''}\u0003${m.protocols.get(s) ?? ''}${subsetPart(s)}`;
+      return `${local ? endpointsKey(local) : ''}\u0003${remote ? endpointsKey(remote) : ''}\u0003${externals.get(s) ?? ''}\u0003${m.protocols.get(s) ?? ''}${subsetPart(s)}${affinityPart(s)}`;
     };
     for (const s of m.local.keys()) versions.set(dep.service(m.name, s), fastHash(meshPart + service(s)));
     for (const s of m.remote.keys()) if (!versions.has(dep.service(m.name, s))) versions.set(dep.service(m.name, s), fastHash(meshPart + service(s)));

@@ -312,3 +312,20 @@ test('a policy change recomputes the rules of only the proxies it reaches, and t
   assert.equal(run([...edited, r]), 20, 'a MeshHTTPRoute may reach policies targeting it by name: everything');
   assert.equal(run([...edited, r, timeout('nobody', '3s')]), 0, 'a policy selecting no proxy recomputes nothing');
 });
+
+test('a service\'s version follows its instances\' affinity tags when a MeshLoadBalancingStrategy groups by them, and only then', () => {
+  const withNode = (node: string): ResourceView => {
+    const d = dataplane('backend-1', '10.1.0.6', 'backend');
+    const spec = d.spec as { networking: { inbound: { tags: Record<string, string> }[] } };
+    spec.networking.inbound[0]!.tags = { ...spec.networking.inbound[0]!.tags, node };
+    return d;
+  };
+  const affinity = {
+    type: 'MeshLoadBalancingStrategy', name: 'affinity', mesh: 'default', labels: {},
+    spec: { spec: { targetRef: { kind: 'Mesh' }, to: [{ targetRef: { kind: 'MeshService', name: 'backend' }, default: { localityAwareness: { localZone: { affinityTags: [{ key: 'node' }] } } } }] } },
+  } as ResourceView & { type: string };
+  const version = (node: string, policies: (ResourceView & { type: string })[]) =>
+    dependencyVersions(buildZoneIndex(input({ dataplanes: [web, withNode(node)], policies })), new RulesCache()).get(dep.service('default', 'backend'));
+  assert.notEqual(version('n1', [affinity]), version('n2', [affinity]), 'callers group backend by node: a node change reaches them');
+  assert.equal(version('n1', []), version('n2', []), 'nobody groups by node: the tag is not part of the version');
+});

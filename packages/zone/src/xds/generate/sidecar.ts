@@ -218,6 +218,8 @@ function shapeOf(dp: LocalDataplane, identity: string | undefined): string {
 function computeShape(dp: LocalDataplane, identity: string | undefined): string {
   const n = dp.spec.networking;
   let s = `${dp.mesh}\u0001${identity ?? '\u0002'}\u0001`;
+  // A gateway's type and tags select policies (matching reads them): part of what its template shares.
+  if (n.gateway) s += `${n.gateway.type ?? ''}\u0003${Object.keys(n.gateway.tags).sort().map((k) => `${k}=${n.gateway!.tags[k]}`).join(',')}\u0001`;
   for (const ib of n.inbound ?? []) {
     s += `${ib.address === undefined ? '' : ib.address}\u0003${ib.port}\u0003${ib.servicePort ?? ''}\u0003${ib.serviceAddress ?? ''}\u0003`;
     for (const k of Object.keys(ib.tags).sort()) s += `${k}=${ib.tags[k]},`;
@@ -313,7 +315,8 @@ function draftOf(
       const list = endpointLists.get(name);
       const eds = cluster['eds_cluster_config'] as Draft | undefined;
       if (!list || !eds) return false;
-      const resource = `${name}:${variant}`;
+      // '#' is in no tag value, so no service or subset cluster can be named like a variant.
+      const resource = `${name}#${variant}`;
       eds['service_name'] = resource;
       endpoints.delete(name);
       endpoints.set(resource, ctx.memo.encode(XDS_TYPE_URL.endpoint, loadAssignment(resource, list, ctx.index.zone, false, order)));

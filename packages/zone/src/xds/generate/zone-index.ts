@@ -93,6 +93,8 @@ export interface MeshIndex {
    * service): zone ingresses and egresses serve an SNI chain for each, as callers name them.
    */
   readonly subsets: ReadonlyMap<string, readonly Readonly<Record<string, string>>[]>;
+  /** The tag keys the mesh's MeshLoadBalancingStrategies group local instances by (affinity tags). */
+  readonly affinityTagKeys: readonly string[];
   readonly external: ReadonlyMap<string, ExternalTarget>;
   /**
    * The protocol of each service, as its callers speak it: the common protocol of every instance's
@@ -353,6 +355,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       remote: sortAll(remote.get(name)),
       remoteInstances: remoteInstances.get(name) ?? new Map(),
       subsets: routeSubsets(policies.get(name)?.list ?? []),
+      affinityTagKeys: affinityTagKeys(policies.get(name)?.list ?? []),
       external: external.get(name) ?? new Map(),
       protocols: new Map([...(protocols.get(name) ?? [])].concat([...(external.get(name) ?? [])].map(([s, t]) => [s, t.protocol] as const))),
       policies: policies.get(name)?.list ?? [],
@@ -415,6 +418,16 @@ export function remoteEndpointsOf(mesh: MeshIndex, service: string, subset: Read
     byIngress.set(key, { address: r.address, port: r.port, zone: r.zone, weight: (e?.weight ?? 0) + r.instances });
   }
   return sharedAmongIngresses([...byIngress.values()].sort(byAddress));
+}
+
+/** The tag keys of every MeshLoadBalancingStrategy's `localZone.affinityTags`, sorted, each once. */
+function affinityTagKeys(policies: readonly AnyPolicy[]): string[] {
+  const keys = new Set<string>();
+  for (const p of policies) {
+    if (p.type !== 'MeshLoadBalancingStrategy') continue;
+    for (const to of p.spec.to ?? []) for (const t of to.default.localityAwareness?.localZone?.affinityTags ?? []) keys.add(t.key);
+  }
+  return [...keys].sort();
 }
 
 /** A backendRef's tags as a subset: sorted by key, without the service tag (the service names it). */

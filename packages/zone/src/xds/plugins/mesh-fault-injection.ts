@@ -29,8 +29,9 @@ function faultConfig(fault: Fault, origin: string, problems: string[]): Draft | 
   if (fault.responseBandwidth) {
     const [, n, unit] = /^(\d+)(\w+)$/.exec(fault.responseBandwidth.limit)!;
     const kbps = Number(n) * BANDWIDTH_KBPS[unit!]!;
-    if (kbps >= 1) out['response_rate_limit'] = { fixed_limit: { limit_kbps: kbps }, percentage: fractionalPercent(fault.responseBandwidth.percentage) };
-    else problems.push(`${origin}: a response bandwidth must be at least 1kbps: not limited`);
+    if (kbps >= 1 && kbps <= Number.MAX_SAFE_INTEGER) out['response_rate_limit'] = { fixed_limit: { limit_kbps: kbps }, percentage: fractionalPercent(fault.responseBandwidth.percentage) };
+    else if (kbps < 1) problems.push(`${origin}: a response bandwidth must be at least 1kbps: not limited`);
+    else problems.push(`${origin}: a response bandwidth of ${fault.responseBandwidth.limit} is beyond what Envoy can hold: not limited`);
   }
   return Object.keys(out).length > 0 ? out : undefined;
 }

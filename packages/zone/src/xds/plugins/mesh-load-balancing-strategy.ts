@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '@meshfed/shared';
+import { canonicalJson, UINT32_MAX } from '@meshfed/shared';
 import type { Draft } from '../generate/envoy-parts.js';
 import type { Endpoint } from '../generate/zone-index.js';
 import { isHttp } from '../generate/protocol.js';
@@ -191,7 +191,8 @@ function applyLocality(draft: SidecarDraft, d: Destination, conf: Conf, origins:
   const order = {
     priorityOf: disabled ? () => 0 : failoverPriorities(draft.zone, crossZone?.failover),
     // Kuma: a priority counts as healthy down to `threshold` percent of healthy endpoints.
-    ...(threshold !== undefined && Number(threshold) > 0 ? { overprovisioningFactor: Math.round(10_000 / Number(threshold)) } : {}),
+    // (Capped: a threshold near 0 would ask for a factor no uint32 holds; 1,000,000% is already "never spill over".)
+    ...(threshold !== undefined && Number(threshold) > 0 ? { overprovisioningFactor: Math.min(1_000_000, Math.round(10_000 / Number(threshold))) } : {}),
     ...(affinity ? { localGroup: affinity.group } : {}),
   };
   const variant = disabled ? 'no-failover'
@@ -217,7 +218,9 @@ function affinityGroups(draft: SidecarDraft, tags: readonly AffinityTag[] | unde
   const caller: Record<string, string> = {};
   for (const ib of draft.inbounds) for (const [k, v] of Object.entries(ib.tags)) caller[k] ??= v;
   const n = tags.length;
-  const levels = tags.map((t, i) => ({ key: t.key, value: caller[t.key], weight: t.weight ?? 9 * 10 ** (n - 1 - i) }));
+  // Envoy adds a priority's locality weights into a uint32: each is kept within a share of it.
+  const cap = Math.floor(UINT32_MAX / (n + 1));
+  const levels = tags.map((t, i) => ({ key: t.key, value: caller[t.key], weight: Math.min(cap, t.weight ?? 9 * 10 ** (n - 1 - i)) }));
   return {
     group: (e) => {
       for (const l of levels) if (l.value !== undefined && e.tags?.[l.key] === l.value) return { name: `${l.key}=${l.value}`, weight: l.weight };

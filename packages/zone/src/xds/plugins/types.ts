@@ -31,7 +31,7 @@ export interface Backends {
   cluster(service: string, subset?: Readonly<Record<string, string>>): string;
   /**
    * Gives this proxy its own endpoints for an EDS cluster of its draft: the same instances with their
-   * localities ordered by `order`, as the resource `<cluster>:<variant>`, which the cluster then asks
+   * localities ordered by `order`, as the resource `<cluster>#<variant>`, which the cluster then asks
    * EDS for (the shared resource is the default order, for every other caller). False when the
    * cluster has no endpoints by EDS (an external service dialled directly).
    */
