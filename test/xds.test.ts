@@ -66,7 +66,8 @@ test('web in zone-1 reaches backend in zone-2 through the ingress, then through 
     type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] }, routing: { zoneEgress: true },
   }));
   await ok(put(`${z1!.url}/zoneegresses/egress`, { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: 10002 } }));
-  await web.waitFor('backend via zone-1\'s egress', (c) => c.endpoints('backend')?.join() === '127.0.0.1:10002/2@zone-1');
+  // zone-2's instances keep zone-2's locality through the egress: one endpoint per egress, weight 1 (as Kuma).
+  await web.waitFor('backend via zone-1\'s egress', (c) => c.endpoints('backend')?.join() === '127.0.0.1:10002/1@zone-2');
   await web.waitFor('httpbin via zone-1\'s egress', (c) => c.get('cluster', 'httpbin')?.['type'] === 'EDS' && c.endpoints('httpbin')?.join() === '127.0.0.1:10002/1@zone-1');
   const tls = unpack((web.get('cluster', 'backend') as { transport_socket: { typed_config: Any } }).transport_socket.typed_config);
   assert.equal(tls['sni'], 'backend{mesh=default}', 'mesh mTLS names the service in SNI');

@@ -32,13 +32,11 @@ export type Destination =
 export function destinationOf(index: ZoneIndex, mesh: MeshIndex, service: string, subset: SubsetTags = NO_SUBSET): Destination {
   const mtls = mesh.mtlsBackend !== undefined;
   const external = mesh.external.get(service);
-  const egress = (remoteWeight: number): Endpoint[] => {
-    const n = index.egressEndpoints.length;
-    const weight = Math.max(1, Math.round(remoteWeight / Math.max(1, n)));
-    return index.egressEndpoints.map((e) => ({ ...e, weight, subZone: 'zone-egress' }));
-  };
   // routing.zoneEgress cannot be set without mTLS (Mesh validation): the egress always can route.
-  if (external) return mesh.zoneEgress ? { kind: 'endpoints', endpoints: egress(1) } : { kind: 'external-direct', target: external };
+  if (external) {
+    if (!mesh.zoneEgress) return { kind: 'external-direct', target: external };
+    return { kind: 'endpoints', endpoints: index.egressEndpoints.map((e) => ({ ...e, weight: 1, subZone: EGRESS_SUB_ZONE })) };
+  }
   const whole = isWhole(subset);
   const local = whole ? (mesh.local.get(service) ?? []) : (mesh.local.get(service) ?? []).filter((e) => endpointInSubset(e, subset));
   const remote = whole ? (mesh.remote.get(service) ?? []) : remoteEndpointsOf(mesh, service, subset);
@@ -52,8 +50,14 @@ export function destinationOf(index: ZoneIndex, mesh: MeshIndex, service: string
     };
   }
   if (!mesh.zoneEgress) return { kind: 'endpoints', endpoints: [...local, ...remote] };
-  return { kind: 'endpoints', endpoints: [...local, ...egress(remote.reduce((s, e) => s + e.weight, 0))] };
+  // Through the egress, each zone keeps its own locality: every local egress stands for it with weight
+  // 1 (as Kuma), so locality-aware balancing still prefers the local zone and fails over by zone.
+  const zones = [...new Set(remote.map((e) => e.zone))].sort();
+  return { kind: 'endpoints', endpoints: [...local, ...zones.flatMap((zone) => index.egressEndpoints.map((e) => ({ ...e, zone, weight: 1 })))] };
 }
+
+/** The locality of a local ZoneEgress standing in for an external service. */
+export const EGRESS_SUB_ZONE = 'zone-egress';
 
 function decodeDataSource(d: { secret: string } | { inline: string } | { inlineString: string } | undefined): string | undefined {
   if (d === undefined || 'secret' in d) return undefined;

@@ -126,8 +126,8 @@ export function generateZoneIngress(ctx: GenerationContext, ingress: LocalZonePr
 
 /**
  * A zone egress, serving every mTLS mesh of the zone (zone-egress.*.md): one listener with the TLS
- * inspector; per service of another zone, an SNI chain passing the mTLS through to that zone's
- * ingresses; per external service, a chain that terminates the mesh's mTLS (only a certificate of
+ * inspector; where the mesh routes through egresses, per service of another zone, an SNI chain
+ * passing the mTLS through to that zone's ingresses; per external service, a chain that terminates the mesh's mTLS (only a certificate of
  * that mesh's CA is accepted), and a cluster that originates to the external address, with TLS when
  * the ExternalService asks for it.
  */
@@ -143,7 +143,9 @@ export function generateZoneEgress(ctx: GenerationContext, egress: LocalZoneProx
     // SNI routing needs the mesh's mTLS: without it there is nothing an egress can route.
     if (mesh.mtlsBackend === undefined) continue;
     deps.push(dep.mesh(mesh.name));
-    for (const [service, all] of mesh.remote) {
+    // Other zones' services pass through only where the mesh routes them via the egress (Kuma): without
+    // routing.zoneEgress no sidecar sends them here.
+    for (const [service, all] of mesh.zoneEgress ? mesh.remote : []) {
       if (mesh.external.has(service)) continue;
       for (const { subset, sni, eps } of sniTargets(mesh, service, all, (subset) => remoteEndpointsOf(mesh, service, subset))) {
         const cluster = withSubset(meshClusterName(mesh.name, service), subset);

@@ -133,27 +133,23 @@ function crossesZones(draft: SidecarDraft, service: string): boolean {
 
 type Failover = NonNullable<NonNullable<NonNullable<Conf['localityAwareness']>['crossZone']>['failover']>[number];
 
-/** The locality standing for other zones behind the local ZoneEgress (generate/sidecar.ts destinationOf). */
-const EGRESS_SUB_ZONE = 'zone-egress';
-
 /**
  * The caller's priority of each locality (Kuma's crossZone failover): the local zone first (0); then
  * each failover entry that applies to the caller's zone (no `from`, or `from.zones` naming it), in
  * order, one priority each: `Any` every zone not yet placed, `Only` its zones, `AnyExcept` every
  * zone but its own, `None` ends the list. Zones no entry places get no traffic. Without failover
- * entries every other zone is priority 1. A local ZoneEgress stands for every other zone at once
- * (zones cannot be told apart behind it): the first entry that places any zone places it.
+ * entries every other zone is priority 1. Through a local ZoneEgress each zone keeps its locality
+ * (generate/sidecar.ts destinationOf), so the order holds there too.
  */
 function failoverPriorities(zone: string, failover: readonly Failover[] | undefined): (e: { zone: string; subZone?: string | undefined }) => number | undefined {
   const entries = (failover ?? []).filter((f) => !f.from || f.from.zones.includes(zone));
   return (e) => {
     if (e.zone === zone && e.subZone === undefined) return 0;
     if (failover === undefined) return 1;
-    const egress = e.subZone === EGRESS_SUB_ZONE;
     for (const [i, f] of entries.entries()) {
       const zones = f.to.zones ?? [];
       if (f.to.type === 'None') return undefined;
-      if (f.to.type === 'Any' || egress) return i + 1;
+      if (f.to.type === 'Any') return i + 1;
       if (f.to.type === 'Only' && zones.includes(e.zone)) return i + 1;
       if (f.to.type === 'AnyExcept' && !zones.includes(e.zone)) return i + 1;
     }
@@ -170,7 +166,7 @@ function failoverPriorities(zone: string, failover: readonly Failover[] | undefi
  * zone's instances in weighted affinity groups (affinityGroups). `disabled` also drops
  * locality-weighted balancing.
  */
-function applyLocality(draft: SidecarDraft, d: Destination, conf: Conf, origins: string, problems: string[]): void {
+function applyLocality(draft: SidecarDraft, d: Destination, conf: Conf): void {
   const la = conf.localityAwareness;
   const disabled = la?.disabled === true;
   if (disabled) {
@@ -198,9 +194,6 @@ function applyLocality(draft: SidecarDraft, d: Destination, conf: Conf, origins:
   const variant = disabled ? 'no-failover'
     : crossZone === undefined && !affinity ? 'local-first'
       : `${affinity ? 'affinity' : 'failover'}-${stableKey({ crossZone, affinity: affinity?.key })}`;
-  if (crossZone?.failover?.some((f) => f.to.type === 'Only' || f.to.type === 'AnyExcept') && draft.mesh.zoneEgress) {
-    problems.push(`MeshLoadBalancingStrategy ${origins}: crossZone failover for ${d.service} names zones, which cannot be told apart behind the zone egress (routing.zoneEgress): the egress takes the first failover priority that places any zone`);
-  }
   for (const cluster of d.clusters) draft.backends.orderLocalities(cluster, variant, order);
 }
 
@@ -265,7 +258,7 @@ export const meshLoadBalancingStrategyPlugin: PolicyPlugin<'MeshLoadBalancingStr
           if (action) action['hash_policy'] = [...((action['hash_policy'] as Draft[] | undefined) ?? []), ...hashPolicies.map(envoyHashPolicy)];
         }
       }
-      applyLocality(draft, d, conf, origins, ctx.problems);
+      applyLocality(draft, d, conf);
     }
   },
 };
