@@ -8,6 +8,7 @@ import {
   addressCluster, type Draft, type LocalityOrder, downstreamMeshTls, edsCluster, encodeEnvoy, type HttpDraft, httpConnectionManager, identitySecret, listener, listenerOnTail, listenerTail,
   loadAssignment, meshCaSecret, statPrefix, tcpProxyFilter, upstreamMeshTls, upstreamOriginationTls, useHttp2Upstream,
 } from './envoy-parts.js';
+import { originationFor, originationProblems } from './origination.js';
 import { isHttp, isHttp2, type Protocol, protocolOf } from './protocol.js';
 import { inboundRulesKey, type MatchedRules } from './matching.js';
 import { type InboundDraft, type OutboundDraft, PLUGINS, type SidecarDraft } from '../plugins/index.js';
@@ -58,37 +59,6 @@ export function destinationOf(index: ZoneIndex, mesh: MeshIndex, service: string
 
 /** The locality of a local ZoneEgress standing in for an external service. */
 export const EGRESS_SUB_ZONE = 'zone-egress';
-
-function decodeDataSource(d: { secret: string } | { inline: string } | { inlineString: string } | undefined): string | undefined {
-  if (d === undefined || 'secret' in d) return undefined;
-  return 'inline' in d ? Buffer.from(d.inline, 'base64').toString('utf8') : d.inlineString;
-}
-
-/** What of an external service's `networking.tls` cannot be honoured, said per field. */
-export function originationProblems(target: ExternalTarget): string[] {
-  const tls = target.tls;
-  if (!tls?.enabled) return [];
-  return (['caCert', 'clientCert', 'clientKey'] as const)
-    .filter((field) => { const d = tls[field]; return d !== undefined && 'secret' in d; })
-    .map((field) => `ExternalService ${target.name}: tls.${field} by secret reference is not supported yet; use inline or inlineString`);
-}
-
-/** TLS origination to an external service, from its `networking.tls`. */
-export function originationFor(target: ExternalTarget) {
-  const tls = target.tls;
-  if (!tls?.enabled) return undefined;
-  const caPem = decodeDataSource(tls.caCert);
-  const clientCertPem = decodeDataSource(tls.clientCert);
-  const clientKeyPem = decodeDataSource(tls.clientKey);
-  const mode = tls.verification?.mode ?? 'Secured';
-  const verifyName = mode === 'Secured' || mode === 'SkipCA' ? (tls.verification?.serverName ?? tls.serverName ?? target.host) : undefined;
-  return upstreamOriginationTls({
-    sni: tls.serverName ?? target.host,
-    ...(caPem !== undefined && mode !== 'SkipCA' && mode !== 'SkipAll' ? { caPem, ...(verifyName !== undefined && mode === 'Secured' ? { verifyName } : {}) } : {}),
-    ...(clientCertPem !== undefined && clientKeyPem !== undefined ? { clientCertPem, clientKeyPem } : {}),
-    ...(tls.allowRenegotiation ? { allowRenegotiation: true } : {}),
-  });
-}
 
 /**
  * Whom a dataplane's certificate names, as one string: the services of all its inbounds, sorted and

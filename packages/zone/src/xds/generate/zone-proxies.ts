@@ -8,7 +8,8 @@ import { inboundRulesKey } from './matching.js';
 import { isHttp2 } from './protocol.js';
 import { type Backends, type InboundDraft, PLUGINS, type SidecarDraft } from '../plugins/index.js';
 import { computeProxyRules, type ProxyView } from '../rules/index.js';
-import { originationFor, originationProblems, terminal } from './sidecar.js';
+import { originationFor, originationProblems } from './origination.js';
+import { terminal } from './sidecar.js';
 import { type Endpoint, endpointInSubset, type ExternalTarget, type LocalZoneProxy, type MeshIndex, NO_SUBSET, remoteEndpointsOf, type SubsetTags, withSubset, ZONE_EGRESS_SERVICE } from './zone-index.js';
 
 /** The identity a ZoneEgress presents in each mesh where it terminates mTLS (for external services). */
