@@ -2,12 +2,34 @@ import { z } from 'zod';
 import { defineResource } from './descriptor.js';
 import { isIpOrHostname, serviceTagsSchema } from './meta.js';
 
-/** A secret reference or an inline value, as Kuma's DataSource. */
-const DataSource = z.union([
-  z.object({ secret: z.string().min(1) }).strict(),
-  z.object({ inline: z.string().min(1) }).strict(),
-  z.object({ inlineString: z.string().min(1) }).strict(),
-]);
+/** Base64 as Kuma's `inline` (protobuf bytes in JSON) takes it: standard or URL-safe, padding optional. */
+const BASE64 = /^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2,3}={0,2})?$/;
+
+const DATA_SOURCE_KINDS = ['secret', 'inline', 'inlineString'] as const;
+
+/**
+ * Kuma's DataSource, one of: `secret` (the name of a Secret of the ExternalService's mesh, its `data`
+ * the bytes), `inline` (the bytes, base64) or `inlineString` (the text). Kuma's deprecated `file` (a
+ * path on the control plane's disk) is refused by name: a resource must not read the CP's files.
+ */
+const DataSource = z
+  .object({
+    secret: z.string().min(1, 'secret must name a Secret of the mesh').optional(),
+    inline: z.string().min(1, 'inline must not be empty').regex(BASE64, 'inline must be base64').optional(),
+    inlineString: z.string().min(1, 'inlineString must not be empty').optional(),
+    file: z.string().optional(),
+  })
+  .strict()
+  .superRefine((d, ctx) => {
+    if (d.file !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['file'], message: 'file data sources (a path on the control plane) are not supported: use secret, inline or inlineString' });
+      return;
+    }
+    const given = DATA_SOURCE_KINDS.filter((k) => d[k] !== undefined);
+    if (given.length === 0) ctx.addIssue({ code: 'custom', message: 'data source cannot be empty: give one of secret, inline, inlineString' });
+    else if (given.length > 1) ctx.addIssue({ code: 'custom', message: `give one of secret, inline, inlineString, not ${given.join(' and ')}` });
+  });
+export type ExternalServiceDataSource = z.infer<typeof DataSource>;
 
 export const ExternalServiceSpec = z
   .object({
@@ -23,22 +45,16 @@ export const ExternalServiceSpec = z
             const host = a.slice(0, i).replace(/^\[|\]$/g, '');
             return Number.isInteger(port) && port >= 1 && port <= 65535 && isIpOrHostname(host);
           }, 'must be host:port, e.g. httpbin.org:443'),
+        /** Kuma's ExternalService `networking.tls`, field for field. */
         tls: z
           .object({
             enabled: z.boolean().optional(),
             allowRenegotiation: z.boolean().optional(),
-            serverName: z.string().optional(),
+            serverName: z.string().min(1, 'serverName cannot be empty').optional(),
+            skipHostnameVerification: z.boolean().optional(),
             caCert: DataSource.optional(),
             clientCert: DataSource.optional(),
             clientKey: DataSource.optional(),
-            verification: z
-              .object({
-                mode: z.enum(['Secured', 'SkipSAN', 'SkipCA', 'SkipAll']).optional(),
-                serverName: z.string().optional(),
-                subjectAltNames: z.array(z.object({ type: z.enum(['Exact', 'Prefix']).optional(), value: z.string() }).strict()).optional(),
-              })
-              .strict()
-              .optional(),
           })
           .strict()
           .superRefine((t, ctx) => {

@@ -2,10 +2,20 @@ import { z } from 'zod';
 import { defineResource } from './descriptor.js';
 import { durationSchema, resourceNameSchema } from './meta.js';
 
+/**
+ * How sidecars' inbounds take traffic while the backend is enabled (Kuma's CertificateAuthorityBackend
+ * `mode`): STRICT (the default) accepts mesh mTLS only; PERMISSIVE accepts mesh mTLS and, side by side,
+ * plaintext (and TLS that is not the mesh's), the step between mTLS off and STRICT. Outbounds speak mesh
+ * mTLS in both.
+ */
+export const MTLS_MODES = ['STRICT', 'PERMISSIVE'] as const;
+export type MtlsMode = (typeof MTLS_MODES)[number];
+
 const BuiltinBackend = z
   .object({
     name: resourceNameSchema,
     type: z.literal('builtin', { error: 'only the "builtin" CA backend is supported' }),
+    mode: z.enum(MTLS_MODES, { error: 'must be STRICT or PERMISSIVE' }).optional(),
     dpCert: z
       .object({ rotation: z.object({ expiration: durationSchema }).strict().optional() })
       .strict()
@@ -86,4 +96,10 @@ export const MeshDescriptor = defineResource({
 export function enabledMtlsBackend(mesh: MeshSpec) {
   const name = mesh.mtls?.enabledBackend;
   return name ? mesh.mtls?.backends.find((b) => b.name === name) : undefined;
+}
+
+/** The mode of a mesh's mTLS: its enabled backend's (STRICT unless set), or undefined when mTLS is off. */
+export function mtlsModeOf(mesh: MeshSpec): MtlsMode | undefined {
+  const backend = enabledMtlsBackend(mesh);
+  return backend ? (backend.mode ?? 'STRICT') : undefined;
 }

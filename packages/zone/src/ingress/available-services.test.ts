@@ -52,6 +52,24 @@ describe('computeAvailableServices', () => {
     assert.deepEqual(Object.keys(out[1]!.tags), ['kuma.io/service', 'kuma.io/zone', 'version']);
   });
 
+  test('an ExternalService pinned to this zone is offered whatever the routing; one pinned to another zone never is', () => {
+    const out = computeAvailableServices({
+      dataplanes: [],
+      externalServices: [
+        es('ledger', 'default', svc('ledger', { 'kuma.io/zone': 'zone-1' })),
+        es('vault', 'default', svc('vault', { 'kuma.io/zone': 'zone-2' })),
+        es('httpbin', 'default', svc('httpbin')),
+        es('vault', 'routed', svc('vault', { 'kuma.io/zone': 'zone-2' })),
+        es('httpbin', 'routed', svc('httpbin')),
+      ],
+      meshes: [mesh('default'), mesh('routed', true)], zone: 'zone-1',
+    });
+    assert.deepEqual(out, [
+      { tags: svc('ledger', { 'kuma.io/zone': 'zone-1' }), instances: 1, mesh: 'default', externalService: true },
+      { tags: svc('httpbin'), instances: 1, mesh: 'routed', externalService: true },
+    ]);
+  });
+
   test('an inbound with health.ready false is left out; no health or ready true counts', () => {
     const out = compute([
       dp('b1', [{ port: 80, tags: svc('backend') }]),

@@ -104,7 +104,9 @@ function compareSortedTags(a: Group['sorted'], b: Group['sorted']): number {
 /**
  * What a zone's ingresses offer to other zones: every healthy inbound of every local Dataplane,
  * grouped by mesh and full tag set with its instance count; plus, for meshes routed through
- * ZoneEgress, each ExternalService of the zone (one instance per distinct tag set, as Kuma does).
+ * ZoneEgress, each ExternalService not pinned to another zone, and in any mesh the ExternalServices
+ * pinned to this zone (`kuma.io/zone`), which other zones reach through it (one instance per distinct
+ * tag set, as Kuma does).
  * Gateways (no inbounds) and Dataplanes received from global are left out. Sorted by mesh, then
  * `kuma.io/service`, then canonical tags, so equal inputs always give byte-equal output.
  */
@@ -126,13 +128,16 @@ export function computeAvailableServices(input: AvailableServicesInput): Availab
     for (const tags of healthyInboundTags(dp)) add(dp.mesh, input.zone === undefined ? tags : withZone(tags, input.zone), false);
   }
 
+  // External services: those pinned to this zone (`kuma.io/zone`), which other zones reach only through
+  // it, whatever their mesh's routing; and for meshes routed through ZoneEgress, every one not pinned
+  // to another zone.
   const egressMeshes = new Set(input.meshes.filter(zoneEgressEnabled).map((m) => m.name));
-  if (egressMeshes.size > 0) {
-    for (const es of input.externalServices) {
-      if (es.mesh === undefined || !egressMeshes.has(es.mesh)) continue;
-      const tags = readTags(es.spec.tags);
-      if (tags) add(es.mesh, tags, true);
-    }
+  for (const es of input.externalServices) {
+    if (es.mesh === undefined) continue;
+    const tags = readTags(es.spec.tags);
+    if (!tags) continue;
+    const pinned = tags.sorted.find(([k]) => k === ZONE_TAG)?.[1];
+    if ((input.zone !== undefined && pinned === input.zone) || (egressMeshes.has(es.mesh) && (pinned === undefined || pinned === input.zone))) add(es.mesh, tags, true);
   }
 
   return [...groups.values()].sort(compareGroups).map((g) => ({

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
-  type EventBus, listAll, type Logger, type ResourceChangedEvent, type ResourceKind, type ResourceStore, type StoredResource, type Telemetry,
+  type EventBus, listAll, type Logger, MESH_CA_LABEL, type ResourceChangedEvent, type ResourceKind, type ResourceStore, type StoredResource, type Telemetry,
 } from '@meshfed/shared';
 import { type CachedWorkloadCertificate, MeshCaUnavailableError } from '../mesh-ca/workload-certificate-cache.js';
 import { dep, dependencyVersions, type GeneratedProxy, type GenerationContext, type ProxyCertificate, ResourceMemo } from './generate/context.js';
@@ -48,6 +48,8 @@ export interface XdsReconciler {
   stop(): Promise<void>;
   /** Resolves after a run that started after this call (tests, benchmarks). */
   runNow(): Promise<void>;
+  /** The same, a full run: every proxy regenerated, as the periodic safety net does (benchmarks). */
+  resyncNow(): Promise<void>;
   /** Why a proxy id has no configuration, for a proxy that connects before it is registered. */
   explain(proxyId: string): string | undefined;
   /** A local dataplane's rules per policy type, as of the last run (`GET …/dataplanes/{name}/_rules`); else why not. */
@@ -57,7 +59,7 @@ export interface XdsReconciler {
   stats(): XdsReconcilerStats;
 }
 
-const WATCHED = ['Mesh', 'Dataplane', 'ZoneIngress', 'ZoneEgress', 'ExternalService', ...POLICY_KINDS_LIST] as const satisfies readonly ResourceKind[];
+const WATCHED = ['Mesh', 'Dataplane', 'ZoneIngress', 'ZoneEgress', 'ExternalService', 'Secret', ...POLICY_KINDS_LIST] as const satisfies readonly ResourceKind[];
 type Watched = (typeof WATCHED)[number];
 const isWatched = (t: ResourceKind): t is Watched => (WATCHED as readonly string[]).includes(t);
 const keyOf = (type: string, mesh: string | undefined, name: string) => `${type}/${mesh ?? ''}/${name}`;
@@ -156,12 +158,9 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
     if (runner.stopped) return;
     let relevant = false;
     for (const e of events) {
-      if (e.type === 'Secret') {
-        // A mesh CA arrived or changed: certificates are fetched again on the next run.
-        fullRun = true;
-        relevant = true;
-        continue;
-      }
+      // A mesh CA arrived or changed: certificates are fetched again on the next run. Any other Secret
+      // (an ExternalService's TLS material) is read like the rest: only the proxies using it change.
+      if (e.type === 'Secret' && e.mesh !== undefined && (e.labels[MESH_CA_LABEL] !== undefined || e.name.startsWith(`${e.mesh}.ca-builtin-`))) fullRun = true;
       if (!isWatched(e.type)) continue;
       pending.set(keyOf(e.type, e.mesh, e.name), { type: e.type, ...(e.mesh !== undefined ? { mesh: e.mesh } : {}), name: e.name });
       if (e.type === 'Dataplane' && e.mesh !== undefined) touched.add(`${e.mesh}.${e.name}`);
@@ -222,7 +221,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       const values = (t: Watched) => [...mirror.get(t)!.values()];
       index = buildZoneIndex({
         zone: o.zone, meshes: values('Mesh'), dataplanes: values('Dataplane'), zoneIngresses: values('ZoneIngress'),
-        zoneEgresses: values('ZoneEgress'), externalServices: values('ExternalService'), policies: POLICY_KINDS_LIST.flatMap(values),
+        zoneEgresses: values('ZoneEgress'), externalServices: values('ExternalService'), policies: POLICY_KINDS_LIST.flatMap(values), secrets: values('Secret'),
       });
       const next = dependencyVersions(index, rules);
       const certs = await fetchCertificates(index, next, full);
@@ -432,6 +431,10 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       await runner.stop();
     },
     runNow: () => runner.trigger(),
+    resyncNow: () => {
+      fullRun = true;
+      return runner.trigger();
+    },
     explain(proxyId) {
       const state = proxies.get(proxyId);
       if (state) return state.problem;

@@ -1,5 +1,5 @@
 import { hash as cryptoHash } from 'node:crypto';
-import { type Any, canonicalJson, type EnvoyObject } from '@meshfed/shared';
+import { type Any, canonicalJson, type EnvoyObject, ZONE_TAG } from '@meshfed/shared';
 import { encodeEnvoy } from './envoy-parts.js';
 import type { RulesCache } from './matching.js';
 import type { XdsResources } from '../snapshot.js';
@@ -94,7 +94,11 @@ export function dependencyVersions(index: ZoneIndex, rules: RulesCache): Map<str
     for (const s of m.local.keys()) versions.set(dep.service(m.name, s), fastHash(meshPart + service(s)));
     for (const s of m.remote.keys()) if (!versions.has(dep.service(m.name, s))) versions.set(dep.service(m.name, s), fastHash(meshPart + service(s)));
     for (const s of m.external.keys()) if (!versions.has(dep.service(m.name, s))) versions.set(dep.service(m.name, s), fastHash(meshPart + service(s)));
-    ingress += `${m.name}\u0003${[...m.local.keys()].map((s) => s + subsetPart(s)).join('\u0001')}\u0004`;
+    ingress += `${m.name}\u0003${[...m.local.keys()].map((s) => s + subsetPart(s)).join('\u0001')}\u0003`;
+    // External services pinned to this zone, passed through to its egresses (zone-proxies.ts).
+    const pinned = [...m.external.values()].filter((t) => t.tags[ZONE_TAG] === index.zone);
+    if (pinned.length > 0) ingress += `${m.mtlsBackend ?? ''}\u0003${pinned.map((t) => t.service).join('\u0001')}\u0003${egressEndpoints}`;
+    ingress += '\u0004';
     egress += `${m.name}\u0003${m.mtlsBackend ?? ''}\u0003`;
     for (const [s, eps] of m.remote) egress += `${s}\u0001${endpointsKey(eps)}${subsetPart(s)}\u0003`;
     for (const [s, json] of externals) egress += `${s}\u0001${json}\u0003`;

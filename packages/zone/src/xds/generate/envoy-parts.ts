@@ -143,30 +143,41 @@ export function downstreamMeshTls(mesh: string, san: SanMatch): EnvoyObject {
 }
 
 export interface OriginationTls {
-  readonly sni: string;
+  /** Absent: no SNI (the server is dialled by IP and no serverName was given). */
+  readonly sni?: string;
+  /** The CA the server's chain must lead to; absent, the server's certificate is not verified. */
   readonly caPem?: string;
+  /** A SAN the server's certificate must have, as a DNS or an IP entry (with caPem only). */
   readonly verifyName?: string;
   readonly clientCertPem?: string;
   readonly clientKeyPem?: string;
   readonly allowRenegotiation?: boolean;
 }
 
-/** TLS to a server outside the mesh (an ExternalService with `tls.enabled`). */
+/**
+ * TLS to a server outside the mesh (an ExternalService with `tls.enabled`), as Kuma configures it:
+ * the name is matched against the certificate's DNS and IP SANs alike (Envoy accepts the certificate
+ * when any one matches: a DNS SAN may be a wildcard, an IP SAN must be equal).
+ */
 export function upstreamOriginationTls(o: OriginationTls): EnvoyObject {
   const common: Record<string, unknown> = {};
+  if (o.clientCertPem !== undefined && o.clientKeyPem !== undefined) {
+    common['tls_certificates'] = [{ certificate_chain: { inline_string: o.clientCertPem }, private_key: { inline_string: o.clientKeyPem } }];
+  }
   if (o.caPem !== undefined) {
     common['validation_context'] = {
       trusted_ca: { inline_string: o.caPem },
-      ...(o.verifyName !== undefined ? { match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: o.verifyName } }] } : {}),
+      ...(o.verifyName !== undefined
+        ? { match_typed_subject_alt_names: (['DNS', 'IP_ADDRESS'] as const).map((san_type) => ({ san_type, matcher: { exact: o.verifyName } })) }
+        : {}),
     };
-  }
-  if (o.clientCertPem !== undefined && o.clientKeyPem !== undefined) {
-    common['tls_certificates'] = [{ certificate_chain: { inline_string: o.clientCertPem }, private_key: { inline_string: o.clientKeyPem } }];
   }
   return {
     name: ENVOY_EXTENSION_NAME.tlsTransportSocket,
     typed_config: lazyTyped(ENVOY_TYPE.upstreamTlsContext, {
-      sni: o.sni, common_tls_context: common, ...(o.allowRenegotiation ? { allow_renegotiation: true } : {}),
+      ...(o.sni !== undefined ? { sni: o.sni } : {}),
+      ...(Object.keys(common).length > 0 ? { common_tls_context: common } : {}),
+      ...(o.allowRenegotiation ? { allow_renegotiation: true } : {}),
     }),
   };
 }
@@ -268,7 +279,12 @@ export function meshCaSecret(mesh: string, caPem: string): Draft {
 }
 
 export interface FilterChain {
+  /** SNI the chain serves (TLS only: implies transport protocol `tls`). */
   readonly serverNames?: readonly string[];
+  /** The transport the TLS inspector saw: `tls`, or `raw_buffer` for anything else (plaintext). */
+  readonly transportProtocol?: 'tls' | 'raw_buffer';
+  /** ALPN protocols the client offered, one of which it must have (the TLS inspector reads them). */
+  readonly applicationProtocols?: readonly string[];
   readonly filters: readonly EnvoyObject[];
   readonly transportSocket?: EnvoyObject;
 }
@@ -282,10 +298,52 @@ export function listener(name: string, address: string, port: number, direction:
 }
 
 function filterChain(c: FilterChain): EnvoyObject {
+  const transport = c.transportProtocol ?? (c.serverNames ? 'tls' : undefined);
+  const match = {
+    ...(c.serverNames ? { server_names: [...c.serverNames] } : {}),
+    ...(transport !== undefined ? { transport_protocol: transport } : {}),
+    ...(c.applicationProtocols ? { application_protocols: [...c.applicationProtocols] } : {}),
+  };
   return {
-    ...(c.serverNames ? { filter_chain_match: { server_names: [...c.serverNames], transport_protocol: 'tls' } } : {}),
+    ...(Object.keys(match).length > 0 ? { filter_chain_match: match } : {}),
     filters: [...c.filters],
     ...(c.transportSocket ? { transport_socket: c.transportSocket } : {}),
+  };
+}
+
+/**
+ * Filters of an inbound's mesh mTLS chain that act on the caller's mesh identity (MeshTrafficPermission's
+ * RBAC), marked as they are made: the plaintext chains of a PERMISSIVE inbound carry every other filter
+ * of the mTLS chain but these (there is no identity to check). A mark on the object, not a position or
+ * a name: it stays with the filter wherever plugins move it, and never reaches the encoding.
+ */
+const MESH_IDENTITY_FILTERS = new WeakSet<object>();
+
+/** Marks `filter` as one that checks the caller's mesh identity (see MESH_IDENTITY_FILTERS). */
+export function meshIdentityFilter<T extends object>(filter: T): T {
+  MESH_IDENTITY_FILTERS.add(filter);
+  return filter;
+}
+
+export const isMeshIdentityFilter = (filter: object): boolean => MESH_IDENTITY_FILTERS.has(filter);
+
+/**
+ * The filter chains of a sidecar's inbound listener (Kuma's inbound_proxy_generator). Without mTLS, or
+ * STRICT: one chain, mesh mTLS when `transportSocket` is set. PERMISSIVE (`acceptPlaintext`), behind the
+ * TLS inspector: the mesh mTLS chain matches TLS offering the mesh's ALPN (`kuma`); plaintext
+ * (`raw_buffer`) and TLS that is not the mesh's (passed through to the service untouched) get chains
+ * with the same filters minus those checking the mesh identity, and no TLS termination.
+ */
+export function inboundChains(filters: readonly EnvoyObject[], transportSocket: EnvoyObject | undefined, acceptPlaintext: boolean): { chains: FilterChain[]; inspectTls: boolean } {
+  if (!transportSocket || !acceptPlaintext) return { chains: [{ filters, ...(transportSocket ? { transportSocket } : {}) }], inspectTls: false };
+  const plaintext = filters.filter((f) => !isMeshIdentityFilter(f));
+  return {
+    chains: [
+      { transportProtocol: 'raw_buffer', filters: plaintext },
+      { transportProtocol: 'tls', filters: plaintext },
+      { transportProtocol: 'tls', applicationProtocols: MESH_ALPN, filters, transportSocket },
+    ],
+    inspectTls: true,
   };
 }
 
@@ -321,10 +379,14 @@ export function listenerOnTailChecked(name: string, address: string, port: numbe
 }
 
 
-/** The shared part of a listener for listenerOnTail: everything but its name and address. */
-export function listenerTail(direction: 'INBOUND' | 'OUTBOUND', chains: readonly FilterChain[]): Draft {
+/**
+ * The shared part of a listener for listenerOnTail: everything but its name and address; with
+ * `inspectTls`, the TLS inspector, which chains matching a transport protocol or ALPN need.
+ */
+export function listenerTail(direction: 'INBOUND' | 'OUTBOUND', chains: readonly FilterChain[], inspectTls = false): Draft {
   return {
     traffic_direction: direction,
+    ...(inspectTls ? { listener_filters: [TLS_INSPECTOR] } : {}),
     filter_chains: chains.map(filterChain),
   };
 }

@@ -5,10 +5,10 @@ import {
 import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext } from './context.js';
 import { LayeredResources, sharedResources } from '../snapshot.js';
 import {
-  addressCluster, type Draft, type LocalityOrder, downstreamMeshTls, edsCluster, encodeEnvoy, type HttpDraft, httpConnectionManager, identitySecret, listener, listenerOnTail, listenerTail,
-  loadAssignment, meshCaSecret, statPrefix, tcpProxyFilter, upstreamMeshTls, upstreamOriginationTls, useHttp2Upstream,
+  addressCluster, type Draft, type LocalityOrder, downstreamMeshTls, edsCluster, encodeEnvoy, type HttpDraft, httpConnectionManager, identitySecret, inboundChains, listener, listenerOnTail,
+  listenerTail, loadAssignment, meshCaSecret, statPrefix, tcpProxyFilter, upstreamMeshTls, upstreamOriginationTls, useHttp2Upstream,
 } from './envoy-parts.js';
-import { originationFor, originationProblems } from './origination.js';
+import { originationCluster, originationProblems } from './origination.js';
 import { isHttp, isHttp2, type Protocol, protocolOf } from './protocol.js';
 import { inboundRulesKey, type MatchedRules } from './matching.js';
 import { type InboundDraft, type OutboundDraft, PLUGINS, type SidecarDraft } from '../plugins/index.js';
@@ -123,7 +123,7 @@ function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: s
   if (destination.kind === 'external-direct') {
     const { target } = destination;
     return {
-      name: clusterName, externalHost: target.host, cluster: () => speaking(addressCluster(clusterName, target.host, target.port, originationFor(target))),
+      name: clusterName, externalHost: target.host, cluster: () => speaking(originationCluster(clusterName, target)),
       protocol, endpoints: undefined, problems: originationProblems(target),
     };
   }
@@ -136,8 +136,9 @@ function buildOutboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: s
     sniProblems.push(`${clusterName}: ${(e as Error).message}; its traffic has no endpoints`);
   }
   const cluster = () => speaking(edsCluster(clusterName, sni !== undefined
-    // Through the egress to an external service, the peer is the egress, which terminates mesh mTLS.
-    ? upstreamMeshTls(mesh.name, sni, { exact: spiffeId(mesh.name, external ? ZONE_EGRESS_SERVICE : service) })
+    // Through an egress to an external service (this zone's, or the one of the zone it is pinned to),
+    // the peer is that egress, which terminates mesh mTLS.
+    ? upstreamMeshTls(mesh.name, sni, { exact: spiffeId(mesh.name, external || mesh.remoteExternal.has(service) ? ZONE_EGRESS_SERVICE : service) })
     : undefined));
   // Keyed by what it is made of, not by the mesh's version: a mesh-wide change that leaves endpoints
   // alone (mTLS on or off) keeps the same resource, so its entry and hash are reused too.
@@ -206,8 +207,9 @@ function computeShape(dp: LocalDataplane, identity: string | undefined): string 
 
 /**
  * A dataplane's Envoy configuration: an inbound listener per inbound (mesh mTLS server side when the
- * mesh has mTLS) in front of a local cluster, an outbound listener per outbound, one cluster per
- * destination service with its endpoints by EDS, and the SDS secrets mTLS needs; then each policy
+ * mesh has mTLS, with plaintext beside it when PERMISSIVE) in front of a local cluster, an outbound
+ * listener per outbound, one cluster per destination service with its endpoints by EDS, and the SDS
+ * secrets mTLS needs; then each policy
  * plugin applies the proxy's rules. Pure: everything but the inbound listeners comes from a template
  * shared by the dataplanes of the same shape and rules (see SidecarTemplate).
  */
@@ -311,6 +313,8 @@ function draftOf(
       rulesKey: inboundRulesKey(ib), port: ib.port, service, tags: ib.tags, localClusterName: localCluster, localCluster: cluster, protocol,
       ...terminal(protocol, statPrefix(localCluster), localCluster, `inbound:${service}`, service),
       ...(mtls ? { transportSocket: downstreamMeshTls(dp.mesh, { prefix: `spiffe://${dp.mesh}/` }) } : {}),
+      // PERMISSIVE: plaintext chains next to the mesh mTLS one (Kuma's zero-downtime step to STRICT).
+      ...(mtls && mesh.mtlsMode === 'PERMISSIVE' ? { acceptPlaintext: true } : {}),
     };
     draft.inbounds.push(inbound);
   }
@@ -385,7 +389,9 @@ function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDatapla
   const inboundTails: Any[] = [];
   for (const ib of draft.inbounds) {
     clusters.set(ib.localClusterName, memo.encode(XDS_TYPE_URL.cluster, ib.localCluster));
-    inboundTails.push(memo.encode(XDS_TYPE_URL.listener, listenerTail('INBOUND', [{ filters: ib.filters, ...(ib.transportSocket ? { transportSocket: ib.transportSocket } : {}) }])));
+    // After the plugins: the plaintext chains of a PERMISSIVE inbound are made of their filters.
+    const { chains, inspectTls } = inboundChains(ib.filters, ib.transportSocket, ib.acceptPlaintext === true);
+    inboundTails.push(memo.encode(XDS_TYPE_URL.listener, listenerTail('INBOUND', chains, inspectTls)));
   }
   const outboundListeners = new Map<string, Any>();
   for (const ob of draft.outbounds) {

@@ -3,7 +3,8 @@ import { fastHash } from './fast-hash.js';
 import { commonProtocol, type Protocol, protocolOf } from './protocol.js';
 import { proxyIdOf } from '../proxy-id.js';
 import { type AnyPolicy, parsePolicies } from '../rules/index.js';
-import { RESERVED_SERVICE, SERVICE_TAG, ZONE_TAG, canonicalJson, DataplaneSpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
+import { referencedSecrets, secretsByMesh } from './origination.js';
+import { RESERVED_SERVICE, SERVICE_TAG, ZONE_TAG, canonicalJson, DataplaneSpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, type MtlsMode, mtlsModeOf, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
 
 /** What the generators read of a stored resource. */
 export interface ResourceView {
@@ -23,6 +24,8 @@ export interface XdsInput {
   readonly externalServices: readonly ResourceView[];
   /** Policies of every targetRef type (rules/policy-kinds.ts), of every mesh. */
   readonly policies?: readonly (ResourceView & { readonly type: string })[];
+  /** Secrets of every mesh: what ExternalServices' TLS names by `secret` (origination.ts). */
+  readonly secrets?: readonly ResourceView[];
 }
 
 export { SERVICE_TAG } from '@meshfed/shared';
@@ -73,6 +76,8 @@ export interface ExternalTarget {
   readonly protocol: Protocol;
   /** The ExternalService's tags: what a MeshTrafficPermission selects it by at the egress. */
   readonly tags: Readonly<Record<string, string>>;
+  /** The mesh Secrets its `tls` names, by name: base64 data, or null if unusable; absent if none exists (origination.ts). */
+  readonly secrets?: Readonly<Record<string, string | null>>;
 }
 
 export interface MeshIndex {
@@ -80,6 +85,8 @@ export interface MeshIndex {
   readonly spec: MeshSpec;
   /** mTLS on, with the enabled backend's name. */
   readonly mtlsBackend: string | undefined;
+  /** The enabled backend's mode (STRICT unless set; undefined when mTLS is off): PERMISSIVE inbounds also take plaintext. */
+  readonly mtlsMode: MtlsMode | undefined;
   readonly zoneEgress: boolean;
   readonly localityAware: boolean;
   /** Healthy local inbounds by service. */
@@ -88,6 +95,11 @@ export interface MeshIndex {
   readonly remote: ReadonlyMap<string, readonly Endpoint[]>;
   /** The same by tag set, as the ingresses advertise them: what a subset's remote endpoints are weighted from. */
   readonly remoteInstances: ReadonlyMap<string, readonly RemoteInstances[]>;
+  /**
+   * External services pinned to another zone (`kuma.io/zone`), reached through that zone's ingress and
+   * egress: the peer that terminates the caller's mTLS is that zone's egress.
+   */
+  readonly remoteExternal: ReadonlySet<string>;
   /**
    * The subsets of each service that the mesh's routes send to (backendRefs with tags beyond the
    * service): zone ingresses and egresses serve an SNI chain for each, as callers name them.
@@ -258,6 +270,8 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
   // Other zones' ingresses: one endpoint per (ingress, mesh, service), weighted by its instances.
   const remote = new Map<string, Map<string, Endpoint[]>>();
   const remoteInstances = new Map<string, Map<string, RemoteInstances[]>>();
+  /** Per mesh, the external services other zones' ingresses offer as pinned to their zone. */
+  const pinnedElsewhere = new Map<string, string[]>();
   const ingresses = new Map<string, LocalZoneProxy<ZoneIngressSpec>>();
   for (const zi of input.zoneIngresses) {
     const spec = parseSpec<ZoneIngressSpec>(ZoneIngressSpec, zi.spec);
@@ -278,7 +292,13 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
     }
     const instances = new Map<string, number>();
     for (const s of spec.data.availableServices ?? []) {
-      if (s.externalService || s.instances <= 0) continue;
+      if (s.instances <= 0) continue;
+      // An external service counts here only where it is pinned to that zone (`kuma.io/zone`): that
+      // zone alone reaches it, through its ingress and egress. Others are every zone's own to dial.
+      if (s.externalService) {
+        if (s.tags[ZONE_TAG] !== zone) continue;
+        push(pinnedElsewhere, s.mesh, s.tags[SERVICE_TAG]!);
+      }
       const key = `${s.mesh}\u0000${s.tags[SERVICE_TAG]!}`;
       agree(s.mesh, s.tags[SERVICE_TAG]!, protocolOf(s.tags));
       instances.set(key, (instances.get(key) ?? 0) + s.instances);
@@ -296,6 +316,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
   for (const perMesh of remote.values()) for (const [service, eps] of perMesh) perMesh.set(service, sharedAmongIngresses(eps));
 
   const external = new Map<string, Map<string, ExternalTarget>>();
+  const secrets = secretsByMesh(input.secrets ?? []);
   for (const es of input.externalServices) {
     if (es.mesh === undefined) continue;
     const spec = parseSpec<ExternalServiceSpec>(ExternalServiceSpec, es.spec);
@@ -304,6 +325,9 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       continue;
     }
     const service = spec.data.tags[SERVICE_TAG]!;
+    // Pinned to another zone: only that zone reaches it (its ingress lists it; see above), never this one directly.
+    const pinned = spec.data.tags[ZONE_TAG];
+    if (pinned !== undefined && pinned !== input.zone) continue;
     let perMesh = external.get(es.mesh);
     if (!perMesh) external.set(es.mesh, (perMesh = new Map()));
     const previous = perMesh.get(service);
@@ -313,7 +337,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       continue;
     }
     const { host, port } = splitHostPort(spec.data.networking.address);
-    perMesh.set(service, { name: es.name, service, host, port, tls: spec.data.networking.tls, protocol: protocolOf(spec.data.tags), tags: spec.data.tags });
+    perMesh.set(service, { name: es.name, service, host, port, tls: spec.data.networking.tls, protocol: protocolOf(spec.data.tags), tags: spec.data.tags, ...referencedSecrets(spec.data.networking.tls, secrets.get(es.mesh)) });
   }
 
   const egresses = new Map<string, LocalZoneProxy<ZoneEgressSpec>>();
@@ -349,11 +373,13 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
     meshes.set(name, {
       name, spec,
       mtlsBackend: enabledMtlsBackend(spec)?.name,
+      mtlsMode: mtlsModeOf(spec),
       zoneEgress: spec.routing?.zoneEgress === true,
       localityAware: spec.routing?.localityAwareLoadBalancing === true,
       local: sortAll(local.get(name)),
       remote: sortAll(remote.get(name)),
       remoteInstances: remoteInstances.get(name) ?? new Map(),
+      remoteExternal: new Set((pinnedElsewhere.get(name) ?? []).filter((s) => !external.get(name)?.has(s))),
       subsets: routeSubsets(policies.get(name)?.list ?? []),
       affinityTagKeys: affinityTagKeys(policies.get(name)?.list ?? []),
       external: external.get(name) ?? new Map(),

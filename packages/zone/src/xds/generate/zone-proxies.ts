@@ -1,4 +1,4 @@
-import { type Any, XDS_TYPE_URL, identityCertSecretName, type ZoneEgressSpec, type ZoneIngressSpec, meshCaSecretName, meshClusterName, serviceSni, zoneEgressListenerName, zoneIngressListenerName } from '@meshfed/shared';
+import { type Any, XDS_TYPE_URL, ZONE_TAG, identityCertSecretName, type ZoneEgressSpec, type ZoneIngressSpec, meshCaSecretName, meshClusterName, serviceSni, zoneEgressListenerName, zoneIngressListenerName } from '@meshfed/shared';
 import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext, versionOf } from './context.js';
 import {
   addressCluster, type Draft, downstreamMeshTls, edsCluster, encodeEnvoy, type FilterChain, identitySecret, listener, loadAssignment,
@@ -8,7 +8,7 @@ import { inboundRulesKey } from './matching.js';
 import { isHttp2 } from './protocol.js';
 import { type Backends, type InboundDraft, PLUGINS, type SidecarDraft } from '../plugins/index.js';
 import { computeProxyRules, type ProxyView } from '../rules/index.js';
-import { originationFor, originationProblems } from './origination.js';
+import { originationCluster, originationProblems } from './origination.js';
 import { terminal } from './sidecar.js';
 import { type Endpoint, endpointInSubset, type ExternalTarget, type LocalZoneProxy, type MeshIndex, NO_SUBSET, remoteEndpointsOf, type SubsetTags, withSubset, ZONE_EGRESS_SERVICE } from './zone-index.js';
 
@@ -45,6 +45,11 @@ function sniTargets(mesh: MeshIndex, service: string, all: readonly Endpoint[], 
   return out;
 }
 
+/** The mesh's external services pinned to `zone` (`kuma.io/zone`): the ones this zone's ingress offers. */
+export function pinnedHere(mesh: MeshIndex, zone: string): ExternalTarget[] {
+  return [...mesh.external.values()].filter((t) => t.tags[ZONE_TAG] === zone);
+}
+
 /**
  * An external service's chain at the egress, and its cluster, shaped by the policies as a sidecar's
  * inbound is (Kuma configures an egress's external services from the `from` rules computed for them):
@@ -61,7 +66,7 @@ function externalServiceChain(ctx: GenerationContext, mesh: MeshIndex, target: E
     spec: { networking: { address: EXTERNAL_VIEW_ADDRESS, inbound: [{ port: EXTERNAL_VIEW_PORT, tags: { ...target.tags } }] } } as ProxyView['spec'],
   };
   const rules = computeProxyRules(view, mesh.policies);
-  const cluster = addressCluster(name, target.host, target.port, originationFor(target));
+  const cluster = originationCluster(name, target);
   if (isHttp2(target.protocol)) useHttp2Upstream(cluster);
   const ends = terminal(target.protocol, statPrefix(name), name, `egress:${name}`, target.service);
   const route = ends.http?.routes[0]?.['route'] as Draft | undefined;
@@ -112,6 +117,18 @@ export function generateZoneIngress(ctx: GenerationContext, ingress: LocalZonePr
         // Keyed by the endpoints, not the service's version (which moves with its mesh): a mesh-wide change re-encodes none.
         endpoints.set(cluster, memo.get(`ingress-cla:${cluster}`, `${fastHash(endpointsKey(eps))}|${index.zone}`, () => encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(cluster, eps, index.zone, false))));
       }
+    }
+    // External services pinned to this zone: other zones' callers reach them through this ingress and
+    // this zone's egress, which terminates their mTLS and originates (Kuma); passed through like a service.
+    if (mesh.mtlsBackend === undefined) continue;
+    for (const target of pinnedHere(mesh, index.zone)) {
+      const cluster = meshClusterName(mesh.name, target.service);
+      if (clusters.has(cluster)) continue;
+      if (index.egressEndpoints.length === 0) problems.push(`ExternalService ${target.name} is pinned to this zone, and this zone has no ZoneEgress: other zones' calls to it have nowhere to go`);
+      chains.push({ serverNames: [serviceSni(target.service, mesh.name)], filters: [tcpProxyFilter(statPrefix(cluster), cluster)] });
+      clusters.set(cluster, memo.get(`ingress-cluster:${cluster}`, '1', () => encodeEnvoy(XDS_TYPE_URL.cluster, edsCluster(cluster))));
+      endpoints.set(cluster, memo.get(`ingress-cla:${cluster}`, `${fastHash(endpointsKey(index.egressEndpoints))}|${index.zone}`, () =>
+        encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(cluster, index.egressEndpoints, index.zone, false))));
     }
   }
   const address = net.address ?? '0.0.0.0';

@@ -34,7 +34,7 @@ export function generateAll(zone: string, views: readonly (ResourceView & { type
   const of = (type: string) => views.filter((v) => v.type === type);
   const index = buildZoneIndex({
     zone, meshes: of('Mesh'), dataplanes: of('Dataplane'), zoneIngresses: of('ZoneIngress'), zoneEgresses: of('ZoneEgress'),
-    externalServices: of('ExternalService'), policies: views.filter((v) => isPolicyKind(v.type)),
+    externalServices: of('ExternalService'), policies: views.filter((v) => isPolicyKind(v.type)), secrets: of('Secret'),
   });
   const rules = new RulesCache();
   const cert = { version: 'v1', certPem: 'CERT', keyPem: 'KEY', caPem: 'CA' };

@@ -1,5 +1,5 @@
 import { ENVOY_EXTENSION_NAME, ENVOY_TYPE, SERVICE_TAG, spiffeId } from '@meshfed/shared';
-import { type Draft, lazyTyped, statPrefix } from '../generate/envoy-parts.js';
+import { type Draft, lazyTyped, meshIdentityFilter, statPrefix } from '../generate/envoy-parts.js';
 import type { FromConf, Rule, Subset } from '../rules/index.js';
 import type { PolicyPlugin } from './types.js';
 
@@ -31,10 +31,13 @@ function allowing(mesh: string, rules: readonly Rule<Conf>[], actions: readonly 
   };
 }
 
-/** The network RBAC filter letting in the clients `rules` allow (nobody when none), its stats under `stat`. */
+/**
+ * The network RBAC filter letting in the clients `rules` allow (nobody when none), its stats under `stat`.
+ * Marked as checking the mesh identity: a PERMISSIVE inbound's plaintext chains go without it.
+ */
 export function rbacFilter(mesh: string, stat: string, rules: readonly Rule<Conf>[]): Draft {
   const shadow = rules.some((r) => r.conf.action === 'AllowWithShadowDeny');
-  return {
+  return meshIdentityFilter({
     name: ENVOY_EXTENSION_NAME.networkRbac,
     typed_config: lazyTyped(ENVOY_TYPE.networkRbac, {
       stat_prefix: `${stat}.`,
@@ -42,7 +45,7 @@ export function rbacFilter(mesh: string, stat: string, rules: readonly Rule<Conf
       // AllowWithShadowDeny: let the traffic through, and count in the shadow stats that it would be denied.
       ...(shadow ? { shadow_rules: allowing(mesh, rules, ['Allow']) } : {}),
     }),
-  };
+  });
 }
 
 /** Rules that allow clients by tags other than the service: meshfed's certificates cannot prove those yet. */
@@ -56,7 +59,9 @@ export function taggedClientProblems(rules: readonly Rule<Conf>[]): string[] {
  * MeshTrafficPermission: with mesh mTLS, every inbound gets an RBAC filter before its tcp_proxy built
  * from its `from` rules (the first rule containing a client decides). Nothing allowing a client means
  * it is denied, as in Kuma 2.x, where no default permission is created. Without mTLS there is no
- * client identity to check, and Kuma does not apply the policy either.
+ * client identity to check, and Kuma does not apply the policy either; nor, for the same reason, on
+ * the plaintext chains of a PERMISSIVE inbound: the filter is on its mesh mTLS chain only (Kuma
+ * configures RBAC on the chains with Kuma's TLS alone), which the mark on the filter tells the encoder.
  */
 export const meshTrafficPermissionPlugin: PolicyPlugin<'MeshTrafficPermission'> = {
   kind: 'MeshTrafficPermission',

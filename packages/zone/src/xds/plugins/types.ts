@@ -48,13 +48,26 @@ export interface InboundDraft {
   readonly localCluster: Draft;
   /** The inbound's own `kuma.io/protocol` (Kuma configures an inbound by its tag alone). */
   readonly protocol: Protocol;
-  /** The chain's network filters in order; the terminal one (tcp_proxy or the HTTP connection manager) is last. */
+  /**
+   * The chain's network filters in order; the terminal one (tcp_proxy or the HTTP connection manager) is
+   * last. With `acceptPlaintext`, the plaintext chains are made from these at encoding, all but those
+   * marked as checking the mesh identity (envoy-parts meshIdentityFilter: RBAC): a plugin's change here
+   * (and in `tcpProxy`, `http`) reaches every chain.
+   */
   readonly filters: Draft[];
   /** The typed config of the terminal tcp_proxy, when the protocol is tcp. */
   readonly tcpProxy?: Draft;
   /** The HTTP connection manager's parts, when the protocol is http, http2 or grpc. */
   readonly http?: HttpDraft;
+  /** Server side of mesh mTLS, when the mesh has mTLS. */
   readonly transportSocket?: EnvoyObject;
+  /**
+   * PERMISSIVE mTLS (the mesh's enabled backend's mode): besides the mesh mTLS chain, the listener takes
+   * plaintext, and TLS that is not the mesh's, on chains without TLS termination and without the
+   * filters checking the mesh identity (see envoy-parts inboundChains). Unset: mTLS only (STRICT), or
+   * plaintext only when the mesh has no mTLS.
+   */
+  readonly acceptPlaintext?: boolean;
 }
 
 export interface OutboundDraft {
