@@ -41,6 +41,9 @@ describe('ExternalService networking.tls', () => {
 
   test('refuses what Kuma refuses, naming the field', () => {
     assert.deepEqual(causes(withTls({ enabled: true, serverName: '' })), ['networking.tls.serverName: serverName cannot be empty']);
+    // It is the SNI (Envoy takes at most 255 bytes) and the name checked against the certificate.
+    assert.deepEqual(causes(withTls({ enabled: true, serverName: 'not a host' })), ['networking.tls.serverName: serverName must be a host name']);
+    assert.deepEqual(causes(withTls({ enabled: true, serverName: `${'a'.repeat(60)}.`.repeat(5) })), ['networking.tls.serverName: serverName must be at most 253 characters']);
     assert.deepEqual(causes(withTls({ enabled: true, caCert: {} })), ['networking.tls.caCert: data source cannot be empty: give one of secret, inline, inlineString']);
     assert.deepEqual(causes(withTls({ enabled: true, caCert: { secret: '' } })), ['networking.tls.caCert.secret: secret must name a Secret of the mesh']);
   });

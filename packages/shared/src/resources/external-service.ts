@@ -50,7 +50,13 @@ export const ExternalServiceSpec = z
           .object({
             enabled: z.boolean().optional(),
             allowRenegotiation: z.boolean().optional(),
-            serverName: z.string().min(1, 'serverName cannot be empty').optional(),
+            // Sent as SNI (at most 255 bytes in Envoy) and checked against the certificate: a host name.
+            serverName: z
+              .string()
+              .min(1, 'serverName cannot be empty')
+              .max(253, 'serverName must be at most 253 characters')
+              .refine((h) => h === '' || h.length > 253 || isIpOrHostname(h), 'serverName must be a host name')
+              .optional(),
             skipHostnameVerification: z.boolean().optional(),
             caCert: DataSource.optional(),
             clientCert: DataSource.optional(),

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 // TLS origination to external services, proved against a real TLS server: each ExternalService's
 // `networking.tls` goes through the zone index and originationCluster as a proxy's would, the
 // UpstreamTlsContext is decoded from the encoded cluster (the bytes Envoy gets), and its fields are
@@ -291,6 +292,23 @@ describe('TLS origination to external services, against a real TLS server', { ti
         const data = String(s.spec['data']);
         for (const leak of [data, Buffer.from(data, 'base64').toString('utf8')]) assert.ok(!problems.join().includes(leak.slice(0, 40)) || leak.length < 8, 'no secret contents in problems');
       }
+    }
+  });
+
+  test('only the certificates of a bundle reach the proxy; a key Envoy cannot use (Ed25519, RSA below 2048 bits) is refused', () => {
+    // A caCert Secret holding a certificate and a private key: the key must not ship.
+    const bundle = targetOf('example.test:443', { enabled: true, caCert: { secret: 'bundle' } }, [secret('bundle', b64(`${ca.certPem}\n${client.keyPem}`))]);
+    assert.deepEqual(originationProblems(bundle), []);
+    const trusted = proxyCluster(bundle).tls!.common_tls_context!.validation_context!.trusted_ca!.inline_string!;
+    assert.ok(trusted.includes('BEGIN CERTIFICATE') && !trusted.includes('PRIVATE KEY'), 'the key of the bundle is left out');
+    for (const [what, pair] of [
+      ['an ed25519 key: Envoy takes RSA or ECDSA keys only', generateKeyPairSync('ed25519')],
+      ['an RSA key shorter than 2048 bits, which Envoy refuses', generateKeyPairSync('rsa', { modulusLength: 1024 })],
+    ] as const) {
+      const keyPem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const t = targetOf('example.test:443', { enabled: true, clientCert: { inlineString: client.certPem }, clientKey: { inlineString: keyPem } });
+      assert.match(originationProblems(t).join(), new RegExp(`tls.clientKey: inlineString is ${what.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), what);
+      assert.equal(proxyCluster(t).tls, undefined, 'not served');
     }
   });
 

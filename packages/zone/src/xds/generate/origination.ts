@@ -96,7 +96,11 @@ function resolveUncached(target: ExternalTarget): Resolved {
     if (certs === undefined) {
       issues.push(`tls.${field}: ${sourceOf(tls[field]!)} is not a PEM certificate`);
       delete text[field];
-    } else if (field === 'clientCert') clientCert = certs[0];
+      continue;
+    }
+    // Only the certificates go to the proxy: a bundle that also holds a private key must not ship it.
+    if (/PRIVATE KEY/.test(pem)) text[field] = `${pem.match(PEM_CERTIFICATE)!.join('\n')}\n`;
+    if (field === 'clientCert') clientCert = certs[0];
   }
   if (text.clientKey !== undefined) {
     try {
@@ -104,6 +108,10 @@ function resolveUncached(target: ExternalTarget): Resolved {
     } catch {
       issues.push(`tls.clientKey: ${sourceOf(tls.clientKey!)} is not an unencrypted PEM private key`);
     }
+  }
+  if (clientKey) {
+    const unsupported = envoyKeyProblem(clientKey);
+    if (unsupported) issues.push(`tls.clientKey: ${sourceOf(tls.clientKey!)} ${unsupported}`);
   }
   if (clientCert && clientKey && !clientCert.checkPrivateKey(clientKey)) issues.push('tls.clientKey is not the key of tls.clientCert');
   if (issues.length > 0) {
@@ -114,6 +122,14 @@ function resolveUncached(target: ExternalTarget): Resolved {
     ...(text.caCert !== undefined ? { caPem: text.caCert } : {}),
     ...(text.clientCert !== undefined && text.clientKey !== undefined ? { clientCertPem: text.clientCert, clientKeyPem: text.clientKey } : {}),
   };
+}
+
+/** Why Envoy would refuse a certificate's key: it takes RSA of 2048 bits or more, and ECDSA on P-256, P-384 or P-521. */
+function envoyKeyProblem(key: KeyObject): string | undefined {
+  const d = key.asymmetricKeyDetails;
+  if (key.asymmetricKeyType === 'rsa') return (d?.modulusLength ?? 0) >= 2048 ? undefined : 'is an RSA key shorter than 2048 bits, which Envoy refuses';
+  if (key.asymmetricKeyType === 'ec') return ['prime256v1', 'secp384r1', 'secp521r1'].includes(d?.namedCurve ?? '') ? undefined : `is an EC key on ${d?.namedCurve ?? 'an unknown curve'}: Envoy takes P-256, P-384 or P-521`;
+  return `is an ${key.asymmetricKeyType ?? 'unknown'} key: Envoy takes RSA or ECDSA keys only`;
 }
 
 function sourceOf(d: ExternalServiceDataSource): string {

@@ -266,7 +266,7 @@ function draftOf(
   const endpointLists = new Map<string, readonly Endpoint[]>();
   const backends = {
     cluster(service: string, subset: SubsetTags = NO_SUBSET): string {
-      if (!isWhole(subset) && mesh.external.has(service)) {
+      if (!isWhole(subset) && (mesh.external.has(service) || mesh.remoteExternal.has(service))) {
         problems.push(`${service} is an ExternalService, which has no subsets: the route's tags ${canonicalJson(subset)} are ignored`);
         subset = NO_SUBSET;
       }

@@ -272,6 +272,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
   const remoteInstances = new Map<string, Map<string, RemoteInstances[]>>();
   /** Per mesh, the external services other zones' ingresses offer as pinned to their zone. */
   const pinnedElsewhere = new Map<string, string[]>();
+  const offeredElsewhere = new Map<string, string[]>();
   const ingresses = new Map<string, LocalZoneProxy<ZoneIngressSpec>>();
   for (const zi of input.zoneIngresses) {
     const spec = parseSpec<ZoneIngressSpec>(ZoneIngressSpec, zi.spec);
@@ -298,6 +299,8 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       if (s.externalService) {
         if (s.tags[ZONE_TAG] !== zone) continue;
         push(pinnedElsewhere, s.mesh, s.tags[SERVICE_TAG]!);
+      } else {
+        push(offeredElsewhere, s.mesh, s.tags[SERVICE_TAG]!);
       }
       const key = `${s.mesh}\u0000${s.tags[SERVICE_TAG]!}`;
       agree(s.mesh, s.tags[SERVICE_TAG]!, protocolOf(s.tags));
@@ -367,6 +370,20 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
     perMesh.version += `${p.version};`;
   }
 
+  // A pinned external service whose name instances also serve (here or elsewhere) would make callers
+  // expect an egress where an instance answers: refused, and said.
+  const pinnedRemote = (mesh: string): Set<string> => {
+    const out = new Set<string>();
+    for (const s of new Set(pinnedElsewhere.get(mesh) ?? [])) {
+      if (external.get(mesh)?.has(s)) continue;
+      if (local.get(mesh)?.has(s) || offeredElsewhere.get(mesh)?.includes(s)) {
+        problems.push({ kind: 'ExternalService', name: s, mesh, message: `service ${s} is an ExternalService pinned to another zone and also served by instances: it is treated as a service, not through that zone's egress; rename one` });
+        continue;
+      }
+      out.add(s);
+    }
+    return out;
+  };
   const meshes = new Map<string, MeshIndex>();
   for (const [name, spec] of [...meshSpecs].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const sortAll = (m: Map<string, Endpoint[]> | undefined) => new Map([...(m ?? [])].map(([k, v]) => [k, v.sort(byAddress)] as const));
@@ -379,7 +396,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       local: sortAll(local.get(name)),
       remote: sortAll(remote.get(name)),
       remoteInstances: remoteInstances.get(name) ?? new Map(),
-      remoteExternal: new Set((pinnedElsewhere.get(name) ?? []).filter((s) => !external.get(name)?.has(s))),
+      remoteExternal: pinnedRemote(name),
       subsets: routeSubsets(policies.get(name)?.list ?? []),
       affinityTagKeys: affinityTagKeys(policies.get(name)?.list ?? []),
       external: external.get(name) ?? new Map(),

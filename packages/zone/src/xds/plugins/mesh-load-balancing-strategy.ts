@@ -139,7 +139,7 @@ type Failover = NonNullable<NonNullable<NonNullable<Conf['localityAwareness']>['
  * order, one priority each: `Any` every zone not yet placed, `Only` its zones, `AnyExcept` every
  * zone but its own, `None` ends the list. Zones no entry places get no traffic. Without failover
  * entries every other zone is priority 1. Through a local ZoneEgress each zone keeps its locality
- * (generate/sidecar.ts destinationOf), so the order holds there too.
+ * (generate/sidecar.ts destinationOf) up to the egress, which balances across them itself (said).
  */
 function failoverPriorities(zone: string, failover: readonly Failover[] | undefined): (e: { zone: string; subZone?: string | undefined }) => number | undefined {
   const entries = (failover ?? []).filter((f) => !f.from || f.from.zones.includes(zone));
@@ -166,7 +166,7 @@ function failoverPriorities(zone: string, failover: readonly Failover[] | undefi
  * zone's instances in weighted affinity groups (affinityGroups). `disabled` also drops
  * locality-weighted balancing.
  */
-function applyLocality(draft: SidecarDraft, d: Destination, conf: Conf): void {
+function applyLocality(draft: SidecarDraft, d: Destination, conf: Conf, origins: string, problems: string[]): void {
   const la = conf.localityAwareness;
   const disabled = la?.disabled === true;
   if (disabled) {
@@ -194,6 +194,9 @@ function applyLocality(draft: SidecarDraft, d: Destination, conf: Conf): void {
   const variant = disabled ? 'no-failover'
     : crossZone === undefined && !affinity ? 'local-first'
       : `${affinity ? 'affinity' : 'failover'}-${stableKey({ crossZone, affinity: affinity?.key })}`;
+  if (draft.mesh.zoneEgress && crossZone?.failover?.some((f) => f.to.type !== 'Any')) {
+    problems.push(`MeshLoadBalancingStrategy ${origins}: the crossZone failover order for ${d.service} holds up to the zone egress (routing.zoneEgress), which then balances across the other zones' ingresses: the order among other zones is not kept`);
+  }
   for (const cluster of d.clusters) draft.backends.orderLocalities(cluster, variant, order);
 }
 
@@ -258,7 +261,7 @@ export const meshLoadBalancingStrategyPlugin: PolicyPlugin<'MeshLoadBalancingStr
           if (action) action['hash_policy'] = [...((action['hash_policy'] as Draft[] | undefined) ?? []), ...hashPolicies.map(envoyHashPolicy)];
         }
       }
-      applyLocality(draft, d, conf);
+      applyLocality(draft, d, conf, origins, ctx.problems);
     }
   },
 };
