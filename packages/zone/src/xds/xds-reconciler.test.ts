@@ -178,3 +178,36 @@ test('a problem many proxies share is logged once with their count; a broken res
   assert.match(String(shared[0]!['problem']), /backend has 2 instances in zone-2 that this zone cannot reach/);
   assert.equal(lines.filter((l) => l['msg'] === 'xDS: resource skipped' && l['name'] === 'broken').length, 1, 'the broken dataplane is reported once');
 });
+
+test('a builtin gateway follows its MeshGateway and MeshGatewayRoutes by events, with its own identity', async (t) => {
+  const z = await setup();
+  t.after(z.stop);
+  await put(z.store, { type: 'Mesh', name: 'default', labels: global, spec: MTLS });
+  await giveMeshCa(z.store);
+  await put(z.store, dp('backend-1', '10.0.0.2', 'backend'));
+  await put(z.store, {
+    type: 'Dataplane', mesh: 'default', name: 'gw-1', labels: {},
+    spec: { networking: { address: '10.0.0.10', gateway: { type: 'BUILTIN', tags: { 'kuma.io/service': 'edge' } } } },
+  });
+  await eventually('the gateway says no MeshGateway selects it', () => z.problems.get('default.gw-1')?.includes('no MeshGateway'));
+  assert.equal(z.cache.get('default.gw-1')?.types.listener.entries.size ?? 0, 0);
+  await put(z.store, {
+    type: 'MeshGateway', mesh: 'default', name: 'edge', labels: global,
+    spec: { selectors: [{ match: { 'kuma.io/service': 'edge' } }], conf: { listeners: [{ port: 8080, protocol: 'HTTP', hostname: 'foo.example.com' }] } },
+  });
+  await eventually('the gateway gets its listener', () => z.cache.get('default.gw-1')?.types.listener.entries.has('edge:HTTP:8080'));
+  assert.equal(z.problems.get('default.gw-1'), undefined);
+  await put(z.store, {
+    type: 'MeshGatewayRoute', mesh: 'default', name: 'edge-route', labels: global,
+    spec: { selectors: [{ match: { 'kuma.io/service': 'edge' } }], conf: { http: { rules: [{ matches: [{ path: { match: 'PREFIX', value: '/api' } }], backends: [{ destination: { 'kuma.io/service': 'backend' } }] }] } } },
+  });
+  await eventually('the route reaches backend-1', () => endpointsOf(z.cache, 'default.gw-1', 'backend')?.join() === '10.0.0.2');
+  const snapshot = z.cache.get('default.gw-1')!;
+  assert.deepEqual(checkSnapshot(snapshot), []);
+  // The gateway's certificate names its gateway service.
+  const secret = unpack(snapshot.types.secret.entries.get('identity_cert:secret:default')!.resource) as { tls_certificate: { certificate_chain: { inline_string: string } } };
+  assert.match(new X509Certificate(secret.tls_certificate.certificate_chain.inline_string).subjectAltName ?? '', /URI:spiffe:\/\/default\/edge(,|$)/);
+  // A second endpoint of the backend reaches the gateway (it depends on the service).
+  await put(z.store, dp('backend-2', '10.0.0.3', 'backend'));
+  await eventually('the gateway sees backend-2', () => endpointsOf(z.cache, 'default.gw-1', 'backend')?.join() === '10.0.0.2,10.0.0.3');
+});

@@ -59,7 +59,7 @@ export interface XdsReconciler {
   stats(): XdsReconcilerStats;
 }
 
-const WATCHED = ['Mesh', 'Dataplane', 'ZoneIngress', 'ZoneEgress', 'ExternalService', 'Secret', ...POLICY_KINDS_LIST] as const satisfies readonly ResourceKind[];
+const WATCHED = ['Mesh', 'Dataplane', 'ZoneIngress', 'ZoneEgress', 'ExternalService', 'Secret', 'MeshGateway', 'MeshGatewayRoute', ...POLICY_KINDS_LIST] as const satisfies readonly ResourceKind[];
 type Watched = (typeof WATCHED)[number];
 const isWatched = (t: ResourceKind): t is Watched => (WATCHED as readonly string[]).includes(t);
 const keyOf = (type: string, mesh: string | undefined, name: string) => `${type}/${mesh ?? ''}/${name}`;
@@ -222,6 +222,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       index = buildZoneIndex({
         zone: o.zone, meshes: values('Mesh'), dataplanes: values('Dataplane'), zoneIngresses: values('ZoneIngress'),
         zoneEgresses: values('ZoneEgress'), externalServices: values('ExternalService'), policies: POLICY_KINDS_LIST.flatMap(values), secrets: values('Secret'),
+        meshGateways: values('MeshGateway'), meshGatewayRoutes: values('MeshGatewayRoute'),
       });
       const next = dependencyVersions(index, rules);
       const certs = await fetchCertificates(index, next, full);

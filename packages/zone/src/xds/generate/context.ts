@@ -73,6 +73,7 @@ export function dependencyVersions(index: ZoneIndex, rules: RulesCache): Map<str
   for (const m of index.meshes.values()) {
     versions.set(dep.mesh(m.name), fingerprint(m.spec));
     versions.set(dep.policies(m.name), m.policiesVersion);
+    versions.set(dep.gateways(m.name), m.gatewaysVersion);
     // What every service of the mesh shares: said once, prefixed to each service's own part.
     const meshPart = `${m.zoneEgress ? `1${egressEndpoints}` : '0'}\u0003${m.localityAware ? 1 : 0}\u0003${m.mtlsBackend ?? ''}\u0003`;
     const externals = new Map<string, string>();

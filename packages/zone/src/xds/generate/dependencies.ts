@@ -5,6 +5,8 @@ export const dep = {
   certificate: (mesh: string, service: string) => `cert:${mesh}:${service}`,
   /** Every policy of a mesh (its version changes with any of them): what a zone egress's permissions read. */
   policies: (mesh: string) => `policies:${mesh}`,
+  /** Every MeshGateway and MeshGatewayRoute of a mesh: what its builtin gateway instances read. */
+  gateways: (mesh: string) => `gateways:${mesh}`,
   /**
    * Which local services every mesh has (names only): what a zone ingress's listener routes. Each
    * service's endpoints are its own `service` dependency, so one instance moving does not rebuild it.

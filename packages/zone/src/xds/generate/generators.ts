@@ -1,5 +1,6 @@
 import type { ProxyType } from '../proxy-id.js';
 import type { GeneratedProxy, GenerationContext } from './context.js';
+import { generateGateway } from './gateway.js';
 import { generateSidecar } from './sidecar.js';
 import type { ZoneIndex } from './zone-index.js';
 import { generateZoneEgress, generateZoneIngress } from './zone-proxies.js';
@@ -9,20 +10,23 @@ import { generateZoneEgress, generateZoneIngress } from './zone-proxies.js';
  * proxy's kind here and nowhere else.
  */
 export const GENERATORS: readonly { readonly proxyType: ProxyType; generate(ctx: GenerationContext, index: ZoneIndex, proxyId: string): GeneratedProxy | undefined; has(index: ZoneIndex, proxyId: string): boolean; ids(index: ZoneIndex): Iterable<string> }[] = [
-  table('dataplane', (ix) => ix.dataplanes, generateSidecar),
+  // Every Dataplane but a BUILTIN gateway is a sidecar (a DELEGATED gateway is configured as one).
+  table('dataplane', (ix) => ix.dataplanes, generateSidecar, (ix, id) => !ix.builtinGateways.has(id)),
+  table('dataplane', (ix) => ix.builtinGateways, generateGateway),
   table('ingress', (ix) => ix.ingresses, generateZoneIngress),
   table('egress', (ix) => ix.egresses, generateZoneEgress),
 ];
 
-function table<P>(proxyType: ProxyType, proxies: (ix: ZoneIndex) => ReadonlyMap<string, P>, gen: (ctx: GenerationContext, proxy: P) => GeneratedProxy) {
+function table<P>(proxyType: ProxyType, proxies: (ix: ZoneIndex) => ReadonlyMap<string, P>, gen: (ctx: GenerationContext, proxy: P) => GeneratedProxy, only?: (ix: ZoneIndex, proxyId: string) => boolean) {
+  const has = (index: ZoneIndex, proxyId: string) => proxies(index).has(proxyId) && (only === undefined || only(index, proxyId));
   return {
     proxyType,
     generate(ctx: GenerationContext, index: ZoneIndex, proxyId: string) {
       const p = proxies(index).get(proxyId);
-      return p === undefined ? undefined : gen(ctx, p);
+      return p === undefined || !has(index, proxyId) ? undefined : gen(ctx, p);
     },
-    has: (index: ZoneIndex, proxyId: string) => proxies(index).has(proxyId),
-    ids: (index: ZoneIndex) => proxies(index).keys(),
+    has,
+    ids: (index: ZoneIndex): Iterable<string> => (only === undefined ? proxies(index).keys() : [...proxies(index).keys()].filter((id) => only(index, id))),
   };
 }
 

@@ -80,7 +80,7 @@ export const servicesOfIdentity = (identity: string): string[] => identity.split
  * What every sidecar of a mesh calling one service starts from: a fresh cluster (the plugins then shape
  * it per caller), its endpoints (EDS, shared), and what is wrong with them.
  */
-interface OutboundTarget {
+export interface OutboundTarget {
   readonly name: string;
   /** The instances its endpoints (EDS) are made of; undefined when dialled directly. */
   readonly endpointList?: readonly Endpoint[];
@@ -98,7 +98,7 @@ interface OutboundTarget {
  */
 const targetsByContext = new WeakMap<GenerationContext, Map<string, OutboundTarget>>();
 
-function outboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: string, subset: SubsetTags = NO_SUBSET): OutboundTarget {
+export function outboundTarget(ctx: GenerationContext, mesh: MeshIndex, service: string, subset: SubsetTags = NO_SUBSET): OutboundTarget {
   let targets = targetsByContext.get(ctx);
   if (!targets) targetsByContext.set(ctx, (targets = new Map()));
   const key = `${mesh.name}\u0000${service}${isWhole(subset) ? '' : `\u0000${canonicalJson(subset)}`}`;

@@ -4,7 +4,7 @@ import { commonProtocol, type Protocol, protocolOf } from './protocol.js';
 import { proxyIdOf } from '../proxy-id.js';
 import { type AnyPolicy, parsePolicies } from '../rules/index.js';
 import { referencedSecrets, secretsByMesh } from './origination.js';
-import { RESERVED_SERVICE, SERVICE_TAG, ZONE_TAG, canonicalJson, DataplaneSpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, type MtlsMode, mtlsModeOf, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
+import { RESERVED_SERVICE, SERVICE_TAG, ZONE_TAG, canonicalJson, DataplaneSpec, MeshGatewayRouteSpec, MeshGatewaySpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, type MtlsMode, mtlsModeOf, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
 
 /** What the generators read of a stored resource. */
 export interface ResourceView {
@@ -26,6 +26,30 @@ export interface XdsInput {
   readonly policies?: readonly (ResourceView & { readonly type: string })[];
   /** Secrets of every mesh: what ExternalServices' TLS names by `secret` (origination.ts). */
   readonly secrets?: readonly ResourceView[];
+  /** MeshGateways and MeshGatewayRoutes of every mesh: what builtin gateway instances serve (gateway.ts). */
+  readonly meshGateways?: readonly ResourceView[];
+  readonly meshGatewayRoutes?: readonly ResourceView[];
+}
+
+/** A valid MeshGateway of a mesh. */
+export interface GatewayEntry {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly spec: MeshGatewaySpec;
+}
+
+/** A valid MeshGatewayRoute of a mesh. */
+export interface GatewayRouteEntry {
+  readonly name: string;
+  readonly spec: MeshGatewayRouteSpec;
+}
+
+/** A local BUILTIN gateway Dataplane and the MeshGateway it serves (Kuma's SelectGateway). */
+export interface BuiltinGatewayInstance {
+  readonly dataplane: LocalDataplane;
+  /** Undefined when no MeshGateway selects it (problems say so). */
+  readonly gateway: GatewayEntry | undefined;
+  readonly problems: readonly string[];
 }
 
 export { SERVICE_TAG } from '@meshfed/shared';
@@ -117,6 +141,11 @@ export interface MeshIndex {
   readonly policies: readonly AnyPolicy[];
   /** Changes iff `policies` does. */
   readonly policiesVersion: string;
+  /** The mesh's valid MeshGateways and MeshGatewayRoutes, by name. */
+  readonly gateways: readonly GatewayEntry[];
+  readonly gatewayRoutes: readonly GatewayRouteEntry[];
+  /** Changes iff `gateways` or `gatewayRoutes` does. */
+  readonly gatewaysVersion: string;
 }
 
 export interface LocalDataplane {
@@ -151,6 +180,8 @@ export interface ZoneIndex {
   /** Local proxies by proxy id (see proxyIdOf). */
   readonly ingresses: ReadonlyMap<string, LocalZoneProxy<ZoneIngressSpec>>;
   readonly egresses: ReadonlyMap<string, LocalZoneProxy<ZoneEgressSpec>>;
+  /** The local Dataplanes with `gateway.type: BUILTIN` (also in `dataplanes`), by proxy id. */
+  readonly builtinGateways: ReadonlyMap<string, BuiltinGatewayInstance>;
   readonly problems: readonly IndexProblem[];
 }
 
@@ -384,6 +415,48 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
     }
     return out;
   };
+  const gateways = new Map<string, { list: GatewayEntry[]; routes: GatewayRouteEntry[]; version: string }>();
+  const gatewaysOf = (mesh: string) => {
+    let g = gateways.get(mesh);
+    if (!g) gateways.set(mesh, (g = { list: [], routes: [], version: '' }));
+    return g;
+  };
+  const byName = (a: ResourceView, b: ResourceView) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  for (const gw of [...(input.meshGateways ?? [])].sort(byName)) {
+    if (gw.mesh === undefined) continue;
+    const spec = parseSpec<MeshGatewaySpec>(MeshGatewaySpec, gw.spec);
+    if (!spec.success) {
+      problems.push({ kind: 'MeshGateway', name: gw.name, mesh: gw.mesh, message: `invalid MeshGateway: ${spec.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}` });
+      continue;
+    }
+    const g = gatewaysOf(gw.mesh);
+    g.list.push({ name: gw.name, labels: gw.labels, spec: spec.data });
+    g.version += `g\u0001${gw.name}\u0001${canonicalJson(gw.labels)}\u0001${canonicalJson(gw.spec)}\u0002`;
+  }
+  for (const rt of [...(input.meshGatewayRoutes ?? [])].sort(byName)) {
+    if (rt.mesh === undefined) continue;
+    const spec = parseSpec<MeshGatewayRouteSpec>(MeshGatewayRouteSpec, rt.spec);
+    if (!spec.success) {
+      problems.push({ kind: 'MeshGatewayRoute', name: rt.name, mesh: rt.mesh, message: `invalid MeshGatewayRoute: ${spec.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}` });
+      continue;
+    }
+    const g = gatewaysOf(rt.mesh);
+    g.routes.push({ name: rt.name, spec: spec.data });
+    g.version += `r\u0001${rt.name}\u0001${canonicalJson(rt.spec)}\u0002`;
+  }
+  // Each BUILTIN gateway instance serves the MeshGateway whose selectors match its gateway tags; two
+  // claiming one instance: the first by name wins, and the instance says so.
+  const builtinGateways = new Map<string, BuiltinGatewayInstance>();
+  for (const dp of dataplanes.values()) {
+    const g = dp.spec.networking.gateway;
+    if (g?.type !== 'BUILTIN') continue;
+    const claiming = (gateways.get(dp.mesh)?.list ?? []).filter((gw) => gw.spec.selectors.some((sel) => selectorMatches(sel.match, g.tags)));
+    const instanceProblems: string[] = [];
+    if (claiming.length === 0) instanceProblems.push(`no MeshGateway of mesh ${dp.mesh} selects this builtin gateway (tags ${canonicalJson(g.tags)}): it has no listeners`);
+    if (claiming.length > 1) instanceProblems.push(`MeshGateways ${claiming.map((c) => c.name).join(', ')} all select this builtin gateway: it serves ${claiming[0]!.name} (the first by name) and ignores the others`);
+    builtinGateways.set(dp.proxyId, { dataplane: dp, gateway: claiming[0], problems: instanceProblems });
+  }
+
   const meshes = new Map<string, MeshIndex>();
   for (const [name, spec] of [...meshSpecs].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const sortAll = (m: Map<string, Endpoint[]> | undefined) => new Map([...(m ?? [])].map(([k, v]) => [k, v.sort(byAddress)] as const));
@@ -403,9 +476,12 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       protocols: new Map([...(protocols.get(name) ?? [])].concat([...(external.get(name) ?? [])].map(([s, t]) => [s, t.protocol] as const))),
       policies: policies.get(name)?.list ?? [],
       policiesVersion: policies.has(name) ? fastHash(policies.get(name)!.version) : '',
+      gateways: gateways.get(name)?.list ?? [],
+      gatewayRoutes: gateways.get(name)?.routes ?? [],
+      gatewaysVersion: gateways.has(name) ? fastHash(gateways.get(name)!.version) : '',
     });
   }
-  return { zone: input.zone, meshes, egressEndpoints, dataplanes, ingresses, egresses, problems };
+  return { zone: input.zone, meshes, egressEndpoints, dataplanes, ingresses, egresses, builtinGateways, problems };
 }
 
 /**
@@ -495,6 +571,15 @@ export function endpointInSubset(e: Endpoint, subset: SubsetTags): boolean {
 /** Whether an instance with `tags` belongs to `subset`. */
 export function inSubset(tags: Readonly<Record<string, string>> | undefined, subset: Readonly<Record<string, string>>): boolean {
   for (const k in subset) if (tags?.[k] !== subset[k]) return false;
+  return true;
+}
+
+/** Kuma's TagSelector.Matches: every selector tag present with that value, or `*` for any value. */
+export function selectorMatches(selector: Readonly<Record<string, string>>, tags: Readonly<Record<string, string>>): boolean {
+  for (const k in selector) {
+    const actual = tags[k];
+    if (actual === undefined || (selector[k] !== '*' && selector[k] !== actual)) return false;
+  }
   return true;
 }
 

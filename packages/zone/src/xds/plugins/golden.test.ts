@@ -10,9 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { toEnvoyJson } from '@meshfed/shared';
 import { dependencyVersions, type GeneratedProxy, type GenerationContext, ResourceMemo } from '../generate/context.js';
-import { generateZoneEgress, generateZoneIngress } from '../generate/zone-proxies.js';
+import { GENERATORS } from '../generate/generators.js';
 import { RulesCache } from '../generate/matching.js';
-import { generateSidecar } from '../generate/sidecar.js';
 import { buildZoneIndex, type ResourceView } from '../generate/zone-index.js';
 import { isPolicyKind } from '../rules/index.js';
 import { checkSnapshot, makeSnapshot } from '../snapshot.js';
@@ -35,17 +34,15 @@ export function generateAll(zone: string, views: readonly (ResourceView & { type
   const index = buildZoneIndex({
     zone, meshes: of('Mesh'), dataplanes: of('Dataplane'), zoneIngresses: of('ZoneIngress'), zoneEgresses: of('ZoneEgress'),
     externalServices: of('ExternalService'), policies: views.filter((v) => isPolicyKind(v.type)), secrets: of('Secret'),
+    meshGateways: of('MeshGateway'), meshGatewayRoutes: of('MeshGatewayRoute'),
   });
   const rules = new RulesCache();
   const cert = { version: 'v1', certPem: 'CERT', keyPem: 'KEY', caPem: 'CA' };
   const ctx: GenerationContext = { index, versions: dependencyVersions(index, rules), memo: new ResourceMemo(), rules, certificate: () => cert, certificateProblem: () => undefined };
   const out: Record<string, unknown> = {};
   if (index.problems.length > 0) out['index problems'] = index.problems.map((p) => `${p.kind} ${p.name}: ${p.message}`);
-  const proxies: [string, GeneratedProxy][] = [
-    ...[...index.dataplanes].map(([id, dp]) => [id, generateSidecar(ctx, dp)] as [string, GeneratedProxy]),
-    ...[...index.ingresses].map(([id, zi]) => [id, generateZoneIngress(ctx, zi)] as [string, GeneratedProxy]),
-    ...[...index.egresses].map(([id, ze]) => [id, generateZoneEgress(ctx, ze)] as [string, GeneratedProxy]),
-  ];
+  // Every local proxy through the generator the reconciler would use (generators.ts): builtin gateways through generateGateway.
+  const proxies: [string, GeneratedProxy][] = GENERATORS.flatMap((g) => [...g.ids(index)].map((id) => [id, g.generate(ctx, index, id)!] as [string, GeneratedProxy]));
   for (const [id, g] of proxies) {
     const types: Record<string, Record<string, unknown>> = {};
     if (g.resources) {
