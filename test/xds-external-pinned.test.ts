@@ -7,14 +7,10 @@ import { type Any, type EnvoyObject, unpack } from '@meshfed/shared';
 import { cleanups } from './support/cleanup.js';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
 import { startCp } from './support/processes.js';
+import { ok } from './support/xds-resources.js';
 import { XdsTestClient, xdsTargetOf } from './support/xds-client.js';
 
 const cleanup = (f: () => unknown) => cleanups.push(f);
-
-async function ok(res: Promise<Response>): Promise<void> {
-  const r = await res;
-  assert.ok(r.ok, `${r.status} ${await r.text()}`);
-}
 
 const mesh = (zoneEgress: boolean) => ({
   type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] }, ...(zoneEgress ? { routing: { zoneEgress: true } } : {}),

@@ -9,26 +9,15 @@ import { type Any, type EnvoyObject, unpack } from '@meshfed/shared';
 import { cleanups } from './support/cleanup.js';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
 import { startCp } from './support/processes.js';
+import { dataplane, ok } from './support/xds-resources.js';
 import { XdsTestClient, xdsTargetOf } from './support/xds-client.js';
 
 const cleanup = (f: () => unknown) => cleanups.push(f);
 
-const dataplane = (name: string, port: number, tags: Record<string, string>, outbound: [string, number][] = []) => ({
-  type: 'Dataplane', mesh: 'default', name,
-  networking: {
-    address: '127.0.0.1', inbound: [{ port, tags }],
-    ...(outbound.length ? { outbound: outbound.map(([s, p]) => ({ port: p, tags: { 'kuma.io/service': s } })) } : {}),
-  },
-});
 const mesh = (mode?: 'PERMISSIVE' | 'STRICT') => ({
   type: 'Mesh', name: 'default',
   ...(mode ? { mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin', mode }] } } : {}),
 });
-
-async function ok(res: Promise<Response>): Promise<void> {
-  const r = await res;
-  assert.ok(r.ok, `${r.status} ${await r.text()}`);
-}
 
 interface Chain {
   filter_chain_match?: { transport_protocol?: string; application_protocols?: string[]; server_names?: string[] };

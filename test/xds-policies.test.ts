@@ -8,24 +8,13 @@ import { type Any, type EnvoyObject, unpack } from '@meshfed/shared';
 import { cleanups } from './support/cleanup.js';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
 import { startCp } from './support/processes.js';
+import { dataplane, ok } from './support/xds-resources.js';
 import { XdsTestClient, xdsTargetOf } from './support/xds-client.js';
 
 const cleanup = (f: () => unknown) => cleanups.push(f);
 
-const dataplane = (name: string, port: number, tags: Record<string, string>, outbound: [string, number][] = []) => ({
-  type: 'Dataplane', mesh: 'default', name,
-  networking: {
-    address: '127.0.0.1', inbound: [{ port, tags }],
-    ...(outbound.length ? { outbound: outbound.map(([s, p]) => ({ port: p, tags: { 'kuma.io/service': s } })) } : {}),
-  },
-});
 const backend = (version: string) => ({ 'kuma.io/service': 'backend', 'kuma.io/protocol': 'http', version });
 const ingress = (port: number) => ({ type: 'ZoneIngress', name: 'ingress', networking: { address: '127.0.0.1', port, advertisedAddress: '127.0.0.1', advertisedPort: port } });
-
-async function ok(res: Promise<Response>): Promise<void> {
-  const r = await res;
-  assert.ok(r.ok, `${r.status} ${await r.text()}`);
-}
 
 type Typed = { typed_config: Any };
 /** The typed configs of a listener's first filter chain, in order (their `@type`-less fields). */

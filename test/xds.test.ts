@@ -8,22 +8,10 @@ import { type Any, clientCredentials, type EnvoyObject, generateCa, issueServerC
 import { cleanups } from './support/cleanup.js';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
 import { type RunningCp, runToExit, startCp } from './support/processes.js';
+import { dataplane, ok } from './support/xds-resources.js';
 import { XdsTestClient, xdsPortOf, type XdsTarget, xdsTargetOf } from './support/xds-client.js';
 
 const cleanup = (f: () => unknown) => cleanups.push(f);
-
-const dataplane = (name: string, port: number, service: string, outbound: [string, number][] = []) => ({
-  type: 'Dataplane', mesh: 'default', name,
-  networking: {
-    address: '127.0.0.1', inbound: [{ port, tags: { 'kuma.io/service': service } }],
-    ...(outbound.length ? { outbound: outbound.map(([s, p]) => ({ port: p, tags: { 'kuma.io/service': s } })) } : {}),
-  },
-});
-
-async function ok(res: Promise<Response>): Promise<void> {
-  const r = await res;
-  assert.ok(r.ok, `${r.status} ${await r.text()}`);
-}
 
 interface Chain { filter_chain_match?: { server_names?: string[] }; filters: { typed_config: Any }[]; transport_socket?: { typed_config: Any } }
 /** The SNI chains of a proxy's one listener: SNI → [cluster, terminates TLS]. */

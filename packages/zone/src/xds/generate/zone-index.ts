@@ -196,6 +196,10 @@ function parseSpec<T>(schema: { safeParse(v: unknown): { success: true; data: T 
   return r as { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
 }
 
+/** A refused spec's issues, each with its field path, as one line. */
+const issuesText = (error: { issues: { path: PropertyKey[]; message: string }[] }): string =>
+  error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ');
+
 /** What the index takes from one parsed Dataplane: the same objects on every rebuild until its spec changes. */
 interface DerivedDataplane {
   readonly mesh: string;
@@ -284,7 +288,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
     if (dp.mesh === undefined || fromGlobal(dp)) continue;
     const spec = parseSpec<DataplaneSpec>(DataplaneSpec, dp.spec);
     if (!spec.success) {
-      problems.push({ kind: 'Dataplane', name: dp.name, mesh: dp.mesh, message: `invalid Dataplane: ${spec.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}` });
+      problems.push({ kind: 'Dataplane', name: dp.name, mesh: dp.mesh, message: `invalid Dataplane: ${issuesText(spec.error)}` });
       continue;
     }
     const d = derivedDataplane(dp.mesh, dp.name, spec.data, input.zone);
@@ -426,7 +430,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
     if (gw.mesh === undefined) continue;
     const spec = parseSpec<MeshGatewaySpec>(MeshGatewaySpec, gw.spec);
     if (!spec.success) {
-      problems.push({ kind: 'MeshGateway', name: gw.name, mesh: gw.mesh, message: `invalid MeshGateway: ${spec.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}` });
+      problems.push({ kind: 'MeshGateway', name: gw.name, mesh: gw.mesh, message: `invalid MeshGateway: ${issuesText(spec.error)}` });
       continue;
     }
     const g = gatewaysOf(gw.mesh);
@@ -437,7 +441,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
     if (rt.mesh === undefined) continue;
     const spec = parseSpec<MeshGatewayRouteSpec>(MeshGatewayRouteSpec, rt.spec);
     if (!spec.success) {
-      problems.push({ kind: 'MeshGatewayRoute', name: rt.name, mesh: rt.mesh, message: `invalid MeshGatewayRoute: ${spec.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}` });
+      problems.push({ kind: 'MeshGatewayRoute', name: rt.name, mesh: rt.mesh, message: `invalid MeshGatewayRoute: ${issuesText(spec.error)}` });
       continue;
     }
     const g = gatewaysOf(rt.mesh);
