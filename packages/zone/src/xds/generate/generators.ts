@@ -1,6 +1,6 @@
 import type { ProxyType } from '../proxy-id.js';
 import type { GeneratedProxy, GenerationContext } from './context.js';
-import { generateGateway } from './gateway.js';
+import { generateGateway } from './gateway/index.js';
 import { generateSidecar } from './sidecar.js';
 import type { ZoneIndex } from './zone-index.js';
 import { generateZoneEgress, generateZoneIngress } from './zone-proxies.js';

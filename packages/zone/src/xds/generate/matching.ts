@@ -1,7 +1,8 @@
 import { type AnyPolicy, computeProxyRules, isSelected, type Policy, type ProxyRules, type ProxyView, selectionOf } from '../rules/index.js';
 import { dep } from './dependencies.js';
 import { fastHash } from './fast-hash.js';
-import { type LocalDataplane, type MeshIndex, SERVICE_TAG, type ZoneIndex } from './zone-index.js';
+import { canonicalJson } from '@meshfed/shared';
+import { type GatewayEntry, type LocalDataplane, type MeshIndex, SERVICE_TAG, type ZoneIndex } from './zone-index.js';
 
 /**
  * The matching step of generation: which policies apply to each proxy (its rules, rules/), computed
@@ -33,8 +34,21 @@ const sortedTags = (tags: Readonly<Record<string, string>>) => Object.keys(tags)
 
 const keys = new WeakMap<LocalDataplane['spec'], { mesh: string; key: string }>();
 
-/** Everything of a dataplane the matching step reads, as one string. */
-export function matchingKeyOf(dp: LocalDataplane): string {
+const gatewayKeys = new WeakMap<GatewayEntry['spec'], string>();
+
+/**
+ * Everything of a dataplane the matching step reads, as one string: with a builtin gateway, the
+ * MeshGateway it serves too (its listeners' tags and hostnames select policies).
+ */
+export function matchingKeyOf(dp: LocalDataplane, gateway?: GatewayEntry): string {
+  const key = dataplaneKey(dp);
+  if (!gateway) return key;
+  let g = gatewayKeys.get(gateway.spec);
+  if (g === undefined) gatewayKeys.set(gateway.spec, (g = fastHash(canonicalJson(gateway.spec))));
+  return `${key}\u0001${gateway.name}\u0003${g}`;
+}
+
+function dataplaneKey(dp: LocalDataplane): string {
   const cached = keys.get(dp.spec);
   if (cached?.mesh === dp.mesh) return cached.key;
   const n = dp.spec.networking;
@@ -45,14 +59,17 @@ export function matchingKeyOf(dp: LocalDataplane): string {
   return key;
 }
 
-/** The view of a dataplane matching sees (see VIEW_ADDRESS). */
-function matchingView(dp: LocalDataplane): ProxyView {
+/** The view of a dataplane matching sees (see VIEW_ADDRESS); a builtin gateway's listeners sit there too. */
+function matchingView(dp: LocalDataplane, gateway: GatewayEntry | undefined): ProxyView {
   const n = dp.spec.networking;
   return {
     name: dp.name, mesh: dp.mesh,
     spec: { ...dp.spec, networking: { ...n, address: VIEW_ADDRESS } },
+    ...(gateway ? { gateway: { name: gateway.name, labels: gateway.labels, spec: gateway.spec } } : {}),
   };
 }
+
+const gatewayOf = (index: ZoneIndex, dp: LocalDataplane): GatewayEntry | undefined => index.builtinGateways.get(dp.proxyId)?.gateway;
 
 /** Whether any of `changed` selects the proxy, or cannot tell (a problem resolving its target). */
 function reaches(changed: readonly AnyPolicy[], view: ProxyView, all: readonly AnyPolicy[]): boolean {
@@ -108,10 +125,11 @@ export class RulesCache {
     for (const dp of index.dataplanes.values()) {
       const mesh = index.meshes.get(dp.mesh);
       if (!mesh) continue;
-      const key = matchingKeyOf(dp);
+      const gateway = gatewayOf(index, dp);
+      const key = matchingKeyOf(dp, gateway);
       if (seen.has(key)) continue;
       seen.add(key);
-      versions.set(this.#entry(mesh, dp, key).dep, this.#entries.get(key)!.matched.fingerprint);
+      versions.set(this.#entry(mesh, dp, key, gateway).dep, this.#entries.get(key)!.matched.fingerprint);
     }
     for (const key of this.#entries.keys()) if (!seen.has(key)) this.#entries.delete(key);
     for (const name of this.#meshes.keys()) if (!index.meshes.has(name)) this.#meshes.delete(name);
@@ -121,7 +139,8 @@ export class RulesCache {
   get(index: ZoneIndex, dp: LocalDataplane): MatchedRules | undefined {
     const mesh = index.meshes.get(dp.mesh);
     if (!mesh) return undefined;
-    return this.#entry(mesh, dp, matchingKeyOf(dp));
+    const gateway = gatewayOf(index, dp);
+    return this.#entry(mesh, dp, matchingKeyOf(dp, gateway), gateway);
   }
 
   /** Rules computed (not reused) since the start: what a policy change cost. */
@@ -140,7 +159,7 @@ export class RulesCache {
     return state;
   }
 
-  #entry(mesh: MeshIndex, dp: LocalDataplane, key: string): MatchedRules {
+  #entry(mesh: MeshIndex, dp: LocalDataplane, key: string, gateway: GatewayEntry | undefined): MatchedRules {
     const e = this.#entries.get(key);
     if (e && e.policiesVersion === mesh.policiesVersion) return e.matched;
     const state = this.#meshState(mesh);
@@ -148,7 +167,7 @@ export class RulesCache {
       e.policiesVersion = mesh.policiesVersion;
       return e.matched;
     }
-    const view = e?.view ?? matchingView(dp);
+    const view = e?.view ?? matchingView(dp, gateway);
     const matched = match(mesh, view, key);
     this.#computed++;
     this.#entries.set(key, { policiesVersion: mesh.policiesVersion, view, matched });

@@ -12,7 +12,9 @@ import { meshFaultInjectionPlugin } from './mesh-fault-injection.js';
 import type { PolicyKind } from '../rules/index.js';
 import type { PolicyPlugin } from './types.js';
 
-export type { Backends, InboundDraft, OutboundDraft, PluginContext, PolicyPlugin, SidecarDraft } from './types.js';
+export type {
+  Backends, GatewayChainDraft, GatewayClusterDraft, GatewayDraft, GatewayHttpDraft, GatewayListenerDraft, GatewayProtocol, GatewayRouteDraft, GatewayVirtualHostDraft, InboundDraft, OutboundDraft, PluginContext, PolicyPlugin, SidecarDraft,
+} from './types.js';
 
 /**
  * Every policy plugin, in the order they apply (Kuma applies its plugins in a fixed order too): each

@@ -93,6 +93,83 @@ export interface OutboundDraft {
   readonly http?: HttpDraft;
 }
 
+/**
+ * A builtin gateway's configuration before encoding (generate/gateway/): its listeners, with their
+ * HTTP virtual hosts and routes or TCP proxy, and the clusters its routes send to. Plugins change it
+ * in place from the gateway's rules (`from` and `gatewayTo` by listener, see rules/), as Kuma's plugins
+ * configure a gateway's listeners, routes and clusters; then it is encoded once.
+ */
+export interface GatewayDraft {
+  readonly mesh: MeshIndex;
+  readonly mtls: boolean;
+  readonly zone: string;
+  /** The MeshGateway the instance serves. */
+  readonly gateway: string;
+  readonly listeners: GatewayListenerDraft[];
+  /** Every cluster the routes send to (mirrors included), once each, with the service it carries. */
+  readonly clusters: GatewayClusterDraft[];
+}
+
+export type GatewayProtocol = 'HTTP' | 'HTTPS' | 'TCP' | 'TLS';
+
+export interface GatewayListenerDraft {
+  /** Where this listener's rules are: `from[rulesKey]`, `gatewayTo.byListener[rulesKey]` (generate/matching.ts inboundRulesKey). */
+  readonly rulesKey: string;
+  /** The Envoy listener's name (`<gateway>:<protocol>:<port>`), also its stat prefix. */
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: GatewayProtocol;
+  /** The listener's own fields (address, buffer limits, listener filters); filter chains are made at encoding. */
+  readonly listener: Draft;
+  /**
+   * Network filters every chain runs before its terminal one (connection limit, RBAC), in order; a
+   * plugin may add its own.
+   */
+  readonly filters: Draft[];
+  /** One Envoy filter chain per entry: a match (SNI, transport) and TLS termination; all share `filters` and the terminal filter. */
+  readonly chains: GatewayChainDraft[];
+  /** HTTP and HTTPS: the connection manager shared by every chain, and its virtual hosts. */
+  readonly http?: GatewayHttpDraft;
+  /** TCP and TLS: the typed config of the terminal tcp_proxy. */
+  readonly tcpProxy?: Draft;
+}
+
+export interface GatewayChainDraft {
+  readonly serverNames?: readonly string[];
+  readonly transportSocket?: Draft;
+}
+
+export interface GatewayHttpDraft {
+  /** The HTTP connection manager's typed config. */
+  readonly hcm: Draft;
+  /** Its HTTP filters, the router last. */
+  readonly httpFilters: Draft[];
+  readonly virtualHosts: GatewayVirtualHostDraft[];
+}
+
+export interface GatewayVirtualHostDraft {
+  /** The virtual host's domain (a listener hostname, or narrower from a route's hostnames). */
+  readonly hostname: string;
+  /** The listener hostname it serves under (`*` for a listener without one): `gatewayTo.byListenerHostname[<rulesKey>:<this>]`. */
+  readonly listenerHostname: string;
+  readonly virtualHost: Draft;
+  readonly routes: GatewayRouteDraft[];
+}
+
+export interface GatewayRouteDraft {
+  /** The Envoy route (its `name` is the rule-matches hash when it comes from a MeshHTTPRoute rule). */
+  readonly route: Draft;
+  /** The services its backends are (Kuma's heuristics choose a policy by them), in the route's order. */
+  readonly services: readonly string[];
+}
+
+export interface GatewayClusterDraft {
+  readonly name: string;
+  readonly service: string;
+  readonly protocol: Protocol;
+  readonly cluster: Draft;
+}
+
 export interface PluginContext {
   /** What keeps part of a policy from applying: shown on the proxy's insight. */
   readonly problems: string[];
@@ -103,4 +180,6 @@ export interface PolicyPlugin<K extends PolicyKind = PolicyKind> {
   readonly kind: K;
   /** `rules` is undefined when no policy of the type selects the proxy (some types then still act: MeshTrafficPermission denies). */
   applySidecar(draft: SidecarDraft, rules: TypedRules<K> | undefined, ctx: PluginContext): void;
+  /** A builtin gateway's part; a type without it does not apply to builtin gateways (said on the instance). */
+  applyGateway?(draft: GatewayDraft, rules: TypedRules<K> | undefined, ctx: PluginContext): void;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compareGatewayMatches, compareHostnames, hostCovers, intersectHostnames } from './gateway.js';
+import { compareGatewayMatches, compareHostnames, hostCovers, intersectHostnames } from './index.js';
 
 test('hostname intersection: the more specific of two names when one covers the other', () => {
   assert.equal(intersectHostnames('*', 'foo.example.com'), 'foo.example.com');

@@ -1,0 +1,69 @@
+/**
+ * A builtin gateway's Envoy configuration (Kuma's gateway plugin): one listener per port of the
+ * MeshGateway it serves, on the Dataplane's address (listeners.ts), with the MeshGatewayRoutes
+ * attached to each (routes.ts) sending to clusters reached as a sidecar reaches them, with mesh mTLS as
+ * the gateway's own identity (backends.ts). The drafts are shaped by the policy plugins that apply to
+ * gateways (targetRef MeshGateway, or Mesh / MeshSubset selecting the gateway's listeners) from the
+ * gateway's rules, then encoded once.
+ *
+ * Not built yet (said on the instance, never a NACK): HTTPS and TLS listeners, cross-mesh listeners,
+ * `resources.connectionLimit`, route filters, MeshHTTPRoute / MeshTCPRoute on gateways.
+ */
+import { type Any, identityCertSecretName, meshCaSecretName, spiffeId, XDS_TYPE_URL } from '@meshfed/shared';
+import { dep, type GeneratedProxy, type GenerationContext } from '../context.js';
+import { encodeEnvoy, identitySecret, meshCaSecret } from '../envoy-parts.js';
+import { identityOf, servicesOfIdentity } from '../sidecar.js';
+import type { BuiltinGatewayInstance } from '../zone-index.js';
+import { type GatewayDraft, PLUGINS } from '../../plugins/index.js';
+import { GatewayBackends } from './backends.js';
+import { encodeGatewayListener, gatewayListeners } from './listeners.js';
+
+export { compareHostnames, hostCovers, intersectHostnames } from './hostnames.js';
+export { compareGatewayMatches } from './routes.js';
+export { gatewayListenerName } from './listeners.js';
+
+export function generateGateway(ctx: GenerationContext, instance: BuiltinGatewayInstance): GeneratedProxy {
+  const dp = instance.dataplane;
+  const mesh = ctx.index.meshes.get(dp.mesh);
+  if (!mesh) return { resources: undefined, deps: [dep.mesh(dp.mesh)], problems: [`mesh "${dp.mesh}" does not exist in this zone (yet)`] };
+  const deps: string[] = [dep.mesh(dp.mesh), dep.gateways(dp.mesh), dep.policies(dp.mesh)];
+  const problems: string[] = [...instance.problems];
+  const secrets = new Map<string, Any>();
+  const identity = identityOf(dp);
+  const mtls = mesh.mtlsBackend !== undefined;
+  if (mtls) {
+    if (identity === undefined) return { resources: undefined, deps, problems: [...problems, 'the gateway has no kuma.io/service tag to name its identity'] };
+    deps.push(dep.certificate(dp.mesh, identity));
+    const cert = ctx.certificate(dp.mesh, identity);
+    if (!cert) return { resources: undefined, deps, problems: [...problems, ctx.certificateProblem(dp.mesh, identity) ?? `no certificate for ${servicesOfIdentity(identity).map((s) => spiffeId(dp.mesh, s)).join(', ')} yet`] };
+    secrets.set(identityCertSecretName(dp.mesh), ctx.memo.get(`identity:${dp.mesh}:${identity}`, cert.version, () => encodeEnvoy(XDS_TYPE_URL.secret, identitySecret(dp.mesh, cert.certPem, cert.keyPem))));
+    secrets.set(meshCaSecretName(dp.mesh), ctx.memo.get(`ca:${dp.mesh}`, cert.caPem, () => encodeEnvoy(XDS_TYPE_URL.secret, meshCaSecret(dp.mesh, cert.caPem))));
+  }
+  const backends = new GatewayBackends(ctx, mesh);
+  const gw = instance.gateway;
+  const draft: GatewayDraft = {
+    mesh, mtls, zone: ctx.index.zone, gateway: gw?.name ?? '',
+    listeners: gw ? gatewayListeners(instance, gw, mesh, backends, problems) : [],
+    clusters: backends.clusters,
+  };
+  const matched = ctx.rules.get(ctx.index, dp);
+  if (matched) {
+    deps.push(matched.dep);
+    problems.push(...matched.warnings);
+    for (const plugin of PLUGINS) {
+      const rules = matched.rules[plugin.kind];
+      if (!rules) continue;
+      if (plugin.applyGateway) plugin.applyGateway(draft, rules as never, { problems });
+      else if (rules.policies.length > 0) problems.push(`${plugin.kind} ${rules.policies.join(', ')}: ${plugin.kind} does not apply to builtin gateways (it is ignored here)`);
+    }
+  }
+  const listeners = new Map<string, Any>();
+  for (const l of draft.listeners) listeners.set(l.name, ctx.memo.encode(XDS_TYPE_URL.listener, encodeGatewayListener(l)));
+  const clusters = new Map<string, Any>();
+  for (const c of draft.clusters) clusters.set(c.name, ctx.memo.encode(XDS_TYPE_URL.cluster, c.cluster));
+  deps.push(...backends.deps);
+  return {
+    resources: { listener: listeners, cluster: clusters, endpoint: backends.endpoints, secret: secrets },
+    deps, problems: [...new Set([...problems, ...backends.problems])],
+  };
+}
