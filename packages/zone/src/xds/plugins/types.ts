@@ -108,6 +108,8 @@ export interface GatewayDraft {
   readonly listeners: GatewayListenerDraft[];
   /** Every cluster the routes send to (mirrors included), once each, with the service it carries. */
   readonly clusters: GatewayClusterDraft[];
+  /** Where route plugins get the clusters their backends need (a new one joins `clusters`). */
+  readonly backends: Backends;
 }
 
 export type GatewayProtocol = 'HTTP' | 'HTTPS' | 'TCP' | 'TLS';

@@ -44,7 +44,7 @@ export function generateGateway(ctx: GenerationContext, instance: BuiltinGateway
   const draft: GatewayDraft = {
     mesh, mtls, zone: ctx.index.zone, gateway: gw?.name ?? '',
     listeners: gw ? gatewayListeners(instance, gw, mesh, backends, problems) : [],
-    clusters: backends.clusters,
+    clusters: backends.clusters, backends,
   };
   const matched = ctx.rules.get(ctx.index, dp);
   if (matched) {
