@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parseResource } from '@meshfed/shared/resources';
 import { parseAllDocuments } from 'yaml';
+import { demoResources } from '../packages/ctl/src/lab/lab-demo.js';
 
 export const EXAMPLES = join(import.meta.dirname, '..', 'examples');
 
@@ -17,6 +18,12 @@ describe('examples/', () => {
     for (const kind of ['Mesh', 'ZoneEgress', 'ZoneIngress', 'Dataplane', 'MeshGateway', 'MeshGatewayRoute', 'ExternalService', 'MeshTrafficPermission', 'MeshTimeout', 'MeshRetry', 'MeshHTTPRoute']) {
       assert.ok(kinds.has(kind), `no example of ${kind}`);
     }
+  });
+
+  test('gateway-http.yaml is the lab\'s gateway, so the walk-through applies what the lab runs', () => {
+    const docs = parseAllDocuments(readFileSync(join(EXAMPLES, 'gateway-http.yaml'), 'utf8')).map((d) => d.toJS() as { type: string; name: string });
+    const lab = demoResources(0).filter((r) => r.where === 'global' && (r.body['type'] === 'MeshGateway' || r.body['type'] === 'MeshGatewayRoute')).map((r) => r.body);
+    assert.deepEqual(docs, lab);
   });
 
   for (const file of files) {

@@ -1,4 +1,4 @@
-import { type AnyDescriptor, type RevocableTokenKind, RevocationAnswer, ZoneOverview } from '@meshfed/shared/resources';
+import { type AnyDescriptor, MeshGatewaysOverview, type RevocableTokenKind, RevocationAnswer, ZoneOverview } from '@meshfed/shared/resources';
 import { type RotatableTokenKind, SigningKeyInfo, SigningKeyList, signingKeysPath } from '@meshfed/shared/resources';
 import { z } from 'zod';
 import { type ConnectionFlags, resolveCpUrl } from './args.js';
@@ -181,6 +181,12 @@ export class ControlPlaneClient {
     const url = this.url(`${resourcePath(d, { name, mesh })}/_rules`);
     // No subject, as for a config dump: a 404 says why (no such dataplane, rules not computed yet).
     return this.decode(DataplaneRules, await this.send('GET', url, undefined), 'GET', url);
+  }
+
+  /** `GET /meshes/{mesh}/meshgateways/_overview`: gateways, their listeners, attached routes and instances. */
+  async gatewayOverview(mesh: string): Promise<MeshGatewaysOverview> {
+    const url = this.url(`/meshes/${encodeURIComponent(mesh)}/meshgateways/_overview`);
+    return this.decode(MeshGatewaysOverview, await this.send('GET', url, undefined), 'GET', url);
   }
 
   private async listPages<T>(item: z.ZodType<T>, path: string, subject: string): Promise<T[]> {

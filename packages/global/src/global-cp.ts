@@ -7,6 +7,7 @@ import {
 } from '@meshfed/shared';
 import type { GlobalFlags } from './flags.js';
 import { registerInsightRoutes, ZoneInsights, ZoneInventory } from './insights/index.js';
+import { registerGatewayOverviewRoute } from './insights/gateway-overview-routes.js';
 import { KdsServer } from './kds/kds-server.js';
 import { MeshCaManager } from './mesh-ca/index.js';
 import { publishZoneTokenPublicKeys } from './tokens/publish-zone-token-key.js';
@@ -68,6 +69,7 @@ export async function startGlobal(flags: GlobalFlags, log?: Logger): Promise<Run
           registerSigningKeyRoutes(app, 'zone', tokens.ring);
           registerRevocationRoutes(app, zoneRevocations);
           registerInsightRoutes(app, { store, insights });
+          registerGatewayOverviewRoute(app, store);
         },
         info: () => ({ kdsPort: server.port }),
         async stop() {

@@ -14,3 +14,4 @@ export * from './tls/index.js';
 export * from './tls/server-tls.js';
 export * from './tls/stored-ca.js';
 export * from './xds/index.js';
+export * from './gateways/index.js';

@@ -16,6 +16,7 @@ import { registerXdsRoutes } from './xds/xds-routes.js';
 import { planXdsTls, startXdsTls } from './xds/xds-tls.js';
 import { ZoneTokenKeyWatcher } from './xds/zone-token-key.js';
 import { refuseZoneInsights } from './zone-insight-routes.js';
+import { registerGatewayOverviewRoute } from './gateway-overview-routes.js';
 import { stampZone } from './zone-stamp.js';
 
 /** Starts a zone CP in this process: federated when --global-address is set, standalone otherwise. */
@@ -131,6 +132,7 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
           explain: (proxyId) => xds.reconciler.explain(proxyId),
           rules: { rulesOf: (mesh, name) => xds.reconciler.rulesOf(mesh, name), dataplanesOf: (type, mesh, name) => xds.reconciler.dataplanesOf(type, mesh, name) },
         }));
+        routes.push((app) => registerGatewayOverviewRoute(app, { store, zone, insights: xds.insights, cache: xds.cache, explain: (proxyId) => xds.reconciler.explain(proxyId) }));
         routes.push((app) => registerXdsCaRoute(app, tls.caPem));
         routes.push((app) => refuseZoneInsights(app, federated));
         return {

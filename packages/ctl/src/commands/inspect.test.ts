@@ -184,7 +184,9 @@ describe('meshfed inspect', () => {
   it('answers usage mistakes with exit code 2', async () => {
     const cases: [string[], RegExp][] = [
       [[], /missing TYPE/],
-      [['meshes'], /cannot inspect "meshes": inspect takes zones, dataplanes, zoneingresses or zoneegresses/],
+      [['meshes'], /cannot inspect "meshes": inspect takes zones, meshgateways, dataplanes, zoneingresses or zoneegresses/],
+      [['meshgateways', '--rules'], /--rules applies to proxies, not to meshgateways: inspect a gateway instance as a dataplane/],
+      [['gateways', '-A'], /--all-meshes applies to proxies, not to meshgateways/],
       [['pods'], /cannot inspect "pods"/],
       [['dp', '--config-dump'], /--config-dump shows one proxy: give its NAME/],
       [['dp', 'web', '--type', 'listener'], /use it with --config-dump/],

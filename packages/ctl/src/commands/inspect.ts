@@ -9,6 +9,7 @@ import { resolveType } from '../resource-types.js';
 import { renderTable } from '../table.js';
 import { at, scalarText, type WireResource } from '../wire.js';
 import { meshFor } from './get.js';
+import { inspectMeshGateways } from './inspect-meshgateways.js';
 import { inspectRules } from './inspect-rules.js';
 import { inspectZones } from './inspect-zones.js';
 
@@ -23,15 +24,17 @@ const OPTIONS = {
 
 /** The kinds that are proxies: the only ones a zone CP has xDS insights and config dumps for. */
 const PROXY_KINDS: readonly string[] = ['Dataplane', 'ZoneIngress', 'ZoneEgress'];
-const INSPECTABLE = 'zones, dataplanes, zoneingresses or zoneegresses';
+const INSPECTABLE = 'zones, meshgateways, dataplanes, zoneingresses or zoneegresses';
 const XDS_TYPES = ['listener', 'cluster', 'endpoint', 'route', 'secret'];
 
-const HELP = `Show the state of zones or proxies: zones as the global control plane sees them
-(online, KDS sync), or what a zone control plane serves its proxies (connection and xDS sync
-state, the Envoy configuration of one proxy, or the policy rules of one dataplane).
+const HELP = `Show the state of zones, gateways or proxies: zones as the global control plane sees them
+(online, KDS sync), gateways with their listeners, routes and instances, or what a zone control
+plane serves its proxies (connection and xDS sync state, the Envoy configuration of one proxy, or
+the policy rules of one dataplane).
 
 Usage:
   meshfed inspect zones [NAME] [flags]                 zones with their KDS state (global CP)
+  meshfed inspect meshgateways [NAME] [flags]          gateways: listeners, attached routes, instances
   meshfed inspect TYPE [flags]                         list proxies with their xDS state (zone CP)
   meshfed inspect TYPE NAME [flags]                    one proxy's xDS state
   meshfed inspect TYPE NAME --config-dump [flags]      the Envoy config dump it is served
@@ -51,6 +54,19 @@ Columns of zones:
   ZONE-CP VERSION     the version the zone CP declared
   SYNCED              of what global sends an online zone: "9/9 acked" when it ACKed the last
                       response of every type; "NACK Mesh" when it refused the last one of a type
+
+meshgateways (gateways, meshgateway, gateway) prints three tables. Global sees every zone's
+instances; a zone CP only its own, but with their xDS state (global names the zone to ask).
+  GATEWAY ... ROUTES   each listener (port, protocol, hostname, crossMesh) and the MeshGatewayRoutes
+                       attached to it: their selectors match the listener's tags (the instance's
+                       gateway tags, the MeshGateway's, the listener's), their kind its protocol (http
+                       on HTTP/HTTPS, tcp on TCP/TLS) and, for http, a hostname intersects its own;
+                       "route (on a, b)" when it attaches on those instances only
+  GATEWAY ZONE INSTANCE  the builtin gateway Dataplanes each MeshGateway serves (two claiming one:
+                       the first by name wins, said in LAST NACK/PROBLEM; GATEWAY "-": none selects
+                       it), with CONNECTED, SYNCED and LAST NACK/PROBLEM as for proxies, LAST ACK
+                       the age of its newest ACK
+  UNATTACHED ROUTE     routes attached to no listener of any gateway of the mesh, and why
 
 Columns of proxies:
   CONNECTED       whether the proxy has an ADS stream open now
@@ -76,7 +92,7 @@ and direction: sent, ACKed, NACKed, refused), a proxy with its insight. With not
 -o yaml prints [] and -o json a list with no items.
 
 Flags:
-      --mesh MESH          mesh of the dataplanes (default "default")
+      --mesh MESH          mesh of the dataplanes or gateways (default "default")
   -A, --all-meshes         list dataplanes of every mesh
       --config-dump        print the Envoy config dump (needs NAME); JSON unless -o yaml
       --type TYPES         with --config-dump: only these sections, comma-separated: ${XDS_TYPES.join(', ')}
@@ -89,6 +105,8 @@ Flags:
 Examples:
   meshfed inspect zones
   meshfed inspect zone zone-1 -o yaml
+  meshfed inspect meshgateways
+  meshfed inspect meshgateways --cp http://127.0.0.1:15681 -o json
   meshfed inspect dataplanes --mesh default --cp http://127.0.0.1:15681
   meshfed inspect zoneegresses -o yaml
   meshfed inspect dataplane web-1 --mesh default --config-dump --type listener,cluster
@@ -104,7 +122,7 @@ function resolveInspectType(name: string): AnyDescriptor {
   } catch {
     d = undefined;
   }
-  if (!d || (d.kind !== 'Zone' && !PROXY_KINDS.includes(d.kind))) throw new UsageError(`cannot inspect "${name}": inspect takes ${INSPECTABLE}`);
+  if (!d || (d.kind !== 'Zone' && d.kind !== 'MeshGateway' && !PROXY_KINDS.includes(d.kind))) throw new UsageError(`cannot inspect "${name}": inspect takes ${INSPECTABLE}`);
   return d;
 }
 
@@ -161,7 +179,7 @@ export function insightTable(d: AnyDescriptor, items: readonly WireResource[]): 
 
 export const inspectCommand: Command = {
   summary: "Show zones' and proxies' sync state, or a proxy's Envoy config",
-  synopsis: 'meshfed inspect zones|TYPE [NAME] [--mesh MESH | -A] [--config-dump [--type TYPES] | --rules] [-o table|yaml|json] [--cp URL]',
+  synopsis: 'meshfed inspect zones|meshgateways|TYPE [NAME] [--mesh MESH | -A] [--config-dump [--type TYPES] | --rules] [-o table|yaml|json] [--cp URL]',
   help: HELP,
   async run(args, io) {
     const parsed = parseCommandArgs(args, OPTIONS);
@@ -173,6 +191,12 @@ export const inspectCommand: Command = {
         if (parsed.values[flag] !== undefined) throw new UsageError(`--${flag} applies to proxies, not to zones`);
       }
       return inspectZones(clientFor(parsed, io), name, parseOutputFormat(parsed.values.output), io);
+    }
+    if (d.kind === 'MeshGateway') {
+      for (const flag of ['all-meshes', 'config-dump', 'type', 'rules'] as const) {
+        if (parsed.values[flag] !== undefined) throw new UsageError(`--${flag} applies to proxies, not to meshgateways: inspect a gateway instance as a dataplane`);
+      }
+      return inspectMeshGateways(clientFor(parsed, io), meshFor(d, parsed.values.mesh)!, name, parseOutputFormat(parsed.values.output), io);
     }
     const all = parsed.values['all-meshes'] === true;
     if (all && name !== undefined) throw new UsageError('--all-meshes lists proxies; it cannot be used with a NAME');

@@ -1,3 +1,4 @@
+import { claimingGateways, type MeshGatewaySpec } from '@meshfed/shared/resources';
 import { problemCell, syncedCell } from '../commands/inspect.js';
 import { renderTable } from '../table.js';
 import { at, scalarText, type WireResource } from '../wire.js';
@@ -6,8 +7,10 @@ import type { LabPort } from './lab-plan.js';
 /**
  * The lab's demo (issue: `web` in zone-1 calling `backend` in both zones, an ingress in both zones, an
  * egress in zone-1, one external service), in the default mesh with builtin mTLS; backend speaks HTTP
- * in two versions, and policies let only web call it, split web's calls 90/10 and bound them in time. Every address is 127.0.0.1 with its own port, so a real
- * Envoy started from `POST /bootstrap` on this machine can take any proxy's place.
+ * in two versions, and policies let only web call it, split web's calls 90/10 and bound them in time.
+ * A builtin gateway `edge-gateway` (an instance in zone-1) takes outside traffic: HTTP on 8080 for
+ * foo.example.com, `/api` to backend, and a TCP port to backend. Every address is 127.0.0.1 with its
+ * own port, so a real Envoy started from `POST /bootstrap` on this machine can take any proxy's place.
  */
 export interface DemoResource {
   /** `global`, or the zone the resource is applied on. */
@@ -91,10 +94,53 @@ export function demoResources(offset: number): DemoResource[] {
         spec: { targetRef: { kind: 'MeshService', name: 'web' }, to: [{ targetRef: { kind: 'MeshService', name: 'backend' }, default: { connectionTimeout: '2s', http: { requestTimeout: '5s' } } }] },
       },
     },
+    // The builtin gateway (gateway.md): its listeners, on the instances its selectors match.
+    {
+      where: 'global', path: '/meshes/default/meshgateways/edge-gateway',
+      body: {
+        type: 'MeshGateway', mesh: 'default', name: 'edge-gateway',
+        selectors: [{ match: { 'kuma.io/service': 'edge-gateway' } }],
+        conf: {
+          listeners: [
+            { port: p(8080), protocol: 'HTTP', hostname: 'foo.example.com', tags: { port: `http/${p(8080)}` } },
+            { port: p(9000), protocol: 'TCP', tags: { port: `tcp/${p(9000)}` } },
+          ],
+        },
+      },
+    },
+    // Routes attach to a listener by its tags (the instance's, the gateway's, the listener's).
+    {
+      where: 'global', path: '/meshes/default/meshgatewayroutes/edge-gateway-route',
+      body: {
+        type: 'MeshGatewayRoute', mesh: 'default', name: 'edge-gateway-route',
+        selectors: [{ match: { 'kuma.io/service': 'edge-gateway', port: `http/${p(8080)}` } }],
+        conf: { http: { rules: [{ matches: [{ path: { match: 'PREFIX', value: '/api' } }], backends: [{ destination: { 'kuma.io/service': 'backend' } }] }] } },
+      },
+    },
+    {
+      where: 'global', path: '/meshes/default/meshgatewayroutes/edge-gateway-tcp',
+      body: {
+        type: 'MeshGatewayRoute', mesh: 'default', name: 'edge-gateway-tcp',
+        selectors: [{ match: { 'kuma.io/service': 'edge-gateway', port: `tcp/${p(9000)}` } }],
+        conf: { tcp: { rules: [{ backends: [{ destination: { 'kuma.io/service': 'backend' } }] }] } },
+      },
+    },
+    // The gateway calls backend with its own mTLS identity (spiffe://default/edge-gateway), which backend must let in too.
+    {
+      where: 'global', path: '/meshes/default/meshtrafficpermissions/backend-from-edge-gateway',
+      body: {
+        type: 'MeshTrafficPermission', mesh: 'default', name: 'backend-from-edge-gateway',
+        spec: { targetRef: { kind: 'MeshService', name: 'backend' }, from: [{ targetRef: { kind: 'MeshService', name: 'edge-gateway' }, default: { action: 'Allow' } }] },
+      },
+    },
     { where: 'zone-1', path: '/zoneingresses/ingress', body: ingress(p(10001)) },
     { where: 'zone-1', path: '/zoneegresses/egress', body: { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: p(10002) } } },
     { where: 'zone-1', path: '/meshes/default/dataplanes/web', body: dataplane('web', p(11001), { 'kuma.io/service': 'web' }, [['backend', p(12001)], ['httpbin', p(12002)]]) },
     { where: 'zone-1', path: '/meshes/default/dataplanes/backend-1', body: dataplane('backend-1', p(11011), backend('v1')) },
+    {
+      where: 'zone-1', path: '/meshes/default/dataplanes/edge-gateway-1',
+      body: { type: 'Dataplane', mesh: 'default', name: 'edge-gateway-1', networking: { address: '127.0.0.1', gateway: { type: 'BUILTIN', tags: { 'kuma.io/service': 'edge-gateway' } } } },
+    },
     { where: 'zone-2', path: '/zoneingresses/ingress', body: ingress(p(20001)) },
     { where: 'zone-2', path: '/meshes/default/dataplanes/backend-1', body: dataplane('backend-1', p(21001), backend('v1')) },
     { where: 'zone-2', path: '/meshes/default/dataplanes/backend-2', body: dataplane('backend-2', p(21011), backend('v2')) },
@@ -103,19 +149,28 @@ export function demoResources(offset: number): DemoResource[] {
 
 interface DemoNetworking {
   readonly port?: number;
+  readonly gateway?: { readonly type: string; readonly tags: Record<string, string> };
   readonly inbound?: readonly { port: number }[];
   readonly outbound?: readonly { port: number; tags: Record<string, string> }[];
 }
 
 /**
  * The ports the demo's proxies listen on (a real Envoy taking a proxy's place binds them), read from
- * the resources themselves so they cannot drift apart. An inbound's servicePort is not among them:
- * that is the application's, which may well be running already.
+ * the resources themselves so they cannot drift apart: a builtin gateway instance binds the listener
+ * ports of the MeshGateway it serves. An inbound's servicePort is not among them: that is the
+ * application's, which may well be running already.
  */
 export function demoPorts(resources: readonly DemoResource[]): LabPort[] {
+  const gateways = resources
+    .filter((r) => r.body['type'] === 'MeshGateway')
+    .map((r) => ({ name: String(r.body['name']), spec: r.body as unknown as MeshGatewaySpec }));
   return resources.flatMap(({ where, body }) => {
     const net = body['networking'] as DemoNetworking | undefined;
     if (!net) return [];
+    if (net.gateway?.type === 'BUILTIN') {
+      const served = claimingGateways(gateways, net.gateway.tags)[0];
+      return (served?.spec.conf.listeners ?? []).map((l) => ({ role: `${where} ${String(body['name'])} ${l.protocol} listener`, port: l.port }));
+    }
     const kind = body['type'] === 'ZoneIngress' ? 'ingress' : body['type'] === 'ZoneEgress' ? 'egress' : undefined;
     if (kind !== undefined) return net.port === undefined ? [] : [{ role: `${where} ${kind}`, port: net.port }];
     const name = `${where} ${String(body['name'])}`;

@@ -15,7 +15,7 @@ describe('the ports of the lab', () => {
       ['zone-2 API', 25681], ['zone-2 HTTPS API', 25682], ['zone-2 xDS', 25678],
       ['zone-1 ingress', 10001], ['zone-1 egress', 10002],
       ['zone-1 web inbound', 11001], ['zone-1 web outbound to backend', 12001], ['zone-1 web outbound to httpbin', 12002],
-      ['zone-1 backend-1 inbound', 11011],
+      ['zone-1 backend-1 inbound', 11011], ['zone-1 edge-gateway-1 HTTP listener', 8080], ['zone-1 edge-gateway-1 TCP listener', 9000],
       ['zone-2 ingress', 20001], ['zone-2 backend-1 inbound', 21001], ['zone-2 backend-2 inbound', 21011],
     ];
     assert.deepEqual(portsAt(0).map((p) => [p.role, p.port]), expected);

@@ -20,3 +20,5 @@ export * from './token-revocation-list.js';
 export * from './signing-key-info.js';
 export * from './policies/index.js';
 export * from './access-role.js';
+export * from './mesh-gateway-matching.js';
+export * from './mesh-gateway-overview.js';

@@ -187,6 +187,7 @@ export const ENVOY_EXTENSION_NAME = {
   sniCluster: 'envoy.filters.network.sni_cluster',
   networkRbac: 'envoy.filters.network.rbac',
   networkLocalRateLimit: 'envoy.filters.network.local_ratelimit',
+  connectionLimit: 'envoy.filters.network.connection_limit',
   httpRbac: 'envoy.filters.http.rbac',
   httpLocalRateLimit: 'envoy.filters.http.local_ratelimit',
   httpFault: 'envoy.filters.http.fault',

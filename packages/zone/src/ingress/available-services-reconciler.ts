@@ -24,7 +24,7 @@ export interface AvailableServicesReconciler {
 }
 
 /** Changes of these kinds can change what the zone offers; a new local ingress needs its list. */
-const WATCHED: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['Dataplane', 'ExternalService', 'Mesh', 'ZoneIngress']);
+const WATCHED: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['Dataplane', 'ExternalService', 'Mesh', 'MeshGateway', 'ZoneIngress']);
 const WRITE_ATTEMPTS = 4;
 const DEFAULT_RESYNC_MS = 30_000;
 
@@ -79,11 +79,11 @@ export function startAvailableServicesReconciler(o: AvailableServicesReconcilerO
   async function recomputeOnce(): Promise<void> {
     const started = performance.now();
     try {
-      const [dataplanes, externalServices, meshes, ingresses] = await Promise.all([
-        listAll(o.store, 'Dataplane'), listAll(o.store, 'ExternalService'), listAll(o.store, 'Mesh'), listAll(o.store, 'ZoneIngress'),
+      const [dataplanes, externalServices, meshes, meshGateways, ingresses] = await Promise.all([
+        listAll(o.store, 'Dataplane'), listAll(o.store, 'ExternalService'), listAll(o.store, 'Mesh'), listAll(o.store, 'MeshGateway'), listAll(o.store, 'ZoneIngress'),
       ]);
       const listed = performance.now();
-      const services = computeAvailableServices({ dataplanes, externalServices, meshes, zone: o.zone });
+      const services = computeAvailableServices({ dataplanes, externalServices, meshes, meshGateways, zone: o.zone });
       lastCount = services.length;
       let written = 0;
       for (const ingress of ingresses) {

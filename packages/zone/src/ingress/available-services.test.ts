@@ -87,6 +87,18 @@ describe('computeAvailableServices', () => {
     ]);
   });
 
+  test('a builtin gateway instance is offered when the MeshGateway it serves has a crossMesh listener (other meshes reach it through the ingress)', () => {
+    const gw = (name: string, service: string): ResourceView => ({ name, mesh: 'default', labels: {}, spec: { networking: { address: '10.0.0.9', gateway: { type: 'BUILTIN', tags: svc(service) } } } });
+    const meshGateway = (name: string, service: string, crossMesh: boolean): ResourceView => ({
+      name, mesh: 'default', labels: {}, spec: { selectors: [{ match: svc(service) }], conf: { listeners: [{ port: 8080, protocol: 'HTTP', ...(crossMesh ? { crossMesh: true } : {}) }] } },
+    });
+    const out = computeAvailableServices({
+      dataplanes: [gw('cross-1', 'cross'), gw('cross-2', 'cross'), gw('edge-1', 'edge')], externalServices: [], meshes: [mesh('default')], zone: 'zone-1',
+      meshGateways: [meshGateway('cross-gw', 'cross', true), meshGateway('edge-gw', 'edge', false)],
+    });
+    assert.deepEqual(out, [{ tags: svc('cross', { 'kuma.io/zone': 'zone-1' }), instances: 2, mesh: 'default' }]);
+  });
+
   test('dataplanes received from global are not this zone\'s to offer; zone-labelled local ones are', () => {
     const out = compute([
       dp('remote', [{ port: 80, tags: svc('backend') }], { labels: { 'kuma.io/origin': 'global', 'kuma.io/zone': 'zone-2' } }),

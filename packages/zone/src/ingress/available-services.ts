@@ -1,4 +1,4 @@
-import { LABEL_ORIGIN, SERVICE_TAG, ZONE_TAG, type ZoneIngressSpec } from '@meshfed/shared';
+import { claimingGateways, LABEL_ORIGIN, MeshGatewaySpec, SERVICE_TAG, ZONE_TAG, type ZoneIngressSpec } from '@meshfed/shared';
 
 /** One entry of a ZoneIngress's `availableServices`: a set of instances sharing mesh and tags. */
 export type AvailableService = NonNullable<ZoneIngressSpec['availableServices']>[number];
@@ -15,6 +15,8 @@ export interface AvailableServicesInput {
   readonly dataplanes: readonly ResourceView[];
   readonly externalServices: readonly ResourceView[];
   readonly meshes: readonly ResourceView[];
+  /** MeshGateways: a builtin gateway instance serving a crossMesh listener is offered like a service (cross-mesh.ts). */
+  readonly meshGateways?: readonly ResourceView[];
   /**
    * The zone the instances run in: each instance's tags get `kuma.io/zone` (unless the inbound sets it),
    * as Kuma tags every inbound in a multi-zone deployment, so other zones can route to a zone's subset.
@@ -59,6 +61,27 @@ function healthyInboundTags(dp: ResourceView): TagSet[] {
     if (tags) out.push(tags);
   }
   return out;
+}
+
+/** Valid MeshGateways by mesh, by name (the first by name serves an instance two select). */
+function gatewaysByMesh(views: readonly ResourceView[]): Map<string, { name: string; spec: MeshGatewaySpec }[]> {
+  const out = new Map<string, { name: string; spec: MeshGatewaySpec }[]>();
+  for (const v of views) {
+    if (v.mesh === undefined) continue;
+    const spec = MeshGatewaySpec.safeParse(v.spec);
+    if (spec.success) out.set(v.mesh, [...(out.get(v.mesh) ?? []), { name: v.name, spec: spec.data }]);
+  }
+  return out;
+}
+
+/** A builtin gateway instance's tags when the MeshGateway it serves has a crossMesh listener (other meshes reach it through this zone's ingress). */
+function crossMeshGatewayTags(dp: ResourceView, gateways: readonly { name: string; spec: MeshGatewaySpec }[]): TagSet | undefined {
+  const networking = dp.spec.networking;
+  if (!isRecord(networking) || !isRecord(networking.gateway) || networking.gateway.type !== 'BUILTIN') return undefined;
+  const tags = readTags(networking.gateway.tags);
+  if (!tags) return undefined;
+  const serving = claimingGateways(gateways, Object.fromEntries(tags.sorted))[0];
+  return serving?.spec.conf.listeners.some((l) => l.crossMesh) ? tags : undefined;
 }
 
 function withZone(tags: TagSet, zone: string): TagSet {
@@ -107,7 +130,8 @@ function compareSortedTags(a: Group['sorted'], b: Group['sorted']): number {
  * ZoneEgress, each ExternalService not pinned to another zone, and in any mesh the ExternalServices
  * pinned to this zone (`kuma.io/zone`), which other zones reach through it (one instance per distinct
  * tag set, as Kuma does).
- * Gateways (no inbounds) and Dataplanes received from global are left out. Sorted by mesh, then
+ * Gateways are left out (no inbounds), but builtin instances of a MeshGateway with a crossMesh listener,
+ * which other meshes reach through the ingress; Dataplanes received from global are left out. Sorted by mesh, then
  * `kuma.io/service`, then canonical tags, so equal inputs always give byte-equal output.
  */
 export function computeAvailableServices(input: AvailableServicesInput): AvailableService[] {
@@ -123,9 +147,11 @@ export function computeAvailableServices(input: AvailableServicesInput): Availab
     groups.set(key, { mesh, tags: Object.fromEntries(tags.sorted), sorted: tags.sorted, externalService, instances: 1 });
   };
 
+  const gateways = gatewaysByMesh(input.meshGateways ?? []);
   for (const dp of input.dataplanes) {
     if (dp.mesh === undefined || receivedFromGlobal(dp)) continue;
-    for (const tags of healthyInboundTags(dp)) add(dp.mesh, input.zone === undefined ? tags : withZone(tags, input.zone), false);
+    const cross = crossMeshGatewayTags(dp, gateways.get(dp.mesh) ?? []);
+    for (const tags of cross ? [cross] : healthyInboundTags(dp)) add(dp.mesh, input.zone === undefined ? tags : withZone(tags, input.zone), false);
   }
 
   // External services: those pinned to this zone (`kuma.io/zone`), which other zones reach only through

@@ -113,6 +113,11 @@ export class WorkloadCertificateCache {
     }
   }
 
+  /** The mesh CA's certificate (PEM): what proxies of other meshes trust it by. Throws MeshCaUnavailableError. */
+  async caPem(mesh: string): Promise<string> {
+    return (await this.#meshCa(mesh)).signer.certPem;
+  }
+
   /** Stops listening to the bus; entries stay readable. */
   close(): void {
     this.#unsubscribe?.();

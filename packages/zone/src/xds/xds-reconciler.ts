@@ -3,7 +3,8 @@ import {
   type EventBus, listAll, type Logger, MESH_CA_LABEL, type ResourceChangedEvent, type ResourceKind, type ResourceStore, type StoredResource, type Telemetry,
 } from '@meshfed/shared';
 import { type CachedWorkloadCertificate, MeshCaUnavailableError } from '../mesh-ca/workload-certificate-cache.js';
-import { dep, dependencyVersions, type GeneratedProxy, type GenerationContext, type ProxyCertificate, ResourceMemo } from './generate/context.js';
+import { dep, dependencyVersions, fastHash, type GeneratedProxy, type GenerationContext, type ProxyCertificate, ResourceMemo } from './generate/context.js';
+import { MESH_TAG } from './generate/cross-mesh.js';
 import { GENERATORS, isProxyOf } from './generate/generators.js';
 import { identityOf, servicesOfIdentity } from './generate/sidecar.js';
 import { buildZoneIndex, type ZoneIndex } from './generate/zone-index.js';
@@ -19,6 +20,8 @@ import type { SnapshotCache } from './snapshot-cache.js';
 /** Where workload certificates come from (the zone's WorkloadCertificateCache). */
 export interface CertificateSource {
   get(mesh: string, services: readonly string[]): Promise<CachedWorkloadCertificate>;
+  /** A mesh CA's certificate, for proxies trusting other meshes (cross-mesh gateways and their callers). */
+  caPem(mesh: string): Promise<string>;
 }
 
 export interface XdsReconcilerOptions {
@@ -226,6 +229,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
       });
       const next = dependencyVersions(index, rules);
       const certs = await fetchCertificates(index, next, full);
+      const cas = await fetchMeshCas(index, next);
 
       const changed = new Set<string>();
       for (const [k, v] of next) if (versions.get(k) !== v) changed.add(k);
@@ -242,6 +246,7 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
           const c = certs.get(`${mesh}\u0000${service}`);
           return c && 'problem' in c ? c.problem : undefined;
         },
+        meshCaPem: (mesh) => cas.get(mesh),
       };
 
       // Which proxies to generate: all on a full run; else those whose own resource changed, those new
@@ -408,6 +413,34 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
     }
     certCache = out;
     scheduleRotation(earliest);
+    return out;
+  }
+
+  /**
+   * The CAs cross-mesh traffic trusts: every mesh's with mTLS when a local builtin gateway has a
+   * crossMesh listener, and the gateway mesh's for each local outbound to another mesh. A CA's
+   * version is its PEM's hash (`ca:<mesh>`), so a new CA regenerates those proxies alone.
+   */
+  async function fetchMeshCas(ix: ZoneIndex, next: Map<string, string>): Promise<Map<string, string>> {
+    const wanted = new Set<string>();
+    for (const g of ix.builtinGateways.values()) {
+      if (g.gateway?.spec.conf.listeners.some((l) => l.crossMesh)) for (const m of ix.meshes.values()) if (m.mtlsBackend !== undefined) wanted.add(m.name);
+    }
+    for (const dp of ix.dataplanes.values()) {
+      for (const ob of dp.spec.networking.outbound ?? []) {
+        const other = ob.tags[MESH_TAG];
+        if (other !== undefined && other !== dp.mesh && ix.meshes.get(other)?.mtlsBackend !== undefined) wanted.add(other);
+      }
+    }
+    const out = new Map<string, string>();
+    await Promise.all([...wanted].map(async (mesh) => {
+      try {
+        out.set(mesh, await o.certificates.caPem(mesh));
+      } catch {
+        // Said on the proxies that need it (cross-mesh.ts): they wait for the CA.
+      }
+    }));
+    for (const mesh of wanted) next.set(dep.meshCa(mesh), out.has(mesh) ? fastHash(out.get(mesh)!) : 'missing');
     return out;
   }
 

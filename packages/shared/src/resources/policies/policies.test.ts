@@ -91,6 +91,11 @@ describe('MeshTimeout', () => {
     );
     rejects(policy('MeshTimeout', {}), 'spec', /at least one of from, to/);
   });
+
+  it('takes tags on a MeshGateway target: they pick the gateway\'s listeners by their tags', () => {
+    accepts(policy('MeshTimeout', { targetRef: { kind: 'MeshGateway', name: 'gw', tags: { port: 'http-8080' } }, to: [{ targetRef: { kind: 'Mesh' }, default: { idleTimeout: '1s' } }] }));
+    rejects(policy('MeshTimeout', { targetRef: { kind: 'MeshService', name: 'gw', tags: { port: 'http-8080' } }, to: [{ targetRef: { kind: 'Mesh' }, default: { idleTimeout: '1s' } }] }), 'spec.targetRef.tags', /cannot be set/);
+  });
 });
 
 describe('MeshRetry', () => {

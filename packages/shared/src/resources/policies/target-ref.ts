@@ -22,7 +22,8 @@ function checkRef(allowed: readonly TargetRefKind[]) {
     const named = t.kind === 'MeshService' || t.kind === 'MeshServiceSubset' || t.kind === 'MeshGateway' || t.kind === 'MeshHTTPRoute';
     if (named && !t.name) ctx.addIssue({ code: 'custom', path: ['name'], message: `name is required for kind ${t.kind}` });
     if (!named && t.name) ctx.addIssue({ code: 'custom', path: ['name'], message: `name cannot be set for kind ${t.kind}` });
-    const tagged = t.kind === 'MeshSubset' || t.kind === 'MeshServiceSubset';
+    // MeshGateway: tags pick the gateway's listeners by their tags (Kuma's listener tags).
+    const tagged = t.kind === 'MeshSubset' || t.kind === 'MeshServiceSubset' || t.kind === 'MeshGateway';
     if (!tagged && t.tags) ctx.addIssue({ code: 'custom', path: ['tags'], message: `tags cannot be set for kind ${t.kind}` });
   };
 }

@@ -31,6 +31,8 @@ export interface GenerationContext {
   readonly rules: RulesCache;
   certificate(mesh: string, service: string): ProxyCertificate | undefined;
   certificateProblem(mesh: string, service: string): string | undefined;
+  /** A mesh's CA certificate (PEM), fetched beforehand for the meshes cross-mesh traffic trusts (dependencyVersions `ca:<mesh>`). */
+  meshCaPem(mesh: string): string | undefined;
 }
 
 /** What a generator answers for one proxy. */

@@ -3,6 +3,8 @@ export const dep = {
   mesh: (mesh: string) => `mesh:${mesh}`,
   service: (mesh: string, service: string) => `svc:${mesh}:${service}`,
   certificate: (mesh: string, service: string) => `cert:${mesh}:${service}`,
+  /** A mesh's CA, for proxies that trust other meshes' (cross-mesh gateways and their callers). */
+  meshCa: (mesh: string) => `ca:${mesh}`,
   /** Every policy of a mesh (its version changes with any of them): what a zone egress's permissions read. */
   policies: (mesh: string) => `policies:${mesh}`,
   /** Every MeshGateway and MeshGatewayRoute of a mesh: what its builtin gateway instances read. */

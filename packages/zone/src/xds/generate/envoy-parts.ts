@@ -41,7 +41,8 @@ export function encodeEnvoy(typeUrl: string, resource: EnvoyObject): Any {
 export const ADS_CONFIG_SOURCE = { ads: {}, resource_api_version: 'V3' } as const;
 const CONNECT_TIMEOUT = { seconds: 5 };
 /** Kuma's ALPN for mesh mTLS: both ends agree they speak mesh traffic. */
-const MESH_ALPN = ['kuma'];
+/** What mesh mTLS peers negotiate (Kuma's ALPN), so a mesh chain is told from other TLS. */
+export const MESH_ALPN = ['kuma'];
 
 export function socketAddress(address: string, port: number): EnvoyObject {
   return { socket_address: { address, port_value: port } };

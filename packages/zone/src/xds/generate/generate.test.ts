@@ -49,7 +49,7 @@ function context(i: XdsInput): GenerationContext {
   const index = buildZoneIndex(i);
   const cert = { version: 'v1', certPem: 'CERT', keyPem: 'KEY', caPem: 'CA' };
   const rules = new RulesCache();
-  return { index, versions: dependencyVersions(index, rules), memo: new ResourceMemo(), rules, certificate: () => cert, certificateProblem: () => undefined };
+  return { index, versions: dependencyVersions(index, rules), memo: new ResourceMemo(), rules, certificate: () => cert, certificateProblem: () => undefined, meshCaPem: (mesh) => `CA of ${mesh}` };
 }
 
 const web = dataplane('web', '10.1.0.5', 'web', { outbound: [['backend', 10001], ['httpbin', 10002]] });
@@ -223,7 +223,7 @@ test('the zone ingress depends on each local service it passes through, and shar
   const gen = (dataplanes: ResourceView[]) => {
     const index = buildZoneIndex(input({ dataplanes, zoneIngresses: [localIngress] }));
     const rules = new RulesCache();
-    const ctx: GenerationContext = { index, versions: dependencyVersions(index, rules), memo, rules, certificate: () => undefined, certificateProblem: () => undefined };
+    const ctx: GenerationContext = { index, versions: dependencyVersions(index, rules), memo, rules, certificate: () => undefined, certificateProblem: () => undefined, meshCaPem: () => undefined };
     return generateZoneIngress(ctx, index.ingresses.get('zoneingress:ingress')!);
   };
   const a = gen(dps);

@@ -23,7 +23,7 @@ type Tls = NonNullable<ExternalServiceSpec['networking']['tls']>;
 const MATERIAL = ['caCert', 'clientCert', 'clientKey'] as const;
 type MaterialField = (typeof MATERIAL)[number];
 /** Base64 as a Secret's `data` (and `inline`) may hold it: standard or URL-safe, padding optional. */
-const BASE64 = /^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2,3}={0,2})?$/;
+export const BASE64 = /^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2,3}={0,2})?$/;
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
@@ -125,7 +125,7 @@ function resolveUncached(target: ExternalTarget): Resolved {
 }
 
 /** Why Envoy would refuse a certificate's key: it takes RSA of 2048 bits or more, and ECDSA on P-256, P-384 or P-521. */
-function envoyKeyProblem(key: KeyObject): string | undefined {
+export function envoyKeyProblem(key: KeyObject): string | undefined {
   const d = key.asymmetricKeyDetails;
   if (key.asymmetricKeyType === 'rsa') return (d?.modulusLength ?? 0) >= 2048 ? undefined : 'is an RSA key shorter than 2048 bits, which Envoy refuses';
   if (key.asymmetricKeyType === 'ec') return ['prime256v1', 'secp384r1', 'secp521r1'].includes(d?.namedCurve ?? '') ? undefined : `is an EC key on ${d?.namedCurve ?? 'an unknown curve'}: Envoy takes P-256, P-384 or P-521`;

@@ -2,6 +2,7 @@ import {
   type Any, canonicalJson, identityCertSecretName, inboundListenerName, meshCaSecretName, localClusterName, outboundClusterName, outboundListenerName, serviceSni, spiffeId,
   XDS_TYPE_URL,
 } from '@meshfed/shared';
+import { crossMeshTarget, MESH_TAG } from './cross-mesh.js';
 import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext } from './context.js';
 import { LayeredResources, sharedResources } from '../snapshot.js';
 import {
@@ -201,7 +202,7 @@ function computeShape(dp: LocalDataplane, identity: string | undefined): string 
     s += '\u0004';
   }
   s += '\u0001';
-  for (const ob of n.outbound ?? []) s += `${ob.tags[SERVICE_TAG]}\u0003${ob.address ?? ''}\u0003${ob.port}\u0004`;
+  for (const ob of n.outbound ?? []) s += `${ob.tags[SERVICE_TAG]}\u0003${ob.tags[MESH_TAG] ?? ''}\u0003${ob.address ?? ''}\u0003${ob.port}\u0004`;
   return s;
 }
 
@@ -253,7 +254,7 @@ export function terminal(protocol: Protocol, stat: string, cluster: string, rout
 /** The proxy's configuration from the proxy alone, before any policy: what the plugins start from. */
 function draftOf(
   ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane,
-): { draft: SidecarDraft; endpoints: Map<string, Any>; deps: string[]; problems: string[]; externalHosts: ReadonlyMap<string, string> } {
+): { draft: SidecarDraft; endpoints: Map<string, Any>; secrets: Map<string, Any>; deps: string[]; problems: string[]; externalHosts: ReadonlyMap<string, string> } {
   const mtls = mesh.mtlsBackend !== undefined;
   const deps: string[] = [];
   const problems: string[] = [];
@@ -318,11 +319,17 @@ function draftOf(
     };
     draft.inbounds.push(inbound);
   }
+  const secrets = new Map<string, Any>();
   for (const ob of n.outbound ?? []) {
     const service = ob.tags[SERVICE_TAG]!;
+    const address = ob.address ?? '127.0.0.1';
+    const otherMesh = ob.tags[MESH_TAG];
+    if (otherMesh !== undefined && otherMesh !== dp.mesh) {
+      draft.outbounds.push(crossMeshOutbound(ctx, mesh, otherMesh, service, address, ob.port, { deps, problems, endpoints, secrets }));
+      continue;
+    }
     const clusterName = backends.cluster(service);
     const d = destinations.get(service)!;
-    const address = ob.address ?? '127.0.0.1';
     const outbound: OutboundDraft = {
       service, listenerName: outboundListenerName(address, ob.port), address, port: ob.port, clusterName, cluster: d.clusters[0]!, clusters: d.clusters, protocol: d.protocol,
       ...terminal(d.protocol, statPrefix(clusterName), clusterName, `outbound:${service}`, service),
@@ -331,7 +338,28 @@ function draftOf(
   }
   // From here on, a service with no outbound gets no destination: its clusters are the plugins' extras.
   draftDone = true;
-  return { draft, endpoints, deps, problems, externalHosts };
+  return { draft, endpoints, secrets, deps, problems, externalHosts };
+}
+
+/**
+ * An outbound to another mesh's cross-mesh gateway (tags `kuma.io/mesh: <its mesh>`, gateway.md
+ * "without transparent proxy"): HTTP, its requests carrying the gateway listener's hostname as Host,
+ * since that is what the gateway routes by and what the caller, dialling a local port, cannot name.
+ */
+function crossMeshOutbound(
+  ctx: GenerationContext, own: MeshIndex, otherMesh: string, service: string, address: string, port: number,
+  out: { deps: string[]; problems: string[]; endpoints: Map<string, Any>; secrets: Map<string, Any> },
+): OutboundDraft {
+  const t = crossMeshTarget(ctx, own, otherMesh, service);
+  for (const d of t.deps) if (!out.deps.includes(d)) out.deps.push(d);
+  out.problems.push(...t.problems);
+  if (t.endpoints) out.endpoints.set(t.clusterName, t.endpoints);
+  if (t.caSecret) out.secrets.set(t.caSecret[0], t.caSecret[1]);
+  const term = terminal('http', statPrefix(t.clusterName), t.clusterName, `outbound:${t.clusterName}`, t.clusterName);
+  if (t.hostname !== undefined) for (const route of term.http?.routes ?? []) (route['route'] as Draft)['host_rewrite_literal'] = t.hostname;
+  return {
+    service, listenerName: outboundListenerName(address, port), address, port, clusterName: t.clusterName, cluster: t.cluster, clusters: [t.cluster], protocol: 'http', ...term,
+  };
 }
 
 /**
@@ -376,6 +404,7 @@ function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDatapla
 
   const built = draftOf(ctx, mesh, dp);
   const { draft } = built;
+  for (const [name, secret] of built.secrets) secrets.set(name, secret);
   const rules = matched?.rules ?? {};
   const pluginProblems: string[] = [];
   for (const plugin of PLUGINS) plugin.applySidecar(draft, rules[plugin.kind] as never, { problems: pluginProblems });

@@ -4,7 +4,8 @@ import { commonProtocol, type Protocol, protocolOf } from './protocol.js';
 import { proxyIdOf } from '../proxy-id.js';
 import { type AnyPolicy, parsePolicies } from '../rules/index.js';
 import { referencedSecrets, secretsByMesh } from './origination.js';
-import { RESERVED_SERVICE, SERVICE_TAG, ZONE_TAG, canonicalJson, DataplaneSpec, MeshGatewayRouteSpec, MeshGatewaySpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, type MtlsMode, mtlsModeOf, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
+import { type CrossMeshGateway, crossMeshEndpoints, crossMeshGateways } from './cross-mesh.js';
+import { claimingGateways, RESERVED_SERVICE, SERVICE_TAG, ZONE_TAG, canonicalJson, DataplaneSpec, MeshGatewayRouteSpec, MeshGatewaySpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, type MtlsMode, mtlsModeOf, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
 
 /** What the generators read of a stored resource. */
 export interface ResourceView {
@@ -36,6 +37,8 @@ export interface GatewayEntry {
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly spec: MeshGatewaySpec;
+  /** The mesh Secrets its listeners' certificates name, by name: base64 data, or null if unusable; absent if none exists (gateway/tls.ts). */
+  readonly secrets?: Readonly<Record<string, string | null>>;
 }
 
 /** A valid MeshGatewayRoute of a mesh. */
@@ -144,8 +147,10 @@ export interface MeshIndex {
   /** The mesh's valid MeshGateways and MeshGatewayRoutes, by name. */
   readonly gateways: readonly GatewayEntry[];
   readonly gatewayRoutes: readonly GatewayRouteEntry[];
-  /** Changes iff `gateways` or `gatewayRoutes` does. */
+  /** Changes iff `gateways` (with the Secrets their certificates name) or `gatewayRoutes` does. */
   readonly gatewaysVersion: string;
+  /** The mesh's cross-mesh gateway listeners by the gateway's service (cross-mesh.ts); their local instances are in `local`. */
+  readonly crossMesh: ReadonlyMap<string, CrossMeshGateway>;
 }
 
 export interface LocalDataplane {
@@ -194,6 +199,17 @@ function parseSpec<T>(schema: { safeParse(v: unknown): { success: true; data: T 
   let r = parsed.get(spec);
   if (!r) parsed.set(spec, (r = schema.safeParse(spec)));
   return r as { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+}
+
+/**
+ * A stored spec's content hash, once per spec object (kept until the resource changes): a mesh's
+ * gateways version reads a thousand routes on every rebuild of the index, not their JSON.
+ */
+const specVersions = new WeakMap<object, string>();
+function specVersion(spec: object): string {
+  let v = specVersions.get(spec);
+  if (v === undefined) specVersions.set(spec, (v = fastHash(canonicalJson(spec))));
+  return v;
 }
 
 /** A refused spec's issues, each with its field path, as one line. */
@@ -434,8 +450,10 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       continue;
     }
     const g = gatewaysOf(gw.mesh);
-    g.list.push({ name: gw.name, labels: gw.labels, spec: spec.data });
-    g.version += `g\u0001${gw.name}\u0001${canonicalJson(gw.labels)}\u0001${canonicalJson(gw.spec)}\u0002`;
+    const certSecrets = gatewaySecrets(spec.data, secrets.get(gw.mesh));
+    g.list.push({ name: gw.name, labels: gw.labels, spec: spec.data, ...(certSecrets ? { secrets: certSecrets } : {}) });
+    // The Secrets are part of the version: a certificate's renewal regenerates the mesh's gateways.
+    g.version += `g\u0001${gw.name}\u0001${canonicalJson(gw.labels)}\u0001${specVersion(gw.spec)}\u0001${canonicalJson(certSecrets ?? {})}\u0002`;
   }
   for (const rt of [...(input.meshGatewayRoutes ?? [])].sort(byName)) {
     if (rt.mesh === undefined) continue;
@@ -446,19 +464,42 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
     }
     const g = gatewaysOf(rt.mesh);
     g.routes.push({ name: rt.name, spec: spec.data });
-    g.version += `r\u0001${rt.name}\u0001${canonicalJson(rt.spec)}\u0002`;
+    g.version += `r\u0001${rt.name}\u0001${specVersion(rt.spec)}\u0002`;
   }
   // Each BUILTIN gateway instance serves the MeshGateway whose selectors match its gateway tags; two
   // claiming one instance: the first by name wins, and the instance says so.
   const builtinGateways = new Map<string, BuiltinGatewayInstance>();
+  // What an operator must change when two MeshGateways claim one instance: the ports the others use with another protocol.
+  const portConflicts = ([served, ...others]: readonly GatewayEntry[]): string => {
+    const protocolAt = new Map(served!.spec.conf.listeners.map((l) => [l.port, l.protocol]));
+    const conflicts = new Set<string>();
+    for (const o of others) {
+      for (const l of o.spec.conf.listeners) {
+        const p = protocolAt.get(l.port);
+        if (p !== undefined && p !== l.protocol) conflicts.add(`port ${l.port} is ${p} in ${served!.name} and ${l.protocol} in ${o.name}`);
+      }
+    }
+    return conflicts.size > 0 ? ` (${[...conflicts].join('; ')})` : '';
+  };
   for (const dp of dataplanes.values()) {
     const g = dp.spec.networking.gateway;
     if (g?.type !== 'BUILTIN') continue;
-    const claiming = (gateways.get(dp.mesh)?.list ?? []).filter((gw) => gw.spec.selectors.some((sel) => selectorMatches(sel.match, g.tags)));
+    const claiming = claimingGateways(gateways.get(dp.mesh)?.list ?? [], g.tags);
     const instanceProblems: string[] = [];
     if (claiming.length === 0) instanceProblems.push(`no MeshGateway of mesh ${dp.mesh} selects this builtin gateway (tags ${canonicalJson(g.tags)}): it has no listeners`);
-    if (claiming.length > 1) instanceProblems.push(`MeshGateways ${claiming.map((c) => c.name).join(', ')} all select this builtin gateway: it serves ${claiming[0]!.name} (the first by name) and ignores the others`);
+    if (claiming.length > 1) instanceProblems.push(`MeshGateways ${claiming.map((c) => c.name).join(', ')} all select this builtin gateway: it serves ${claiming[0]!.name} (the first by name) and ignores the others${portConflicts(claiming)}`);
     builtinGateways.set(dp.proxyId, { dataplane: dp, gateway: claiming[0], problems: instanceProblems });
+  }
+
+  // Cross-mesh gateway instances are endpoints of their service, so ingresses offer and route them.
+  const crossMesh = new Map([...meshSpecs.keys()].map((m) => [m, crossMeshGateways(m, gateways.get(m)?.list ?? [], problems)] as const));
+  for (const [mesh, perService] of crossMeshEndpoints(builtinGateways.values(), crossMesh, input.zone)) {
+    let perMesh = local.get(mesh);
+    if (!perMesh) local.set(mesh, (perMesh = new Map()));
+    for (const [service, eps] of perService) {
+      for (const e of eps) push(perMesh, service, e);
+      agree(mesh, service, 'http');
+    }
   }
 
   const meshes = new Map<string, MeshIndex>();
@@ -483,6 +524,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       gateways: gateways.get(name)?.list ?? [],
       gatewayRoutes: gateways.get(name)?.routes ?? [],
       gatewaysVersion: gateways.has(name) ? fastHash(gateways.get(name)!.version) : '',
+      crossMesh: crossMesh.get(name) ?? new Map(),
     });
   }
   return { zone: input.zone, meshes, egressEndpoints, dataplanes, ingresses, egresses, builtinGateways, problems };
@@ -579,12 +621,18 @@ export function inSubset(tags: Readonly<Record<string, string>> | undefined, sub
 }
 
 /** Kuma's TagSelector.Matches: every selector tag present with that value, or `*` for any value. */
-export function selectorMatches(selector: Readonly<Record<string, string>>, tags: Readonly<Record<string, string>>): boolean {
-  for (const k in selector) {
-    const actual = tags[k];
-    if (actual === undefined || (selector[k] !== '*' && selector[k] !== actual)) return false;
+/** The Secrets a MeshGateway's certificates name (as ExternalTarget.secrets for an external service's TLS); undefined when it names none. */
+function gatewaySecrets(spec: MeshGatewaySpec, meshSecrets: ReadonlyMap<string, string | null> | undefined): Record<string, string | null> | undefined {
+  let out: Record<string, string | null> | undefined;
+  for (const l of spec.conf.listeners) {
+    for (const c of l.tls?.certificates ?? []) {
+      if (!('secret' in c)) continue;
+      out ??= {};
+      const data = meshSecrets?.get(c.secret);
+      if (data !== undefined) out[c.secret] = data;
+    }
   }
-  return true;
+  return out;
 }
 
 /** A short content hash of JSON-able values: the version of a dependency. */

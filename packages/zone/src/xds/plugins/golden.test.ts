@@ -38,7 +38,7 @@ export function generateAll(zone: string, views: readonly (ResourceView & { type
   });
   const rules = new RulesCache();
   const cert = { version: 'v1', certPem: 'CERT', keyPem: 'KEY', caPem: 'CA' };
-  const ctx: GenerationContext = { index, versions: dependencyVersions(index, rules), memo: new ResourceMemo(), rules, certificate: () => cert, certificateProblem: () => undefined };
+  const ctx: GenerationContext = { index, versions: dependencyVersions(index, rules), memo: new ResourceMemo(), rules, certificate: () => cert, certificateProblem: () => undefined, meshCaPem: (mesh) => `CA of ${mesh}` };
   const out: Record<string, unknown> = {};
   if (index.problems.length > 0) out['index problems'] = index.problems.map((p) => `${p.kind} ${p.name}: ${p.message}`);
   // Every local proxy through the generator the reconciler would use (generators.ts): builtin gateways through generateGateway.

@@ -1,9 +1,10 @@
-import { ENVOY_EXTENSION_NAME, ENVOY_TYPE, type KumaPlaceholder, parseAccessLogFormat, toStruct } from '@meshfed/shared';
+import { ENVOY_EXTENSION_NAME, ENVOY_TYPE, type KumaPlaceholder, parseAccessLogFormat, SERVICE_TAG, toStruct } from '@meshfed/shared';
 import { type Draft, lazyTyped } from '../generate/envoy-parts.js';
 import { isHttp, type Protocol } from '../generate/protocol.js';
 import type { ToConf } from '../rules/index.js';
 import { computeForAnyClient } from '../rules/index.js';
-import type { PolicyPlugin } from './types.js';
+import { listenerFromConf, listenerToConf } from './gateway-confs.js';
+import type { GatewayDraft, PolicyPlugin } from './types.js';
 
 type Conf = ToConf<'MeshAccessLog'>;
 type Backend = Conf['backends'][number];
@@ -132,4 +133,33 @@ export const meshAccessLogPlugin: PolicyPlugin<'MeshAccessLog'> = {
       attach(ob, accessLogs(computed.conf, computed.origins, ob.protocol, values, ctx.problems));
     }
   },
+  /**
+   * A builtin gateway (Kuma's applyToGateway): each listener logs what it forwards by the `to` conf
+   * for the whole mesh (source the gateway's service, destination `*`, as Kuma), then what it accepts
+   * by the `from` conf for any client (source "unknown", destination the gateway's service), on its
+   * terminal filter; the default format is the HTTP one on HTTP listeners, the TCP one on TCP ones.
+   */
+  applyGateway(draft, rules, ctx) {
+    if (!rules) return;
+    const common = { mesh: draft.mesh.name, zone: draft.zone };
+    const service = gatewayService(draft);
+    for (const l of draft.listeners) {
+      const protocol: Protocol = l.http ? 'http' : 'tcp';
+      const to = listenerToConf(rules, l);
+      if (to) attach(l, accessLogs(to.conf, to.origins, protocol, kumaValues({ ...common, inbound: false, source: service, destination: '*' }), ctx.problems));
+      const from = listenerFromConf(rules, l);
+      if (from) attach(l, accessLogs(from.conf as Conf, from.origins, protocol, kumaValues({ ...common, inbound: true, source: 'unknown', destination: service }), ctx.problems));
+    }
+  },
 };
+
+/**
+ * The gateway's service (Kuma's GetIdentifyingService: its Dataplane's kuma.io/service), as the
+ * MeshGateway's selectors name it: the one service they all select; else the MeshGateway's name.
+ */
+function gatewayService(draft: GatewayDraft): string {
+  const gw = draft.mesh.gateways.find((g) => g.name === draft.gateway);
+  const named = new Set((gw?.spec.selectors ?? []).map((s) => s.match[SERVICE_TAG]));
+  const [only] = named;
+  return named.size === 1 && only !== undefined && only !== '*' ? only : draft.gateway;
+}

@@ -1,6 +1,7 @@
 import type { Draft } from '../generate/envoy-parts.js';
 import { destinations } from './destinations.js';
 import { envoyDuration, envoyPercent } from './envoy-values.js';
+import { clusterToConfs } from './gateway-confs.js';
 import type { PolicyPlugin } from './types.js';
 import type { FromConf, ToConf } from '../rules/index.js';
 import { computeForAnyClient } from '../rules/index.js';
@@ -118,6 +119,17 @@ export const meshCircuitBreakerPlugin: PolicyPlugin<'MeshCircuitBreaker'> = {
     for (const ib of draft.inbounds) {
       const rule = computeForAnyClient(rules.from[ib.rulesKey]);
       if (rule) apply(rule.conf, rule.origins, `inbound ${ib.rulesKey}`, [ib.localCluster]);
+    }
+    ctx.problems.push(...problems);
+  },
+  /** A builtin gateway (Kuma's applyToGateways): each cluster by the `to` conf for its service (gateway-confs). */
+  applyGateway(draft, rules, ctx) {
+    if (!rules) return;
+    const problems = new Set<string>();
+    for (const c of clusterToConfs(rules, draft, ctx.problems)) {
+      const found: string[] = [];
+      configureCluster(c.conf, c.cluster.cluster, found);
+      for (const p of found) problems.add(`MeshCircuitBreaker ${c.origins.join(', ')} for ${c.cluster.service}: ${p}`);
     }
     ctx.problems.push(...problems);
   },

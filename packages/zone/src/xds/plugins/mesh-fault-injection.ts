@@ -2,6 +2,7 @@ import { durationToMs, ENVOY_EXTENSION_NAME, ENVOY_TYPE, SERVICE_TAG, spiffeId }
 import { type Draft, lazyTyped } from '../generate/envoy-parts.js';
 import { envoyDuration, escapeRegex, fractionalPercent } from './envoy-values.js';
 import type { FromConf, Rule, Subset, Tag } from '../rules/index.js';
+import { listenerToConf } from './gateway-confs.js';
 import type { InboundDraft, PolicyPlugin } from './types.js';
 
 type Conf = FromConf<'MeshFaultInjection'>;
@@ -106,10 +107,16 @@ function applyInbound(mesh: string, mtls: boolean, ib: InboundDraft, rules: read
       filters.push(rule.subset.length === 0 ? { name: ENVOY_EXTENSION_NAME.httpFault, typed_config: lazyTyped(ENVOY_TYPE.httpFault, config) } : forClients(mesh, rule.subset, config));
     }
   }
-  // Kuma adds fault filters before the rate limit filter (its fault plugin runs first): a request
-  // aborted by a fault takes no token from the limit.
-  const rateLimit = ib.http.httpFilters.findIndex((f) => f['name'] === ENVOY_EXTENSION_NAME.httpLocalRateLimit);
-  ib.http.httpFilters.splice(rateLimit >= 0 ? rateLimit : ib.http.httpFilters.length - 1, 0, ...filters);
+  insertFaults(ib.http.httpFilters, filters);
+}
+
+/**
+ * Kuma adds fault filters before the rate limit filter (its fault plugin runs first): a request
+ * aborted by a fault takes no token from the limit.
+ */
+function insertFaults(httpFilters: Draft[], faults: readonly Draft[]): void {
+  const rateLimit = httpFilters.findIndex((f) => f['name'] === ENVOY_EXTENSION_NAME.httpLocalRateLimit);
+  httpFilters.splice(rateLimit >= 0 ? rateLimit : httpFilters.length - 1, 0, ...faults);
 }
 
 /**
@@ -124,6 +131,27 @@ export const meshFaultInjectionPlugin: PolicyPlugin<'MeshFaultInjection'> = {
     for (const ib of draft.inbounds) {
       const from = rules.from[ib.rulesKey];
       if (from) applyInbound(draft.mesh.name, draft.mtls, ib, from, ctx.problems);
+    }
+  },
+  /**
+   * A builtin gateway (Kuma's applyToGateways): each HTTP listener gets the faults of the `to` conf
+   * for all it forwards (a policy on the MeshGateway takes `to: Mesh` only), for every request; a
+   * TCP listener cannot carry HTTP faults: a problem. `from` sections (of mesh-wide policies) stay
+   * with the sidecars' inbounds, as in Kuma: a gateway has none.
+   */
+  applyGateway(draft, rules, ctx) {
+    if (!rules) return;
+    for (const l of draft.listeners) {
+      const computed = listenerToConf(rules, l);
+      const faults = computed?.conf.http ?? [];
+      if (!computed || faults.length === 0) continue;
+      const origin = `MeshFaultInjection ${computed.origins.join(', ')}`;
+      if (!l.http) {
+        ctx.problems.push(`${origin}: faults are injected into HTTP requests only, and gateway listener ${l.name} is ${l.protocol}: not injected`);
+        continue;
+      }
+      const filters = faults.map((f) => faultConfig(f, origin, ctx.problems)).filter((c) => c !== undefined).map((c) => ({ name: ENVOY_EXTENSION_NAME.httpFault, typed_config: lazyTyped(ENVOY_TYPE.httpFault, c) }));
+      insertFaults(l.http.httpFilters, filters);
     }
   },
 };

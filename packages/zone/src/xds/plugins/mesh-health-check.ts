@@ -2,6 +2,7 @@ import { ENVOY_EXTENSION_NAME, ENVOY_TYPE } from '@meshfed/shared';
 import { type Draft, lazyTyped } from '../generate/envoy-parts.js';
 import type { Protocol } from '../generate/protocol.js';
 import { destinations } from './destinations.js';
+import { clusterToConfs } from './gateway-confs.js';
 import { envoyDuration, envoyPercent, headerValueOptions } from './envoy-values.js';
 import type { ToConf } from '../rules/index.js';
 import type { PolicyPlugin } from './types.js';
@@ -120,20 +121,34 @@ export const meshHealthCheckPlugin: PolicyPlugin<'MeshHealthCheck'> = {
     for (const d of destinations(draft)) {
       const computed = rules.toByService[d.service];
       if (!computed) continue;
-      const { conf } = computed;
-      const checker = checkerFor(d.protocol, conf);
-      if (checker === undefined) {
-        // Only when the conf says nothing about the service's own protocol: a disabled checker is intended.
-        const own = ownChecker(d.protocol);
-        if (conf[own] === undefined && (enabled(conf.tcp) || enabled(conf.http) || enabled(conf.grpc))) {
-          ctx.problems.push(`MeshHealthCheck ${computed.origins.join(', ')}: ${d.service} speaks ${d.protocol} and the policy has no ${own} section: it is not health checked (tcp stands in only for a ${own} section with disabled: true)`);
-        }
-      }
-      for (const cluster of d.clusters) {
-        panicMode(cluster, conf);
-        // Assigned, not appended: the policy owns the cluster's active health checks.
-        if (checker !== undefined) cluster['health_checks'] = [healthCheck(conf, d.protocol, checker)];
-      }
+      configureClusters(computed.conf, computed.origins, d.service, d.protocol, d.clusters, ctx.problems);
     }
   },
+  /**
+   * A builtin gateway (Kuma's applyToGateways): each cluster by the `to` conf for its service
+   * (gateway-confs). Kuma picks the checker by the listener's protocol (http on HTTP listeners); the
+   * cluster's own protocol is used here, as for a sidecar, so a tcp service behind an HTTP route is
+   * not probed with HTTP requests it cannot answer.
+   */
+  applyGateway(draft, rules, ctx) {
+    if (!rules) return;
+    for (const c of clusterToConfs(rules, draft, ctx.problems)) configureClusters(c.conf, c.origins, c.cluster.service, c.cluster.protocol, [c.cluster.cluster], ctx.problems);
+  },
 };
+
+/** The conf for one service on the clusters carrying its traffic. */
+function configureClusters(conf: Conf, origins: readonly string[], service: string, protocol: Protocol, clusters: readonly Draft[], problems: string[]): void {
+  const checker = checkerFor(protocol, conf);
+  if (checker === undefined) {
+    // Only when the conf says nothing about the service's own protocol: a disabled checker is intended.
+    const own = ownChecker(protocol);
+    if (conf[own] === undefined && (enabled(conf.tcp) || enabled(conf.http) || enabled(conf.grpc))) {
+      problems.push(`MeshHealthCheck ${origins.join(', ')}: ${service} speaks ${protocol} and the policy has no ${own} section: it is not health checked (tcp stands in only for a ${own} section with disabled: true)`);
+    }
+  }
+  for (const cluster of clusters) {
+    panicMode(cluster, conf);
+    // Assigned, not appended: the policy owns the cluster's active health checks.
+    if (checker !== undefined) cluster['health_checks'] = [healthCheck(conf, protocol, checker)];
+  }
+}

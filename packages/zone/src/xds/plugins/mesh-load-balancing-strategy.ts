@@ -6,6 +6,7 @@ import { isHttp } from '../generate/protocol.js';
 import { envoyDuration } from './envoy-values.js';
 import type { ToConf } from '../rules/index.js';
 import { type Destination, destinations } from './destinations.js';
+import { clusterToConfs, listenerRoutes, routeToConf, tcpToConf } from './gateway-confs.js';
 import type { PolicyPlugin, SidecarDraft } from './types.js';
 
 type Conf = ToConf<'MeshLoadBalancingStrategy'>;
@@ -262,6 +263,47 @@ export const meshLoadBalancingStrategyPlugin: PolicyPlugin<'MeshLoadBalancingStr
         }
       }
       applyLocality(draft, d, conf, origins, ctx.problems);
+    }
+  },
+  /**
+   * A builtin gateway (Kuma's configureGateway): each cluster's algorithm by the `to` conf for its
+   * service; hash policies on each HTTP route by the route's own conf (gateway-confs: Kuma puts every
+   * service's hash policies on every route of the listener). Of locality awareness, only `disabled`
+   * (no locality-weighted balancing) applies: a gateway takes the mesh's shared endpoint order (local
+   * zone first when the mesh routes locality-aware), and the failover order and affinity groups,
+   * which need endpoints of its own, are said not to apply.
+   */
+  applyGateway(draft, rules, ctx) {
+    if (!rules) return;
+    const lbProblems = new Set<string>();
+    for (const c of clusterToConfs(rules, draft, ctx.problems)) {
+      const origins = c.origins.join(', ');
+      const found: string[] = [];
+      if (c.conf.loadBalancer) applyLoadBalancer(c.cluster.cluster, c.conf.loadBalancer, found);
+      for (const p of found) lbProblems.add(`MeshLoadBalancingStrategy ${origins}: ${p}`);
+      const la = c.conf.localityAwareness;
+      if (la?.disabled === true) {
+        const common = c.cluster.cluster['common_lb_config'] as Draft | undefined;
+        if (common) {
+          delete common['locality_weighted_lb_config'];
+          if (Object.keys(common).length === 0) delete c.cluster.cluster['common_lb_config'];
+        }
+      } else if (la?.crossZone !== undefined || (la?.localZone?.affinityTags?.length ?? 0) > 0) {
+        lbProblems.add(`MeshLoadBalancingStrategy ${origins}: localityAwareness crossZone and localZone are not applied on builtin gateways yet: ${c.cluster.service} takes the mesh's shared endpoint order`);
+      }
+    }
+    ctx.problems.push(...lbProblems);
+    for (const l of draft.listeners) {
+      for (const { vh, route } of listenerRoutes(l)) {
+        const computed = routeToConf(rules, l, vh, route, ctx.problems);
+        const hashPolicies = hashPoliciesOf(computed?.conf.loadBalancer);
+        const action = route.route['route'] as Draft | undefined;
+        if (action && hashPolicies.length > 0) action['hash_policy'] = [...((action['hash_policy'] as Draft[] | undefined) ?? []), ...hashPolicies.map(envoyHashPolicy)];
+      }
+      const tcp = tcpToConf(rules, draft, l);
+      if (l.tcpProxy && tcp && hashPoliciesOf(tcp.conf.loadBalancer).length > 0) {
+        ctx.problems.push(`MeshLoadBalancingStrategy ${tcp.origins.join(', ')}: hashPolicies are not applied on TCP listener ${l.name}: hash policies are set on HTTP routes; each connection hashes to a random point of the ring`);
+      }
     }
   },
 };

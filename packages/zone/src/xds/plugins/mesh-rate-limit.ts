@@ -3,7 +3,8 @@ import { type Draft, lazyTyped, statPrefix } from '../generate/envoy-parts.js';
 import { envoyDuration, fractionalPercent, headerValueOptions } from './envoy-values.js';
 import type { FromConf, Rule } from '../rules/index.js';
 import { computeForAnyClient } from '../rules/index.js';
-import type { InboundDraft, PolicyPlugin } from './types.js';
+import { listenerFromConf, listenerRoutes, listenerToConf, routeToConf } from './gateway-confs.js';
+import type { GatewayListenerDraft, InboundDraft, PolicyPlugin } from './types.js';
 
 type Conf = FromConf<'MeshRateLimit'>;
 type LocalHttp = NonNullable<Conf['local']['http']>;
@@ -34,7 +35,12 @@ function envoyKnowsStatus(code: number): boolean {
  * no route added later can escape it. The stat prefix is per inbound (Kuma: `rate_limit` for all),
  * as the RBAC filter's, so each inbound counts apart.
  */
-function httpFilter(ib: InboundDraft, requestRate: Rate, on: LocalHttp['onRateLimit'], origin: string, problems: string[]): Draft {
+function httpFilter(stat: string, requestRate: Rate, on: LocalHttp['onRateLimit'], origin: string, problems: string[]): Draft {
+  return { name: ENVOY_EXTENSION_NAME.httpLocalRateLimit, typed_config: localRateLimit(stat, requestRate, on, origin, problems) };
+}
+
+/** Envoy's LocalRateLimit for one rate, as the filter's config or a route's own (typed_per_filter_config). */
+function localRateLimit(stat: string, requestRate: Rate, on: LocalHttp['onRateLimit'], origin: string, problems: string[]): Draft {
   let status: Draft | undefined;
   if (on?.status !== undefined) {
     if (!envoyKnowsStatus(on.status)) problems.push(`${origin}: Envoy cannot answer a rate-limited request with status ${on.status}: it answers 429`);
@@ -47,23 +53,20 @@ function httpFilter(ib: InboundDraft, requestRate: Rate, on: LocalHttp['onRateLi
   if (headers.length > MAX_RESPONSE_HEADERS) {
     problems.push(`${origin}: Envoy adds at most ${MAX_RESPONSE_HEADERS} headers to a rate-limited response: ${headers.slice(MAX_RESPONSE_HEADERS).map((h) => h.header.key).join(', ')} left out`);
   }
-  return {
-    name: ENVOY_EXTENSION_NAME.httpLocalRateLimit,
-    typed_config: lazyTyped(ENVOY_TYPE.httpLocalRateLimit, {
-      stat_prefix: statPrefix(ib.localClusterName),
-      ...(status ? { status } : {}),
-      token_bucket: tokenBucket(requestRate),
-      filter_enabled: ALWAYS('local_rate_limit_enabled'),
-      filter_enforced: ALWAYS('local_rate_limit_enforced'),
-      ...(headers.length > 0 ? { response_headers_to_add: headers.slice(0, MAX_RESPONSE_HEADERS) } : {}),
-    }),
-  };
+  return lazyTyped(ENVOY_TYPE.httpLocalRateLimit, {
+    stat_prefix: stat,
+    ...(status ? { status } : {}),
+    token_bucket: tokenBucket(requestRate),
+    filter_enabled: ALWAYS('local_rate_limit_enabled'),
+    filter_enforced: ALWAYS('local_rate_limit_enforced'),
+    ...(headers.length > 0 ? { response_headers_to_add: headers.slice(0, MAX_RESPONSE_HEADERS) } : {}),
+  }) as Draft;
 }
 
-function tcpFilter(ib: InboundDraft, connectionRate: Rate): Draft {
+function tcpFilter(stat: string, connectionRate: Rate): Draft {
   return {
     name: ENVOY_EXTENSION_NAME.networkLocalRateLimit,
-    typed_config: lazyTyped(ENVOY_TYPE.networkLocalRateLimit, { stat_prefix: statPrefix(ib.localClusterName), token_bucket: tokenBucket(connectionRate) }),
+    typed_config: lazyTyped(ENVOY_TYPE.networkLocalRateLimit, { stat_prefix: stat, token_bucket: tokenBucket(connectionRate) }),
   };
 }
 
@@ -75,14 +78,14 @@ function applyInbound(ib: InboundDraft, rule: Rule<Conf>, problems: string[]): v
   // with both sections is the common case, and its tcp section still applies there.
   if (http && !http.disabled && http.requestRate && ib.http) {
     const router = ib.http.httpFilters.length - 1;
-    ib.http.httpFilters.splice(router, 0, httpFilter(ib, http.requestRate, http.onRateLimit, origin, problems));
+    ib.http.httpFilters.splice(router, 0, httpFilter(statPrefix(ib.localClusterName), http.requestRate, http.onRateLimit, origin, problems));
   }
   if (tcp && !tcp.disabled && tcp.connectionRate) {
     // Kuma prepends its filter, then MeshTrafficPermission prepends RBAC: a denied client is turned
     // away before it can take the connections of allowed ones. Applies to HTTP inbounds too (Kuma's
     // ConfigureFilterChain adds it to any filter chain).
     const afterRbac = ib.filters.findIndex((f) => f['name'] !== ENVOY_EXTENSION_NAME.networkRbac);
-    ib.filters.splice(afterRbac, 0, tcpFilter(ib, tcp.connectionRate));
+    ib.filters.splice(afterRbac, 0, tcpFilter(statPrefix(ib.localClusterName), tcp.connectionRate));
   }
 }
 
@@ -104,4 +107,40 @@ export const meshRateLimitPlugin: PolicyPlugin<'MeshRateLimit'> = {
     const routed = [...new Set(rules.to.flatMap((r) => r.origins))];
     if (routed.length > 0) ctx.problems.push(`MeshRateLimit ${routed.join(', ')}: a \`to\` rate limit (per route) is not applied on sidecars yet; only \`from\` is`);
   },
+  /**
+   * A builtin gateway: each listener's limits from the conf for all it forwards (`to`, what a policy
+   * on the MeshGateway gives), else from its `from` conf for any client (Kuma 2.7 reads `from` there);
+   * `local.http` → the HTTP local rate limit filter before the router, `local.tcp` → a network filter
+   * on new connections (on every listener, as Kuma's ConfigureFilterChain). A route whose own `to`
+   * conf differs (a policy on the MeshHTTPRoute it comes from) gets its own limit as the filter's
+   * per-route config, as Kuma configures routes; the filter is then added without a bucket of its own
+   * where the listener has none, so it limits only those routes.
+   */
+  applyGateway(draft, rules, ctx) {
+    if (!rules) return;
+    for (const l of draft.listeners) {
+      const common = listenerToConf(rules, l) ?? listenerFromConf(rules, l);
+      const stat = statPrefix(l.name);
+      if (common) applyGatewayListener(l, stat, common.conf as Conf, `MeshRateLimit ${common.origins.join(', ')}`, ctx.problems);
+      for (const { vh, route } of listenerRoutes(l)) {
+        const own = routeToConf(rules, l, vh, route);
+        const http = own?.conf.local.http;
+        if (!own || JSON.stringify(own.conf) === JSON.stringify(common?.conf) || !http || http.disabled || !http.requestRate) continue;
+        const filters = l.http!.httpFilters;
+        if (!filters.some((f) => f['name'] === ENVOY_EXTENSION_NAME.httpLocalRateLimit)) {
+          filters.splice(filters.length - 1, 0, { name: ENVOY_EXTENSION_NAME.httpLocalRateLimit, typed_config: lazyTyped(ENVOY_TYPE.httpLocalRateLimit, { stat_prefix: stat }) });
+        }
+        const perFilter = ((route.route['typed_per_filter_config'] ??= {}) as Draft);
+        perFilter[ENVOY_EXTENSION_NAME.httpLocalRateLimit] = localRateLimit(stat, http.requestRate, http.onRateLimit, `MeshRateLimit ${own.origins.join(', ')}`, ctx.problems);
+      }
+    }
+  },
 };
+
+function applyGatewayListener(l: GatewayListenerDraft, stat: string, conf: Conf, origin: string, problems: string[]): void {
+  const { http, tcp } = conf.local;
+  if (http && !http.disabled && http.requestRate && l.http) {
+    l.http.httpFilters.splice(l.http.httpFilters.length - 1, 0, httpFilter(stat, http.requestRate, http.onRateLimit, origin, problems));
+  }
+  if (tcp && !tcp.disabled && tcp.connectionRate) l.filters.unshift(tcpFilter(stat, tcp.connectionRate));
+}

@@ -4,6 +4,7 @@ import type { Protocol } from '../generate/protocol.js';
 import { envoyDuration, headerMatcher } from './envoy-values.js';
 import type { ToConf } from '../rules/index.js';
 import { destinations } from './destinations.js';
+import { listenerRoutes, routeToConf, tcpToConf } from './gateway-confs.js';
 import type { PolicyPlugin } from './types.js';
 
 type Conf = ToConf<'MeshRetry'>;
@@ -193,6 +194,29 @@ export const meshRetryPlugin: PolicyPlugin<'MeshRetry'> = {
           if (action) action['retry_policy'] = structuredClone(policy);
         }
       }
+    }
+  },
+  /**
+   * A builtin gateway (Kuma's applyToGateway): an HTTP listener's routes take the `http` section of
+   * their `to` conf (Kuma treats HTTP and HTTPS listeners as http whatever the backends speak), a TCP
+   * listener's proxy `max_connect_attempts` from the `tcp` section. Kuma gives every route of a
+   * listener its Mesh conf; here a route of one service takes that service's (gateway-confs).
+   */
+  applyGateway(draft, rules, ctx) {
+    if (!rules) return;
+    for (const l of draft.listeners) {
+      for (const { vh, route } of listenerRoutes(l)) {
+        const computed = routeToConf(rules, l, vh, route, ctx.problems);
+        const action = route.route['route'] as Draft | undefined;
+        if (!computed?.conf.http || !action) continue;
+        const problems: string[] = [];
+        const policy = httpRetryPolicy(computed.conf.http, problems);
+        // Said once however many routes share the conf.
+        for (const p of problems.map((p) => `MeshRetry ${computed.origins.join(', ')} on ${l.name}: ${p}`)) if (!ctx.problems.includes(p)) ctx.problems.push(p);
+        if (policy) action['retry_policy'] = policy;
+      }
+      const tcp = tcpToConf(rules, draft, l, ctx.problems);
+      if (l.tcpProxy && tcp?.conf.tcp) l.tcpProxy['max_connect_attempts'] = { value: tcp.conf.tcp.maxConnectAttempt };
     }
   },
 };

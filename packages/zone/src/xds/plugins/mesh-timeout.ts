@@ -2,6 +2,7 @@ import { type Draft, type HttpDraft, upstreamHttpOptions } from '../generate/env
 import { isHttp, type Protocol } from '../generate/protocol.js';
 import { destinations, routeConf } from './destinations.js';
 import { envoyDuration } from './envoy-values.js';
+import { clusterToConfs, listenerFromConf, listenerRoutes, routeToConf, tcpToConf } from './gateway-confs.js';
 import type { PolicyPlugin } from './types.js';
 import type { ToConf } from '../rules/index.js';
 import { computeForAnyClient } from '../rules/index.js';
@@ -68,6 +69,35 @@ function configureRoute(route: Draft, own: Conf | undefined, destination: Conf |
 }
 
 /**
+ * A gateway listener's own timeouts from its `from` conf (Kuma's ConfigureGatewayListener): the
+ * connection manager's idle, stream idle, request headers and whole-request timeouts, or the TCP
+ * proxy's idle timeout. Kuma fills what the conf leaves out with its gateway defaults; the gateway
+ * generator already set meshfed's own edge defaults (generate/gateway/listeners.ts), so only what
+ * the conf sets replaces them.
+ */
+function configureGatewayListener(conf: Conf, tcpProxy: Draft | undefined, hcm: Draft | undefined): void {
+  if (tcpProxy && conf.idleTimeout !== undefined) tcpProxy['idle_timeout'] = envoyDuration(conf.idleTimeout);
+  if (!hcm) return;
+  if (conf.idleTimeout !== undefined) hcm['common_http_protocol_options'] = { ...(hcm['common_http_protocol_options'] as Draft | undefined), idle_timeout: envoyDuration(conf.idleTimeout) };
+  if (conf.http?.streamIdleTimeout !== undefined) hcm['stream_idle_timeout'] = envoyDuration(conf.http.streamIdleTimeout);
+  if (conf.http?.requestHeadersTimeout !== undefined) hcm['request_headers_timeout'] = envoyDuration(conf.http.requestHeadersTimeout);
+  if (conf.http?.requestTimeout !== undefined) hcm['request_timeout'] = envoyDuration(conf.http.requestTimeout);
+}
+
+/**
+ * A gateway route's timeouts (Kuma's ConfigureRouteAction): the request timeout, the policy's or
+ * Kuma's default; the stream idle timeout where the policy sets one. Kuma also gives a route without
+ * one its 30m default, which would outlast the gateway connection manager's own (edge) stream idle
+ * timeout on every route a policy touches: left to the connection manager here.
+ */
+function configureGatewayRoute(route: Draft, conf: Conf): void {
+  const action = route['route'] as Draft | undefined;
+  if (!action) return;
+  action['timeout'] = or(conf.http?.requestTimeout, DEFAULTS.requestTimeout);
+  if (conf.http?.streamIdleTimeout !== undefined) action['idle_timeout'] = envoyDuration(conf.http.streamIdleTimeout);
+}
+
+/**
  * MeshTimeout (Kuma's meshtimeout plugin): each outbound by the conf computed for its destination
  * service (`to`), on its listener and every cluster carrying its traffic; each inbound by the conf
  * computed for any client (`from`: Kuma computes it for the whole mesh), on its listener and local
@@ -93,5 +123,27 @@ export const meshTimeoutPlugin: PolicyPlugin<'MeshTimeout'> = {
       configureCluster(conf, ib.protocol, ib.localCluster);
       configureListener(conf, ib.tcpProxy, ib.http);
     }
+  },
+  /**
+   * A builtin gateway (Kuma's applyToGateway): each listener's own timeouts from its `from` conf (a
+   * TCP listener's idle timeout also from its `to` conf); each
+   * route's from its `to` conf (gateway-confs: its MeshHTTPRoute rule's, its service's, or the Mesh
+   * one); each cluster's by its service, as a sidecar's.
+   */
+  applyGateway(draft, rules, ctx) {
+    if (!rules) return;
+    for (const l of draft.listeners) {
+      const from = listenerFromConf(rules, l);
+      if (from) configureGatewayListener(from.conf as Conf, l.tcpProxy, l.http?.hcm);
+      // A TCP listener forwards like a sidecar's outbound, whose idle timeout is its destination's
+      // (`to`): Kuma reads only `from` here, which a policy on the MeshGateway cannot have.
+      const tcp = from?.conf.idleTimeout === undefined ? tcpToConf(rules, draft, l, ctx.problems) : undefined;
+      if (tcp?.conf.idleTimeout !== undefined && l.tcpProxy) l.tcpProxy['idle_timeout'] = envoyDuration(tcp.conf.idleTimeout);
+      for (const { vh, route } of listenerRoutes(l)) {
+        const c = routeToConf(rules, l, vh, route, ctx.problems);
+        if (c) configureGatewayRoute(route.route, c.conf);
+      }
+    }
+    for (const c of clusterToConfs(rules, draft, ctx.problems)) configureCluster(c.conf, c.cluster.protocol, c.cluster.cluster);
   },
 };

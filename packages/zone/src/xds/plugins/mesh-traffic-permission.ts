@@ -62,6 +62,11 @@ export function taggedClientProblems(rules: readonly Rule<Conf>[]): string[] {
  * client identity to check, and Kuma does not apply the policy either; nor, for the same reason, on
  * the plaintext chains of a PERMISSIVE inbound: the filter is on its mesh mTLS chain only (Kuma
  * configures RBAC on the chains with Kuma's TLS alone), which the mark on the filter tells the encoder.
+ *
+ * No `applyGateway`: Kuma's plugin returns before anything for a builtin gateway (its Apply: "if
+ * proxy.Dataplane.Spec.IsBuiltinGateway() return nil"), cross-mesh listeners included, whose clients
+ * are other meshes' proxies that no `from` rule of this mesh names. A policy selecting a gateway is
+ * said not to apply there.
  */
 export const meshTrafficPermissionPlugin: PolicyPlugin<'MeshTrafficPermission'> = {
   kind: 'MeshTrafficPermission',

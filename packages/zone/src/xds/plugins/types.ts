@@ -134,6 +134,8 @@ export interface GatewayListenerDraft {
   readonly http?: GatewayHttpDraft;
   /** TCP and TLS: the typed config of the terminal tcp_proxy. */
   readonly tcpProxy?: Draft;
+  /** A `crossMesh: true` HTTP listener: reached by proxies of other meshes over this mesh's mTLS. */
+  readonly crossMesh?: true;
 }
 
 export interface GatewayChainDraft {

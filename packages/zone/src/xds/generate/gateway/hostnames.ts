@@ -1,22 +1,9 @@
 /**
  * Gateway hostnames as the Gateway API (and Kuma's gateway) treat them: a listener hostname and a
- * route's hostnames intersect to the more specific one; virtual hosts are ordered exact names first.
+ * route's hostnames intersect to the more specific one (shared with the gateway overview); virtual
+ * hosts are ordered exact names first.
  */
-
-/** Whether hostname pattern `pattern` (`*`, `*.example.com` or exact) covers `host` (itself a name or pattern). */
-export function hostCovers(pattern: string, host: string): boolean {
-  if (pattern === '*' || pattern === host) return true;
-  if (!pattern.startsWith('*.')) return false;
-  const suffix = pattern.slice(1); // `.example.com`
-  return host.endsWith(suffix) && host.length > suffix.length && (!host.startsWith('*.') || host.length > pattern.length);
-}
-
-/** Gateway API's hostname intersection: the more specific of two hostnames when one covers the other. */
-export function intersectHostnames(a: string, b: string): string | undefined {
-  if (hostCovers(a, b)) return b;
-  if (hostCovers(b, a)) return a;
-  return undefined;
-}
+export { hostCovers, intersectHostnames } from '@meshfed/shared';
 
 /** Virtual host order: exact names (sorted), then wildcards (the longer suffix first), `*` last. */
 export function compareHostnames(a: string, b: string): number {

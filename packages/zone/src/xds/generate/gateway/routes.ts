@@ -1,15 +1,18 @@
 /**
  * A builtin gateway's routes: MeshGatewayRoutes attached to a listener (their selectors match the
- * listener's tags), made into virtual hosts by hostname and Envoy routes in Kuma's precedence, and a
- * TCP listener's weighted backends.
+ * listener's tags), made into virtual hosts by hostname and Envoy routes in Kuma's precedence, with
+ * their filters (route-filters.ts: the same Envoy routes as MeshHTTPRoute's), and a TCP listener's
+ * weighted backends. MeshHTTPRoutes and MeshTCPRoutes attached to the gateway replace these per port
+ * (plugins/mesh-http-route.ts, mesh-tcp-route.ts applyGateway).
  */
 import { type Draft, lazyTyped } from '../envoy-parts.js';
-import { isWhole, type MeshIndex, SERVICE_TAG, subsetTags } from '../zone-index.js';
+import { asHttpRouteMatch, backendRef, gatewayRuleAsHttpRule } from './route-filters.js';
+import { type MeshIndex, SERVICE_TAG } from '../zone-index.js';
 import type { GatewayEntry, GatewayRouteEntry } from '../zone-index.js';
-import { backendClusters, type BackendRef } from '../../plugins/backend-refs.js';
-import { routeMatch } from '../../plugins/mesh-http-route.js';
+import { backendClusters } from '../../plugins/backend-refs.js';
+import { envoyRoute } from '../../plugins/mesh-http-route.js';
 import type { GatewayRouteDraft, GatewayVirtualHostDraft } from '../../plugins/index.js';
-import type { HTTPRouteRule } from '../../rules/index.js';
+import { displayName, type HTTPRouteRule } from '../../rules/index.js';
 import type { GatewayBackends } from './backends.js';
 import { compareHostnames, intersectHostnames } from './hostnames.js';
 import { ENVOY_TYPE } from '@meshfed/shared';
@@ -17,8 +20,6 @@ import { ENVOY_TYPE } from '@meshfed/shared';
 export type Listener = GatewayEntry['spec']['conf']['listeners'][number];
 type HttpRule = NonNullable<GatewayRouteEntry['spec']['conf']['http']>['rules'][number];
 type GatewayMatch = HttpRule['matches'][number];
-type Match = HTTPRouteRule['matches'][number];
-type Backend = NonNullable<HttpRule['backends']>[number];
 
 /**
  * Route precedence as Kuma's gateway route sorter (pkg/plugins/runtime/gateway/route/sorter.go): an
@@ -49,51 +50,41 @@ export function compareGatewayMatches(a: GatewayMatch, b: GatewayMatch): number 
   return pa < pb ? -1 : pa > pb ? 1 : 0;
 }
 
-/** A MeshGatewayRoute match as MeshHTTPRoute's: the same Envoy RouteMatch and the same precedence. */
-export function asHttpRouteMatch(m: GatewayMatch): Match {
-  const pathType = { EXACT: 'Exact', PREFIX: 'PathPrefix', REGEX: 'RegularExpression' } as const;
-  const headerType = { EXACT: 'Exact', REGEX: 'RegularExpression', ABSENT: 'Absent', PRESENT: 'Present' } as const;
-  return {
-    ...(m.path ? { path: { type: pathType[m.path.match], value: m.path.value } } : {}),
-    ...(m.method ? { method: m.method } : {}),
-    ...(m.headers?.length ? { headers: m.headers.map((h) => ({ name: h.name, type: headerType[h.match], ...(h.value !== undefined ? { value: h.value } : {}) })) } : {}),
-    ...(m.queryParameters?.length ? { queryParams: m.queryParameters.map((q) => ({ name: q.name, type: q.match === 'REGEX' ? 'RegularExpression' : 'Exact', value: q.value })) } : {}),
-  } as Match;
-}
-
-export const backendRef = (b: Backend): BackendRef => {
-  const service = b.destination[SERVICE_TAG]!;
-  const subset = subsetTags(b.destination);
-  return { kind: isWhole(subset) ? 'MeshService' : 'MeshServiceSubset', name: service, tags: b.destination, ...(b.weight !== undefined ? { weight: b.weight } : {}) };
-};
-
 /** The routes of one virtual host, in Kuma's precedence; a request no route matches gets Envoy's 404. */
-function virtualHostRoutes(routes: readonly GatewayRouteEntry[], mesh: MeshIndex, backends: GatewayBackends, problems: string[]): GatewayRouteDraft[] {
-  const keyed: { match: GatewayMatch; rule: HttpRule; where: string }[] = [];
+function virtualHostRoutes(routes: readonly GatewayRouteEntry[], listenerPort: number, mesh: MeshIndex, backends: GatewayBackends, problems: string[]): GatewayRouteDraft[] {
+  const keyed: { match: GatewayMatch; rule: HTTPRouteRule; services: string[]; where: string }[] = [];
   for (const r of routes) {
     r.spec.conf.http!.rules.forEach((rule, i) => {
       const where = `MeshGatewayRoute ${r.name} rules[${i}]`;
-      if ((rule.backends ?? []).length === 0) {
-        problems.push(`${where}: a rule without backends (a redirect) is not built yet; the rule is left out`);
-        return;
-      }
-      if ((rule.filters ?? []).length > 0) problems.push(`${where}: route filters are not applied yet (the rule routes without them)`);
-      for (const m of rule.matches) keyed.push({ match: m, rule, where });
+      const httpRule = gatewayRuleAsHttpRule(rule, where, problems);
+      const services = [...new Set((rule.backends ?? []).map((b) => b.destination[SERVICE_TAG]!))];
+      for (const m of rule.matches) keyed.push({ match: m, rule: httpRule, services, where });
     });
   }
   // Stable: equal matches keep the routes' order (by name), then their rules'.
   keyed.sort((a, b) => compareGatewayMatches(a.match, b.match));
   const out: GatewayRouteDraft[] = [];
-  for (const { match, rule, where } of keyed) {
-    const target = backendClusters((rule.backends ?? []).map(backendRef), mesh, backends, where, problems);
-    if (!target) continue;
-    const hostOf = (name: string) => backends.externalHosts.get(name);
-    const action: Draft = target.length === 1
-      ? { cluster: target[0]!.name, ...(hostOf(target[0]!.name) !== undefined ? { host_rewrite_literal: hostOf(target[0]!.name) } : {}) }
-      : { weighted_clusters: { clusters: target.map((t) => ({ name: t.name, weight: { value: t.weight }, ...(hostOf(t.name) !== undefined ? { host_rewrite_literal: hostOf(t.name) } : {}) })) } };
-    out.push({ route: { match: routeMatch(asHttpRouteMatch(match)), route: action }, services: [...new Set((rule.backends ?? []).map((b) => b.destination[SERVICE_TAG]!))] });
+  const gateway = { listenerPort, externalHost: (name: string) => backends.externalHosts.get(name) };
+  for (const { match, rule, services, where } of keyed) {
+    const route = envoyRoute(asHttpRouteMatch(match), rule, { mesh, backends, where, problems, gateway });
+    if (!route) continue;
+    // Only a MeshHTTPRoute rule's route is named (policies targeting the MeshHTTPRoute find it by that).
+    delete route['name'];
+    out.push({ route, services });
   }
   return out;
+}
+
+/**
+ * MeshHTTPRoutes and MeshTCPRoutes whose top-level targetRef names a MeshGateway the mesh does not have
+ * route nothing, and no proxy would say so: every gateway of the mesh says it (the one meant is likely
+ * among them).
+ */
+export function routesToMissingGateways(mesh: MeshIndex): string[] {
+  const names = new Set(mesh.gateways.flatMap((g) => [g.name, displayName(g)]));
+  return mesh.policies
+    .filter((p) => (p.type === 'MeshHTTPRoute' || p.type === 'MeshTCPRoute') && p.spec.targetRef.kind === 'MeshGateway' && !names.has(p.spec.targetRef.name ?? ''))
+    .map((p) => `${p.type} ${displayName(p)} spec.targetRef: MeshGateway ${p.spec.targetRef.name} does not exist in mesh ${mesh.name}; the route is not attached anywhere`);
 }
 
 /**
@@ -139,28 +130,28 @@ export function httpVirtualHosts(gw: GatewayEntry, listeners: readonly Listener[
   const byName = (a: GatewayRouteEntry, b: GatewayRouteEntry) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   return [...own.keys()].sort(compareHostnames).map((h) => {
     const { listenerHostname, routes } = own.get(h)!;
-    const routeDrafts = virtualHostRoutes([...routes].sort(byName), mesh, backends, problems);
+    const routeDrafts = virtualHostRoutes([...routes].sort(byName), listeners[0]?.port ?? 0, mesh, backends, problems);
     return { hostname: h, listenerHostname, virtualHost: { name: h, domains: [h] }, routes: routeDrafts };
   });
 }
 
 /** The TCP proxy of a TCP port: the first attached route's (by name) first rule, its backends weighted. */
-export function tcpProxy(stat: string, gw: GatewayEntry, port: number, routes: readonly GatewayRouteEntry[], mesh: MeshIndex, backends: GatewayBackends, problems: string[]): Draft | undefined {
-  const tcp = routes.filter((r) => r.spec.conf.tcp !== undefined);
-  if (tcp.length === 0) {
-    problems.push(`MeshGateway ${gw.name} TCP port ${port}: no MeshGatewayRoute with tcp rules is attached; the listener is left out`);
-    return undefined;
-  }
-  const [first, ...rest] = tcp;
-  const rules = first!.spec.conf.tcp!.rules;
+export function tcpProxy(stat: string, gw: GatewayEntry, port: number, routes: readonly GatewayRouteEntry[], mesh: MeshIndex, backends: GatewayBackends, problems: string[]): Draft {
+  const proxy = lazyTyped(ENVOY_TYPE.tcpProxy, { stat_prefix: stat }) as Draft;
+  // No MeshGatewayRoute: a MeshTCPRoute may still route the port (plugins); one left without a
+  // destination is dropped after them (hasTcpDestination).
+  const [first, ...rest] = routes.filter((r) => r.spec.conf.tcp !== undefined);
+  if (!first) return proxy;
+  const rules = first.spec.conf.tcp!.rules;
   if (rest.length > 0 || rules.length > 1) {
-    problems.push(`MeshGateway ${gw.name} TCP port ${port}: only the first rule of MeshGatewayRoute ${first!.name} is used; ${[...(rules.length > 1 ? [`its other ${rules.length - 1} rule(s)`] : []), ...rest.map((r) => `MeshGatewayRoute ${r.name}`)].join(', ')} ignored`);
+    problems.push(`MeshGateway ${gw.name} TCP port ${port}: only the first rule of MeshGatewayRoute ${first.name} is used; ${[...(rules.length > 1 ? [`its other ${rules.length - 1} rule(s)`] : []), ...rest.map((r) => `MeshGatewayRoute ${r.name}`)].join(', ')} ignored`);
   }
-  const where = `MeshGatewayRoute ${first!.name}`;
-  const target = backendClusters(rules[0]!.backends.map(backendRef), mesh, backends, where, problems);
-  if (!target) return undefined;
-  const fields: Draft = { stat_prefix: stat };
-  if (target.length === 1) fields['cluster'] = target[0]!.name;
-  else fields['weighted_clusters'] = { clusters: target.map((t) => ({ name: t.name, weight: t.weight })) };
-  return lazyTyped(ENVOY_TYPE.tcpProxy, fields) as Draft;
+  const target = backendClusters(rules[0]!.backends.map(backendRef), mesh, backends, `MeshGatewayRoute ${first.name}`, problems);
+  if (!target) return proxy;
+  if (target.length === 1) proxy['cluster'] = target[0]!.name;
+  else proxy['weighted_clusters'] = { clusters: target.map((t) => ({ name: t.name, weight: t.weight })) };
+  return proxy;
 }
+
+/** Whether a TCP proxy sends anywhere (a MeshGatewayRoute's or a MeshTCPRoute's backends). */
+export const hasTcpDestination = (proxy: Draft): boolean => proxy['cluster'] !== undefined || proxy['weighted_clusters'] !== undefined;

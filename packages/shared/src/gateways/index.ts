@@ -1,0 +1,2 @@
+export * from './gateway-overview-access.js';
+export * from './gateway-overview-store.js';
