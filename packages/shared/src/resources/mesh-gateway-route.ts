@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineResource } from './descriptor.js';
 import { serviceTagsSchema } from './meta.js';
+import { re2Problem } from './policies/fields.js';
 import { gatewayHostnameSchema, selectorsSchema } from './mesh-gateway.js';
 
 const Backend = z
@@ -18,8 +19,11 @@ const PathMatch = z
   .strict()
   .superRefine((p, ctx) => {
     if (p.match !== 'REGEX' && !p.value.startsWith('/')) ctx.addIssue({ code: 'custom', path: ['value'], message: 'path must start with "/"' });
+    // Envoy matches a prefix by whole path segments (path_separated_prefix), which may not end in '/'.
+    if (p.match === 'PREFIX' && p.value !== '/' && p.value.endsWith('/')) ctx.addIssue({ code: 'custom', path: ['value'], message: 'a PREFIX path must not end with "/" (it matches whole segments: "/api" matches /api and /api/x)' });
     if (p.match === 'REGEX') {
-      try { new RegExp(p.value); } catch { ctx.addIssue({ code: 'custom', path: ['value'], message: 'invalid regular expression' }); }
+      const problem = re2Problem(p.value);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
     }
   });
 
@@ -34,6 +38,8 @@ const HeaderMatch = z
     if ((h.match === 'EXACT' || h.match === 'REGEX') && h.value === undefined) {
       ctx.addIssue({ code: 'custom', path: ['value'], message: `value is required for ${h.match} header matches` });
     }
+    const problem = h.match === 'REGEX' && h.value !== undefined ? re2Problem(h.value) : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
   });
 
 const HttpMatch = z
@@ -41,7 +47,12 @@ const HttpMatch = z
     path: PathMatch.optional(),
     method: z.enum(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']).optional(),
     headers: z.array(HeaderMatch).optional(),
-    queryParameters: z.array(z.object({ match: z.enum(['EXACT', 'REGEX']).default('EXACT'), name: z.string().min(1), value: z.string() }).strict()).optional(),
+    queryParameters: z.array(
+      z.object({ match: z.enum(['EXACT', 'REGEX']).default('EXACT'), name: z.string().min(1), value: z.string() }).strict().superRefine((q, ctx) => {
+        const problem = q.match === 'REGEX' ? re2Problem(q.value) : undefined;
+        if (problem) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
+      }),
+    ).optional(),
   })
   .strict();
 

@@ -127,6 +127,26 @@ describe('REST API access control', () => {
     assert.equal((await call(a, 'GET', '/meshes/default/secrets/default.ca-builtin-cert-ca-1', { token: admin })).statusCode, 200);
   });
 
+  test('a non-admin reading MeshGateways sees inline certificates redacted (they hold private keys); an admin sees them', async () => {
+    const gateway = {
+      type: 'MeshGateway', mesh: 'default', name: 'tls-gw', selectors: [{ match: { 'kuma.io/service': 'gw' } }],
+      conf: { listeners: [{ port: 8443, protocol: 'HTTPS', hostname: 'a.example.com', tls: { certificates: [{ inline: 'S0VZ' }, { secret: 'gw-cert' }] } }] },
+    };
+    assert.equal((await call(a, 'PUT', '/meshes/default/meshgateways/tls-gw', { body: gateway })).statusCode, 201);
+    const carol = await a.token('carol', ['gw-readers']);
+    await call(a, 'PUT', '/accessroles/gw-readers', { body: { type: 'AccessRole', name: 'gw-readers', rules: [{ types: ['MeshGateway'], meshes: ['default'], access: ['READ'] }] } });
+    await call(a, 'PUT', '/accessrolebindings/gw-readers', { body: { type: 'AccessRoleBinding', name: 'gw-readers', subjects: [{ type: 'Group', name: 'gw-readers' }], roles: ['gw-readers'] } });
+    await a.grants.settled();
+    const one = await call(a, 'GET', '/meshes/default/meshgateways/tls-gw', { token: carol });
+    assert.equal(one.statusCode, 200, one.body);
+    assert.deepEqual(one.json().conf.listeners[0].tls.certificates, [{ inline: '[redacted]' }, { secret: 'gw-cert' }]);
+    const list = await call(a, 'GET', '/meshes/default/meshgateways', { token: carol });
+    assert.doesNotMatch(list.body, /S0VZ/);
+    assert.equal((await call(a, 'GET', '/meshes/default/meshgateways/tls-gw', { token: admin })).json().conf.listeners[0].tls.certificates[0].inline, 'S0VZ');
+    await call(a, 'DELETE', '/accessrolebindings/gw-readers');
+    await call(a, 'DELETE', '/meshes/default/meshgateways/tls-gw');
+  });
+
   test('AccessRoles apply as soon as they are written, and a non-admin never sees secret data in lists', async () => {
     const bob = await a.token('bob', ['team-a']);
     assert.equal((await call(a, 'GET', '/meshes/default/secrets', { token: bob })).statusCode, 403);

@@ -75,11 +75,10 @@ export function registerResourceRoutes(app: FastifyInstance, options: ResourceRo
     const { size, offset } = q.data;
     const page = await store.list(d.kind, { limit: size, offset, ...(request.params.mesh !== undefined ? { mesh: request.params.mesh } : {}) });
     const served = page.items.filter((r) => !isMeshCaKeySecret(r));
-    // Who may list secrets without being an admin sees that they exist, not what they hold.
-    const redact = d.kind === 'Secret' && !isAdmin(request.principal);
+    const redact = redaction(d.kind, request);
     return {
       total: page.total - (page.items.length - served.length),
-      items: served.map((r) => (redact ? withoutData(toWire(r)) : toWire(r))),
+      items: served.map((r) => redact(toWire(r))),
       next: page.next !== undefined ? `${baseUrl(request)}${listPath(d, request.params.mesh)}?size=${size}&offset=${page.next}` : null,
     };
   };
@@ -89,6 +88,7 @@ export function registerResourceRoutes(app: FastifyInstance, options: ResourceRo
     const r = await store.get(keyOf(d, request.params));
     if (!r) throw new NotFoundError(describe(d, request.params, 'does not exist'));
     if (isMeshCaKeySecret(r)) throw new MeshCaKeyNotServedError(r.mesh ?? '');
+    if (d.kind === 'MeshGateway' && !isAdmin(request.principal)) return reply.status(200).header('etag', `"${r.version}"`).send(withoutInlineKeys(toWire(r)));
     return send(reply, 200, r);
   };
 
@@ -141,6 +141,28 @@ export class MeshCaKeyNotServedError extends ApiError {
   constructor(mesh: string) {
     super(403, 'Forbidden', `the private key of mesh "${mesh}"'s CA is never served by the API: it travels only over KDS to authenticated zones`);
   }
+}
+
+/**
+ * What a reader who is not an admin is shown of key material: that a Secret exists, not what it
+ * holds; a MeshGateway's listeners with their inline certificates (which carry private keys) redacted.
+ */
+function redaction(kind: string, request: FastifyRequest): <T extends object>(r: T) => T {
+  if (isAdmin(request.principal)) return (r) => r;
+  if (kind === 'Secret') return withoutData;
+  if (kind === 'MeshGateway') return withoutInlineKeys;
+  return (r) => r;
+}
+
+const REDACTED = '[redacted]';
+
+function withoutInlineKeys<T extends object>(r: T): T {
+  const conf = (r as { conf?: { listeners?: { tls?: { certificates?: Record<string, unknown>[] } }[] } }).conf;
+  if (!conf?.listeners?.some((l) => l.tls?.certificates?.some((c) => 'inline' in c || 'inlineString' in c))) return r;
+  const listeners = conf.listeners.map((l) => (l.tls?.certificates
+    ? { ...l, tls: { ...l.tls, certificates: l.tls.certificates.map((c) => ('inline' in c ? { inline: REDACTED } : 'inlineString' in c ? { inlineString: REDACTED } : c)) } }
+    : l));
+  return { ...r, conf: { ...conf, listeners } };
 }
 
 function withoutData<T extends object>(r: T): T {

@@ -1,3 +1,4 @@
+import { crossMeshGateways } from '../xds/generate/cross-mesh.js';
 import { claimingGateways, LABEL_ORIGIN, MeshGatewaySpec, SERVICE_TAG, ZONE_TAG, type ZoneIngressSpec } from '@meshfed/shared';
 
 /** One entry of a ZoneIngress's `availableServices`: a set of instances sharing mesh and tags. */
@@ -80,8 +81,12 @@ function crossMeshGatewayTags(dp: ResourceView, gateways: readonly { name: strin
   if (!isRecord(networking) || !isRecord(networking.gateway) || networking.gateway.type !== 'BUILTIN') return undefined;
   const tags = readTags(networking.gateway.tags);
   if (!tags) return undefined;
-  const serving = claimingGateways(gateways, Object.fromEntries(tags.sorted))[0];
-  return serving?.spec.conf.listeners.some((l) => l.crossMesh) ? tags : undefined;
+  const byKey = Object.fromEntries(tags.sorted);
+  const serving = claimingGateways(gateways, byKey)[0];
+  if (!serving || dp.mesh === undefined) return undefined;
+  // The same rule the zone index routes them by (cross-mesh.ts), so nothing is offered that the ingress would not serve.
+  const cm = crossMeshGateways(dp.mesh, [{ ...serving, labels: {} }], []).get(byKey[SERVICE_TAG] ?? '');
+  return cm?.gateway === serving.name ? tags : undefined;
 }
 
 function withZone(tags: TagSet, zone: string): TagSet {

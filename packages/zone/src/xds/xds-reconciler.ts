@@ -423,6 +423,8 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
    */
   async function fetchMeshCas(ix: ZoneIndex, next: Map<string, string>): Promise<Map<string, string>> {
     const wanted = new Set<string>();
+    // No mesh offers a cross-mesh gateway here: nobody needs another mesh's CA (the common case, at no cost per run).
+    if (![...ix.meshes.values()].some((m) => m.crossMesh.size > 0)) return new Map();
     for (const g of ix.builtinGateways.values()) {
       if (g.gateway?.spec.conf.listeners.some((l) => l.crossMesh)) for (const m of ix.meshes.values()) if (m.mtlsBackend !== undefined) wanted.add(m.name);
     }
@@ -436,8 +438,9 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
     await Promise.all([...wanted].map(async (mesh) => {
       try {
         out.set(mesh, await o.certificates.caPem(mesh));
-      } catch {
-        // Said on the proxies that need it (cross-mesh.ts): they wait for the CA.
+      } catch (err) {
+        // A CA not here yet is said on the proxies that need it (cross-mesh.ts): they wait for it.
+        if (!(err instanceof MeshCaUnavailableError)) log.warn({ err, mesh }, 'cannot read the mesh CA for cross-mesh traffic; retrying on the next change');
       }
     }));
     for (const mesh of wanted) next.set(dep.meshCa(mesh), out.has(mesh) ? fastHash(out.get(mesh)!) : 'missing');

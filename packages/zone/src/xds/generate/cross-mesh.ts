@@ -92,7 +92,8 @@ export function crossMeshCaSecret(ctx: GenerationContext, deps: string[], proble
 
 /**
  * The server side of a cross-mesh listener: the gateway presents its own mesh identity and requires a
- * client certificate from any mesh's CA (any SPIFFE id: MeshTrafficPermission narrows who).
+ * client certificate from any mesh's CA. Any SPIFFE id of those meshes is let in: as in Kuma,
+ * MeshTrafficPermission does not act on builtin gateways; what callers reach is what its routes expose.
  */
 export function crossMeshDownstreamTls(mesh: string): Draft {
   return {

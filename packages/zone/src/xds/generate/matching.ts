@@ -69,7 +69,8 @@ function matchingView(dp: LocalDataplane, gateway: GatewayEntry | undefined): Pr
   };
 }
 
-const gatewayOf = (index: ZoneIndex, dp: LocalDataplane): GatewayEntry | undefined => index.builtinGateways.get(dp.proxyId)?.gateway;
+const gatewayOf = (index: ZoneIndex, dp: LocalDataplane): GatewayEntry | undefined =>
+  (dp.spec.networking.gateway?.type === 'BUILTIN' ? index.builtinGateways.get(dp.proxyId)?.gateway : undefined);
 
 /** Whether any of `changed` selects the proxy, or cannot tell (a problem resolving its target). */
 function reaches(changed: readonly AnyPolicy[], view: ProxyView, all: readonly AnyPolicy[]): boolean {

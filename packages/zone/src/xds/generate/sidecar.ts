@@ -357,8 +357,10 @@ function crossMeshOutbound(
   if (t.caSecret) out.secrets.set(t.caSecret[0], t.caSecret[1]);
   const term = terminal('http', statPrefix(t.clusterName), t.clusterName, `outbound:${t.clusterName}`, t.clusterName);
   if (t.hostname !== undefined) for (const route of term.http?.routes ?? []) (route['route'] as Draft)['host_rewrite_literal'] = t.hostname;
+  // Named by its cluster, not the bare service: the caller's own mesh's policies and routes for a
+  // service of that name are not this one's.
   return {
-    service, listenerName: outboundListenerName(address, port), address, port, clusterName: t.clusterName, cluster: t.cluster, clusters: [t.cluster], protocol: 'http', ...term,
+    service: t.clusterName, listenerName: outboundListenerName(address, port), address, port, clusterName: t.clusterName, cluster: t.cluster, clusters: [t.cluster], protocol: 'http', ...term,
   };
 }
 

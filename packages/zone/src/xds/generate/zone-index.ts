@@ -27,7 +27,7 @@ export interface XdsInput {
   readonly policies?: readonly (ResourceView & { readonly type: string })[];
   /** Secrets of every mesh: what ExternalServices' TLS names by `secret` (origination.ts). */
   readonly secrets?: readonly ResourceView[];
-  /** MeshGateways and MeshGatewayRoutes of every mesh: what builtin gateway instances serve (gateway.ts). */
+  /** MeshGateways and MeshGatewayRoutes of every mesh: what builtin gateway instances serve (gateway/). */
   readonly meshGateways?: readonly ResourceView[];
   readonly meshGatewayRoutes?: readonly ResourceView[];
 }
@@ -620,7 +620,6 @@ export function inSubset(tags: Readonly<Record<string, string>> | undefined, sub
   return true;
 }
 
-/** Kuma's TagSelector.Matches: every selector tag present with that value, or `*` for any value. */
 /** The Secrets a MeshGateway's certificates name (as ExternalTarget.secrets for an external service's TLS); undefined when it names none. */
 function gatewaySecrets(spec: MeshGatewaySpec, meshSecrets: ReadonlyMap<string, string | null> | undefined): Record<string, string | null> | undefined {
   let out: Record<string, string | null> | undefined;

@@ -1,4 +1,4 @@
-import { ENVOY_EXTENSION_NAME, ENVOY_TYPE, type KumaPlaceholder, parseAccessLogFormat, SERVICE_TAG, toStruct } from '@meshfed/shared';
+import { ENVOY_EXTENSION_NAME, ENVOY_TYPE, type KumaPlaceholder, parseAccessLogFormat, toStruct } from '@meshfed/shared';
 import { type Draft, lazyTyped } from '../generate/envoy-parts.js';
 import { isHttp, type Protocol } from '../generate/protocol.js';
 import type { ToConf } from '../rules/index.js';
@@ -142,7 +142,7 @@ export const meshAccessLogPlugin: PolicyPlugin<'MeshAccessLog'> = {
   applyGateway(draft, rules, ctx) {
     if (!rules) return;
     const common = { mesh: draft.mesh.name, zone: draft.zone };
-    const service = gatewayService(draft);
+    const service = draft.service;
     for (const l of draft.listeners) {
       const protocol: Protocol = l.http ? 'http' : 'tcp';
       const to = listenerToConf(rules, l);
@@ -153,13 +153,3 @@ export const meshAccessLogPlugin: PolicyPlugin<'MeshAccessLog'> = {
   },
 };
 
-/**
- * The gateway's service (Kuma's GetIdentifyingService: its Dataplane's kuma.io/service), as the
- * MeshGateway's selectors name it: the one service they all select; else the MeshGateway's name.
- */
-function gatewayService(draft: GatewayDraft): string {
-  const gw = draft.mesh.gateways.find((g) => g.name === draft.gateway);
-  const named = new Set((gw?.spec.selectors ?? []).map((s) => s.match[SERVICE_TAG]));
-  const [only] = named;
-  return named.size === 1 && only !== undefined && only !== '*' ? only : draft.gateway;
-}

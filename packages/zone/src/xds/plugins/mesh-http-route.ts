@@ -94,7 +94,8 @@ export function envoyRoute(match: Match, rule: HTTPRouteRule, ctx: RouteContext)
     if (redirect.scheme) r['scheme_redirect'] = redirect.scheme;
     if (redirect.hostname) r['host_redirect'] = redirect.hostname;
     if (redirect.port !== undefined) r['port_redirect'] = redirect.port;
-    else if (ctx.gateway) r['port_redirect'] = ctx.gateway.listenerPort;
+    // A scheme change without a port goes to the scheme's own port (Gateway API; Kuma sets none).
+    else if (ctx.gateway && !redirect.scheme) r['port_redirect'] = ctx.gateway.listenerPort;
     if (redirect.path?.type === 'ReplaceFullPath') r['path_redirect'] = redirect.path.replaceFullPath;
     if (redirect.path?.type === 'ReplacePrefixMatch') prefixRewrite(r, match, redirect.path.replacePrefixMatch!);
     r['response_code'] = REDIRECT_CODE[redirect.statusCode ?? 302];

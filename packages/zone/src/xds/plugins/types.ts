@@ -105,6 +105,8 @@ export interface GatewayDraft {
   readonly zone: string;
   /** The MeshGateway the instance serves. */
   readonly gateway: string;
+  /** The instance's own service (its gateway tags' kuma.io/service): its identity, and the source in access logs. */
+  readonly service: string;
   readonly listeners: GatewayListenerDraft[];
   /** Every cluster the routes send to (mirrors included), once each, with the service it carries. */
   readonly clusters: GatewayClusterDraft[];

@@ -8,7 +8,7 @@
  * (cross-mesh.ts). What cannot be served (a bad certificate, a route to nowhere) is left out and said
  * on the instance, never a NACK.
  */
-import { type Any, identityCertSecretName, meshCaSecretName, spiffeId, XDS_TYPE_URL } from '@meshfed/shared';
+import { type Any, identityCertSecretName, meshCaSecretName, SERVICE_TAG, spiffeId, XDS_TYPE_URL } from '@meshfed/shared';
 import { dep, type GeneratedProxy, type GenerationContext } from '../context.js';
 import { encodeEnvoy, identitySecret, meshCaSecret } from '../envoy-parts.js';
 import { identityOf, servicesOfIdentity } from '../sidecar.js';
@@ -60,7 +60,7 @@ export function generateGateway(ctx: GenerationContext, instance: BuiltinGateway
   const backends = new GatewayBackends(ctx, mesh);
   const gw = instance.gateway;
   const draft: GatewayDraft = {
-    mesh, mtls, zone: ctx.index.zone, gateway: gw?.name ?? '',
+    mesh, mtls, zone: ctx.index.zone, gateway: gw?.name ?? '', service: dp.spec.networking.gateway?.tags[SERVICE_TAG] ?? '',
     listeners: gw ? gatewayListeners(instance, gw, mesh, backends, problems) : [],
     clusters: backends.clusters, backends,
   };

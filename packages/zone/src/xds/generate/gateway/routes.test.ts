@@ -140,7 +140,7 @@ describe('MeshGatewayRoute precedence (Kuma gateway route sorter)', () => {
       { ...to('a', regex('^/x/[0-9]+$')), filters: [{ rewrite: { replacePrefixMatch: '/y' } }] }));
     assert.equal(destination(vh, { path: '/old' }), 'redirect');
     const redirect = vh.routes[0]!.route['redirect'] as Draft;
-    assert.deepEqual(redirect, { scheme_redirect: 'https', host_redirect: 'example.com', port_redirect: 8080, response_code: 'FOUND', strip_query: true });
+    assert.deepEqual(redirect, { scheme_redirect: 'https', host_redirect: 'example.com', response_code: 'FOUND', strip_query: true });
     assert.equal((vh.routes[1]!.route['route'] as Draft)['prefix_rewrite'], undefined);
     assert.deepEqual(problems, ['MeshGatewayRoute r rules[1].filters[0].rewrite.replacePrefixMatch: matches[0] is a REGEX path, which has no prefix to replace; the path is not rewritten']);
   });

@@ -10,6 +10,7 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { ENVOY_EXTENSION_NAME, ENVOY_TYPE } from '@meshfed/shared';
 import { type Draft, lazyTyped } from '../envoy-parts.js';
+import { fastHash } from '../fast-hash.js';
 import { BASE64, envoyKeyProblem } from '../origination.js';
 import type { GatewayEntry } from '../zone-index.js';
 import type { Listener } from './routes.js';
@@ -102,17 +103,22 @@ export function resolveCertificates(refs: readonly CertificateRef[], secrets: Ga
   return issues.length > 0 ? { issues } : { certificates };
 }
 
-// Parsing keys and certificates is the costly part of a gateway's generation: once per MeshGateway
-// object (rebuilt, with its Secrets, whenever either changes) and certificate list.
-const resolved = new WeakMap<GatewayEntry, Map<string, ReturnType<typeof resolveCertificates>>>();
+// Parsing keys and certificates is the costly part of a gateway's generation: once per parsed
+// MeshGateway spec (the index keeps one per stored spec) and certificate list with its Secrets' data.
+const resolved = new WeakMap<GatewayEntry['spec'], Map<string, ReturnType<typeof resolveCertificates>>>();
 
 /** resolveCertificates for a listener of `gw`, from the Secrets the index carries with it. */
 export function gatewayCertificates(gw: GatewayEntry, mesh: string, refs: readonly CertificateRef[]): ReturnType<typeof resolveCertificates> {
-  let perGateway = resolved.get(gw);
-  if (!perGateway) resolved.set(gw, (perGateway = new Map()));
-  const key = JSON.stringify(refs);
-  let r = perGateway.get(key);
-  if (!r) perGateway.set(key, (r = resolveCertificates(refs, gw.secrets, mesh)));
+  let perSpec = resolved.get(gw.spec);
+  if (!perSpec) resolved.set(gw.spec, (perSpec = new Map()));
+  const data = refs.map((r) => ('secret' in r ? (gw.secrets?.[r.secret] ?? '-') : ''));
+  const key = `${JSON.stringify(refs)}\u0000${fastHash(data.join('\u0000'))}`;
+  let r = perSpec.get(key);
+  if (!r) {
+    // Bounded: a spec's listeners' lists, each with its Secrets' current data (a renewal replaces it).
+    if (perSpec.size >= 64) perSpec.clear();
+    perSpec.set(key, (r = resolveCertificates(refs, gw.secrets, mesh)));
+  }
   return r;
 }
 
