@@ -1,6 +1,7 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { type EnvoyObject, type ExternalServiceDataSource, type ExternalServiceSpec, isMeshCaKeySecret } from '@meshfed/shared';
+import { namedSecrets, readDataSource } from './data-source.js';
 import { addressCluster, type Draft, upstreamOriginationTls } from './envoy-parts.js';
 import type { ExternalTarget, ResourceView } from './zone-index.js';
 
@@ -22,8 +23,6 @@ import type { ExternalTarget, ResourceView } from './zone-index.js';
 type Tls = NonNullable<ExternalServiceSpec['networking']['tls']>;
 const MATERIAL = ['caCert', 'clientCert', 'clientKey'] as const;
 type MaterialField = (typeof MATERIAL)[number];
-/** Base64 as a Secret's `data` (and `inline`) may hold it: standard or URL-safe, padding optional. */
-export const BASE64 = /^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2,3}={0,2})?$/;
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
@@ -49,14 +48,7 @@ export function secretsByMesh(views: readonly ResourceView[]): Map<string, Map<s
  */
 export function referencedSecrets(tls: Tls | undefined, meshSecrets: ReadonlyMap<string, string | null> | undefined): { secrets?: Record<string, string | null> } {
   if (!tls?.enabled) return {};
-  let out: Record<string, string | null> | undefined;
-  for (const field of MATERIAL) {
-    const name = tls[field]?.secret;
-    if (name === undefined) continue;
-    out ??= {};
-    const data = meshSecrets?.get(name);
-    if (data !== undefined) out[name] = data;
-  }
+  const out = namedSecrets(MATERIAL.flatMap((field) => (tls[field]?.secret !== undefined ? [tls[field]!.secret!] : [])), meshSecrets);
   return out ? { secrets: out } : {};
 }
 
@@ -83,7 +75,7 @@ function resolveUncached(target: ExternalTarget): Resolved {
   for (const field of MATERIAL) {
     const d = tls[field];
     if (d === undefined) continue;
-    const got = read(target, d);
+    const got = readDataSource(d, target.secrets, sourceOf(d), 'ExternalService');
     if ('issue' in got) issues.push(`tls.${field}: ${got.issue}`);
     else text[field] = got.text;
   }
@@ -136,17 +128,6 @@ function sourceOf(d: ExternalServiceDataSource): string {
   return d.secret !== undefined ? `Secret "${d.secret}"` : d.inline !== undefined ? 'inline' : 'inlineString';
 }
 
-/** The text of a data source, or what is wrong with it (never its contents). */
-function read(target: ExternalTarget, d: ExternalServiceDataSource): { text: string } | { issue: string } {
-  if (d.inlineString !== undefined) return { text: d.inlineString };
-  if (d.inline !== undefined) return BASE64.test(d.inline) ? { text: Buffer.from(d.inline, 'base64').toString('utf8') } : { issue: 'inline is not base64' };
-  if (d.secret === undefined) return { issue: 'names no data source' };
-  const data = target.secrets?.[d.secret];
-  if (data === undefined) return { issue: `Secret "${d.secret}" does not exist in the mesh` };
-  if (data === null) return { issue: `Secret "${d.secret}" is the mesh CA's private key, which no ExternalService may use` };
-  if (data === '' || !BASE64.test(data)) return { issue: `Secret "${d.secret}" has data that is not base64` };
-  return { text: Buffer.from(data, 'base64').toString('utf8') };
-}
 
 /** Every certificate of a PEM bundle, parsed; undefined when there is none or one does not parse. */
 function certificates(pem: string): X509Certificate[] | undefined {

@@ -4,6 +4,7 @@ import { commonProtocol, type Protocol, protocolOf } from './protocol.js';
 import { proxyIdOf } from '../proxy-id.js';
 import { type AnyPolicy, parsePolicies } from '../rules/index.js';
 import { referencedSecrets, secretsByMesh } from './origination.js';
+import { namedSecrets } from './data-source.js';
 import { type CrossMeshGateway, crossMeshEndpoints, crossMeshGateways } from './cross-mesh.js';
 import { claimingGateways, RESERVED_SERVICE, SERVICE_TAG, ZONE_TAG, canonicalJson, DataplaneSpec, MeshGatewayRouteSpec, MeshGatewaySpec, enabledMtlsBackend, ExternalServiceSpec, LABEL_ORIGIN, LABEL_ZONE, MeshSpec, type MtlsMode, mtlsModeOf, ZoneEgressSpec, ZoneIngressSpec } from '@meshfed/shared';
 
@@ -450,7 +451,7 @@ export function buildZoneIndex(input: XdsInput): ZoneIndex {
       continue;
     }
     const g = gatewaysOf(gw.mesh);
-    const certSecrets = gatewaySecrets(spec.data, secrets.get(gw.mesh));
+    const certSecrets = namedSecrets(spec.data.conf.listeners.flatMap((l) => (l.tls?.certificates ?? []).flatMap((c) => ('secret' in c ? [c.secret] : []))), secrets.get(gw.mesh));
     g.list.push({ name: gw.name, labels: gw.labels, spec: spec.data, ...(certSecrets ? { secrets: certSecrets } : {}) });
     // The Secrets are part of the version: a certificate's renewal regenerates the mesh's gateways.
     g.version += `g\u0001${gw.name}\u0001${canonicalJson(gw.labels)}\u0001${specVersion(gw.spec)}\u0001${canonicalJson(certSecrets ?? {})}\u0002`;
@@ -620,19 +621,6 @@ export function inSubset(tags: Readonly<Record<string, string>> | undefined, sub
   return true;
 }
 
-/** The Secrets a MeshGateway's certificates name (as ExternalTarget.secrets for an external service's TLS); undefined when it names none. */
-function gatewaySecrets(spec: MeshGatewaySpec, meshSecrets: ReadonlyMap<string, string | null> | undefined): Record<string, string | null> | undefined {
-  let out: Record<string, string | null> | undefined;
-  for (const l of spec.conf.listeners) {
-    for (const c of l.tls?.certificates ?? []) {
-      if (!('secret' in c)) continue;
-      out ??= {};
-      const data = meshSecrets?.get(c.secret);
-      if (data !== undefined) out[c.secret] = data;
-    }
-  }
-  return out;
-}
 
 /** A short content hash of JSON-able values: the version of a dependency. */
 export function fingerprint(...values: unknown[]): string {

@@ -143,6 +143,8 @@ export interface GatewayListenerDraft {
 export interface GatewayChainDraft {
   readonly serverNames?: readonly string[];
   readonly transportSocket?: Draft;
+  /** The SDS secrets its TLS names (the certificates it serves). */
+  readonly secrets?: readonly Draft[];
 }
 
 export interface GatewayHttpDraft {

@@ -6,7 +6,7 @@
  * per inbound); for `to[]` rules the proxy as a whole is selected.
  */
 import type { DataplaneSpec, MeshGatewaySpec } from '@meshfed/shared';
-import { SERVICE_TAG } from '@meshfed/shared';
+import { listenerTags, selectorMatches, SERVICE_TAG } from '@meshfed/shared';
 import { displayName } from './ordering.js';
 import type { AnyPolicy, Policy } from './policy-kinds.js';
 
@@ -59,11 +59,7 @@ export const isSelected = (s: Selection): boolean => s.inbounds.length > 0 || s.
  * The empty selector matches everything.
  */
 export function tagsMatch(selector: Readonly<Record<string, string>> | undefined, tags: Readonly<Record<string, string>>): boolean {
-  for (const [k, v] of Object.entries(selector ?? {})) {
-    const actual = tags[k];
-    if (actual === undefined || (v !== '*' && v !== actual)) return false;
-  }
-  return true;
+  return selector === undefined || selectorMatches(selector, tags);
 }
 
 function selectedByTags(selector: Readonly<Record<string, string>> | undefined, proxy: ProxyView): Selection {
@@ -78,8 +74,7 @@ function selectedByTags(selector: Readonly<Record<string, string>> | undefined, 
   if (proxy.gateway && n.gateway?.type === 'BUILTIN') {
     const seen = new Set(inbounds);
     for (const l of proxy.gateway.spec.conf.listeners) {
-      // Kuma: mesh_proto.Merge(dataplane gateway tags, MeshGateway tags, listener tags).
-      const tags = { ...n.gateway.tags, ...(proxy.gateway.spec.tags ?? {}), ...(l.tags ?? {}) };
+      const tags = listenerTags(n.gateway.tags, proxy.gateway.spec, l);
       if (!tagsMatch(selector, tags)) continue;
       const key = inboundKey(n.address, l.port);
       if (!seen.has(key)) {

@@ -89,6 +89,7 @@ export function generateGateway(ctx: GenerationContext, instance: BuiltinGateway
     draft.listeners.splice(draft.listeners.indexOf(l), 1);
   }
   const listeners = new Map<string, Any>();
+  for (const l of draft.listeners) for (const c of l.chains) for (const s of c.secrets ?? []) secrets.set(s['name'] as string, ctx.memo.encode(XDS_TYPE_URL.secret, s));
   for (const l of draft.listeners) listeners.set(l.name, ctx.memo.encode(XDS_TYPE_URL.listener, encodeGatewayListener(l)));
   const clusters = new Map<string, Any>();
   for (const c of draft.clusters) clusters.set(c.name, ctx.memo.encode(XDS_TYPE_URL.cluster, c.cluster));

@@ -10,7 +10,7 @@ import type { GatewayChainDraft, GatewayHttpDraft, GatewayListenerDraft } from '
 import type { GatewayBackends } from './backends.js';
 import { compareHostnames } from './hostnames.js';
 import { httpVirtualHosts, type Listener, tcpProxy } from './routes.js';
-import { gatewayCertificates, gatewayDownstreamTls } from './tls.js';
+import { gatewayCertificates, gatewayCertSecret, gatewayCertSecretName, gatewayDownstreamTls } from './tls.js';
 
 /** The Envoy listener (and route configuration) name of a gateway port, as Kuma names it. */
 export const gatewayListenerName = (gateway: string, protocol: string, port: number): string => `${gateway}:${protocol}:${port}`;
@@ -63,20 +63,21 @@ const byHostname = (a: Listener, b: Listener) => compareHostnames(a.hostname ?? 
  * names), each with the certificates its listener names. A hostname whose certificates cannot be used
  * is left out, and said: `served` are the listeners that got a chain.
  */
-function terminatingChains(gw: GatewayEntry, mesh: string, port: number, ls: readonly Listener[], alpn: readonly string[] | undefined, problems: string[]): { served: Listener[]; chains: GatewayChainDraft[] } {
+function terminatingChains(gw: GatewayEntry, port: number, ls: readonly Listener[], alpn: readonly string[] | undefined, problems: string[]): { served: Listener[]; chains: GatewayChainDraft[] } {
   const served: Listener[] = [];
   const chains: GatewayChainDraft[] = [];
   for (const l of [...ls].sort(byHostname)) {
     const hostname = l.hostname ?? '*';
     const where = `MeshGateway ${gw.name} port ${port} hostname ${hostname}`;
     if (l.tls?.options !== undefined) problems.push(`${where}: tls.options are not applied`);
-    const certs = gatewayCertificates(gw, mesh, l.tls?.certificates ?? []);
+    const certs = gatewayCertificates(gw, l.tls?.certificates ?? []);
     if ('issues' in certs) {
       problems.push(`${where}: ${certs.issues.join('; ')}; the hostname is not served`);
       continue;
     }
     served.push(l);
-    chains.push({ ...(hostname !== '*' ? { serverNames: [hostname] } : {}), transportSocket: gatewayDownstreamTls(certs.certificates, alpn) });
+    const secrets = certs.certificates.map((c) => gatewayCertSecret(gatewayCertSecretName(gw.name, port, hostname, c.keyType), c));
+    chains.push({ ...(hostname !== '*' ? { serverNames: [hostname] } : {}), transportSocket: gatewayDownstreamTls(secrets.map((s) => s['name'] as string), alpn), secrets });
   }
   return { served, chains };
 }
@@ -119,14 +120,14 @@ export function gatewayListeners(instance: BuiltinGatewayInstance, gw: GatewayEn
         problems.push(`MeshGateway ${gw.name} port ${port} hostname ${l.hostname ?? '*'}: tls.mode PASSTHROUGH is not supported on an HTTPS listener (use protocol TLS); the hostname is not served`);
         return false;
       });
-      const { served, chains } = terminatingChains(gw, mesh.name, port, terminating, ['h2', 'http/1.1'], problems);
+      const { served, chains } = terminatingChains(gw, port, terminating, ['h2', 'http/1.1'], problems);
       // The route configuration only has the hostnames served: a left-out one's routes are never reached through another's certificate.
       if (chains.length > 0) out.push({ ...base, chains, http: http(served) });
     } else if (protocol === 'TCP') {
       if (ls.length > 1) problems.push(`MeshGateway ${gw.name} TCP port ${port}: ${ls.length} listeners share it; the first one's routes are used`);
       out.push({ ...base, chains: [{}], tcpProxy: tcpProxy(stat, gw, port, attachedRoutes(mesh, instance, gw, ls[0]!), mesh, backends, problems) });
     } else {
-      const terminated = terminatingChains(gw, mesh.name, port, ls.filter((l) => l.tls?.mode !== 'PASSTHROUGH'), undefined, problems);
+      const terminated = terminatingChains(gw, port, ls.filter((l) => l.tls?.mode !== 'PASSTHROUGH'), undefined, problems);
       // Passthrough: the client's TLS goes to the backend untouched; the SNI only picks the chain.
       const passthrough = ls.filter((l) => l.tls?.mode === 'PASSTHROUGH');
       for (const l of passthrough) {

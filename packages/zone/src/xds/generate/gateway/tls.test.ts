@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildZoneIndex, type GatewayEntry } from '../zone-index.js';
-import { gatewayDownstreamTls, parseServerCertificate, resolveCertificates } from './tls.js';
+import { gatewayCertSecret, gatewayCertSecretName, gatewayDownstreamTls, parseServerCertificate, resolveCertificates } from './tls.js';
 
 // Test material only (self-signed for foo.example.com, made with openssl): an ECDSA P-256 certificate
 // and its key, another P-256 key, and an RSA-2048 certificate and key.
@@ -110,15 +110,15 @@ test('unusable material is named by its source, and no problem quotes key materi
 
 test('certificates of a hostname: from a Secret, base64 or PEM; missing, not base64, the mesh CA key, two of a kind', () => {
   const secrets = { good: b64(EC_CERT + EC_KEY), bad: 'not base64!', ca: null };
-  const ok = resolveCertificates([{ secret: 'good' }, { inline: b64(RSA_KEY + RSA_CERT) }], secrets, 'default');
+  const ok = resolveCertificates([{ secret: 'good' }, { inline: b64(RSA_KEY + RSA_CERT) }], secrets);
   assert.ok('certificates' in ok);
   assert.deepEqual(ok.certificates.map((c) => c.keyType), ['ECDSA', 'RSA']);
-  assert.ok('certificates' in resolveCertificates([{ inlineString: EC_CERT + EC_KEY }], secrets, 'default'));
+  assert.ok('certificates' in resolveCertificates([{ inlineString: EC_CERT + EC_KEY }], secrets));
   const issues = (refs: Parameters<typeof resolveCertificates>[0]) => {
-    const r = resolveCertificates(refs, secrets, 'default');
+    const r = resolveCertificates(refs, secrets);
     return 'issues' in r ? r.issues : [];
   };
-  assert.deepEqual(issues([{ secret: 'gone' }, { secret: 'bad' }]), ['Secret "gone" does not exist in mesh default', 'Secret "bad" has data that is not base64']);
+  assert.deepEqual(issues([{ secret: 'gone' }, { secret: 'bad' }]), ['Secret "gone" does not exist in the mesh', 'Secret "bad" has data that is not base64']);
   assert.deepEqual(issues([{ secret: 'ca' }]), ['Secret "ca" is the mesh CA\'s private key, which no gateway may use']);
   assert.deepEqual(issues([{ inline: '***' }]), ['tls.certificates[0] (inline) is not base64']);
   assert.deepEqual(issues([{ secret: 'good' }, { inlineString: EC_CERT + EC_KEY }]), ['tls.certificates are both ECDSA: Envoy serves one RSA and one ECDSA certificate per hostname']);
@@ -126,13 +126,21 @@ test('certificates of a hostname: from a Secret, base64 or PEM; missing, not bas
   assert.equal(issues([]).length, 1);
 });
 
-test('the downstream TLS context: the certificates inline, TLS 1.2 at least, ALPN when asked', () => {
-  const r = resolveCertificates([{ inlineString: EC_CERT + EC_KEY }], undefined, 'default');
+test('the downstream TLS context: the certificates by SDS (named for where they are served), TLS 1.2 at least, ALPN when asked', () => {
+  const r = resolveCertificates([{ inlineString: EC_CERT + EC_KEY }], undefined);
   assert.ok('certificates' in r);
-  const ts = gatewayDownstreamTls(r.certificates, ['h2', 'http/1.1']);
+  const name = gatewayCertSecretName('edge', 8443, 'foo.example.com', r.certificates[0]!.keyType);
+  assert.equal(name, 'gateway_cert:ecdsa:edge:8443:foo.example.com');
+  assert.deepEqual(gatewayCertSecret(name, r.certificates[0]!), { name, tls_certificate: { certificate_chain: { inline_string: EC_CERT }, private_key: { inline_string: EC_KEY } } });
+  const ts = gatewayDownstreamTls([name], ['h2', 'http/1.1']);
   const ctx = (ts['typed_config'] as { common_tls_context: Record<string, unknown> }).common_tls_context;
   assert.equal(ts['name'], 'envoy.transport_sockets.tls');
   assert.deepEqual(ctx['tls_params'], { tls_minimum_protocol_version: 'TLSv1_2' });
+  assert.deepEqual(ctx['tls_certificate_sds_secret_configs'], [{ name, sds_config: { ads: {}, resource_api_version: 'V3' } }]);
+  assert.equal(ctx['tls_certificates'], undefined, 'no key in the listener');
+  assert.deepEqual(ctx['alpn_protocols'], ['h2', 'http/1.1']);
+  assert.equal((gatewayDownstreamTls([name])['typed_config'] as { common_tls_context: Record<string, unknown> }).common_tls_context['alpn_protocols'], undefined);
+});
   assert.deepEqual(ctx['tls_certificates'], [{ certificate_chain: { inline_string: EC_CERT }, private_key: { inline_string: EC_KEY } }]);
   assert.deepEqual(ctx['alpn_protocols'], ['h2', 'http/1.1']);
   assert.equal((gatewayDownstreamTls(r.certificates)['typed_config'] as { common_tls_context: Record<string, unknown> }).common_tls_context['alpn_protocols'], undefined);

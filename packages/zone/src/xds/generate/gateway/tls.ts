@@ -9,9 +9,10 @@
  */
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { ENVOY_EXTENSION_NAME, ENVOY_TYPE } from '@meshfed/shared';
-import { type Draft, lazyTyped } from '../envoy-parts.js';
+import { ADS_CONFIG_SOURCE, type Draft, lazyTyped } from '../envoy-parts.js';
 import { fastHash } from '../fast-hash.js';
-import { BASE64, envoyKeyProblem } from '../origination.js';
+import { type NamedSecrets, readDataSource } from '../data-source.js';
+import { envoyKeyProblem } from '../origination.js';
 import type { GatewayEntry } from '../zone-index.js';
 import type { Listener } from './routes.js';
 
@@ -24,8 +25,6 @@ export interface ServerCertificate {
   readonly keyPem: string;
 }
 
-/** The Secrets a gateway's certificates may name: base64 data, or null for one no gateway may use. */
-export type GatewaySecrets = Readonly<Record<string, string | null>>;
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g;
 
@@ -35,16 +34,6 @@ function sourceOf(ref: CertificateRef, index: number): string {
   return `tls.certificates[${index}] (${'inline' in ref ? 'inline' : 'inlineString'})`;
 }
 
-function readRef(ref: CertificateRef, source: string, secrets: GatewaySecrets | undefined, mesh: string): { text: string } | { issue: string } {
-  if ('inlineString' in ref) return { text: ref.inlineString };
-  if ('inline' in ref) return BASE64.test(ref.inline) ? { text: Buffer.from(ref.inline, 'base64').toString('utf8') } : { issue: `${source} is not base64` };
-  const data = secrets?.[ref.secret];
-  if (data === undefined) return { issue: `${source} does not exist in mesh ${mesh}` };
-  // The mesh CA's key signs every identity of the mesh: it is never served to a gateway's clients.
-  if (data === null) return { issue: `${source} is the mesh CA's private key, which no gateway may use` };
-  if (data === '' || !BASE64.test(data)) return { issue: `${source} has data that is not base64` };
-  return { text: Buffer.from(data, 'base64').toString('utf8') };
-}
 
 /**
  * One private key and the certificates it goes with, as PEM blocks; what is wrong otherwise (Kuma:
@@ -83,7 +72,7 @@ export function parseServerCertificate(text: string, source: string): ServerCert
 }
 
 /** The certificates of one listener hostname, or everything that keeps them from being served. */
-export function resolveCertificates(refs: readonly CertificateRef[], secrets: GatewaySecrets | undefined, mesh: string): { certificates: ServerCertificate[] } | { issues: string[] } {
+export function resolveCertificates(refs: readonly CertificateRef[], secrets: NamedSecrets | undefined): { certificates: ServerCertificate[] } | { issues: string[] } {
   if (refs.length === 0) return { issues: ['tls.certificates is empty: TLS termination needs a certificate'] };
   // Kuma's validation: an RSA and/or an ECDSA certificate, no more.
   if (refs.length > 2) return { issues: [`tls.certificates has ${refs.length} entries: at most two (an RSA and an ECDSA one) are served per hostname`] };
@@ -91,7 +80,7 @@ export function resolveCertificates(refs: readonly CertificateRef[], secrets: Ga
   const certificates: ServerCertificate[] = [];
   refs.forEach((ref, i) => {
     const source = sourceOf(ref, i);
-    const got = readRef(ref, source, secrets, mesh);
+    const got = readDataSource(ref, secrets, source, 'gateway');
     if ('issue' in got) return void issues.push(got.issue);
     const cert = parseServerCertificate(got.text, source);
     if ('issue' in cert) return void issues.push(cert.issue);
@@ -108,7 +97,7 @@ export function resolveCertificates(refs: readonly CertificateRef[], secrets: Ga
 const resolved = new WeakMap<GatewayEntry['spec'], Map<string, ReturnType<typeof resolveCertificates>>>();
 
 /** resolveCertificates for a listener of `gw`, from the Secrets the index carries with it. */
-export function gatewayCertificates(gw: GatewayEntry, mesh: string, refs: readonly CertificateRef[]): ReturnType<typeof resolveCertificates> {
+export function gatewayCertificates(gw: GatewayEntry, refs: readonly CertificateRef[]): ReturnType<typeof resolveCertificates> {
   let perSpec = resolved.get(gw.spec);
   if (!perSpec) resolved.set(gw.spec, (perSpec = new Map()));
   const data = refs.map((r) => ('secret' in r ? (gw.secrets?.[r.secret] ?? '-') : ''));
@@ -117,22 +106,34 @@ export function gatewayCertificates(gw: GatewayEntry, mesh: string, refs: readon
   if (!r) {
     // Bounded: a spec's listeners' lists, each with its Secrets' current data (a renewal replaces it).
     if (perSpec.size >= 64) perSpec.clear();
-    perSpec.set(key, (r = resolveCertificates(refs, gw.secrets, mesh)));
+    perSpec.set(key, (r = resolveCertificates(refs, gw.secrets)));
   }
   return r;
 }
 
 /**
- * The server side of TLS a gateway terminates, as Kuma's gateway sets it: TLS 1.2 at least, no client
- * certificate asked for, and, for HTTPS, HTTP/2 then HTTP/1.1 offered by ALPN.
+ * The SDS secret of a listener hostname's certificate, named for where it is served (not for what it
+ * holds): a renewal changes the secret alone, so the listener, and its connections, stay.
  */
-export function gatewayDownstreamTls(certificates: readonly ServerCertificate[], alpn?: readonly string[]): Draft {
+export const gatewayCertSecretName = (gateway: string, port: number, hostname: string, keyType: ServerCertificate['keyType']): string =>
+  `gateway_cert:${keyType.toLowerCase()}:${gateway}:${port}:${hostname}`;
+
+/** A certificate and its key as an SDS secret (keys travel by SDS only, as Kuma serves a gateway's). */
+export function gatewayCertSecret(name: string, c: ServerCertificate): Draft {
+  return { name, tls_certificate: { certificate_chain: { inline_string: c.chainPem }, private_key: { inline_string: c.keyPem } } };
+}
+
+/**
+ * The server side of TLS a gateway terminates, as Kuma's gateway sets it: TLS 1.2 at least, no client
+ * certificate asked for, and, for HTTPS, HTTP/2 then HTTP/1.1 offered by ALPN; the certificates by SDS.
+ */
+export function gatewayDownstreamTls(secretNames: readonly string[], alpn?: readonly string[]): Draft {
   return {
     name: ENVOY_EXTENSION_NAME.tlsTransportSocket,
     typed_config: lazyTyped(ENVOY_TYPE.downstreamTlsContext, {
       common_tls_context: {
         tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
-        tls_certificates: certificates.map((c) => ({ certificate_chain: { inline_string: c.chainPem }, private_key: { inline_string: c.keyPem } })),
+        tls_certificate_sds_secret_configs: secretNames.map((name) => ({ name, sds_config: ADS_CONFIG_SOURCE })),
         ...(alpn ? { alpn_protocols: [...alpn] } : {}),
       },
       require_client_certificate: { value: false },
