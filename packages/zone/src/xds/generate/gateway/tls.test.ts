@@ -141,10 +141,6 @@ test('the downstream TLS context: the certificates by SDS (named for where they 
   assert.deepEqual(ctx['alpn_protocols'], ['h2', 'http/1.1']);
   assert.equal((gatewayDownstreamTls([name])['typed_config'] as { common_tls_context: Record<string, unknown> }).common_tls_context['alpn_protocols'], undefined);
 });
-  assert.deepEqual(ctx['tls_certificates'], [{ certificate_chain: { inline_string: EC_CERT }, private_key: { inline_string: EC_KEY } }]);
-  assert.deepEqual(ctx['alpn_protocols'], ['h2', 'http/1.1']);
-  assert.equal((gatewayDownstreamTls(r.certificates)['typed_config'] as { common_tls_context: Record<string, unknown> }).common_tls_context['alpn_protocols'], undefined);
-});
 
 test("a MeshGateway carries the Secrets its certificates name, and a Secret's change changes the mesh's gateways version", () => {
   const index = (data: string | undefined) => buildZoneIndex({
