@@ -16,7 +16,7 @@
 // BENCH_GATEWAY_INSTANCES=2 BENCH_GATEWAY_REMOTE=50 BENCH_GATEWAY_SMALL_ROUTES=10 (the small gateway's
 // rules and hostnames) BENCH_GATEWAY_REPS=20 (generator repetitions) BENCH_GATEWAY_SAMPLES=100
 // BENCH_GATEWAY_WARMUP=10 BENCH_GATEWAY_TIMEOUT_MS=30000 BENCH_GATEWAY_CASES=gateway,small,sidecar
-import { Writable } from 'node:stream';
+import { LogWarnings } from './log-warnings.js';
 import { cpus, loadavg } from 'node:os';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { createLogger, generateCa, InProcessEventBus, MemoryStore, type Resource, Telemetry, XDS_TYPE_URL, type XdsKind } from '@meshfed/shared';
@@ -105,27 +105,6 @@ class TrackingCache extends SnapshotCache {
   }
 }
 
-/** Counts the zone's warn/error log lines, keeping a few. */
-class Complaints {
-  count = 0;
-  readonly examples: string[] = [];
-  readonly destination = new Writable({
-    write: (chunk: Buffer, _enc, done) => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (!line) continue;
-        try {
-          const m = JSON.parse(line) as { level?: string; msg?: string; problem?: string };
-          if (m.level !== 'warn' && m.level !== 'error' && m.level !== 'fatal') continue;
-          this.count++;
-          if (this.examples.length < 3) this.examples.push(`${m.msg ?? ''}${m.problem ? `: ${m.problem}` : ''}`.slice(0, 300));
-        } catch {
-          // not a log line
-        }
-      }
-      done();
-    },
-  });
-}
 
 interface Case {
   readonly key: string;
@@ -159,7 +138,7 @@ interface Result {
   readonly c: Case;
   failed?: string;
   problems: readonly string[];
-  complaints: Complaints;
+  complaints: LogWarnings;
   // (a) through the generator table
   indexMs: number[];
   versionsMs: number[];
@@ -278,7 +257,7 @@ function throughGenerators(r: Result, resources: readonly Resource[], cert: { ve
 
 async function runCase(c: Case, base: readonly Resource[]): Promise<Result> {
   const r: Result = {
-    c, problems: [], complaints: new Complaints(), indexMs: [], versionsMs: [], coldMs: [], warmMs: [], byKind: {},
+    c, problems: [], complaints: new LogWarnings(3), indexMs: [], versionsMs: [], coldMs: [], warmMs: [], byKind: {},
     published: [], delivered: [], runMs: [], generated: [], changedProxies: [], changeBytes: [], incomplete: 0, unchanged: 0,
   };
   const bus = new InProcessEventBus();

@@ -3,8 +3,8 @@
 // SnapshotCache, and the ADS server the client harness's streams connect to. Commands come over IPC;
 // nothing here measures a latency (the client stamps arrivals), it only stamps the store commits.
 // With `policies` > 0 the store also holds that many targetRef policies of each type (xds-topology.ts).
+import { LogWarnings } from './log-warnings.js';
 import { writeFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { Session } from 'node:inspector/promises';
 import { ServerCredentials } from '@grpc/grpc-js';
 import {
@@ -75,28 +75,16 @@ const sharded = POLICIES > 0;
 
 /** Counts the zone's warn/error log lines (passing them on to stderr) and the proxies that have a problem. */
 class Complaint {
-  warnings = 0;
-  readonly examples: string[] = [];
+  readonly #log = new LogWarnings(5, (chunk) => process.stderr.write(chunk));
+  readonly destination = this.#log.destination;
+  get warnings(): number {
+    return this.#log.count;
+  }
+  get examples(): string[] {
+    return this.#log.examples;
+  }
   readonly problems = new Map<string, string>();
   readonly #newProblems = new Set<string>();
-
-  readonly destination = new Writable({
-    write: (chunk: Buffer, _enc, done) => {
-      process.stderr.write(chunk);
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (!line) continue;
-        try {
-          const m = JSON.parse(line) as { level?: string; msg?: string; problem?: string };
-          if (m.level !== 'warn' && m.level !== 'error' && m.level !== 'fatal') continue;
-          this.warnings++;
-          if (this.examples.length < 5) this.examples.push(`${m.msg ?? ''}${m.problem ? `: ${m.problem}` : ''}`.slice(0, 300));
-        } catch {
-          // not a log line
-        }
-      }
-      done();
-    },
-  });
 
   problem(proxyId: string, problem: string | undefined): void {
     if (problem === undefined) {
@@ -111,7 +99,7 @@ class Complaint {
   take(): Complaints {
     const examples = [...this.examples, ...[...this.#newProblems].slice(0, 3).map((id) => `${id}: ${this.problems.get(id) ?? ''}`.slice(0, 300))];
     const out = { warnings: this.warnings, problemProxies: this.#newProblems.size, examples };
-    this.warnings = 0;
+    this.#log.count = 0;
     this.examples.length = 0;
     this.#newProblems.clear();
     return out;
