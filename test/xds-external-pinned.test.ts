@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type Any, type EnvoyObject, unpack } from '@meshfed/shared';
 import { cleanups } from './support/cleanup.js';
-import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
-import { startCp } from './support/processes.js';
+import { put, startXdsFederation } from './support/federation.js';
 import { ok } from './support/xds-resources.js';
 import { XdsTestClient, xdsTargetOf } from './support/xds-client.js';
 
@@ -25,11 +24,7 @@ function chainFor(l: EnvoyObject | undefined, sni: string): string | undefined {
 }
 
 test('an ExternalService pinned to zone-2 is reached from zone-1 only through zone-2: via both egresses and zone-2\'s ingress, or straight to that ingress', { timeout: 120_000 }, async () => {
-  const dir = tmp();
-  cleanup(dir.cleanup);
-  const global = await startCp('global', FAST_GLOBAL);
-  const [z1, z2] = await Promise.all(['zone-1', 'zone-2'].map((z) => startZone(global, z, dir.dir, ['--xds-port', '0', '--xds-address', '127.0.0.1', '--dp-auth', 'none'])));
-  for (const z of [z1!, z2!]) await eventually('the default mesh in the zone', async () => (await getJson(`${z.url}/meshes/default`)).status === 200);
+  const { global, z1, z2 } = await startXdsFederation(cleanup);
 
   await ok(put(`${global.url}/meshes/default`, mesh(true)));
   await ok(put(`${global.url}/meshes/default/external-services/ledger`, {
@@ -39,15 +34,15 @@ test('an ExternalService pinned to zone-2 is reached from zone-1 only through zo
     type: 'MeshTrafficPermission', mesh: 'default', name: 'ledger-from-web',
     spec: { targetRef: { kind: 'MeshService', name: 'ledger' }, from: [{ targetRef: { kind: 'MeshService', name: 'web' }, default: { action: 'Allow' } }] },
   }));
-  await ok(put(`${z1!.url}/zoneegresses/egress`, { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: 10002 } }));
-  await ok(put(`${z2!.url}/zoneingresses/ingress`, { type: 'ZoneIngress', name: 'ingress', networking: { address: '127.0.0.1', port: 20001, advertisedAddress: '127.0.0.1', advertisedPort: 20001 } }));
-  await ok(put(`${z2!.url}/zoneegresses/egress`, { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: 20002 } }));
-  await ok(put(`${z1!.url}/meshes/default/dataplanes/web`, {
+  await ok(put(`${z1.url}/zoneegresses/egress`, { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: 10002 } }));
+  await ok(put(`${z2.url}/zoneingresses/ingress`, { type: 'ZoneIngress', name: 'ingress', networking: { address: '127.0.0.1', port: 20001, advertisedAddress: '127.0.0.1', advertisedPort: 20001 } }));
+  await ok(put(`${z2.url}/zoneegresses/egress`, { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: 20002 } }));
+  await ok(put(`${z1.url}/meshes/default/dataplanes/web`, {
     type: 'Dataplane', mesh: 'default', name: 'web',
     networking: { address: '127.0.0.1', inbound: [{ port: 11001, tags: { 'kuma.io/service': 'web' } }], outbound: [{ port: 12001, tags: { 'kuma.io/service': 'ledger' } }] },
   }));
 
-  const [xds1, xds2] = await Promise.all([xdsTargetOf(z1!), xdsTargetOf(z2!)]);
+  const [xds1, xds2] = await Promise.all([xdsTargetOf(z1), xdsTargetOf(z2)]);
   const web = new XdsTestClient(xds1, 'default.web', 'dataplane');
   const egress1 = new XdsTestClient(xds1, 'egress', 'egress');
   const ingress2 = new XdsTestClient(xds2, 'ingress', 'ingress');

@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { type Any, type EnvoyObject, unpack } from '@meshfed/shared';
 import { cleanups } from './support/cleanup.js';
-import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
-import { startCp } from './support/processes.js';
+import { put, startXdsFederation } from './support/federation.js';
 import { dataplane, ok } from './support/xds-resources.js';
 import { XdsTestClient, xdsTargetOf } from './support/xds-client.js';
 
@@ -43,15 +42,11 @@ function fooCertificate(dir: string): { pem: string; cert: string } {
 }
 
 test('gateways on global configure builtin instances in two zones by push: HTTP /api to backend in both zones, HTTPS with the Secret, weighted TCP, cross-mesh from another zone', { timeout: 120_000 }, async () => {
-  const dir = tmp();
-  cleanup(dir.cleanup);
-  const global = await startCp('global', FAST_GLOBAL);
-  const [z1, z2] = await Promise.all(['zone-1', 'zone-2'].map((z) => startZone(global, z, dir.dir, ['--xds-port', '0', '--xds-address', '127.0.0.1', '--dp-auth', 'none'])));
-  for (const z of [z1!, z2!]) await eventually('the default mesh in the zone', async () => (await getJson(`${z.url}/meshes/default`)).status === 200);
+  const { dir, global, z1, z2 } = await startXdsFederation(cleanup);
 
   await ok(put(`${global.url}/meshes/default`, { type: 'Mesh', name: 'default', mtls }));
   await ok(put(`${global.url}/meshes/other`, { type: 'Mesh', name: 'other', mtls }));
-  const { pem, cert } = fooCertificate(dir.dir);
+  const { pem, cert } = fooCertificate(dir);
   await ok(put(`${global.url}/meshes/default/secrets/foo-cert`, { type: 'Secret', mesh: 'default', name: 'foo-cert', data: Buffer.from(pem).toString('base64') }));
   await ok(put(`${global.url}/meshes/default/meshgateways/edge-gateway`, {
     type: 'MeshGateway', mesh: 'default', name: 'edge-gateway',
@@ -85,21 +80,21 @@ test('gateways on global configure builtin instances in two zones by push: HTTP 
     conf: { http: { rules: [{ matches: [{ path: { match: 'PREFIX', value: '/' } }], backends: [{ destination: { 'kuma.io/service': 'backend' } }] }] } },
   }));
 
-  await ok(put(`${z1!.url}/zoneingresses/ingress`, ingress(10001)));
-  await ok(put(`${z2!.url}/zoneingresses/ingress`, ingress(20001)));
+  await ok(put(`${z1.url}/zoneingresses/ingress`, ingress(10001)));
+  await ok(put(`${z2.url}/zoneingresses/ingress`, ingress(20001)));
   const http = { 'kuma.io/service': 'backend', 'kuma.io/protocol': 'http' };
-  await ok(put(`${z1!.url}/meshes/default/dataplanes/backend-1`, dataplane('backend-1', 11011, http)));
-  await ok(put(`${z2!.url}/meshes/default/dataplanes/backend-2`, dataplane('backend-2', 21011, http)));
-  await ok(put(`${z1!.url}/meshes/default/dataplanes/db-1`, dataplane('db-1', 11021, 'db')));
-  await ok(put(`${z1!.url}/meshes/default/dataplanes/edge-1`, builtin('default', 'edge-1', 'edge-gateway')));
-  await ok(put(`${z2!.url}/meshes/default/dataplanes/edge-2`, builtin('default', 'edge-2', 'edge-gateway')));
-  await ok(put(`${z1!.url}/meshes/default/dataplanes/cross-1`, builtin('default', 'cross-1', 'cross-gateway')));
-  await ok(put(`${z2!.url}/meshes/other/dataplanes/client`, {
+  await ok(put(`${z1.url}/meshes/default/dataplanes/backend-1`, dataplane('backend-1', 11011, http)));
+  await ok(put(`${z2.url}/meshes/default/dataplanes/backend-2`, dataplane('backend-2', 21011, http)));
+  await ok(put(`${z1.url}/meshes/default/dataplanes/db-1`, dataplane('db-1', 11021, 'db')));
+  await ok(put(`${z1.url}/meshes/default/dataplanes/edge-1`, builtin('default', 'edge-1', 'edge-gateway')));
+  await ok(put(`${z2.url}/meshes/default/dataplanes/edge-2`, builtin('default', 'edge-2', 'edge-gateway')));
+  await ok(put(`${z1.url}/meshes/default/dataplanes/cross-1`, builtin('default', 'cross-1', 'cross-gateway')));
+  await ok(put(`${z2.url}/meshes/other/dataplanes/client`, {
     type: 'Dataplane', mesh: 'other', name: 'client',
     networking: { address: '127.0.0.1', inbound: [{ port: 21031, tags: { 'kuma.io/service': 'client' } }], outbound: [{ port: 22081, tags: { 'kuma.io/service': 'cross-gateway', 'kuma.io/mesh': 'default' } }] },
   }));
 
-  const [xds1, xds2] = await Promise.all([xdsTargetOf(z1!), xdsTargetOf(z2!)]);
+  const [xds1, xds2] = await Promise.all([xdsTargetOf(z1), xdsTargetOf(z2)]);
   const edge1 = new XdsTestClient(xds1, 'default.edge-1', 'dataplane');
   const edge2 = new XdsTestClient(xds2, 'default.edge-2', 'dataplane');
   const client = new XdsTestClient(xds2, 'other.client', 'dataplane');

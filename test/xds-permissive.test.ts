@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type Any, type EnvoyObject, unpack } from '@meshfed/shared';
 import { cleanups } from './support/cleanup.js';
-import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
-import { startCp } from './support/processes.js';
+import { eventually, getJson, put, startXdsFederation } from './support/federation.js';
 import { dataplane, ok } from './support/xds-resources.js';
 import { XdsTestClient, xdsTargetOf } from './support/xds-client.js';
 
@@ -46,23 +45,19 @@ function allowedByChain(l: EnvoyObject | undefined): (string | undefined)[] {
 }
 
 test('mTLS off → PERMISSIVE → STRICT on global: both zones\' proxies follow by push on the same streams, without a NACK', { timeout: 120_000 }, async () => {
-  const dir = tmp();
-  cleanup(dir.cleanup);
-  const global = await startCp('global', FAST_GLOBAL);
-  const [z1, z2] = await Promise.all(['zone-1', 'zone-2'].map((z) => startZone(global, z, dir.dir, ['--xds-port', '0', '--xds-address', '127.0.0.1', '--dp-auth', 'none'])));
-  for (const z of [z1!, z2!]) await eventually('the default mesh in the zone', async () => (await getJson(`${z.url}/meshes/default`)).status === 200);
+  const { global, z1, z2 } = await startXdsFederation(cleanup);
 
   // backend (HTTP) in zone-1 behind its ingress; web in zone-1 and in zone-2 call it.
-  await ok(put(`${z1!.url}/zoneingresses/ingress`, { type: 'ZoneIngress', name: 'ingress', networking: { address: '127.0.0.1', port: 10001, advertisedAddress: '127.0.0.1', advertisedPort: 10001 } }));
-  await ok(put(`${z1!.url}/meshes/default/dataplanes/backend`, dataplane('backend', 11011, { 'kuma.io/service': 'backend', 'kuma.io/protocol': 'http' })));
-  await ok(put(`${z1!.url}/meshes/default/dataplanes/web`, dataplane('web', 11001, { 'kuma.io/service': 'web' }, [['backend', 12001]])));
-  await ok(put(`${z2!.url}/meshes/default/dataplanes/web`, dataplane('web', 21001, { 'kuma.io/service': 'web' }, [['backend', 22001]])));
+  await ok(put(`${z1.url}/zoneingresses/ingress`, { type: 'ZoneIngress', name: 'ingress', networking: { address: '127.0.0.1', port: 10001, advertisedAddress: '127.0.0.1', advertisedPort: 10001 } }));
+  await ok(put(`${z1.url}/meshes/default/dataplanes/backend`, dataplane('backend', 11011, { 'kuma.io/service': 'backend', 'kuma.io/protocol': 'http' })));
+  await ok(put(`${z1.url}/meshes/default/dataplanes/web`, dataplane('web', 11001, { 'kuma.io/service': 'web' }, [['backend', 12001]])));
+  await ok(put(`${z2.url}/meshes/default/dataplanes/web`, dataplane('web', 21001, { 'kuma.io/service': 'web' }, [['backend', 22001]])));
   await ok(put(`${global.url}/meshes/default/meshtrafficpermissions/backend-from-web`, {
     type: 'MeshTrafficPermission', mesh: 'default', name: 'backend-from-web',
     spec: { targetRef: { kind: 'MeshService', name: 'backend' }, from: [{ targetRef: { kind: 'MeshService', name: 'web' }, default: { action: 'Allow' } }] },
   }));
 
-  const [xds1, xds2] = await Promise.all([xdsTargetOf(z1!), xdsTargetOf(z2!)]);
+  const [xds1, xds2] = await Promise.all([xdsTargetOf(z1), xdsTargetOf(z2)]);
   const callee = new XdsTestClient(xds1, 'default.backend', 'dataplane');
   const web1 = new XdsTestClient(xds1, 'default.web', 'dataplane');
   const web2 = new XdsTestClient(xds2, 'default.web', 'dataplane');
@@ -105,7 +100,7 @@ test('mTLS off → PERMISSIVE → STRICT on global: both zones\' proxies follow 
     assert.equal(c.error, undefined);
     assert.equal(c.ended, false);
   }
-  for (const [zone, name] of [[z1!, 'backend'], [z1!, 'web'], [z2!, 'web']] as const) {
+  for (const [zone, name] of [[z1, 'backend'], [z1, 'web'], [z2, 'web']] as const) {
     const insight = await eventually(`${zone.url}'s ${name} synced`, async () => {
       const body = (await getJson(`${zone.url}/meshes/default/dataplanes+insights/${name}`)).body as { insight: { synced: boolean } };
       return body.insight.synced ? body.insight : undefined;

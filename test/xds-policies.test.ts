@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type Any, type EnvoyObject, unpack } from '@meshfed/shared';
 import { cleanups } from './support/cleanup.js';
-import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
-import { startCp } from './support/processes.js';
+import { put, startXdsFederation } from './support/federation.js';
 import { dataplane, ok } from './support/xds-resources.js';
 import { XdsTestClient, xdsTargetOf } from './support/xds-client.js';
 
@@ -39,23 +38,19 @@ const split = (route: EnvoyObject | undefined) =>
     .map((c) => `${c.name}:${c.weight?.value ?? 0}`).join(',');
 
 test('policies on global reach both zones\' proxies by push: RBAC, timeouts and retries for one destination, a 90/10 split to versions across zones', { timeout: 120_000 }, async () => {
-  const dir = tmp();
-  cleanup(dir.cleanup);
-  const global = await startCp('global', FAST_GLOBAL);
-  const [z1, z2] = await Promise.all(['zone-1', 'zone-2'].map((z) => startZone(global, z, dir.dir, ['--xds-port', '0', '--xds-address', '127.0.0.1', '--dp-auth', 'none'])));
-  for (const z of [z1!, z2!]) await eventually('the default mesh in the zone', async () => (await getJson(`${z.url}/meshes/default`)).status === 200);
+  const { global, z1, z2 } = await startXdsFederation(cleanup);
 
   await ok(put(`${global.url}/meshes/default`, { type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } }));
-  await ok(put(`${z1!.url}/zoneingresses/ingress`, ingress(10001)));
-  await ok(put(`${z2!.url}/zoneingresses/ingress`, ingress(20001)));
-  await ok(put(`${z1!.url}/meshes/default/dataplanes/backend-v1`, dataplane('backend-v1', 11011, backend('v1'))));
-  await ok(put(`${z1!.url}/meshes/default/dataplanes/other`, dataplane('other', 11021, { 'kuma.io/service': 'other', 'kuma.io/protocol': 'http' })));
-  await ok(put(`${z2!.url}/meshes/default/dataplanes/backend-v1`, dataplane('backend-v1', 21011, backend('v1'))));
-  await ok(put(`${z2!.url}/meshes/default/dataplanes/backend-v2`, dataplane('backend-v2', 21021, backend('v2'))));
-  await ok(put(`${z1!.url}/meshes/default/dataplanes/web`, dataplane('web', 11001, { 'kuma.io/service': 'web' }, [['backend', 12001], ['other', 12002]])));
-  await ok(put(`${z2!.url}/meshes/default/dataplanes/web`, dataplane('web', 21001, { 'kuma.io/service': 'web' }, [['backend', 22001]])));
+  await ok(put(`${z1.url}/zoneingresses/ingress`, ingress(10001)));
+  await ok(put(`${z2.url}/zoneingresses/ingress`, ingress(20001)));
+  await ok(put(`${z1.url}/meshes/default/dataplanes/backend-v1`, dataplane('backend-v1', 11011, backend('v1'))));
+  await ok(put(`${z1.url}/meshes/default/dataplanes/other`, dataplane('other', 11021, { 'kuma.io/service': 'other', 'kuma.io/protocol': 'http' })));
+  await ok(put(`${z2.url}/meshes/default/dataplanes/backend-v1`, dataplane('backend-v1', 21011, backend('v1'))));
+  await ok(put(`${z2.url}/meshes/default/dataplanes/backend-v2`, dataplane('backend-v2', 21021, backend('v2'))));
+  await ok(put(`${z1.url}/meshes/default/dataplanes/web`, dataplane('web', 11001, { 'kuma.io/service': 'web' }, [['backend', 12001], ['other', 12002]])));
+  await ok(put(`${z2.url}/meshes/default/dataplanes/web`, dataplane('web', 21001, { 'kuma.io/service': 'web' }, [['backend', 22001]])));
 
-  const [xds1, xds2] = await Promise.all([xdsTargetOf(z1!), xdsTargetOf(z2!)]);
+  const [xds1, xds2] = await Promise.all([xdsTargetOf(z1), xdsTargetOf(z2)]);
   const web1 = new XdsTestClient(xds1, 'default.web', 'dataplane');
   const web2 = new XdsTestClient(xds2, 'default.web', 'dataplane');
   const callee = new XdsTestClient(xds1, 'default.backend-v1', 'dataplane');

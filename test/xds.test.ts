@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { credentials, status } from '@grpc/grpc-js';
 import { type Any, clientCredentials, type EnvoyObject, generateCa, issueServerCertificate, unpack } from '@meshfed/shared';
 import { cleanups } from './support/cleanup.js';
-import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
+import { eventually, FAST_GLOBAL, getJson, put, startXdsFederation, startZone, tmp } from './support/federation.js';
 import { type RunningCp, runToExit, startCp } from './support/processes.js';
 import { dataplane, ok } from './support/xds-resources.js';
 import { XdsTestClient, xdsPortOf, type XdsTarget, xdsTargetOf } from './support/xds-client.js';
@@ -21,24 +21,20 @@ function sniChains(l: EnvoyObject | undefined): Map<string, [string, boolean]> {
 }
 
 test('web in zone-1 reaches backend in zone-2 through the ingress, then through zone-1\'s egress, and an external service, all by push', { timeout: 90_000 }, async () => {
-  const dir = tmp();
-  cleanup(dir.cleanup);
-  const global = await startCp('global', FAST_GLOBAL);
-  const [z1, z2] = await Promise.all(['zone-1', 'zone-2'].map((z) => startZone(global, z, dir.dir, ['--xds-port', '0', '--xds-address', '127.0.0.1', '--dp-auth', 'none'])));
-  for (const z of [z1!, z2!]) await eventually('the default mesh in the zone', async () => (await getJson(`${z.url}/meshes/default`)).status === 200);
+  const { global, z1, z2 } = await startXdsFederation(cleanup);
 
   // Cross-zone traffic needs mesh mTLS (the ingress routes by SNI); without it web would see zone-1 alone.
   await ok(put(`${global.url}/meshes/default`, { type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } }));
-  await ok(put(`${z2!.url}/zoneingresses/ingress`, { type: 'ZoneIngress', name: 'ingress', networking: { address: '127.0.0.1', port: 20001, advertisedAddress: '127.0.0.1', advertisedPort: 20001 } }));
-  await ok(put(`${z2!.url}/meshes/default/dataplanes/backend-1`, dataplane('backend-1', 21001, 'backend')));
-  await ok(put(`${z2!.url}/meshes/default/dataplanes/backend-2`, dataplane('backend-2', 21002, 'backend')));
+  await ok(put(`${z2.url}/zoneingresses/ingress`, { type: 'ZoneIngress', name: 'ingress', networking: { address: '127.0.0.1', port: 20001, advertisedAddress: '127.0.0.1', advertisedPort: 20001 } }));
+  await ok(put(`${z2.url}/meshes/default/dataplanes/backend-1`, dataplane('backend-1', 21001, 'backend')));
+  await ok(put(`${z2.url}/meshes/default/dataplanes/backend-2`, dataplane('backend-2', 21002, 'backend')));
   await ok(put(`${global.url}/meshes/default/external-services/httpbin`, {
     type: 'ExternalService', mesh: 'default', name: 'httpbin', tags: { 'kuma.io/service': 'httpbin' }, networking: { address: 'httpbin.org:443', tls: { enabled: true } },
   }));
-  await ok(put(`${z1!.url}/meshes/default/dataplanes/web`, dataplane('web', 11001, 'web', [['backend', 12001], ['httpbin', 12002]])));
+  await ok(put(`${z1.url}/meshes/default/dataplanes/web`, dataplane('web', 11001, 'web', [['backend', 12001], ['httpbin', 12002]])));
 
   // Over TLS, each zone's certificate checked against the CA it serves (what its bootstraps embed).
-  const [xds1, xds2] = await Promise.all([xdsTargetOf(z1!), xdsTargetOf(z2!)]);
+  const [xds1, xds2] = await Promise.all([xdsTargetOf(z1), xdsTargetOf(z2)]);
   const web = new XdsTestClient(xds1, 'default.web', 'dataplane');
   const ingress2 = new XdsTestClient(xds2, 'ingress', 'ingress');
 
@@ -53,7 +49,7 @@ test('web in zone-1 reaches backend in zone-2 through the ingress, then through 
   await ok(put(`${global.url}/meshes/default`, {
     type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] }, routing: { zoneEgress: true },
   }));
-  await ok(put(`${z1!.url}/zoneegresses/egress`, { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: 10002 } }));
+  await ok(put(`${z1.url}/zoneegresses/egress`, { type: 'ZoneEgress', name: 'egress', networking: { address: '127.0.0.1', port: 10002 } }));
   // zone-2's instances keep zone-2's locality through the egress: one endpoint per egress, weight 1 (as Kuma).
   await web.waitFor('backend via zone-1\'s egress', (c) => c.endpoints('backend')?.join() === '127.0.0.1:10002/1@zone-2');
   await web.waitFor('httpbin via zone-1\'s egress', (c) => c.get('cluster', 'httpbin')?.['type'] === 'EDS' && c.endpoints('httpbin')?.join() === '127.0.0.1:10002/1@zone-1');
@@ -71,7 +67,7 @@ test('web in zone-1 reaches backend in zone-2 through the ingress, then through 
   });
 
   // 3. The egress removed: cross-zone and external traffic has no endpoints.
-  const del = await fetch(`${z1!.url}/zoneegresses/egress`, { method: 'DELETE' });
+  const del = await fetch(`${z1.url}/zoneegresses/egress`, { method: 'DELETE' });
   assert.equal(del.status, 200, await del.text());
   await web.waitFor('no endpoints without an egress', (c) => c.endpoints('backend')?.length === 0 && c.endpoints('httpbin')?.length === 0);
 

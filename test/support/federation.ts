@@ -32,6 +32,20 @@ export async function startZone(global: RunningCp, zone: string, dir: string, ex
   return startCp('zone', ['--zone', zone, '--global-address', `grpc://127.0.0.1:${kdsPortOf(global)}`, '--zone-token-file', file, ...FAST_ZONE, ...extra]);
 }
 
+/**
+ * The stage of the xDS end-to-end tests: a global and two zones (zone-1, zone-2) serving ADS on
+ * loopback to proxies without tokens, each holding the default mesh; everything is stopped and removed
+ * through `cleanup`.
+ */
+export async function startXdsFederation(cleanup: (f: () => unknown) => void): Promise<{ dir: string; global: RunningCp; z1: RunningCp; z2: RunningCp }> {
+  const { dir, cleanup: removeDir } = tmp();
+  cleanup(removeDir);
+  const global = await startCp('global', FAST_GLOBAL);
+  const [z1, z2] = await Promise.all(['zone-1', 'zone-2'].map((z) => startZone(global, z, dir, ['--xds-port', '0', '--xds-address', '127.0.0.1', '--dp-auth', 'none'])));
+  for (const z of [z1!, z2!]) await eventually('the default mesh in the zone', async () => (await getJson(`${z.url}/meshes/default`)).status === 200);
+  return { dir, global, z1: z1!, z2: z2! };
+}
+
 /** Polls until `check` returns a value (tests may poll; the product may not). Bounded. */
 export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
