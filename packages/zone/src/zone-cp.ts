@@ -9,8 +9,9 @@ import type { ZoneFlags } from './flags.js';
 import { startAvailableServicesReconciler } from './ingress/available-services-reconciler.js';
 import { KdsZoneClient } from './kds/kds-client.js';
 import { allowAll } from './xds/auth.js';
-import { registerXdsCaRoute } from './xds/bootstrap.js';
-import { tokenAuthenticate } from './xds/proxy-auth.js';
+import { registerXdsCaRoute, registerXdsServerRoute } from './xds/bootstrap.js';
+import { DataplaneLifecycle, tokenAuthenticateWithTags } from './xds/dataplane-lifecycle.js';
+import type { ProxyInsights } from './xds/proxy-insights.js';
 import { startXdsService } from './xds/xds-service.js';
 import { registerXdsRoutes } from './xds/xds-routes.js';
 import { planXdsTls, startXdsTls } from './xds/xds-tls.js';
@@ -43,11 +44,13 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
   const xdsTlsPlan = await planXdsTls(flags);
   const apiTls = await planApiTls(flags);
   const zone = flags.zone ?? 'default';
+  // What the zone adds to what it stores as its own: a REST PUT and a proxy's registration alike.
+  const prepare = stampZone(zone, federated);
   const cp = await startControlPlane({
     component: 'zone', mode: federated ? 'zone' : 'standalone', zone, store: flags.store, postgresUrl: flags.postgresUrl,
     natsUrl: flags.natsUrl, natsSubjectPrefix: flags.natsSubjectPrefix,
     apiPort: flags.apiPort, apiAddress: flags.apiAddress, apiTls, apiAccess: flags, logLevel: flags.logLevel, createDefaultMesh: !federated,
-    prepare: stampZone(zone, federated),
+    prepare,
     ...(log ? { log } : {}),
     setup: async ({ store, bus, log: cpLog, telemetry }) => {
       const routes: ((app: FastifyInstance) => void)[] = [];
@@ -118,13 +121,19 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
         // Keeps local ZoneIngresses' availableServices current; KDS carries them to global and other zones.
         const services = startAvailableServicesReconciler({ store, bus, log: cpLog, telemetry, zone });
         stops.push(() => services.stop());
-        const authenticate = flags.dpAuth === 'none' ? allowAll : tokenAuthenticate({ zone, dataplaneTokens, zoneTokenVerifier, log: cpLog });
+        // A proxy that brings its Dataplane registers it for its stream's life; insights exist once xDS is up.
+        let insights: ProxyInsights | undefined;
+        const lifecycle = new DataplaneLifecycle({ store, log: cpLog, zone, prepare, insights: () => insights });
+        const authenticate = lifecycle.admitting(flags.dpAuth === 'none' ? allowAll : tokenAuthenticateWithTags({ zone, dataplaneTokens, zoneTokenVerifier, log: cpLog }));
         const tls = await startXdsTls(xdsTlsPlan, { store, address: flags.xdsAddress, log: cpLog });
         const xds = await startXdsService({
           zone, store, bus, log: cpLog, telemetry, address: flags.xdsAddress, port: flags.xdsPort, authenticate, ackTimeoutMs: flags.xdsAckTimeout,
           credentials: tls.credentials, ...(tls.caPem !== undefined ? { caPem: tls.caPem } : {}), guard,
         });
         stops.push(() => xds.stop());
+        insights = xds.insights;
+        // Runs before xds.stop: streams that the stop ends must not delete their Dataplanes, proxies come back.
+        stops.push(() => lifecycle.stop());
         // Bootstraps dial ADS over TLS trusting caPem (absent: plaintext, --xds-insecure).
         const endpoint = { port: xds.port, address: flags.xdsAddress, ...(tls.caPem !== undefined ? { caPem: tls.caPem } : {}) };
         routes.push((app) => registerXdsRoutes(app, {
@@ -134,6 +143,7 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
         }));
         routes.push((app) => registerGatewayOverviewRoute(app, { store, zone, insights: xds.insights, cache: xds.cache, explain: (proxyId) => xds.reconciler.explain(proxyId) }));
         routes.push((app) => registerXdsCaRoute(app, tls.caPem));
+        routes.push((app) => registerXdsServerRoute(app, { port: xds.port, address: flags.xdsAddress, tls: !flags.xdsInsecure }));
         routes.push((app) => refuseZoneInsights(app, federated));
         return {
           routes: (app) => {

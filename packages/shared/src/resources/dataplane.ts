@@ -43,6 +43,11 @@ export const DataplaneSpec = z
         gateway: Gateway.optional(),
         admin: z.object({ port: portSchema }).strict().optional(),
         transparentProxying: z.record(z.string(), z.unknown()).optional(),
+        /**
+         * A proxyless gRPC app (grpc-js-xds, beside `meshfed-dp run --proxyless`) instead of Envoy: its
+         * clients dial `xds:///<service>`, its servers are XdsServers on the inbound ports themselves.
+         */
+        proxyless: z.boolean().optional(),
       })
       .strict()
       .superRefine((n, ctx) => {
@@ -57,6 +62,16 @@ export const DataplaneSpec = z
           }
         } else if (inbound.length === 0) {
           ctx.addIssue({ code: 'custom', path: ['inbound'], message: 'a dataplane needs at least one inbound, or a gateway' });
+        }
+        if (n.proxyless) {
+          // Nothing stands between a proxyless app and the network: what Envoy would translate has no one to do it.
+          if (n.gateway) ctx.addIssue({ code: 'custom', path: ['proxyless'], message: 'a gateway cannot be proxyless: gateways are Envoy proxies' });
+          if (outbound.length > 0) ctx.addIssue({ code: 'custom', path: ['outbound'], message: 'a proxyless dataplane has no outbounds: its app dials xds:///<service> for every service of the mesh' });
+          inbound.forEach((ib, i) => {
+            if (ib.servicePort !== undefined && ib.servicePort !== ib.port) {
+              ctx.addIssue({ code: 'custom', path: ['inbound', i, 'servicePort'], message: `a proxyless app serves on the inbound port itself (${ib.port}): leave servicePort out` });
+            }
+          });
         }
         const seenIn = new Map<string, number>();
         inbound.forEach((ib, i) => {

@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './resources.js';
 export * from './names.js';
 export * from './ads-service.js';
+export * from './proxyless.js';

@@ -1,11 +1,14 @@
 import { type Metadata, status } from '@grpc/grpc-js';
 import { adsCodec, type EnvoyNode, type StreamCredential } from '@meshfed/shared';
 import type { AdsRefusalReason } from './ads-metrics.js';
-import { type Authenticate, type ProxyIdentity, proxyIdentityOf } from './auth.js';
+import { type Authenticate, type ProxyIdentity, proxyIdentityOf, type StreamLifecycle } from './auth.js';
 import type { AdsProtocol } from './proxy-insights.js';
 
 export type Admission =
-  | { readonly ok: true; readonly proxyId: string; readonly identity: ProxyIdentity; readonly expiresAt?: Date; readonly credential?: StreamCredential }
+  | {
+    readonly ok: true; readonly proxyId: string; readonly identity: ProxyIdentity; readonly expiresAt?: Date; readonly credential?: StreamCredential;
+    readonly lifecycle?: StreamLifecycle;
+  }
   | { readonly ok: false; readonly code: status; readonly reason: string; readonly why: AdsRefusalReason; readonly nodeId?: string };
 
 /** The metric reason of an authenticator's refusal code. */
@@ -28,7 +31,9 @@ export async function admit(first: Buffer, protocol: AdsProtocol, metadata: Meta
   if ('error' in identity) return { ok: false, code: status.INVALID_ARGUMENT, reason: identity.error, why: 'bad-first-request', ...(node?.id ? { nodeId: node.id } : {}) };
   try {
     const r = await authenticate(metadata, identity);
-    return r.ok ? { ok: true, proxyId: r.proxyId, identity, ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}), ...(r.credential ? { credential: r.credential } : {}) } : { ok: false, code: r.code, reason: r.reason, why: reasonOfAuthCode(r.code), nodeId: identity.nodeId };
+    return r.ok
+      ? { ok: true, proxyId: r.proxyId, identity, ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}), ...(r.credential ? { credential: r.credential } : {}), ...(r.lifecycle ? { lifecycle: r.lifecycle } : {}) }
+      : { ok: false, code: r.code, reason: r.reason, why: reasonOfAuthCode(r.code), nodeId: identity.nodeId };
   } catch (err) {
     return { ok: false, code: status.INTERNAL, reason: `authentication failed: ${(err as Error).message}`, why: 'auth-error', nodeId: identity.nodeId };
   }

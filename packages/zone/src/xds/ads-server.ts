@@ -4,7 +4,7 @@ import { admit } from './ads-admission.js';
 import { LiveProxies } from './ads-live-proxies.js';
 import { type AdsMetrics, type AdsRefusalReason, createAdsMetrics, NOOP_ADS_METRICS } from './ads-metrics.js';
 import { AdsStream } from './ads-stream.js';
-import { type Authenticate, type ProxyIdentity, refuseUntilTokens } from './auth.js';
+import { type Authenticate, type ProxyIdentity, refuseUntilTokens, type StreamLifecycle } from './auth.js';
 import type { AdsProtocol, ProxyInsights } from './proxy-insights.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 
@@ -121,7 +121,7 @@ export class AdsServer {
     const { insights, log } = this.#o;
     const peer = peerOf(call);
     let stream: AdsStream | undefined;
-    let held: { proxyId: string; proxyType: string; release: () => void; opened: boolean; announced: boolean } | undefined;
+    let held: { proxyId: string; proxyType: string; release: () => void; opened: boolean; announced: boolean; lifecycle?: StreamLifecycle } | undefined;
     let pending: Buffer[] | undefined = [];
     let closed = false;
     let expiry: NodeJS.Timeout | undefined;
@@ -141,7 +141,10 @@ export class AdsServer {
       // A stream whose setup failed half-way was never counted open: the gauge must not go below.
       if (held.opened) this.#metrics.streamClosed(protocol, held.proxyType);
       log.info({ proxyId: held.proxyId, protocol, peer, ...(endReason !== undefined ? { reason: endReason } : {}) }, 'xDS: proxy disconnected');
-      if (held.announced) this.#callback('onProxyDisconnected', () => this.#o.onProxyDisconnected?.(held!.proxyId));
+      if (held.announced) {
+        this.#callback('onProxyDisconnected', () => this.#o.onProxyDisconnected?.(held!.proxyId));
+        this.#callback('lifecycle.closed', () => held!.lifecycle?.closed());
+      }
     };
     const end = (code: status, reason: string) => {
       endReason ??= reason;
@@ -183,7 +186,7 @@ export class AdsServer {
             `proxy "${a.proxyId}" already has a live xDS stream (${holder.protocol}) from ${holder.peer} since ${holder.since}; this stream from ${peer} is refused. `
             + 'Two proxies may not share one identity; if that stream is dead, keepalive closes it and this proxy can reconnect', 'duplicate', a.identity.nodeId);
         }
-        held = { proxyId: a.proxyId, proxyType: a.identity.proxyType, release: claim.release, opened: false, announced: false };
+        held = { proxyId: a.proxyId, proxyType: a.identity.proxyType, release: claim.release, opened: false, announced: false, ...(a.lifecycle ? { lifecycle: a.lifecycle } : {}) };
         insights.connected(a.proxyId, a.identity.proxyType, protocol);
         this.#metrics.streamOpened(protocol, a.identity.proxyType);
         held.opened = true;
@@ -224,6 +227,7 @@ export class AdsServer {
         }
         held.announced = true;
         this.#callback('onProxyConnected', () => this.#o.onProxyConnected?.(a.proxyId, a.identity));
+        this.#callback('lifecycle.opened', () => a.lifecycle?.opened());
       }).catch((err: unknown) => {
         // A bug past admission (insights, the stream's start) must cost this stream, never the process:
         // an unhandled rejection would stop the zone CP and every proxy's stream with it.

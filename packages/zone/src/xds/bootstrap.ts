@@ -1,8 +1,12 @@
 import { isIP } from 'node:net';
-import { access, ENVOY_EXTENSION_NAME, ENVOY_TYPE, type EnvoyObject, meshNameSchema, NotFoundError, portSchema, resourceNameSchema, toStruct, typed } from '@meshfed/shared';
+import {
+  access, ENVOY_EXTENSION_NAME, ENVOY_TYPE, type EnvoyObject, meshNameSchema, NotFoundError, portSchema, resourceNameSchema, toStruct, typed, XDS_SERVER_INFO_PATH,
+  type XdsServerInfo,
+} from '@meshfed/shared';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ProxyType } from './auth.js';
+import { xdsHostFor } from './xds-routes.js';
 
 /** The static cluster every bootstrap dials the zone's ADS server through. */
 export const ADS_CLUSTER_NAME = 'ads_cluster';
@@ -158,4 +162,17 @@ export function registerXdsCaRoute(app: FastifyInstance, caPem: string | undefin
     if (caPem === undefined) throw new NotFoundError('this zone serves xDS without TLS (--xds-insecure): there is no xDS CA');
     return reply.header('content-type', 'application/x-pem-file').send(caPem);
   });
+}
+
+/**
+ * `GET /xds-server`: where the ADS server is reached (the host the caller reached this API by, unless
+ * xDS binds a specific address) and whether it speaks TLS, for `meshfed-dp`. Open like the CA: it
+ * says where to connect, not how to get in.
+ */
+export function registerXdsServerRoute(app: FastifyInstance, xds: { readonly port: number; readonly address?: string; readonly tls: boolean }): void {
+  app.get(XDS_SERVER_INFO_PATH, access('open'), async (request): Promise<XdsServerInfo> => ({
+    host: xdsHostFor(request.headers.host, xds.address),
+    port: xds.port,
+    tls: xds.tls,
+  }));
 }

@@ -113,3 +113,24 @@ test('SotW: a proxy whose configuration is withdrawn (its Dataplane deleted) is 
   assert.deepEqual(withdrawn.map((o) => o.type), ['cluster']);
   assert.deepEqual(decode(withdrawn[0]).resources ?? [], [], 'the empty set removes every cluster');
 });
+
+test('SotW: clusters asked for by name (gRPC) get those only; an empty list then unsubscribes; `*` is everything', () => {
+  const { session } = setup(baseSnapshot(1));
+  const named = session.handleRequest({ type_url: XDS_TYPE_URL.cluster, resource_names: ['missing'] });
+  assert.ok(named.kind === 'ok');
+  assert.equal(decode(named.out[0]).resources?.length ?? 0, 0, 'a name nothing has: an empty answer, not everything');
+  assert.deepEqual(session.status().get('cluster')?.names, ['missing']);
+  const r = decode(named.out[0]);
+  const asked = session.handleRequest({ type_url: XDS_TYPE_URL.cluster, resource_names: ['backend'], version_info: r.version_info, response_nonce: r.nonce });
+  assert.ok(asked.kind === 'ok');
+  const r2 = decode(asked.out[0]);
+  assert.deepEqual(r2.resources?.map((x) => unpack(x)['name']), ['backend']);
+  const none = session.handleRequest({ type_url: XDS_TYPE_URL.cluster, resource_names: [], version_info: r2.version_info, response_nonce: r2.nonce });
+  assert.ok(none.kind === 'ok');
+  const r3 = decode(none.out[0]);
+  assert.equal(r3.resources?.length ?? 0, 0, 'unsubscribed from all');
+  const all = session.handleRequest({ type_url: XDS_TYPE_URL.cluster, resource_names: ['*'], version_info: r3.version_info, response_nonce: r3.nonce });
+  assert.ok(all.kind === 'ok');
+  assert.equal(decode(all.out[0]).resources?.length, 1);
+  assert.equal(session.status().get('cluster')?.names, '*');
+});

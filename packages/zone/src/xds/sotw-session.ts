@@ -2,7 +2,10 @@ import { adsCodec, type AdsDiscoveryRequest, XDS_TYPE_URL, type XdsKind, xdsKind
 import type { AdsAnswer, AdsOutbound } from './ads-protocol.js';
 import { EMPTY_SNAPSHOT, type XdsEntry, type XdsSnapshot, versionOfEntries } from './snapshot.js';
 
-/** Types a proxy subscribes to by name (EDS, RDS, SDS); the others (LDS, CDS) are wildcard. */
+/**
+ * Types a proxy always subscribes to by name (EDS, RDS, SDS). LDS and CDS are wildcard when the first
+ * request names nothing (Envoy), by name when it names resources (gRPC), as the xDS protocol says.
+ */
 const NAMED: ReadonlySet<XdsKind> = new Set<XdsKind>(['endpoint', 'route', 'secret']);
 
 export type SotwOutcome =
@@ -80,8 +83,18 @@ export class SotwSession {
         answer = { kind: 'ack', type, nonce, version: state.sent.version };
       }
     }
+    const asked = req.resource_names ?? [];
     if (NAMED.has(type)) {
-      const names = new Set(req.resource_names ?? []);
+      const names = new Set(asked);
+      if (state.names === 'wildcard' || !sameSet(state.names, names)) force = true;
+      state.names = names;
+    } else if (asked.includes('*')) {
+      // xDS: `*` among the names asks for everything, whatever else is named.
+      if (state.names !== 'wildcard') force = true;
+      state.names = 'wildcard';
+    } else if (asked.length > 0 || state.names !== 'wildcard') {
+      // Listeners and clusters by name (gRPC asks so): once named, an empty list unsubscribes from all.
+      const names = new Set(asked);
       if (state.names === 'wildcard' || !sameSet(state.names, names)) force = true;
       state.names = names;
     }

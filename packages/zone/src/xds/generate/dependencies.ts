@@ -7,6 +7,8 @@ export const dep = {
   meshCa: (mesh: string) => `ca:${mesh}`,
   /** Every policy of a mesh (its version changes with any of them): what a zone egress's permissions read. */
   policies: (mesh: string) => `policies:${mesh}`,
+  /** Which services have instances in a mesh, here or elsewhere (names only): a proxyless app's client listeners. */
+  meshServices: (mesh: string) => `services:${mesh}`,
   /** Every MeshGateway and MeshGatewayRoute of a mesh: what its builtin gateway instances read. */
   gateways: (mesh: string) => `gateways:${mesh}`,
   /**

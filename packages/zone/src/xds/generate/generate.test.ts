@@ -214,7 +214,8 @@ test('a change of one service changes only that service\'s dependency version', 
   assert.deepEqual(changed, [dep.service('default', 'backend')]);
   const withCache = dependencyVersions(buildZoneIndex(input({ dataplanes: [...base.dataplanes, dataplane('cache-1', '10.1.0.9', 'cache')] })), new RulesCache());
   const added = [...withCache.keys()].filter((k) => !k.startsWith(dep.rules('default', '')) && before.get(k) !== withCache.get(k)).sort();
-  assert.deepEqual(added, [dep.ingressServices, dep.service('default', 'cache')], 'a new service changes the ingress listener\'s dependency');
+  // A new service changes which services exist: the ingress listener and proxyless clients (which dial every service) move.
+  assert.deepEqual(added, [dep.ingressServices, dep.meshServices('default'), dep.service('default', 'cache')].sort(), 'a new service changes the ingress listener\'s dependency');
 });
 
 test('the zone ingress depends on each local service it passes through, and shares its listener across instance moves', () => {

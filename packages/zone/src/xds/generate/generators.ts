@@ -1,17 +1,21 @@
 import type { ProxyType } from '../proxy-id.js';
 import type { GeneratedProxy, GenerationContext } from './context.js';
 import { generateGateway } from './gateway/index.js';
+import { generateProxyless } from './proxyless.js';
 import { generateSidecar } from './sidecar.js';
 import type { ZoneIndex } from './zone-index.js';
 import { generateZoneEgress, generateZoneIngress } from './zone-proxies.js';
+
+const isProxyless = (ix: ZoneIndex, id: string): boolean => ix.dataplanes.get(id)?.spec.networking.proxyless === true;
 
 /**
  * The one table from proxy kind to its generator (Kuma's proxy-template profiles): the reconciler finds a
  * proxy's kind here and nowhere else.
  */
 export const GENERATORS: readonly { readonly proxyType: ProxyType; generate(ctx: GenerationContext, index: ZoneIndex, proxyId: string): GeneratedProxy | undefined; has(index: ZoneIndex, proxyId: string): boolean; ids(index: ZoneIndex): Iterable<string> }[] = [
-  // Every Dataplane but a BUILTIN gateway is a sidecar (a DELEGATED gateway is configured as one).
-  table('dataplane', (ix) => ix.dataplanes, generateSidecar, (ix, id) => !ix.builtinGateways.has(id)),
+  // Every Dataplane but a BUILTIN gateway or a proxyless app is a sidecar (a DELEGATED gateway is configured as one).
+  table('dataplane', (ix) => ix.dataplanes, generateSidecar, (ix, id) => !ix.builtinGateways.has(id) && !isProxyless(ix, id)),
+  table('dataplane', (ix) => ix.dataplanes, generateProxyless, isProxyless),
   table('dataplane', (ix) => ix.builtinGateways, generateGateway),
   table('ingress', (ix) => ix.ingresses, generateZoneIngress),
   table('egress', (ix) => ix.egresses, generateZoneEgress),

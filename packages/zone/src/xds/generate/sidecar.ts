@@ -3,7 +3,7 @@ import {
   XDS_TYPE_URL,
 } from '@meshfed/shared';
 import { crossMeshTarget, MESH_TAG } from './cross-mesh.js';
-import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext } from './context.js';
+import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext, type ProxyCertificate } from './context.js';
 import { LayeredResources, sharedResources } from '../snapshot.js';
 import {
   addressCluster, type Draft, type LocalityOrder, downstreamMeshTls, edsCluster, encodeEnvoy, type HttpDraft, httpConnectionManager, identitySecret, inboundChains, listener, listenerOnTail,
@@ -251,10 +251,30 @@ export function terminal(protocol: Protocol, stat: string, cluster: string, rout
   return { filters: [filter], http };
 }
 
+/**
+ * What a generator asks of the draft besides the dataplane: outbounds other than its own (a proxyless
+ * app dials every service of the mesh by name) and one protocol for every inbound and outbound (gRPC).
+ */
+export interface DraftShape {
+  readonly outbounds?: readonly { readonly port: number; readonly address?: string; readonly tags: Readonly<Record<string, string>> }[];
+  readonly protocol?: Protocol;
+}
+
+interface DraftParts {
+  readonly draft: SidecarDraft;
+  readonly endpoints: Map<string, Any>;
+  readonly secrets: Map<string, Any>;
+  readonly deps: string[];
+  readonly problems: string[];
+  readonly externalHosts: ReadonlyMap<string, string>;
+  /** The instances behind each EDS cluster (and locality variant) of the draft. */
+  readonly endpointLists: ReadonlyMap<string, readonly Endpoint[]>;
+}
+
 /** The proxy's configuration from the proxy alone, before any policy: what the plugins start from. */
 function draftOf(
-  ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane,
-): { draft: SidecarDraft; endpoints: Map<string, Any>; secrets: Map<string, Any>; deps: string[]; problems: string[]; externalHosts: ReadonlyMap<string, string> } {
+  ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane, shape: DraftShape,
+): DraftParts {
   const mtls = mesh.mtlsBackend !== undefined;
   const deps: string[] = [];
   const problems: string[] = [];
@@ -307,7 +327,7 @@ function draftOf(
     const servicePort = ib.servicePort ?? ib.port;
     const localCluster = localClusterName(servicePort);
     const service = ib.tags[SERVICE_TAG]!;
-    const protocol = protocolOf(ib.tags);
+    const protocol = shape.protocol ?? protocolOf(ib.tags);
     const cluster = addressCluster(localCluster, ib.serviceAddress ?? '127.0.0.1', servicePort);
     if (isHttp2(protocol)) useHttp2Upstream(cluster);
     const inbound: InboundDraft = {
@@ -320,7 +340,7 @@ function draftOf(
     draft.inbounds.push(inbound);
   }
   const secrets = new Map<string, Any>();
-  for (const ob of n.outbound ?? []) {
+  for (const ob of shape.outbounds ?? n.outbound ?? []) {
     const service = ob.tags[SERVICE_TAG]!;
     const address = ob.address ?? '127.0.0.1';
     const otherMesh = ob.tags[MESH_TAG];
@@ -330,15 +350,16 @@ function draftOf(
     }
     const clusterName = backends.cluster(service);
     const d = destinations.get(service)!;
+    const protocol = shape.protocol ?? d.protocol;
     const outbound: OutboundDraft = {
-      service, listenerName: outboundListenerName(address, ob.port), address, port: ob.port, clusterName, cluster: d.clusters[0]!, clusters: d.clusters, protocol: d.protocol,
-      ...terminal(d.protocol, statPrefix(clusterName), clusterName, `outbound:${service}`, service),
+      service, listenerName: outboundListenerName(address, ob.port), address, port: ob.port, clusterName, cluster: d.clusters[0]!, clusters: d.clusters, protocol,
+      ...terminal(protocol, statPrefix(clusterName), clusterName, `outbound:${service}`, service),
     };
     draft.outbounds.push(outbound);
   }
   // From here on, a service with no outbound gets no destination: its clusters are the plugins' extras.
   draftDone = true;
-  return { draft, endpoints, secrets, deps, problems, externalHosts };
+  return { draft, endpoints, secrets, deps, problems, externalHosts, endpointLists };
 }
 
 /**
@@ -385,10 +406,22 @@ function rewriteExternalHosts(draft: SidecarDraft, hosts: ReadonlyMap<string, st
   }
 }
 
-function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane, identity: string | undefined, matched: MatchedRules | undefined): SidecarTemplate {
+/** A dataplane's draft after every policy plugin, with its secrets; undefined `planned` when it cannot be configured now. */
+export interface PlannedDataplane {
+  readonly deps: string[];
+  readonly problems: string[];
+  readonly planned?: DraftParts & { readonly cert?: ProxyCertificate };
+}
+
+/**
+ * The steps every dataplane generator shares (sidecar and proxyless): its identity's certificate and
+ * the mesh CA as SDS secrets, the draft, then each policy plugin applying the proxy's rules.
+ */
+export function planDataplane(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane, identity: string | undefined, matched: MatchedRules | undefined, shape: DraftShape = {}): PlannedDataplane {
   const { memo } = ctx;
   const deps: string[] = [dep.mesh(dp.mesh), ...(matched ? [matched.dep] : [])];
   const secrets = new Map<string, Any>();
+  let certificate: ProxyCertificate | undefined;
 
   if (mesh.mtlsBackend !== undefined) {
     const service = identity;
@@ -402,9 +435,10 @@ function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDatapla
     }
     secrets.set(identityCertSecretName(dp.mesh), memo.get(`identity:${dp.mesh}:${service}`, cert.version, () => encodeEnvoy(XDS_TYPE_URL.secret, identitySecret(dp.mesh, cert.certPem, cert.keyPem))));
     secrets.set(meshCaSecretName(dp.mesh), memo.get(`ca:${dp.mesh}`, cert.caPem, () => encodeEnvoy(XDS_TYPE_URL.secret, meshCaSecret(dp.mesh, cert.caPem))));
+    certificate = cert;
   }
 
-  const built = draftOf(ctx, mesh, dp);
+  const built = draftOf(ctx, mesh, dp, shape);
   const { draft } = built;
   for (const [name, secret] of built.secrets) secrets.set(name, secret);
   const rules = matched?.rules ?? {};
@@ -414,6 +448,14 @@ function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDatapla
   // After the plugins: route plugins add the clusters (and so the dependencies and problems) of their backends.
   deps.push(...built.deps);
   const problems = [...(matched?.warnings ?? []), ...built.problems, ...pluginProblems];
+  return { deps, problems, planned: { ...built, secrets, ...(certificate ? { cert: certificate } : {}) } };
+}
+
+function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane, identity: string | undefined, matched: MatchedRules | undefined): SidecarTemplate {
+  const { memo } = ctx;
+  const { deps, problems, planned } = planDataplane(ctx, mesh, dp, identity, matched);
+  if (!planned) return { deps, problems };
+  const { draft, secrets } = planned;
 
   // Encoded once, at the end, by content: templates whose policies give them equal resources share them.
   const clusters = new Map<string, Any>();
@@ -439,7 +481,7 @@ function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDatapla
   return {
     deps, problems: [...new Set(problems)],
     shared: {
-      clusters: sharedResources(clusters), endpoints: sharedResources(built.endpoints), secrets: sharedResources(secrets),
+      clusters: sharedResources(clusters), endpoints: sharedResources(planned.endpoints), secrets: sharedResources(secrets),
       outboundListeners: sharedResources(outboundListeners), inboundTails,
     },
   };

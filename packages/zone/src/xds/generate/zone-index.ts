@@ -628,3 +628,8 @@ export function fingerprint(...values: unknown[]): string {
   for (const v of values) h.update(canonicalJson(v)).update('\0');
   return h.digest('base64url').slice(0, 16);
 }
+
+/** The services a proxyless app may dial: every service with instances in the mesh, here or in other zones. */
+export function proxylessServices(mesh: MeshIndex): string[] {
+  return [...new Set([...mesh.local.keys(), ...mesh.remote.keys()])].sort();
+}

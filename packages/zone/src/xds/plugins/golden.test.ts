@@ -4,45 +4,18 @@
 // plugins/golden` rewrites the expected files; review them in the diff.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
 import { toEnvoyJson } from '@meshfed/shared';
-import { dependencyVersions, type GeneratedProxy, type GenerationContext, ResourceMemo } from '../generate/context.js';
-import { GENERATORS } from '../generate/generators.js';
-import { RulesCache } from '../generate/matching.js';
-import { buildZoneIndex, type ResourceView } from '../generate/zone-index.js';
-import { isPolicyKind } from '../rules/index.js';
+import type { ResourceView } from '../generate/zone-index.js';
 import { checkSnapshot, makeSnapshot } from '../snapshot.js';
-
-const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), 'testdata');
-
-/** What the index gets from input.yaml: `type`, `name`, `mesh`, `labels`, and the rest as the stored spec. */
-function load(dir: string): { zone: string; views: (ResourceView & { type: string })[] } {
-  const docs = parseAllDocuments(readFileSync(join(dir, 'input.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, unknown> | null).filter((d) => d !== null);
-  const views = docs.map((d) => {
-    const { type, name, mesh, labels, ...spec } = d as { type: string; name: string; mesh?: string; labels?: Record<string, string> };
-    return { type, name, ...(mesh !== undefined ? { mesh } : {}), labels: labels ?? {}, spec };
-  });
-  return { zone: 'zone-1', views };
-}
+import { generateCase, load, TESTDATA } from './golden-cases.test-support.js';
 
 /** Every local Dataplane's configuration and problems, resources by type then name, as Envoy's JSON. */
 export function generateAll(zone: string, views: readonly (ResourceView & { type: string })[]): Record<string, unknown> {
-  const of = (type: string) => views.filter((v) => v.type === type);
-  const index = buildZoneIndex({
-    zone, meshes: of('Mesh'), dataplanes: of('Dataplane'), zoneIngresses: of('ZoneIngress'), zoneEgresses: of('ZoneEgress'),
-    externalServices: of('ExternalService'), policies: views.filter((v) => isPolicyKind(v.type)), secrets: of('Secret'),
-    meshGateways: of('MeshGateway'), meshGatewayRoutes: of('MeshGatewayRoute'),
-  });
-  const rules = new RulesCache();
-  const cert = { version: 'v1', certPem: 'CERT', keyPem: 'KEY', caPem: 'CA' };
-  const ctx: GenerationContext = { index, versions: dependencyVersions(index, rules), memo: new ResourceMemo(), rules, certificate: () => cert, certificateProblem: () => undefined, meshCaPem: (mesh) => `CA of ${mesh}` };
+  const { index, proxies } = generateCase(zone, views);
   const out: Record<string, unknown> = {};
   if (index.problems.length > 0) out['index problems'] = index.problems.map((p) => `${p.kind} ${p.name}: ${p.message}`);
-  // Every local proxy through the generator the reconciler would use (generators.ts): builtin gateways through generateGateway.
-  const proxies: [string, GeneratedProxy][] = GENERATORS.flatMap((g) => [...g.ids(index)].map((id) => [id, g.generate(ctx, index, id)!] as [string, GeneratedProxy]));
   for (const [id, g] of proxies) {
     const types: Record<string, Record<string, unknown>> = {};
     if (g.resources) {

@@ -16,7 +16,7 @@ const BANDWIDTH_KBPS: Record<string, number> = { kbps: 1, Mbps: 1000, Gbps: 1_00
  * schema allows but Envoy's validation rejects are left out with a problem; an entry left empty
  * gives no filter.
  */
-function faultConfig(fault: Fault, origin: string, problems: string[]): Draft | undefined {
+export function faultConfig(fault: Fault, origin: string, problems: string[]): Draft | undefined {
   const out: Draft = {};
   if (fault.delay) {
     if (durationToMs(fault.delay.value) > 0) out['delay'] = { fixed_delay: envoyDuration(fault.delay.value), percentage: fractionalPercent(fault.delay.percentage) };
