@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -11,41 +10,12 @@ import { type ClientDuplexStream, credentials, status } from '@grpc/grpc-js';
 import { ADS_SERVICE, AdsClient, adsCodec, type AdsDiscoveryResponse, XDS_TYPE_URL } from '@meshfed/shared';
 import { cleanups, killOnExit } from './support/cleanup.js';
 import { eventually, FAST_GLOBAL, getJson, put, startZone, tmp } from './support/federation.js';
-import { type RunningCp, startCp } from './support/processes.js';
+import { startCp } from './support/processes.js';
+import { dataplaneToken, freePort, proxylessDataplaneYaml, startAgent } from './support/proxyless.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const DP = join(ROOT, 'packages', 'dp', 'dist', 'main.js');
 // grpc-js-xds's own bootstrap parser, the one an app runs at start: what the agent writes must pass it.
 const { validateBootstrapConfig } = createRequire(import.meta.url)('@grpc/grpc-js-xds/build/src/xds-bootstrap.js') as { validateBootstrapConfig: (o: unknown) => unknown };
-
-interface Agent {
-  readonly child: ChildProcess;
-  out(): string;
-  err(): string;
-  /** SIGTERM; resolves with the exit code and how long it took. */
-  stop(): Promise<{ code: number | null; ms: number }>;
-}
-
-function startAgent(args: readonly string[]): Agent {
-  const child = spawn(process.execPath, [DP, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESHFED_LOG_LEVEL: 'debug' } });
-  child.once('exit', killOnExit(() => child.kill('SIGKILL')));
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const stop = async () => {
-    const t0 = Date.now();
-    if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, ms: 0 };
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    const exit = once(child, 'exit') as Promise<[number | null]>;
-    child.kill('SIGTERM');
-    const [code] = await exit;
-    clearTimeout(timer);
-    return { code, ms: Date.now() - t0 };
-  };
-  cleanups.push(stop);
-  return { child, out: () => out, err: () => err, stop };
-}
 
 async function runToExit(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
   const a = startAgent(args);
@@ -55,39 +25,12 @@ async function runToExit(args: readonly string[]): Promise<{ code: number | null
   return { code, stderr: a.err() };
 }
 
-/** A port free on loopback now: the Dataplane's inbound, where the proxyless app will serve. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
 async function ok(res: Promise<Response>): Promise<void> {
   const r = await res;
   assert.ok(r.ok, `${r.status} ${await r.text()}`);
 }
 
-async function dataplaneToken(zone: RunningCp, mesh: string, name: string): Promise<string> {
-  const res = await fetch(`${zone.url}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mesh, name, validFor: '1h' }) });
-  assert.equal(res.status, 200, await res.clone().text());
-  return (await res.text()).trim();
-}
-
-const dataplaneYaml = (name: string, port: number) => `type: Dataplane
-mesh: default
-name: ${name}
-networking:
-  address: 127.0.0.1
-  proxyless: true
-  inbound:
-    - port: ${port}
-      tags:
-        kuma.io/service: ${name}
-`;
+const dataplaneYaml = (name: string, port: number) => proxylessDataplaneYaml(name, port, { 'kuma.io/service': name });
 
 /** An app's SotW stream to the agent's local ADS server; collects responses. */
 function appStream(serverUri: string, method: 'StreamAggregatedResources' | 'DeltaAggregatedResources' = 'StreamAggregatedResources') {

@@ -7,7 +7,10 @@ import { PROXYLESS_CERT_PROVIDER } from '@meshfed/shared';
 import { generateCase, load, TESTDATA } from '../plugins/golden-cases.test-support.js';
 import { makeSnapshot } from '../snapshot.js';
 
-interface Decoder { decode(context: unknown, resource: { type_url: string; value: Buffer }): { name: string; value?: object; error?: string } }
+interface Decoder {
+  decode(context: unknown, resource: { type_url: string; value: Buffer }): { name: string; value?: object; error?: string };
+  resourcesEqual(a: object | null, b: object | null): boolean;
+}
 const decoders: Partial<Record<string, Decoder>> = {};
 let resources: { HTTP_CONNECTION_MANGER_TYPE_URL: string; decodeSingleResource(typeUrl: string, value: Buffer): unknown };
 
@@ -69,4 +72,27 @@ describe('proxyless configuration, decoded by grpc-js-xds', () => {
     assert.ok(hcm?.route_config, 'route configuration inline');
     assert.ok(hcm.route_config.virtual_hosts[0]!.routes.length >= 2, 'the header route and the weighted split');
   });
+
+  it('every policy change of a cluster is a change to grpc-js-xds, which compares updates by the old value\'s keys', () => {
+    const decodeBackend = (vs: typeof views) => {
+      const web = generateCase(zone, vs).proxies.find(([id]) => id === 'default.web-1')![1];
+      const entry = makeSnapshot(web.resources!).types.cluster.entries.get('backend')!;
+      const r = decoders['cluster']!.decode(context, { type_url: entry.resource.type_url, value: Buffer.from(entry.resource.value) });
+      assert.equal(r.error, undefined);
+      return r.value!;
+    };
+    // Outlier detection alone (connection limits would show as a change of their own).
+    const onlyOutliers = views.map((v) => {
+      if (v.type !== 'MeshCircuitBreaker') return v;
+      const spec = structuredClone(v.spec) as { spec: { to: { default: Record<string, unknown> }[] } };
+      delete spec.spec.to[0]!.default['connectionLimits'];
+      return { ...v, spec };
+    });
+    const withBreaker = decodeBackend(onlyOutliers);
+    const without = decodeBackend(views.filter((v) => v.type !== 'MeshCircuitBreaker'));
+    // Adding outlier detection to a cluster that had none must not look like "no change".
+    assert.equal(decoders['cluster']!.resourcesEqual(without, withBreaker), false, 'adding MeshCircuitBreaker is seen');
+    assert.equal(decoders['cluster']!.resourcesEqual(withBreaker, without), false, 'removing it is seen');
+  });
 });
+

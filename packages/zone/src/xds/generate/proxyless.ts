@@ -193,7 +193,11 @@ function grpcCluster(c: Draft, peer: string | undefined, problems: string[]): { 
     if (lb !== 'ROUND_ROBIN') problems.push(`${name}: gRPC balances by round robin or ring hash only: ${lb} is served as ROUND_ROBIN`);
     out['lb_policy'] = 'ROUND_ROBIN';
   }
-  if (c['outlier_detection'] !== undefined) out['outlier_detection'] = c['outlier_detection'];
+  // Never absent: grpc-js-xds 1.14 compares a cluster update with the previous one by the old value's
+  // keys only, and an absent outlier_detection decodes to a config of no keys, so the update that adds
+  // detection later would be taken for no change. Success rate off (it is on by default when the field
+  // exists) and failure percentage off by default: the same "no ejection", with every key present.
+  out['outlier_detection'] = c['outlier_detection'] ?? { enforcing_success_rate: { value: 0 } };
   const thresholds = ((c['circuit_breakers'] as Draft | undefined)?.['thresholds'] as Draft[] | undefined) ?? [];
   const maxRequests = thresholds.find((t) => t['priority'] === undefined || t['priority'] === 'DEFAULT')?.['max_requests'];
   if (maxRequests !== undefined) out['circuit_breakers'] = { thresholds: [{ max_requests: maxRequests }] };
