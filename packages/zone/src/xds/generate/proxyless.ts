@@ -54,7 +54,7 @@ export function generateProxyless(ctx: GenerationContext, dp: LocalDataplane): G
     const remote = (planned.endpointLists.get(converted.edsName) ?? []).filter((e) => e.zone !== ctx.index.zone);
     if (remote.length > 0) {
       const zones = [...new Set(remote.map((e) => e.zone))].sort().join(', ');
-      problems.push(`${name}: the instances in ${zones} are out of reach of a proxyless app: zone ingresses route by the TLS SNI, and gRPC sends the target's name as SNI, which meshfed cannot choose; only this zone's instances are used`);
+      problems.push(`${name}: the instances in ${zones} are out of reach of a proxyless app: zone ingresses route by the SNI of mesh mTLS (<service>{mesh=${dp.mesh}}), and grpc-js sends the host of the dialled target (<service> for xds:///<service>) instead, never a cluster's SNI; only this zone's instances are used`);
     }
     endpoints.set(converted.edsName, ctx.memo.encode(XDS_TYPE_URL.endpoint, loadAssignment(converted.edsName, local, ctx.index.zone, false)));
   };
@@ -112,6 +112,10 @@ const GRPC_HEADER_MATCHERS = ['exact_match', 'safe_regex_match', 'range_match', 
 /** The status names gRPC retries on (A44); others in retry_on are ignored by gRPC, said here. */
 const GRPC_RETRY_ON = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
 
+/** Header changes, rewrites and mirrors a sidecar's route may carry: a gRPC client has none of them. */
+const ROUTE_FIELDS_GRPC_IGNORES = ['request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove'];
+const ACTION_FIELDS_GRPC_IGNORES = ['prefix_rewrite', 'regex_rewrite', 'host_rewrite_literal', 'auto_host_rewrite', 'host_rewrite_header', 'host_rewrite_path_regex', 'request_mirror_policies'];
+
 /** A sidecar route as gRPC routes calls: match, cluster or weighted clusters, deadline, retries, header hashing. */
 function grpcRoute(route: Draft, where: string, problems: string[]): Draft | undefined {
   const match = { ...(route['match'] as Draft) };
@@ -157,6 +161,12 @@ function grpcRoute(route: Draft, where: string, problems: string[]): Draft | und
       };
     }
   }
+  // What the route does beyond choosing a cluster gRPC does not do: said, never sent.
+  const ignored = [
+    ...ROUTE_FIELDS_GRPC_IGNORES.filter((k) => route[k] !== undefined),
+    ...ACTION_FIELDS_GRPC_IGNORES.filter((k) => action[k] !== undefined),
+  ];
+  if (ignored.length > 0) problems.push(`${where}: gRPC does not apply ${ignored.join(', ')}: the route is served without them`);
   const hashes = (action['hash_policy'] as Draft[] | undefined) ?? [];
   const byHeader = hashes.filter((h) => h['header'] !== undefined);
   if (byHeader.length < hashes.length) problems.push(`${where}: gRPC hashes by headers only: other hash policies ignored`);
