@@ -303,7 +303,7 @@ export class ControlPlaneClient {
   private transport(): Promise<{ connection: Connection; fetch: typeof fetch }> {
     this.connected ??= this.connect().then(async (connection) => {
       const custom = this.base.protocol === 'https:' && (connection.caPem !== undefined || connection.skipVerify);
-      return { connection, fetch: custom ? (await import('./https-fetch.js')).httpsFetch(connection) : this.fetch };
+      return { connection, fetch: custom ? (await import('@meshfed/shared/https-fetch')).httpsFetch(connection) : this.fetch };
     });
     return this.connected;
   }

@@ -1,5 +1,5 @@
-import { Agent, request } from 'node:https';
 import { type Logger, oneLine, XDS_SERVER_INFO_PATH, type XdsServerInfo } from '@meshfed/shared';
+import { httpsFetch } from '@meshfed/shared/https-fetch';
 import { z } from 'zod';
 import { Backoff, sleep } from './backoff.js';
 
@@ -139,33 +139,4 @@ export async function untilUp<T>(what: string, fn: () => Promise<T>, log: Logger
     }
   }
   return undefined;
-}
-
-/**
- * A fetch over node:https that verifies with `caPem` (or not at all), which the global fetch cannot be
- * told per call. Only what the agent uses: a string body, the whole answer read at once.
- */
-function httpsFetch(o: Pick<CpApiOptions, 'caPem' | 'skipVerify'>): typeof fetch {
-  const agent = new Agent({ keepAlive: true, rejectUnauthorized: !o.skipVerify, ...(o.caPem !== undefined ? { ca: o.caPem } : {}) });
-  const f = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
-    new Promise((resolve, reject) => {
-      const url = new URL(input instanceof Request ? input.url : input);
-      const headers: Record<string, string> = {};
-      new Headers(init.headers).forEach((v, k) => (headers[k] = v));
-      const req = request(url, { method: init.method ?? 'GET', headers, agent, ...(init.signal ? { signal: init.signal } : {}) }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => {
-          const answerHeaders = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) answerHeaders.append(k, one);
-          const status = res.statusCode ?? 502;
-          const empty = status === 204 || status === 205 || status === 304;
-          resolve(new Response(empty ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage ?? '', headers: answerHeaders }));
-        });
-      });
-      req.on('error', (err) => reject(Object.assign(new Error('fetch failed'), { cause: err })));
-      req.end(typeof init.body === 'string' ? init.body : undefined);
-    });
-  return f as typeof fetch;
 }

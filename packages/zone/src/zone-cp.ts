@@ -10,7 +10,8 @@ import { startAvailableServicesReconciler } from './ingress/available-services-r
 import { KdsZoneClient } from './kds/kds-client.js';
 import { allowAll } from './xds/auth.js';
 import { registerXdsCaRoute, registerXdsServerRoute } from './xds/bootstrap.js';
-import { DataplaneLifecycle, tokenAuthenticateWithTags } from './xds/dataplane-lifecycle.js';
+import { DataplaneLifecycle } from './xds/dataplane-lifecycle.js';
+import { tokenAuthenticate } from './xds/proxy-auth.js';
 import type { ProxyInsights } from './xds/proxy-insights.js';
 import { startXdsService } from './xds/xds-service.js';
 import { registerXdsRoutes } from './xds/xds-routes.js';
@@ -124,7 +125,7 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
         // A proxy that brings its Dataplane registers it for its stream's life; insights exist once xDS is up.
         let insights: ProxyInsights | undefined;
         const lifecycle = new DataplaneLifecycle({ store, log: cpLog, zone, prepare, insights: () => insights });
-        const authenticate = lifecycle.admitting(flags.dpAuth === 'none' ? allowAll : tokenAuthenticateWithTags({ zone, dataplaneTokens, zoneTokenVerifier, log: cpLog }));
+        const authenticate = lifecycle.admitting(flags.dpAuth === 'none' ? allowAll : tokenAuthenticate({ zone, dataplaneTokens, zoneTokenVerifier, log: cpLog }));
         const tls = await startXdsTls(xdsTlsPlan, { store, address: flags.xdsAddress, log: cpLog });
         const xds = await startXdsService({
           zone, store, bus, log: cpLog, telemetry, address: flags.xdsAddress, port: flags.xdsPort, authenticate, ackTimeoutMs: flags.xdsAckTimeout,

@@ -5,7 +5,8 @@ import { describe, test } from 'node:test';
 import { Metadata, status } from '@grpc/grpc-js';
 import { createLogger, DataplaneTokens, InProcessEventBus, MemoryStore, type Resource, toStruct } from '@meshfed/shared';
 import { type Authenticate, proxyIdentityOf, type ProxyIdentity } from './auth.js';
-import { DataplaneLifecycle, dataplaneOfNode, tokenAuthenticateWithTags, tokenTagsRefusal } from './dataplane-lifecycle.js';
+import { DataplaneLifecycle, dataplaneOfNode } from './dataplane-lifecycle.js';
+import { tokenAuthenticate, tokenTagsRefusal } from './proxy-auth.js';
 import { ProxyInsights } from './proxy-insights.js';
 
 const log = createLogger({ component: 'dataplane-lifecycle-test', level: 'fatal' });
@@ -99,9 +100,9 @@ describe('tokenTagsRefusal', () => {
       'the dataplane token allows tag kuma.io/service "web" only, but the Dataplane\'s inbounds declare kuma.io/service "admin", "web"');
   });
 
-  test('through tokenAuthenticateWithTags: PERMISSION_DENIED with a real token', async () => {
+  test('through tokenAuthenticate: PERMISSION_DENIED with a real token', async () => {
     const dataplaneTokens = await DataplaneTokens.open(new MemoryStore(new InProcessEventBus()));
-    const auth = tokenAuthenticateWithTags({ zone: 'zone-1', dataplaneTokens, zoneTokenVerifier: () => undefined, log });
+    const auth = tokenAuthenticate({ zone: 'zone-1', dataplaneTokens, zoneTokenVerifier: () => undefined, log });
     const md = async (tags: Record<string, string>) => {
       const m = new Metadata();
       m.set('authorization', `Bearer ${await dataplaneTokens.issue({ mesh: 'default', name: 'web', tags, validForMs: 60_000 })}`);

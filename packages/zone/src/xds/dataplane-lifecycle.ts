@@ -1,11 +1,10 @@
 import { status } from '@grpc/grpc-js';
 import {
-  ApiError, type Cause, DataplaneDescriptor, type DataplaneTokenVerifier, type JsonObject, type Logger, NODE_METADATA, NotFoundError, parseDataplaneNodeId,
+  ApiError, type Cause, DataplaneDescriptor, type JsonObject, type Logger, NODE_METADATA, NotFoundError, parseDataplaneNodeId,
   parseResource, type Resource, type ResourceKey, type ResourceStore, VersionConflictError,
 } from '@meshfed/shared';
 import { isDeepStrictEqual } from 'node:util';
 import type { Authenticate, AuthResult, ProxyIdentity } from './auth.js';
-import { type TokenAuthOptions, tokenAuthenticate } from './proxy-auth.js';
 import type { ProxyInsights } from './proxy-insights.js';
 
 const FIELD = `node.metadata["${NODE_METADATA.dataplaneResource}"]`;
@@ -55,44 +54,6 @@ function describeCauses(err: ApiError): string {
   const said = err.causes.slice(0, MAX_CAUSES_SAID).map((c: Cause) => (c.field ? `${c.field}: ${c.message}` : c.message));
   const more = err.causes.length - said.length;
   return `${said.join('; ')}${more > 0 ? ` (and ${more} more)` : ''}`;
-}
-
-/**
- * Kuma's rule for a dataplane token with tags: for each tag, the values the Dataplane declares for it
- * (over its inbounds, or its gateway) must be exactly the token's value. A refusal sentence, or undefined.
- */
-export function tokenTagsRefusal(tokenTags: Readonly<Record<string, string>>, dataplane: Resource): string | undefined {
-  const networking = (dataplane.spec as { networking?: { inbound?: { tags?: Record<string, string> }[]; gateway?: { tags?: Record<string, string> } } }).networking;
-  const tagSets = [...(networking?.inbound ?? []).map((i) => i.tags ?? {}), ...(networking?.gateway ? [networking.gateway.tags ?? {}] : [])];
-  for (const [key, value] of Object.entries(tokenTags)) {
-    const declared = [...new Set(tagSets.map((t) => t[key]).filter((v): v is string => v !== undefined))].sort();
-    if (declared.length === 1 && declared[0] === value) continue;
-    const has = declared.length === 0 ? `no ${key} tag` : `${key} ${declared.map((v) => JSON.stringify(v)).join(', ')}`;
-    return `the dataplane token allows tag ${key} ${JSON.stringify(value)} only, but the Dataplane's ${networking?.gateway ? 'gateway declares' : 'inbounds declare'} ${has}`;
-  }
-  return undefined;
-}
-
-/**
- * tokenAuthenticate, plus the check of the token's tags against the Dataplane the proxy registers
- * (PERMISSION_DENIED naming the tag). The verifier is wrapped per stream only to learn the tags
- * tokenAuthenticate checked the token with.
- */
-export function tokenAuthenticateWithTags(o: TokenAuthOptions): Authenticate {
-  return async (metadata, node) => {
-    let tokenTags: Readonly<Record<string, string>> = {};
-    const dataplaneTokens: DataplaneTokenVerifier = {
-      verify: async (token, expect) => {
-        const v = await o.dataplaneTokens.verify(token, expect);
-        tokenTags = v.tags;
-        return v;
-      },
-    };
-    const result = await tokenAuthenticate({ ...o, dataplaneTokens })(metadata, node);
-    if (!result.ok || !node.dataplane) return result;
-    const reason = tokenTagsRefusal(tokenTags, node.dataplane);
-    return reason ? { ok: false, code: status.PERMISSION_DENIED, reason } : result;
-  };
 }
 
 export interface DataplaneLifecycleOptions {

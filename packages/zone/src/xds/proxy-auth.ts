@@ -1,6 +1,6 @@
 import { type Metadata, status } from '@grpc/grpc-js';
 import {
-  DATAPLANE_TOKEN_ISSUER, type DataplaneTokenFailure, DataplaneTokenError, type DataplaneTokenVerifier, type Logger, parseDataplaneNodeId,
+  DATAPLANE_TOKEN_ISSUER, type DataplaneTokenFailure, DataplaneTokenError, type DataplaneTokenVerifier, type Logger, parseDataplaneNodeId, type Resource,
   ZONE_TOKEN_ISSUER, type ZoneTokenFailure, ZoneTokenError, type ZoneTokenVerifier,
 } from '@meshfed/shared';
 import type { Authenticate, AuthResult, ProxyIdentity } from './auth.js';
@@ -88,6 +88,9 @@ export function tokenAuthenticate(o: TokenAuthOptions): Authenticate {
         const id = parseDataplaneNodeId(node.nodeId);
         if (!id) return refuse(status.INVALID_ARGUMENT, `dataplane node id ${JSON.stringify(node.nodeId)} is not <mesh>.<name>`);
         const v = await o.dataplaneTokens.verify(token, id);
+        // A proxy that registers its own Dataplane (meshfed-dp) may declare only the tags its token allows.
+        const tagsRefused = node.dataplane ? tokenTagsRefusal(v.tags, node.dataplane) : undefined;
+        if (tagsRefused) return refuse(status.PERMISSION_DENIED, tagsRefused);
         o.log?.debug({ proxyId: node.nodeId, proxyType: node.proxyType, tokenId: v.id }, 'xDS: proxy authenticated');
         return { ok: true, proxyId: proxyIdOf(node.proxyType, node.nodeId), expiresAt: v.expiresAt, credential: { kind: 'dataplane', id: v.id, kid: v.kid } };
       }
@@ -103,4 +106,20 @@ export function tokenAuthenticate(o: TokenAuthOptions): Authenticate {
       return refuse(status.INTERNAL, `the control plane could not check the ${wanted.noun}: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
+}
+
+/**
+ * Kuma's rule for a dataplane token with tags: for each tag, the values the Dataplane declares for it
+ * (over its inbounds, or its gateway) must be exactly the token's value. A refusal sentence, or undefined.
+ */
+export function tokenTagsRefusal(tokenTags: Readonly<Record<string, string>>, dataplane: Resource): string | undefined {
+  const networking = (dataplane.spec as { networking?: { inbound?: { tags?: Record<string, string> }[]; gateway?: { tags?: Record<string, string> } } }).networking;
+  const tagSets = [...(networking?.inbound ?? []).map((i) => i.tags ?? {}), ...(networking?.gateway ? [networking.gateway.tags ?? {}] : [])];
+  for (const [key, value] of Object.entries(tokenTags)) {
+    const declared = [...new Set(tagSets.map((t) => t[key]).filter((v): v is string => v !== undefined))].sort();
+    if (declared.length === 1 && declared[0] === value) continue;
+    const has = declared.length === 0 ? `no ${key} tag` : `${key} ${declared.map((v) => JSON.stringify(v)).join(', ')}`;
+    return `the dataplane token allows tag ${key} ${JSON.stringify(value)} only, but the Dataplane's ${networking?.gateway ? 'gateway declares' : 'inbounds declare'} ${has}`;
+  }
+  return undefined;
 }

@@ -1,16 +1,23 @@
 import { Agent, request } from 'node:https';
-import type { Connection } from './connection.js';
 
-// Its own module, loaded only for https:// with --ca-file or --skip-verify: node:https (and TLS) cost
-// every other command start-up time.
+// A subpath of its own (@meshfed/shared/https-fetch), loaded only for https:// with a CA or
+// --skip-verify: node:https (and TLS) would cost every other start of the CLI time.
+
+export interface HttpsFetchOptions {
+  /** PEM CA(s) to verify the server with instead of the system's. */
+  readonly caPem?: string;
+  /** No verification at all (labs only). */
+  readonly skipVerify?: boolean;
+}
 
 /**
- * A fetch over node:https that verifies with `caPem` (or not at all), for what the global fetch cannot
- * be told per call. Only what the client uses: a string body, the whole answer read at once.
+ * A fetch over node:https that verifies with `caPem` (or not at all), which the global fetch cannot be
+ * told per call. Only what the CLI and meshfed-dp use: a string body, the whole answer read at once. A
+ * network failure rejects as fetch does: `fetch failed` with the socket's error as `cause`.
  */
-export function httpsFetch(c: Pick<Connection, 'caPem' | 'skipVerify'>): typeof fetch {
+export function httpsFetch(o: HttpsFetchOptions): typeof fetch {
   // Keep-alive: a listing's pages share one connection; idle sockets do not hold the process open.
-  const agent = new Agent({ keepAlive: true, rejectUnauthorized: !c.skipVerify, ...(c.caPem !== undefined ? { ca: c.caPem } : {}) });
+  const agent = new Agent({ keepAlive: true, rejectUnauthorized: !o.skipVerify, ...(o.caPem !== undefined ? { ca: o.caPem } : {}) });
   const f = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
     new Promise((resolve, reject) => {
       const url = new URL(input instanceof Request ? input.url : input);
@@ -28,7 +35,7 @@ export function httpsFetch(c: Pick<Connection, 'caPem' | 'skipVerify'>): typeof 
           resolve(new Response(empty ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage ?? '', headers: answerHeaders }));
         });
       });
-      req.on('error', reject);
+      req.on('error', (err) => reject(new TypeError('fetch failed', { cause: err })));
       req.end(typeof init.body === 'string' ? init.body : undefined);
     });
   return f as typeof fetch;
