@@ -56,7 +56,7 @@ test('meshfed-dp --proxyless registers the workload, writes its certificates and
   cleanups.push(dir.cleanup);
   // The builtin mesh CA is made on global (a standalone zone makes none) and reaches the zone over KDS.
   const global = await startCp('global', FAST_GLOBAL);
-  const zone = await startZone(global, 'zone-1', dir.dir);
+  const zone = await startZone(global, 'zone-1', dir.dir, ['--dp-deregistration-delay', '300ms']);
   await eventually('the default mesh in the zone', async () => (await getJson(`${zone.url}/meshes/default`)).status === 200);
   await ok(put(`${global.url}/meshes/default`, { type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } }));
   const token = await dataplaneToken(zone, 'default', 'web');

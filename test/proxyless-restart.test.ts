@@ -24,7 +24,7 @@ test('proxyless apps ride out a zone CP restart, and their agents reconnect and 
   const db = await createTestDatabase();
   const global = await startCp('global', FAST_GLOBAL);
   const ports = ['--api-port', String(await freePort()), '--xds-port', String(await freePort())];
-  const zoneArgs = ['--store', 'postgres', '--postgres-url', db.url, ...ports];
+  const zoneArgs = ['--store', 'postgres', '--postgres-url', db.url, '--dp-deregistration-delay', '300ms', ...ports];
   let zone = await startZone(global, 'zone-1', dir, zoneArgs);
   await eventually('the default mesh in the zone', async () => (await getJson(`${zone.url}/meshes/default`)).status === 200);
   await ok(put(`${global.url}/meshes/default`, { type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } }));

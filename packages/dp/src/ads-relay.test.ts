@@ -82,3 +82,22 @@ test('a new upstream stream replays the app\'s latest request per type with empt
   // The app's stream stayed open throughout: replayed answers flow to it.
   assert.equal(r.appConnected, true);
 });
+
+test('an app\'s answer to the old upstream stream goes to the new one as a plain request: its nonce could collide', () => {
+  const r = new AdsRelay({ node, secretNames: names });
+  r.upstreamOpened();
+  const a = app();
+  r.appOpened(a.sink);
+  r.appRequest({ type_url: XDS_TYPE_URL.cluster, resource_names: [] });
+  r.upstreamResponse(res(XDS_TYPE_URL.cluster, 'c1', '2'), frame(1));
+  // The zone restarts; the new stream numbers its responses from 1 again.
+  r.upstreamClosed();
+  r.upstreamOpened();
+  r.upstreamResponse(res(XDS_TYPE_URL.cluster, 'c2', '1'), frame(2));
+  // The app NACKs what the old stream sent it (nonce 2): not an answer to anything on the new stream.
+  assert.deepEqual(r.appRequest({ type_url: XDS_TYPE_URL.cluster, version_info: 'c0', response_nonce: '2', resource_names: [], error_detail: { message: 'bad' } }),
+    { type_url: XDS_TYPE_URL.cluster, resource_names: [] });
+  // Its answer to the new stream's response passes as is.
+  assert.deepEqual(r.appRequest({ type_url: XDS_TYPE_URL.cluster, version_info: 'c2', response_nonce: '1', resource_names: [] }),
+    { type_url: XDS_TYPE_URL.cluster, version_info: 'c2', response_nonce: '1', resource_names: [] });
+});

@@ -26,6 +26,11 @@ export class AdsRelay {
   readonly #o: AdsRelayOptions;
   /** The app's latest request per type URL, node removed: what a new upstream stream replays. */
   readonly #appRequests = new Map<string, AdsDiscoveryRequest>();
+  /**
+   * The last nonce the current upstream stream sent per type URL. The zone numbers each stream's
+   * responses from 1, so an app's answer to the old stream could carry a nonce the new one also used.
+   */
+  readonly #issued = new Map<string, string>();
   /** Responses passed to the app that it has not answered yet, per type URL (version, nonce). */
   readonly #unanswered = new Map<string, { readonly version: string; readonly nonce: string }>();
   /** The last secret response the agent accepted: its version is what a NACK reports as held. */
@@ -46,6 +51,7 @@ export class AdsRelay {
     this.#upstreamOpen = true;
     // Nonces belonged to the old stream: nothing the app holds is awaited on the new one.
     this.#unanswered.clear();
+    this.#issued.clear();
     const out: AdsDiscoveryRequest[] = [{ node: this.#o.node, type_url: XDS_TYPE_URL.secret, resource_names: [...this.#o.secretNames] }];
     for (const req of this.#appRequests.values()) out.push({ type_url: req.type_url ?? '', resource_names: req.resource_names ?? [] });
     return out;
@@ -54,6 +60,7 @@ export class AdsRelay {
   upstreamClosed(): void {
     this.#upstreamOpen = false;
     this.#unanswered.clear();
+    this.#issued.clear();
   }
 
   /**
@@ -63,6 +70,7 @@ export class AdsRelay {
   upstreamResponse(res: AdsDiscoveryResponse, frame: Buffer): { kind: 'secret' } | { kind: 'to-app' } | { kind: 'ack'; request: AdsDiscoveryRequest } {
     const typeUrl = res.type_url ?? '';
     if (typeUrl === XDS_TYPE_URL.secret) return { kind: 'secret' };
+    this.#issued.set(typeUrl, res.nonce ?? '');
     if (this.#app) {
       this.#unanswered.set(typeUrl, { version: res.version_info ?? '', nonce: res.nonce ?? '' });
       this.#app.write(frame);
@@ -84,9 +92,12 @@ export class AdsRelay {
    * upstream (undefined while no upstream stream is open: the next one replays it).
    */
   appRequest(req: AdsDiscoveryRequest): AdsDiscoveryRequest | undefined {
-    const { node: _node, ...rest } = req;
-    const typeUrl = rest.type_url ?? '';
+    const { node: _node, ...given } = req;
+    const typeUrl = given.type_url ?? '';
     if (typeUrl === XDS_TYPE_URL.secret) return undefined; // the agent's type: not the app's to steer
+    // An answer to a response of an older upstream stream: only its subscription still means something.
+    const stale = (given.response_nonce ?? '') !== '' && this.#issued.get(typeUrl) !== given.response_nonce;
+    const rest: AdsDiscoveryRequest = stale ? { type_url: typeUrl, resource_names: given.resource_names ?? [] } : given;
     this.#appRequests.set(typeUrl, rest);
     if (this.#unanswered.get(typeUrl)?.nonce === (rest.response_nonce ?? '')) this.#unanswered.delete(typeUrl);
     return this.#upstreamOpen ? rest : undefined;

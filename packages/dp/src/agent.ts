@@ -6,7 +6,7 @@ import {
   NODE_METADATA, type Stop, toStruct, type XdsServerInfo,
 } from '@meshfed/shared';
 import { AdsRelay } from './ads-relay.js';
-import type { RunFlags } from './args.js';
+import { DEFAULT_XDS_LISTEN, isLoopbackUrl, type RunFlags } from './args.js';
 import { CpApi, CpRefusedError, untilUp, type ZoneInfo } from './cp-api.js';
 import type { DataplaneDoc } from './dataplane-file.js';
 import { writeAtomically } from './files.js';
@@ -47,7 +47,13 @@ export async function discoverZone(c: Pick<AgentContext, 'api' | 'signal'>, log:
     throw err;
   });
   if (!xds) return undefined;
-  if (!xds.tls) return { zone, xds };
+  if (!xds.tls) {
+    // A lab zone run with --xds-insecure: fine on this host, never across the network (the token, the keys).
+    if (!isLoopbackUrl(`http://${xds.host.includes(':') ? `[${xds.host}]` : xds.host}`)) {
+      throw new CpRefusedError(`the zone serves xDS without TLS at ${xds.host}:${xds.port}: the dataplane token and the workload's keys would cross the network in clear text; run the zone without --xds-insecure`);
+    }
+    return { zone, xds };
+  }
   const caPem = await untilUp('GET /xds-ca.crt', () => c.api.xdsCa(), log, c.signal);
   return caPem === undefined ? undefined : { zone, xds, caPem };
 }
@@ -101,6 +107,9 @@ export async function runProxyless(c: AgentContext): Promise<Stop | undefined> {
       }
       if (error !== undefined) log.warn({ version: res.version_info, err: error }, 'secrets refused (NACK)');
       upstream.send(relay.secretHandled(res, error));
+    }).catch((err: unknown) => {
+      // Keep the chain alive for the next response: the zone resends what was not ACKed.
+      log.error({ version: res.version_info, err: (err as Error).message }, 'could not handle a secrets response');
     });
   };
 
@@ -119,7 +128,7 @@ export async function runProxyless(c: AgentContext): Promise<Stop | undefined> {
       else if (r.kind === 'ack') upstream.send(r.request);
     },
   });
-  const local = new LocalAdsServer({ listen: flags.xdsListen, relay, upstream: (req) => upstream.send(req), log });
+  const local = new LocalAdsServer({ listen: flags.xdsListen ?? DEFAULT_XDS_LISTEN, relay, upstream: (req) => upstream.send(req), log });
   upstream.start();
   let serverUri: string;
   try {

@@ -13,7 +13,7 @@ test('run --proxyless: defaults and flags', () => {
   assert.equal(c.kind, 'run');
   if (c.kind !== 'run') return;
   assert.equal(c.flags.proxyless, true);
-  assert.equal(c.flags.xdsListen, '127.0.0.1:0');
+  assert.equal(c.flags.xdsListen, undefined, 'the agent listens on DEFAULT_XDS_LISTEN');
   assert.equal(c.flags.tokenFile, 't');
   assert.equal(c.flags.skipVerify, false);
   for (const listen of ['unix:/tmp/dp.sock', '[::1]:0', 'localhost:15000']) {
@@ -35,4 +35,8 @@ test('help, and every mistake is one FlagError naming the flag', () => {
   mistake([...base, '--proxyless', '--skip-verify'], '--skip-verify is for an https:// zone API, and --cp http://127.0.0.1:5681 is http://');
   mistake(['run', '--cp', 'https://cp:5682', '--dataplane-file', 'x', '--bootstrap-file', 'b', '--proxyless', '--ca-file', 'c', '--skip-verify'], '--ca-file and --skip-verify contradict each other: choose one');
   mistake([...base, '--envoy-binary', 'envoy', '--xds-listen', '127.0.0.1:9'], /^--xds-listen is for --proxyless/);
+  mistake([...base, '--envoy-binary', 'envoy', '--xds-listen', '127.0.0.1:0'], /^--xds-listen is for --proxyless/);
+  // The token would cross the network in clear text: only loopback may be plain HTTP.
+  mistake(['run', '--cp', 'http://zone-1:5681', '--dataplane-file', 'x', '--bootstrap-file', 'b', '--proxyless'], /^--cp http:\/\/zone-1:5681: a zone API beyond this host must be https:\/\//);
+  for (const cp of ['http://localhost:5681', 'http://127.0.0.2:5681', 'http://[::1]:5681']) assert.equal(parseArgs(['run', '--cp', cp, '--dataplane-file', 'x', '--bootstrap-file', 'b', '--proxyless'], {}).kind, 'run', cp);
 });

@@ -1,6 +1,9 @@
 import { FlagError, flag, flagsHelp, parseFlags } from '@meshfed/shared';
 import { z } from 'zod';
 
+/** Loopback only, a free port: the app beside the agent is the only one meant to dial it. */
+export const DEFAULT_XDS_LISTEN = '127.0.0.1:0';
+
 /** `host:port`, `[v6]:port` or `unix:/path`: where the local ADS server listens for the app. */
 const LISTEN = /^(unix:\/.+|(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5})$/;
 
@@ -23,8 +26,8 @@ export const RunFlags = z
     xdsListen: z
       .string()
       .regex(LISTEN, 'must be host:port (port 0 for a free one) or unix:/path')
-      .default('127.0.0.1:0')
-      .describe('where the local ADS server for the app listens: host:port or unix:/path'),
+      .optional()
+      .describe(`where the local ADS server for the app listens: host:port or unix:/path (default ${DEFAULT_XDS_LISTEN})`),
     workDir: z.string().min(1, 'must name a directory').optional().describe('where cert.pem, key.pem and ca.pem are written (default: beside --bootstrap-file)'),
     envoyBinary: z.string().min(1, 'must name a file').optional().describe('the Envoy executable (without --proxyless)'),
     logLevel: flag.logLevel(),
@@ -48,6 +51,10 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
   const flags = parseFlags(RunFlags, rest, env);
   if (flags.caFile !== undefined && flags.skipVerify) throw new FlagError('--ca-file and --skip-verify contradict each other: choose one');
   const https = flags.cp.startsWith('https:');
+  // The dataplane token and the zone's word on where to dial would cross the network in clear text.
+  if (!https && !isLoopbackUrl(flags.cp)) {
+    throw new FlagError(`--cp ${flags.cp}: a zone API beyond this host must be https:// (the zone serves it on --api-tls-port, 5682; trust its CA with --ca-file, from GET /api-ca.crt)`);
+  }
   if (!https && (flags.caFile !== undefined || flags.skipVerify)) {
     throw new FlagError(`${flags.caFile !== undefined ? '--ca-file' : '--skip-verify'} is for an https:// zone API, and --cp ${flags.cp} is http://`);
   }
@@ -55,6 +62,12 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
   if (!flags.proxyless && flags.envoyBinary === undefined) {
     throw new FlagError('--envoy-binary is required without --proxyless (or give --proxyless to serve a proxyless gRPC app)');
   }
-  if (!flags.proxyless && flags.xdsListen !== '127.0.0.1:0') throw new FlagError('--xds-listen is for --proxyless: Envoy dials the zone itself');
+  if (!flags.proxyless && flags.xdsListen !== undefined) throw new FlagError('--xds-listen is for --proxyless: Envoy dials the zone itself');
   return { kind: 'run', flags };
+}
+
+/** http://localhost, 127.0.0.0/8 or [::1]: plain HTTP that never leaves the host. */
+export function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

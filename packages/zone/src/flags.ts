@@ -33,6 +33,7 @@ export const ZoneFlags = z
     kdsBackoffBase: flag.duration('1s', 'first wait before redialling global; doubles up to --kds-backoff-max, with jitter'),
     kdsBackoffMax: flag.duration('30s', 'longest wait between attempts to dial global'),
     xdsAckTimeout: flag.duration('30s', 'an xDS response un-ACKed this long is a stalled stream, ended so the proxy redials'),
+    dpDeregistrationDelay: flag.duration('10s', 'a Dataplane a proxy registered from its stream (meshfed-dp) is deleted this long after the stream ends, unless it reconnects'),
     dpAuth: z.enum(['token', 'none'], { error: 'must be token or none' }).default('token').describe('proxy authentication: token, or none for labs'),
     logLevel: flag.logLevel(),
   })

@@ -124,7 +124,7 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
         stops.push(() => services.stop());
         // A proxy that brings its Dataplane registers it for its stream's life; insights exist once xDS is up.
         let insights: ProxyInsights | undefined;
-        const lifecycle = new DataplaneLifecycle({ store, log: cpLog, zone, prepare, insights: () => insights });
+        const lifecycle = new DataplaneLifecycle({ store, log: cpLog, zone, prepare, insights: () => insights, deregistrationDelayMs: flags.dpDeregistrationDelay });
         const authenticate = lifecycle.admitting(flags.dpAuth === 'none' ? allowAll : tokenAuthenticate({ zone, dataplaneTokens, zoneTokenVerifier, log: cpLog }));
         const tls = await startXdsTls(xdsTlsPlan, { store, address: flags.xdsAddress, log: cpLog });
         const xds = await startXdsService({

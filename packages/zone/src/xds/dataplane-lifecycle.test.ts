@@ -119,10 +119,10 @@ describe('tokenTagsRefusal', () => {
 
 describe('DataplaneLifecycle', () => {
   const admitAll: Authenticate = (_md, node) => ({ ok: true, proxyId: node.nodeId });
-  const setup = () => {
+  const setup = (deregistrationDelayMs = 0) => {
     const store = new MemoryStore(new InProcessEventBus());
     const insights = new ProxyInsights();
-    const lifecycle = new DataplaneLifecycle({ store, log, zone: 'zone-1', insights: () => insights });
+    const lifecycle = new DataplaneLifecycle({ store, log, zone: 'zone-1', insights: () => insights, deregistrationDelayMs });
     const open = async (resource: unknown = web()) => {
       const r = await lifecycle.admitting(admitAll)(new Metadata(), { nodeId: 'default.web', proxyType: 'dataplane', dataplane: dataplaneOf(resource) });
       assert.ok(r.ok && r.lifecycle);
@@ -142,6 +142,30 @@ describe('DataplaneLifecycle', () => {
     s.closed();
     await lifecycle.idle();
     assert.equal(await store.get(KEY), undefined, 'deregistered');
+  });
+
+  test('a proxy that redials within the delay keeps its Dataplane; one that does not loses it after the delay', async () => {
+    const { store, lifecycle, open } = setup(150);
+    await store.commit([{ op: 'put', resource: { type: 'Mesh', name: 'default', labels: {}, spec: {} } }]);
+    const first = await open();
+    await lifecycle.idle();
+    const version = (await store.get(KEY))!.version;
+    first.closed();
+    const second = await open();
+    await new Promise((r) => setTimeout(r, 300));
+    await lifecycle.idle();
+    assert.equal((await store.get(KEY))?.version, version, 'kept, not even rewritten');
+    // The first stream's late close changes nothing: the second holds the registration.
+    first.closed();
+    await new Promise((r) => setTimeout(r, 300));
+    await lifecycle.idle();
+    assert.ok(await store.get(KEY));
+    second.closed();
+    await lifecycle.idle();
+    assert.ok(await store.get(KEY), 'still there while the delay runs');
+    await new Promise((r) => setTimeout(r, 300));
+    await lifecycle.idle();
+    assert.equal(await store.get(KEY), undefined, 'deregistered once the delay passed');
   });
 
   test('a stream ended by the zone stopping leaves its Dataplane', async () => {

@@ -67,18 +67,41 @@ export interface DataplaneLifecycleOptions {
 }
 
 /**
+ * How long a Dataplane outlives the stream that registered it: a proxy that redials (its agent's
+ * stream broke, a zone CP replica went away) keeps its endpoint in every peer's configuration instead
+ * of flapping it out and back, and global is not sent a delete and a create. Kuma waits likewise.
+ */
+export const DEREGISTRATION_DELAY_MS = 10_000;
+
+/** One Dataplane's registration: its steps in order, whatever stream they come from. */
+interface Registration {
+  chain: Promise<void>;
+  /** The version the latest stream wrote or found identical; deregistration deletes only that one. */
+  version?: string;
+  /** The stream that holds it now (a newer stream for the same Dataplane takes it over). */
+  holder?: object;
+  /** A deregistration waiting out DEREGISTRATION_DELAY_MS. */
+  timer?: NodeJS.Timeout;
+}
+
+/**
  * Registers the Dataplane a proxy brings while its stream lives: upserted once the stream is
- * admitted, deleted when that stream ends, but only if it is still the version this stream wrote (a
- * later registration or an operator's PUT is left alone). Store failures are logged and shown on the
- * proxy's insight; they never end the stream. On shutdown nothing is deleted: proxies come back.
+ * admitted, deleted DEREGISTRATION_DELAY_MS after the last stream for it ends unless one reopens, and
+ * only if it is still the version a stream wrote (a later registration or an operator's PUT is left
+ * alone). Steps for one Dataplane run in order across streams. Store failures are logged and shown on
+ * the proxy's insight; they never end the stream. On shutdown nothing is deleted: proxies come back.
  */
 export class DataplaneLifecycle {
   readonly #o: DataplaneLifecycleOptions;
+  readonly #delayMs: number;
   readonly #pending = new Set<Promise<void>>();
+  /** By resource key; an entry leaves once its Dataplane is deregistered or taken over by nobody. */
+  readonly #registrations = new Map<string, Registration>();
   #stopping = false;
 
-  constructor(options: DataplaneLifecycleOptions) {
+  constructor(options: DataplaneLifecycleOptions & { readonly deregistrationDelayMs?: number }) {
     this.#o = options;
+    this.#delayMs = options.deregistrationDelayMs ?? DEREGISTRATION_DELAY_MS;
   }
 
   /** Wraps an authenticator: an admitted dataplane that brought its resource registers it for the stream's life. */
@@ -93,10 +116,11 @@ export class DataplaneLifecycle {
   /** Stops registering and deregistering (the zone CP is stopping); waits for writes under way. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    for (const r of this.#registrations.values()) clearTimeout(r.timer);
     await this.idle();
   }
 
-  /** Resolves once the registrations and deregistrations under way are done. */
+  /** Resolves once the registrations and deregistrations under way (not those still waiting out the delay) are done. */
   async idle(): Promise<void> {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
@@ -105,42 +129,65 @@ export class DataplaneLifecycle {
     const { store, log, zone } = this.#o;
     const resource = this.#o.prepare ? this.#o.prepare(node.dataplane!) : node.dataplane!;
     const key: ResourceKey = { type: resource.type, name: resource.name, ...(resource.mesh !== undefined ? { mesh: resource.mesh } : {}) };
+    const id = `${key.mesh ?? ''}/${key.name}`;
     const where = { proxyId, mesh: resource.mesh, name: resource.name, zone };
-    // The version this stream wrote or found identical; deregistration deletes only that one.
-    let version: string | undefined;
-    let chain: Promise<void> = Promise.resolve();
-    const then = (step: () => Promise<void>) => {
-      const p = chain.then(step).catch((err: unknown) => log.error({ err, ...where }, 'xDS: the dataplane lifecycle of a stream failed'));
-      chain = p;
+    const stream = {};
+    const registration = () => {
+      let r = this.#registrations.get(id);
+      if (!r) this.#registrations.set(id, (r = { chain: Promise.resolve() }));
+      return r;
+    };
+    const then = (r: Registration, step: () => Promise<void>) => {
+      const p = r.chain.then(step).catch((err: unknown) => log.error({ err, ...where }, 'xDS: the dataplane lifecycle of a stream failed'));
+      r.chain = p;
       this.#pending.add(p);
       void p.finally(() => this.#pending.delete(p));
     };
+    const deregister = (r: Registration) => then(r, async () => {
+      // Reopened meanwhile, or the CP is stopping: keep it.
+      if (this.#stopping || r.holder !== undefined) return;
+      this.#registrations.delete(id);
+      if (r.version === undefined) return;
+      try {
+        await store.commit([{ op: 'delete', key, expectedVersion: r.version }]);
+        log.info({ ...where, version: r.version }, 'xDS: deregistered dataplane');
+      } catch (err) {
+        if (err instanceof VersionConflictError || err instanceof NotFoundError) {
+          log.info({ ...where, version: r.version }, 'xDS: left the dataplane in place: it was changed or removed since its stream registered it');
+        } else log.error({ err, ...where }, 'xDS: could not deregister the dataplane of a closed stream');
+      }
+    });
     return {
-      opened: () => then(async () => {
-        if (this.#stopping) return;
-        try {
-          const existing = await store.get(key);
-          // A proxy that reconnects with what is stored writes nothing: no change event, no new snapshot.
-          if (existing && isDeepStrictEqual(existing.spec, resource.spec) && isDeepStrictEqual(existing.labels, resource.labels)) version = existing.version;
-          else version = (await store.commit([{ op: 'put', resource }])).written[0]!.version;
-          log.info({ ...where, version }, 'xDS: registered dataplane');
-        } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
-          log.error({ err, ...where }, 'xDS: could not register the dataplane a proxy brought');
-          this.#o.insights?.()?.setProblem(proxyId, `its Dataplane could not be registered: ${message}`);
-        }
-      }),
-      closed: () => then(async () => {
-        if (this.#stopping || version === undefined) return;
-        try {
-          await store.commit([{ op: 'delete', key, expectedVersion: version }]);
-          log.info({ ...where, version }, 'xDS: deregistered dataplane');
-        } catch (err) {
-          if (err instanceof VersionConflictError || err instanceof NotFoundError) {
-            log.info({ ...where, version }, 'xDS: left the dataplane in place: it was changed or removed since this stream registered it');
-          } else log.error({ err, ...where }, 'xDS: could not deregister the dataplane of a closed stream');
-        }
-      }),
+      opened: () => {
+        const r = registration();
+        clearTimeout(r.timer);
+        r.timer = undefined;
+        r.holder = stream;
+        then(r, async () => {
+          if (this.#stopping || r.holder !== stream) return;
+          try {
+            const existing = await store.get(key);
+            // A proxy that reconnects with what is stored writes nothing: no change event, no new snapshot.
+            if (existing && isDeepStrictEqual(existing.spec, resource.spec) && isDeepStrictEqual(existing.labels, resource.labels)) r.version = existing.version;
+            else r.version = (await store.commit([{ op: 'put', resource }])).written[0]!.version;
+            log.info({ ...where, version: r.version }, 'xDS: registered dataplane');
+          } catch (err) {
+            const message = err instanceof Error ? err.message : String(err);
+            log.error({ err, ...where }, 'xDS: could not register the dataplane a proxy brought');
+            this.#o.insights?.()?.setProblem(proxyId, `its Dataplane could not be registered: ${message}`);
+          }
+        });
+      },
+      closed: () => {
+        const r = this.#registrations.get(id);
+        // Another stream took the Dataplane over: its own close decides.
+        if (!r || r.holder !== stream || this.#stopping) return;
+        r.holder = undefined;
+        if (this.#delayMs <= 0) return deregister(r);
+        r.timer = setTimeout(() => deregister(r), this.#delayMs);
+        // The CP may stop before the delay ends; nothing else waits on it.
+        r.timer.unref();
+      },
     };
   }
 }

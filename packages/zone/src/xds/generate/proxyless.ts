@@ -6,6 +6,7 @@ import { dep, fastHash, type GeneratedProxy, type GenerationContext } from './co
 import { inboundRulesKey } from './matching.js';
 import { identityOf, planDataplane } from './sidecar.js';
 import { type LocalDataplane, type MeshIndex, proxylessServices } from './zone-index.js';
+import { escapeRegex } from '../plugins/envoy-values.js';
 import { faultConfig } from '../plugins/mesh-fault-injection.js';
 import { isSubset } from '../rules/index.js';
 import type { InboundDraft, OutboundDraft } from '../plugins/types.js';
@@ -119,6 +120,13 @@ const ACTION_FIELDS_GRPC_IGNORES = ['prefix_rewrite', 'regex_rewrite', 'host_rew
 /** A sidecar route as gRPC routes calls: match, cluster or weighted clusters, deadline, retries, header hashing. */
 function grpcRoute(route: Draft, where: string, problems: string[]): Draft | undefined {
   const match = { ...(route['match'] as Draft) };
+  // gRPC knows prefix, path and safe_regex only (it would NACK the whole Listener): a PathPrefix is the
+  // path itself or it followed by `/…`, which a full-match regex says (gRPC anchors it).
+  const separated = match['path_separated_prefix'];
+  if (typeof separated === 'string') {
+    delete match['path_separated_prefix'];
+    match['safe_regex'] = { regex: `${escapeRegex(separated)}(/.*)?` };
+  }
   if (match['query_parameters'] !== undefined) {
     problems.push(`${where}: a match on query parameters never holds for a gRPC call: the route is left out`);
     return undefined;
@@ -261,6 +269,9 @@ function serverListener(name: string, host: string, port: number, ib: InboundDra
           typed_config: lazyTyped(ENVOY_TYPE.downstreamTlsContext, {
             common_tls_context: {
               tls_certificate_provider_instance: PROVIDER,
+              // grpc-js-xds servers accept and ignore SAN matchers: a client is admitted by the mesh CA,
+              // and who may call is the RBAC filter's (MeshTrafficPermission). Kept for what Envoy-like
+              // readers (inspect, config dumps) show.
               validation_context: { ca_certificate_provider_instance: PROVIDER, match_subject_alt_names: [{ prefix: `spiffe://${mesh}/` }] },
             },
             require_client_certificate: { value: true },
