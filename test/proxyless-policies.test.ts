@@ -137,6 +137,22 @@ describe('policies proven by real RPCs between proxyless gRPC apps', { timeout: 
     });
   });
 
+  it('MeshHTTPRoute: a PathPrefix on the gRPC service (a regex for gRPC) sends its calls to v2', async () => {
+    await applyPolicy('MeshHTTPRoute', 'echo-to-v2', {
+      targetRef: { kind: 'Mesh' },
+      to: [{
+        targetRef: { kind: 'MeshService', name: 'backend' },
+        rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/meshfed.demo.Echo' } }], default: { backendRefs: [{ kind: 'MeshServiceSubset', name: 'backend', tags: { version: 'v2' } }] } }],
+      }],
+    });
+    try {
+      await eventually('every call answered by v2', async () => (await calls(50)).every((r) => versionOf(r) === 'v2'));
+    } finally {
+      await deletePolicy('MeshHTTPRoute', 'echo-to-v2');
+    }
+    await eventually('v1 answers again', async () => (await calls(30)).some((r) => versionOf(r) === 'v1'));
+  });
+
   it('MeshRetry turns a server that fails its first two calls into a success', async () => {
     let id = 0;
     const flaky = () => ({ body: { id: `retry-${++id}`, failTimes: 2 } });
