@@ -39,6 +39,7 @@ export function generateProxyless(ctx: GenerationContext, dp: LocalDataplane): G
   deps.push(dep.meshServices(dp.mesh), dep.policies(dp.mesh));
   if (!planned) return { resources: undefined, deps, problems };
   const { draft } = planned;
+  const said = new Unsupported();
   const mtls = draft.mtls;
   const caller = identity?.split(' ')[0];
 
@@ -48,20 +49,20 @@ export function generateProxyless(ctx: GenerationContext, dp: LocalDataplane): G
   const addCluster = (c: Draft) => {
     const name = c['name'] as string;
     if (clusters.has(name)) return;
-    const converted = grpcCluster(c, mtls ? tlsPeerOf(c) : undefined, problems);
+    const converted = grpcCluster(c, mtls ? tlsPeerOf(c) : undefined, said);
     if (!converted) return;
     clusters.set(name, ctx.memo.encode(XDS_TYPE_URL.cluster, converted.cluster));
     const local = (planned.endpointLists.get(converted.edsName) ?? []).filter((e) => e.zone === ctx.index.zone && e.subZone === undefined);
     const remote = (planned.endpointLists.get(converted.edsName) ?? []).filter((e) => e.zone !== ctx.index.zone);
     if (remote.length > 0) {
       const zones = [...new Set(remote.map((e) => e.zone))].sort().join(', ');
-      problems.push(`${name}: the instances in ${zones} are out of reach of a proxyless app: zone ingresses route by the SNI of mesh mTLS (<service>{mesh=${dp.mesh}}), and grpc-js sends the host of the dialled target (<service> for xds:///<service>) instead, never a cluster's SNI; only this zone's instances are used`);
+      said.say(name, `the instances in ${zones} are out of reach: zone ingresses route by the mTLS SNI <service>{mesh=${dp.mesh}}, and grpc-js sends the dialled target's host (<service>) as SNI; only ${ctx.index.zone}'s instances are used`);
     }
     endpoints.set(converted.edsName, ctx.memo.encode(XDS_TYPE_URL.endpoint, loadAssignment(converted.edsName, local, ctx.index.zone, false)));
   };
   for (const ob of draft.outbounds) {
     const faults = caller === undefined ? [] : clientFaultFilters(ctx, mesh, ob.service, caller, problems);
-    const listener = clientListener(ob, faults, problems);
+    const listener = clientListener(ob, faults, said);
     if (listener) listeners.set(ob.service, ctx.memo.encode(XDS_TYPE_URL.listener, listener));
     for (const c of ob.clusters) addCluster(c);
   }
@@ -74,26 +75,44 @@ export function generateProxyless(ctx: GenerationContext, dp: LocalDataplane): G
     // The XdsServer asks by its exact bind string: the dataplane's address, or every interface.
     for (const host of new Set([address, '0.0.0.0'])) {
       const name = grpcServerListenerName(host, ib.port);
-      listeners.set(name, ctx.memo.encode(XDS_TYPE_URL.listener, serverListener(name, host, ib.port, drafted, mtls, dp.mesh, problems)));
+      listeners.set(name, ctx.memo.encode(XDS_TYPE_URL.listener, serverListener(name, host, ib.port, drafted, mtls, dp.mesh, said)));
     }
   });
   return {
     resources: { listener: listeners, cluster: clusters, endpoint: endpoints, secret: planned.secrets },
-    deps, problems: [...new Set(problems)],
+    deps, problems: [...new Set([...problems, ...said.lines()])],
   };
 }
 
 const ROUTER: Draft = { name: ENVOY_EXTENSION_NAME.router, typed_config: lazyTyped(ENVOY_TYPE.router, {}) };
 
+/**
+ * What gRPC cannot do, said once per kind: the subjects (xds:///<service>, a cluster, an inbound) that
+ * share a message are listed together, so a mesh-wide policy is one line, not one per service.
+ */
+class Unsupported {
+  readonly #bySaying = new Map<string, string[]>();
+
+  say(subject: string, message: string): void {
+    const subjects = this.#bySaying.get(message);
+    if (!subjects) this.#bySaying.set(message, [subject]);
+    else if (!subjects.includes(subject)) subjects.push(subject);
+  }
+
+  lines(): string[] {
+    return [...this.#bySaying].map(([message, subjects]) => `${subjects.join(', ')}: ${message}`);
+  }
+}
+
 /** A certificate from the provider the agent's bootstrap declares (A29): gRPC takes no SDS. */
 const PROVIDER = { instance_name: PROXYLESS_CERT_PROVIDER, certificate_name: 'default' };
 
-function clientListener(ob: OutboundDraft, faults: readonly Draft[], problems: string[]): Draft | undefined {
+function clientListener(ob: OutboundDraft, faults: readonly Draft[], said: Unsupported): Draft | undefined {
   if (!ob.http) return undefined;
-  const where = `proxyless route to ${ob.service}`;
-  const routes = ob.http.routes.map((r) => grpcRoute(r, where, problems)).filter((r): r is Draft => r !== undefined);
+  const where = `xds:///${ob.service}`;
+  const routes = ob.http.routes.map((r) => grpcRoute(r, where, said)).filter((r): r is Draft => r !== undefined);
   const dropped = ob.http.httpFilters.filter((f) => f['name'] !== ENVOY_EXTENSION_NAME.router);
-  for (const f of dropped) problems.push(`${where}: the ${String(f['name'])} filter has no gRPC client equivalent: not applied`);
+  for (const f of dropped) said.say(where, `the ${String(f['name'])} filter has no gRPC client equivalent: not applied`);
   const virtualHosts = [{ name: ob.service, domains: ['*'], routes }];
   const http_filters = [...faults, ROUTER];
   return {
@@ -118,7 +137,7 @@ const ROUTE_FIELDS_GRPC_IGNORES = ['request_headers_to_add', 'request_headers_to
 const ACTION_FIELDS_GRPC_IGNORES = ['prefix_rewrite', 'regex_rewrite', 'host_rewrite_literal', 'auto_host_rewrite', 'host_rewrite_header', 'host_rewrite_path_regex', 'request_mirror_policies'];
 
 /** A sidecar route as gRPC routes calls: match, cluster or weighted clusters, deadline, retries, header hashing. */
-function grpcRoute(route: Draft, where: string, problems: string[]): Draft | undefined {
+function grpcRoute(route: Draft, where: string, said: Unsupported): Draft | undefined {
   const match = { ...(route['match'] as Draft) };
   // gRPC knows prefix, path and safe_regex only (it would NACK the whole Listener): a PathPrefix is the
   // path itself or it followed by `/…`, which a full-match regex says (gRPC anchors it).
@@ -128,18 +147,18 @@ function grpcRoute(route: Draft, where: string, problems: string[]): Draft | und
     match['safe_regex'] = { regex: `${escapeRegex(separated)}(/.*)?` };
   }
   if (match['query_parameters'] !== undefined) {
-    problems.push(`${where}: a match on query parameters never holds for a gRPC call: the route is left out`);
+    said.say(where, `a match on query parameters never holds for a gRPC call: the route is left out`);
     return undefined;
   }
   const headers = (match['headers'] as Draft[] | undefined) ?? [];
   const unsupported = headers.filter((h) => !GRPC_HEADER_MATCHERS.some((k) => h[k] !== undefined));
   if (unsupported.length > 0) {
-    problems.push(`${where}: header matches on ${unsupported.map((h) => String(h['name'])).join(', ')} cannot be evaluated by gRPC: the route is left out`);
+    said.say(where, `header matches on ${unsupported.map((h) => String(h['name'])).join(', ')} cannot be evaluated by gRPC: the route is left out`);
     return undefined;
   }
   const action = route['route'] as Draft | undefined;
   if (!action) {
-    problems.push(`${where}: a ${route['redirect'] ? 'redirect' : route['direct_response'] ? 'direct response' : 'route without a cluster'} cannot be served to a gRPC client: the route is left out`);
+    said.say(where, `a ${route['redirect'] ? 'redirect' : route['direct_response'] ? 'direct response' : 'route without a cluster'} cannot be served to a gRPC client: the route is left out`);
     return undefined;
   }
   const out: Draft = {};
@@ -148,7 +167,7 @@ function grpcRoute(route: Draft, where: string, problems: string[]): Draft | und
     const clusters = ((action['weighted_clusters'] as Draft)['clusters'] as Draft[]).map((c) => ({ name: c['name'], weight: c['weight'] }));
     out['weighted_clusters'] = { clusters };
   } else {
-    problems.push(`${where}: the route has neither a cluster nor weighted clusters: left out`);
+    said.say(where, `the route has neither a cluster nor weighted clusters: left out`);
     return undefined;
   }
   // gRPC's deadline is max_stream_duration; it ignores the route timeout Envoy applies.
@@ -160,7 +179,7 @@ function grpcRoute(route: Draft, where: string, problems: string[]): Draft | und
   if (retry) {
     const on = String(retry['retry_on'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
     const kept = on.filter((s) => GRPC_RETRY_ON.has(s));
-    if (kept.length < on.length) problems.push(`${where}: gRPC retries on status codes only; ${on.filter((s) => !GRPC_RETRY_ON.has(s)).join(', ')} ignored`);
+    if (kept.length < on.length) said.say(where, `gRPC retries on status codes only; ${on.filter((s) => !GRPC_RETRY_ON.has(s)).join(', ')} ignored`);
     if (kept.length > 0) {
       out['retry_policy'] = {
         retry_on: kept.join(','),
@@ -174,10 +193,10 @@ function grpcRoute(route: Draft, where: string, problems: string[]): Draft | und
     ...ROUTE_FIELDS_GRPC_IGNORES.filter((k) => route[k] !== undefined),
     ...ACTION_FIELDS_GRPC_IGNORES.filter((k) => action[k] !== undefined),
   ];
-  if (ignored.length > 0) problems.push(`${where}: gRPC does not apply ${ignored.join(', ')}: the route is served without them`);
+  if (ignored.length > 0) said.say(where, `gRPC does not apply ${ignored.join(', ')}: the route is served without them`);
   const hashes = (action['hash_policy'] as Draft[] | undefined) ?? [];
   const byHeader = hashes.filter((h) => h['header'] !== undefined);
-  if (byHeader.length < hashes.length) problems.push(`${where}: gRPC hashes by headers only: other hash policies ignored`);
+  if (byHeader.length < hashes.length) said.say(where, `gRPC hashes by headers only: other hash policies ignored`);
   if (byHeader.length > 0) out['hash_policy'] = byHeader;
   return { match, route: out };
 }
@@ -191,10 +210,10 @@ function tlsPeerOf(c: Draft): string | undefined {
   return sans?.[0]?.matcher.exact;
 }
 
-function grpcCluster(c: Draft, peer: string | undefined, problems: string[]): { cluster: Draft; edsName: string } | undefined {
+function grpcCluster(c: Draft, peer: string | undefined, said: Unsupported): { cluster: Draft; edsName: string } | undefined {
   const name = c['name'] as string;
   if (c['type'] !== 'EDS') {
-    problems.push(`${name}: an external service is dialled by its address, which a proxyless app cannot be given: not reachable from gRPC`);
+    said.say(name, `an external service is dialled by its address, which a proxyless app cannot be given: not reachable from gRPC`);
     return undefined;
   }
   // Under the cluster's own name: the sidecar's locality-ordered variants (`<cluster>#<order>`) order
@@ -204,11 +223,11 @@ function grpcCluster(c: Draft, peer: string | undefined, problems: string[]): { 
   const lb = (c['lb_policy'] as string | undefined) ?? 'ROUND_ROBIN';
   if (lb === 'RING_HASH') {
     const ring = c['ring_hash_lb_config'] as Draft | undefined;
-    if (ring?.['hash_function'] !== undefined && ring['hash_function'] !== 'XX_HASH') problems.push(`${name}: gRPC hashes with xxHash only: ${String(ring['hash_function'])} ignored`);
+    if (ring?.['hash_function'] !== undefined && ring['hash_function'] !== 'XX_HASH') said.say(name, `gRPC hashes with xxHash only: ${String(ring['hash_function'])} ignored`);
     out['lb_policy'] = 'RING_HASH';
     if (ring) out['ring_hash_lb_config'] = { ...(ring['minimum_ring_size'] ? { minimum_ring_size: ring['minimum_ring_size'] } : {}), ...(ring['maximum_ring_size'] ? { maximum_ring_size: ring['maximum_ring_size'] } : {}) };
   } else {
-    if (lb !== 'ROUND_ROBIN') problems.push(`${name}: gRPC balances by round robin or ring hash only: ${lb} is served as ROUND_ROBIN`);
+    if (lb !== 'ROUND_ROBIN') said.say(name, `gRPC balances by round robin or ring hash only: ${lb} is served as ROUND_ROBIN`);
     out['lb_policy'] = 'ROUND_ROBIN';
   }
   // Never absent: grpc-js-xds 1.14 compares a cluster update with the previous one by the old value's
@@ -219,7 +238,7 @@ function grpcCluster(c: Draft, peer: string | undefined, problems: string[]): { 
   const thresholds = ((c['circuit_breakers'] as Draft | undefined)?.['thresholds'] as Draft[] | undefined) ?? [];
   const maxRequests = thresholds.find((t) => t['priority'] === undefined || t['priority'] === 'DEFAULT')?.['max_requests'];
   if (maxRequests !== undefined) out['circuit_breakers'] = { thresholds: [{ max_requests: maxRequests }] };
-  if (c['health_checks'] !== undefined) problems.push(`${name}: gRPC runs no active health checks: MeshHealthCheck is not applied to a proxyless app`);
+  if (c['health_checks'] !== undefined) said.say(name, `gRPC runs no active health checks: MeshHealthCheck is not applied to a proxyless app`);
   if (peer !== undefined) {
     out['transport_socket'] = {
       name: ENVOY_EXTENSION_NAME.tlsTransportSocket,
@@ -240,14 +259,14 @@ function grpcCluster(c: Draft, peer: string | undefined, problems: string[]): { 
  * same rules), and the one route gRPC servers take. PERMISSIVE is served as mTLS: gRPC cannot tell
  * TLS from plaintext on one port (its filter chains match on transport protocol `raw_buffer` only).
  */
-function serverListener(name: string, host: string, port: number, ib: InboundDraft, mtls: boolean, mesh: string, problems: string[]): Draft {
-  const where = `proxyless inbound ${ib.port} (${ib.service})`;
+function serverListener(name: string, host: string, port: number, ib: InboundDraft, mtls: boolean, mesh: string, said: Unsupported): Draft {
+  const where = `inbound ${ib.port} (${ib.service})`;
   const rbac = ib.filters.find((f) => f['name'] === ENVOY_EXTENSION_NAME.networkRbac)?.['typed_config'] as Draft | undefined;
   for (const f of ib.http?.httpFilters ?? []) {
     const n = f['name'];
-    if (n !== ENVOY_EXTENSION_NAME.router && n !== ENVOY_EXTENSION_NAME.httpFault) problems.push(`${where}: the ${String(n)} filter has no gRPC server equivalent: not applied`);
+    if (n !== ENVOY_EXTENSION_NAME.router && n !== ENVOY_EXTENSION_NAME.httpFault) said.say(where, `the ${String(n)} filter has no gRPC server equivalent: not applied`);
   }
-  if (ib.acceptPlaintext) problems.push(`${where}: PERMISSIVE mTLS is served as STRICT: a gRPC server cannot take TLS and plaintext on one port`);
+  if (ib.acceptPlaintext) said.say(where, `PERMISSIVE mTLS is served as STRICT: a gRPC server cannot take TLS and plaintext on one port`);
   const http_filters = [
     ...(rbac ? [{ name: ENVOY_EXTENSION_NAME.httpRbac, typed_config: lazyTyped(ENVOY_TYPE.httpRbac, { rules: rbac['rules'] }) }] : []),
     ROUTER,
