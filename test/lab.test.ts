@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -9,9 +9,14 @@ import { test } from 'node:test';
 import { demoResources } from '../packages/ctl/src/lab/lab-demo.js';
 import { LAB_BIND_ADDRESS, labFiles, labPlan } from '../packages/ctl/src/lab/lab-plan.js';
 import { firstTakenPort, labPorts } from '../packages/ctl/src/lab/lab-ports.js';
+import { EXAMPLE_ROUTE_FILE, trafficPlan, trafficPorts } from '../packages/ctl/src/lab/lab-traffic-plan.js';
 import { killOnExit } from './support/cleanup.js';
 
-const CLI = join(import.meta.dirname, '..', 'packages', 'ctl', 'dist', 'main.js');
+const ROOT = join(import.meta.dirname, '..');
+const CLI = join(ROOT, 'packages', 'ctl', 'dist', 'main.js');
+
+/** Every port of the lab at `offset`: its daemons', its demo proxies' and its traffic apps'. */
+const allLabPorts = (offset: number, dir: string) => labPorts(labPlan(offset, labFiles(join(dir, 'secrets'))), demoResources(offset), trafficPorts(trafficPlan(offset)));
 
 /**
  * Runs `meshfed lab` in a process group of its own, so that killing the group in cleanup also ends
@@ -58,8 +63,7 @@ async function labRun(t: { after(fn: () => unknown): void }, args: readonly stri
 async function freeLabOffset(dir: string): Promise<number> {
   for (let attempt = 0; attempt < 10; attempt++) {
     const offset = 1_000 + Math.floor(Math.random() * 6_000);
-    const ports = labPorts(labPlan(offset, labFiles(join(dir, 'secrets'))), demoResources(offset));
-    if ((await firstTakenPort(ports, LAB_BIND_ADDRESS)) === undefined) return offset;
+    if ((await firstTakenPort(allLabPorts(offset, dir), LAB_BIND_ADDRESS)) === undefined) return offset;
   }
   throw new Error('no free set of lab ports in 10 tries');
 }
@@ -67,7 +71,8 @@ async function freeLabOffset(dir: string): Promise<number> {
 test('meshfed lab starts global and two federated zones, shows them online, and Ctrl-C stops them all', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshfed-lab-'));
   const offset = await freeLabOffset(dir);
-  const child = spawnLab(['--port-offset', String(offset), '--dir', dir]);
+  // Without the traffic apps: the control planes alone are what this test is about (and the logs say no app ran).
+  const child = spawnLab(['--port-offset', String(offset), '--dir', dir, '--no-traffic']);
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
@@ -135,7 +140,7 @@ test('meshfed lab checks its ports before it starts anything: one taken, it says
   // other port of the lab still free.
   assert.deepEqual(readdirSync(dir), []);
   assert.equal(r.leftAProcess, false, 'no daemon of this lab is running');
-  const others = labPorts(labPlan(offset, labFiles(join(dir, 'secrets'))), demoResources(offset)).filter((p) => p.port !== port);
+  const others = allLabPorts(offset, dir).filter((p) => p.port !== port);
   assert.equal(await firstTakenPort(others, LAB_BIND_ADDRESS), undefined);
 });
 
@@ -148,4 +153,69 @@ test('meshfed lab refuses an offset that puts one of its ports beyond 65535, in 
   assert.equal(r.stdout, '');
   assert.deepEqual(readdirSync(dir), []);
   assert.equal(r.leftAProcess, false);
+});
+
+/** The rows of the last complete live-traffic block the lab printed, each as its cells. */
+function lastTrafficRows(out: string): string[][] | undefined {
+  const block = out.split('Live traffic at').filter((b) => b.includes('and back:')).at(-1);
+  return block?.split('\n').filter((l) => /^zone-\d /.test(l)).map((l) => l.split(/ {2,}/));
+}
+
+/** Per zone: the caller's OK/S, and each server version's SHARE in percent. */
+function trafficByZone(rows: readonly string[][]): Map<string, { ok: number; share: Record<string, number> }> {
+  const zones = new Map<string, { ok: number; share: Record<string, number> }>();
+  for (const [zone, , version, , ok, , share] of rows) {
+    const z = zones.get(zone!) ?? { ok: 0, share: {} };
+    if (version === '-') z.ok = Number(ok);
+    else z.share[version!] = Number.parseInt(share!, 10) || 0;
+    zones.set(zone!, z);
+  }
+  return zones;
+}
+
+async function until(what: string, ok: () => boolean, timeoutMs: number, out: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s; the lab printed:\n${out()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+test('meshfed lab carries live gRPC traffic in both zones, the example route shifts it to 90/10, and Ctrl-C stops every app and agent', { timeout: 180_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshfed-lab-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const offset = await freeLabOffset(dir);
+  const child = spawnLab(['--port-offset', String(offset), '--dir', dir]);
+  t.after(() => child.killGroup());
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const traffic = () => trafficByZone(lastTrafficRows(out) ?? []);
+  const zones = ['zone-1', 'zone-2'];
+
+  // Round robin over both versions: both answer in each zone (the block says so within 5 s of it).
+  await until('calls answered by v1 and v2 in both zones', () => {
+    if (exited) throw new Error(`lab exited:\n${out}`);
+    const z = traffic();
+    return zones.every((n) => (z.get(n)?.ok ?? 0) > 0 && (z.get(n)?.share['v1'] ?? 0) > 0 && (z.get(n)?.share['v2'] ?? 0) > 0);
+  }, 90_000, () => out);
+
+  const global = `http://127.0.0.1:${5681 + offset}`;
+  const apply = spawnSync(process.execPath, [CLI, 'apply', '-f', join(ROOT, EXAMPLE_ROUTE_FILE), '--cp', global], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(apply.status, 0, apply.stderr);
+  // The lab averages over 5 s: 80% means most of those seconds were split 90/10.
+  await until('the example route\'s split in both zones', () => {
+    if (exited) throw new Error(`lab exited:\n${out}`);
+    const z = traffic();
+    return zones.every((n) => (z.get(n)?.share['v1'] ?? 0) >= 80 && (z.get(n)?.share['v2'] ?? 100) <= 20 && (z.get(n)?.ok ?? 0) > 0);
+  }, 60_000, () => out);
+  // The apps' and agents' own output goes to their logs, not the lab's terminal.
+  assert.doesNotMatch(out, /"msg":"load"|meshfed-dp: ready/);
+
+  child.kill('SIGINT');
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 0, out);
+  assert.equal(child.groupAlive(), false, 'no app, agent or daemon of the lab is left running');
 });

@@ -3,6 +3,7 @@ import { problemCell, syncedCell } from '../commands/inspect.js';
 import { renderTable } from '../table.js';
 import { at, scalarText, type WireResource } from '../wire.js';
 import type { LabPort } from './lab-plan.js';
+import { trafficResources } from './lab-traffic-plan.js';
 
 /**
  * The lab's demo (issue: `web` in zone-1 calling `backend` in both zones, an ingress in both zones, an
@@ -65,6 +66,8 @@ export function demoResources(offset: number): DemoResource[] {
         spec: { targetRef: { kind: 'MeshService', name: 'httpbin' }, from: [{ targetRef: { kind: 'MeshService', name: 'web' }, default: { action: 'Allow' } }] },
       },
     },
+    // The live traffic's callers may call echo (the gRPC apps the lab starts beside meshfed-dp agents).
+    ...trafficResources(),
     // web's calls to backend: 90% to v1, 10% to v2 (v2 runs in zone-2 only), with a 5 s request timeout.
     {
       where: 'global', path: '/meshes/default/meshhttproutes/backend-split',

@@ -4,11 +4,12 @@ import { describe, it } from 'node:test';
 import { demoResources } from './lab-demo.js';
 import { labFiles, labPlan, type LabPort } from './lab-plan.js';
 import { firstTakenPort, labPorts, portPlanProblem, takenPortMessage } from './lab-ports.js';
+import { trafficPlan, trafficPorts } from './lab-traffic-plan.js';
 
-const portsAt = (offset: number) => labPorts(labPlan(offset, labFiles('/nonexistent')), demoResources(offset));
+const portsAt = (offset: number) => labPorts(labPlan(offset, labFiles('/nonexistent')), demoResources(offset), trafficPorts(trafficPlan(offset)));
 
 describe('the ports of the lab', () => {
-  it('are the daemons\' and the demo proxies\', each named by its role, shifted by the offset', () => {
+  it('are the daemons\', the demo proxies\' and the traffic apps\', each named by its role, shifted by the offset', () => {
     const expected: [string, number][] = [
       ['global API', 5681], ['global HTTPS API', 5682], ['global KDS', 5685],
       ['zone-1 API', 15681], ['zone-1 HTTPS API', 15682], ['zone-1 xDS', 15678],
@@ -17,6 +18,8 @@ describe('the ports of the lab', () => {
       ['zone-1 web inbound', 11001], ['zone-1 web outbound to backend', 12001], ['zone-1 web outbound to httpbin', 12002],
       ['zone-1 backend-1 inbound', 11011], ['zone-1 edge-gateway-1 HTTP listener', 8080], ['zone-1 edge-gateway-1 TCP listener', 9000],
       ['zone-2 ingress', 20001], ['zone-2 backend-1 inbound', 21001], ['zone-2 backend-2 inbound', 21011],
+      ['zone-1 echo-web inbound', 11201], ['zone-1 echo-v1 inbound', 11211], ['zone-1 echo-v2 inbound', 11221],
+      ['zone-2 echo-web inbound', 21201], ['zone-2 echo-v1 inbound', 21211], ['zone-2 echo-v2 inbound', 21221],
     ];
     assert.deepEqual(portsAt(0).map((p) => [p.role, p.port]), expected);
     assert.deepEqual(portsAt(7).map((p) => [p.role, p.port]), expected.map(([r, p]) => [r, p + 7]));

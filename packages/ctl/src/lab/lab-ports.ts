@@ -4,9 +4,9 @@ import type { LabPort, LabProcess } from './lab-plan.js';
 
 const MAX_PORT = 65_535;
 
-/** Every port the lab will use: its daemons' in the order they start, then its demo proxies'. */
-export function labPorts(plan: readonly LabProcess[], demo: readonly DemoResource[]): LabPort[] {
-  return [...plan.flatMap((p) => p.ports), ...demoPorts(demo)];
+/** Every port the lab will use: its daemons' in the order they start, its demo proxies', then its traffic apps'. */
+export function labPorts(plan: readonly LabProcess[], demo: readonly DemoResource[], traffic: readonly LabPort[]): LabPort[] {
+  return [...plan.flatMap((p) => p.ports), ...demoPorts(demo), ...traffic];
 }
 
 /**
