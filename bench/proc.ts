@@ -33,7 +33,7 @@ export class TimeoutError extends Error {
 }
 
 /** What killAll needs of a child. */
-interface Killable {
+export interface Killable {
   readonly child: ChildProcess;
   kill(): Promise<void>;
 }
@@ -44,6 +44,24 @@ let exitHookInstalled = false;
 /** Kills every child still running (SIGKILL): used at the end of a bench and on any exit. */
 export async function killAll(): Promise<void> {
   await Promise.all([...live].map((p) => p.kill()));
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const p of live) p.child.kill('SIGKILL');
+  });
+}
+
+/**
+ * Tracks a child a bench spawned itself (a daemon run as shipped, not a harness): killAll and the
+ * exit hook kill it like a Proc. Call the returned function once it has exited.
+ */
+export function track(k: Killable): () => void {
+  installExitHook();
+  live.add(k);
+  return () => live.delete(k);
 }
 
 export interface ProcOptions {
@@ -68,12 +86,7 @@ export class Proc<M extends { kind: string }> {
   #exit: string | undefined;
 
   constructor(readonly name: string, script: string, o: ProcOptions) {
-    if (!exitHookInstalled) {
-      exitHookInstalled = true;
-      process.on('exit', () => {
-        for (const p of live) p.child.kill('SIGKILL');
-      });
-    }
+    installExitHook();
     this.#stopGraceMs = o.stopGraceMs;
     // A CPU profile is written when the child is stopped (not when it is killed).
     const profDir = process.env[o.cpuProfEnv];

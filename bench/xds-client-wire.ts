@@ -14,7 +14,8 @@ export interface LeanDeltaResponse {
   removed: string[];
 }
 
-class Reader {
+/** Reads protobuf fields by hand from [off, end) of a buffer (the proxyless bench's streams count endpoints with it too). */
+export class Reader {
   off: number;
   constructor(readonly buf: Buffer, off: number, readonly end: number) {
     this.off = off;

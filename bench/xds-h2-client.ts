@@ -40,20 +40,29 @@ class MessageReader {
   }
 }
 
+export interface H2ChannelOptions {
+  /** Dial over TLS trusting this CA (PEM), as a proxy dials a zone that serves xDS over TLS; plaintext when absent. */
+  readonly caPem?: string;
+}
+
 export class H2GrpcChannel {
   readonly #session: http2.ClientHttp2Session;
 
   /** `windowBytes`: the HTTP/2 stream and connection windows this side advertises. */
-  constructor(target: string, windowBytes: number) {
-    this.#session = http2.connect(`http://${target}`, { settings: { initialWindowSize: windowBytes } });
+  constructor(target: string, windowBytes: number, o: H2ChannelOptions = {}) {
+    const settings = { initialWindowSize: windowBytes };
+    this.#session = o.caPem === undefined
+      ? http2.connect(`http://${target}`, { settings })
+      : http2.connect(`https://${target}`, { settings, ca: o.caPem });
     this.#session.on('connect', () => this.#session.setLocalWindowSize(windowBytes));
     // Errors reach each stream; the session's own would otherwise be unhandled.
     this.#session.on('error', () => {});
   }
 
-  open(path: string, h: StreamHandlers): BidiStream {
+  /** `headers`: request metadata besides gRPC's own (e.g. `authorization` with a proxy's token). */
+  open(path: string, h: StreamHandlers, headers: Readonly<Record<string, string>> = {}): BidiStream {
     const req = this.#session.request({
-      ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers',
+      ...headers, ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers',
     }, { endStream: false });
     const reader = new MessageReader(h.onMessage);
     let failed = false;

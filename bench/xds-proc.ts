@@ -1,6 +1,6 @@
-// The request/reply protocol of `npm run bench -- xds` between the bench and its children (see
-// proc.ts for the processes themselves): every command gets one reply with its value or error. No
-// meshfed import here: every harness loads this file.
+// The request/reply protocol of `npm run bench -- xds` (and of the proxyless bench's harnesses) between
+// the bench and its children (see proc.ts for the processes themselves): every command gets one reply
+// with its value or error. No meshfed import here: every harness loads this file.
 import { type Failed, Proc as BaseProc, send as sendAny, usage, wall } from './proc.js';
 
 export { killAll, sleep, TimeoutError, wall } from './proc.js';
@@ -66,9 +66,10 @@ export function fail(err: unknown): never {
 export class Proc extends BaseProc<FromChild> {
   #nextId = 1;
 
-  constructor(name: string, script: string, env: Record<string, string>, execArgv: readonly string[] = []) {
+  /** `knobs`: the env vars naming the CPU-profile directory and verbosity; the xds bench's unless another bench uses this protocol. */
+  constructor(name: string, script: string, env: Record<string, string>, execArgv: readonly string[] = [], knobs = { cpuProfEnv: 'BENCH_XDS_CPU_PROF', verboseEnv: 'BENCH_XDS_VERBOSE' }) {
     // Ten seconds to stop: a CP harness writes its CPU profile on the way out.
-    super(name, script, { env, execArgv, cpuProfEnv: 'BENCH_XDS_CPU_PROF', verboseEnv: 'BENCH_XDS_VERBOSE', stopGraceMs: 10_000 });
+    super(name, script, { env, execArgv, ...knobs, stopGraceMs: 10_000 });
   }
 
   ready(timeoutMs: number): Promise<Extract<FromChild, { kind: 'ready' }>> {

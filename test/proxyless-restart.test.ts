@@ -42,6 +42,11 @@ test('proxyless apps ride out a zone CP restart, and their agents reconnect and 
   const caller = startXdsCaller(web!.bootstrapFile);
   const calls = (n: number) => caller.run({ target: 'xds:///backend', xds: true, requests: Array.from({ length: n }, () => ({})), concurrency: 10, deadlineMs: 3_000 });
   await eventually('web calls backend', async () => (await calls(10)).every((r) => r.ok), 30_000);
+  // Registered from their streams and configured: nothing to report (not "does not exist", said while registering).
+  for (const name of ['web', 'backend-1']) {
+    const { body } = await getJson(`${zone.url}/meshes/default/dataplanes+insights/${name}`);
+    assert.equal((body as { insight: { problem?: string } }).insight.problem, undefined, `${name}: ${JSON.stringify(body)}`);
+  }
 
   const stopped = await zone.stop();
   assert.equal(stopped, 0);

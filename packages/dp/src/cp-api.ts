@@ -1,4 +1,4 @@
-import { type Logger, oneLine, XDS_SERVER_INFO_PATH, type XdsServerInfo } from '@meshfed/shared';
+import { type Logger, oneLine, XDS_CA_PATH, XDS_SERVER_INFO_PATH, type XdsServerInfo } from '@meshfed/shared';
 import { httpsFetch } from '@meshfed/shared/https-fetch';
 import { z } from 'zod';
 import { Backoff, sleep } from './backoff.js';
@@ -66,9 +66,9 @@ export class CpApi {
   }
 
   async xdsCa(): Promise<string> {
-    const res = await this.#call('GET', '/xds-ca.crt');
+    const res = await this.#call('GET', XDS_CA_PATH);
     const pem = await res.text();
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new CpRefusedError(`GET ${this.#base}/xds-ca.crt did not answer a PEM certificate`);
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new CpRefusedError(`GET ${this.#base}${XDS_CA_PATH} did not answer a PEM certificate`);
     return pem;
   }
 

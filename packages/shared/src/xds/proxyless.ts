@@ -31,6 +31,9 @@ export const NODE_METADATA = {
   agentVersion: 'meshfed-dp.version',
 } as const;
 
+/** Where a zone serves the PEM of its xDS CA (open): what meshfed-dp and a proxy configured by hand trust. */
+export const XDS_CA_PATH = '/xds-ca.crt';
+
 /**
  * `GET /xds-server` on a zone's REST API: where its ADS server is reached and whether it speaks TLS
  * (its CA at GET /xds-ca.crt). Public, like the CA: it says where to connect, not how to get in.

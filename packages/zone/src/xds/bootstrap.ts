@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import {
-  access, ENVOY_EXTENSION_NAME, ENVOY_TYPE, type EnvoyObject, meshNameSchema, NotFoundError, portSchema, resourceNameSchema, toStruct, typed, XDS_SERVER_INFO_PATH,
+  access, ENVOY_EXTENSION_NAME, ENVOY_TYPE, type EnvoyObject, meshNameSchema, NotFoundError, portSchema, resourceNameSchema, toStruct, typed, XDS_CA_PATH, XDS_SERVER_INFO_PATH,
   type XdsServerInfo,
 } from '@meshfed/shared';
 import type { FastifyInstance } from 'fastify';
@@ -150,8 +150,7 @@ export function generateBootstrap(input: BootstrapInput): EnvoyObject {
   };
 }
 
-/** Where the zone serves the PEM of its xDS CA: what a proxy configured by hand trusts. */
-export const XDS_CA_PATH = '/xds-ca.crt';
+export { XDS_CA_PATH };
 
 /**
  * `GET /xds-ca.crt`: the CA a bootstrap embeds, for proxies not configured through `POST /bootstrap`

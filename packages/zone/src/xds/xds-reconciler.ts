@@ -284,7 +284,9 @@ export function startXdsReconciler(o: XdsReconcilerOptions): XdsReconciler {
         const tally = `${type}\u0000${published}`;
         generatedByType.set(tally, (generatedByType.get(tally) ?? 0) + 1);
         const problem = out.problems.length > 0 ? out.problems.join('; ') : undefined;
-        if (problem !== state?.problem) {
+        // A proxy's first generation is always said, even without a problem: what its insight showed
+        // while it waited (explain(), at connect) is then replaced.
+        if (state === undefined || problem !== state.problem) {
           if (problem) for (const p of out.problems) problemLog.add(p, proxyId, type);
           else if (state?.problem) problemLog.resolved(proxyId);
           o.onProblem?.(proxyId, problem);

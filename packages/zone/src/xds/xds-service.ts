@@ -53,6 +53,9 @@ export async function startXdsService(o: XdsServiceOptions): Promise<XdsService>
     ...(o.guard ? { guard: o.guard } : {}),
     // A proxy that connects before it is registered waits for its configuration; its insight says why.
     onProxyConnected: (proxyId, identity) => {
+      // It brought its Dataplane (meshfed-dp): registration is under way, and its first generation
+      // says what, if anything, is wrong.
+      if (identity.dataplane && !cache.get(proxyId)) return;
       // Whatever keeps it from being fully configured, said from the first moment it is connected.
       const why = reconciler.explain(proxyId);
       insights.setProblem(proxyId, why);

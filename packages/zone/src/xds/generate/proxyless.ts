@@ -1,8 +1,8 @@
 import {
   type Any, ENVOY_EXTENSION_NAME, ENVOY_TYPE, grpcServerListenerName, PROXYLESS_CERT_PROVIDER, SERVICE_TAG, XDS_TYPE_URL,
 } from '@meshfed/shared';
-import { ADS_CONFIG_SOURCE, type Draft, lazyTyped, loadAssignment, socketAddress, statPrefix } from './envoy-parts.js';
-import { dep, fastHash, type GeneratedProxy, type GenerationContext } from './context.js';
+import { ADS_CONFIG_SOURCE, type Draft, encodeEnvoy, lazyTyped, loadAssignment, socketAddress, statPrefix } from './envoy-parts.js';
+import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext } from './context.js';
 import { inboundRulesKey } from './matching.js';
 import { identityOf, planDataplane } from './sidecar.js';
 import { type LocalDataplane, type MeshIndex, proxylessServices } from './zone-index.js';
@@ -58,7 +58,11 @@ export function generateProxyless(ctx: GenerationContext, dp: LocalDataplane): G
       const zones = [...new Set(remote.map((e) => e.zone))].sort().join(', ');
       said.say(name, `the instances in ${zones} are out of reach: zone ingresses route by the mTLS SNI <service>{mesh=${dp.mesh}}, and grpc-js sends the dialled target's host (<service>) as SNI; only ${ctx.index.zone}'s instances are used`);
     }
-    endpoints.set(converted.edsName, ctx.memo.encode(XDS_TYPE_URL.endpoint, loadAssignment(converted.edsName, local, ctx.index.zone, false)));
+    // Keyed by what it is made of, as a sidecar's: every client of the service shares one encoding,
+    // found by a cheap hash instead of hashing the assignment per client.
+    const claVersion = `${fastHash(endpointsKey(local))}|${ctx.index.zone}`;
+    endpoints.set(converted.edsName, ctx.memo.get(`proxyless-cla:${dp.mesh}:${converted.edsName}`, claVersion, () =>
+      encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(converted.edsName, local, ctx.index.zone, false))));
   };
   for (const ob of draft.outbounds) {
     const faults = caller === undefined ? [] : clientFaultFilters(ctx, mesh, ob.service, caller, problems);
@@ -131,6 +135,12 @@ function clientListener(ob: OutboundDraft, faults: readonly Draft[], said: Unsup
 const GRPC_HEADER_MATCHERS = ['exact_match', 'safe_regex_match', 'range_match', 'present_match', 'prefix_match', 'suffix_match', 'string_match'];
 /** The status names gRPC retries on (A44); others in retry_on are ignored by gRPC, said here. */
 const GRPC_RETRY_ON = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
+/**
+ * Envoy's transport conditions (in the mesh's default MeshRetry): gRPC covers them without being told
+ * (a stream that never reached a server is retried transparently, A6; 502-504 arrive as UNAVAILABLE),
+ * so they are dropped without a word.
+ */
+const GRPC_COVERS = new Set(['connect-failure', 'refused-stream', 'reset', 'gateway-error']);
 
 /** Header changes, rewrites and mirrors a sidecar's route may carry: a gRPC client has none of them. */
 const ROUTE_FIELDS_GRPC_IGNORES = ['request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove'];
@@ -179,7 +189,8 @@ function grpcRoute(route: Draft, where: string, said: Unsupported): Draft | unde
   if (retry) {
     const on = String(retry['retry_on'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
     const kept = on.filter((s) => GRPC_RETRY_ON.has(s));
-    if (kept.length < on.length) said.say(where, `gRPC retries on status codes only; ${on.filter((s) => !GRPC_RETRY_ON.has(s)).join(', ')} ignored`);
+    const notGrpc = on.filter((s) => !GRPC_RETRY_ON.has(s) && !GRPC_COVERS.has(s));
+    if (notGrpc.length > 0) said.say(where, `gRPC retries on status codes only; ${notGrpc.join(', ')} ignored`);
     if (kept.length > 0) {
       out['retry_policy'] = {
         retry_on: kept.join(','),
