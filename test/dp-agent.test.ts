@@ -185,3 +185,50 @@ test('meshfed-dp waits for a zone that is not up yet, saying so once, and SIGTER
   assert.ok(ms < 2_000, `stopped in ${ms} ms`);
   assert.equal(existsSync(join(dir.dir, 'b.json')), false);
 });
+
+test('meshfed-dp with --envoy-binary writes the zone\'s Envoy bootstrap, with the Dataplane in its node metadata, runs the binary and exits with its code', { timeout: 60_000 }, async () => {
+  const dir = tmp();
+  cleanups.push(dir.cleanup);
+  const zone = await startCp('zone', ['--zone', 'zone-1']);
+  await eventually('the default mesh in the zone', async () => (await getJson(`${zone.url}/meshes/default`)).status === 200);
+  const token = await dataplaneToken(zone, 'default', 'web');
+  writeFileSync(join(dir.dir, 'token'), `${token}\n`);
+  const dpFile = join(dir.dir, 'web.yaml');
+  writeFileSync(dpFile, `type: Dataplane
+mesh: default
+name: web
+networking:
+  address: 127.0.0.1
+  admin: { port: 19901 }
+  inbound:
+    - port: 18080
+      servicePort: 18081
+      tags: { kuma.io/service: web }
+`);
+  // Envoy is not installed here: a stand-in that keeps what it was started with and exits 3.
+  const seen = join(dir.dir, 'seen.json');
+  const envoy = join(dir.dir, 'envoy');
+  writeFileSync(envoy, `#!/bin/sh\n[ "$1" = "-c" ] && cp "$2" "${seen}"\nexit 3\n`, { mode: 0o755 });
+  const bootstrapFile = join(dir.dir, 'envoy.json');
+  const { code, stderr } = await runToExit(['--cp', zone.url, '--dataplane-file', dpFile, '--token-file', join(dir.dir, 'token'), '--bootstrap-file', bootstrapFile, '--envoy-binary', envoy]);
+  assert.equal(code, 3, stderr);
+  assert.equal(statSync(bootstrapFile).mode & 0o777, 0o600, 'the bootstrap holds the token');
+  const b = JSON.parse(readFileSync(seen, 'utf8')) as {
+    node: { id: string; cluster: string; metadata: Record<string, string> };
+    admin: { address: { socket_address: { port_value: number } } };
+    dynamic_resources: { ads_config: { api_type: string; grpc_services: { initial_metadata: { key: string; value: string }[] }[] } };
+    static_resources: { clusters: { load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { address: string; port_value: number } } } }[] }[] }; transport_socket?: unknown }[] };
+  };
+  const xdsServer = (await getJson(`${zone.url}/xds-server`)).body as { host: string; port: number; tls: boolean };
+  assert.equal(b.node.id, 'default.web');
+  assert.equal(b.node.cluster, 'web');
+  assert.equal(b.node.metadata['proxyType'], 'dataplane');
+  assert.deepEqual(JSON.parse(b.node.metadata['dataplane.resource']!).networking.inbound[0].port, 18080);
+  assert.equal(b.admin.address.socket_address.port_value, 19901);
+  assert.equal(b.dynamic_resources.ads_config.api_type, 'DELTA_GRPC');
+  assert.deepEqual(b.dynamic_resources.ads_config.grpc_services[0]!.initial_metadata, [{ key: 'authorization', value: `Bearer ${token}` }]);
+  const ads = b.static_resources.clusters[0]!;
+  assert.deepEqual(ads.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address, { address: xdsServer.host, port_value: xdsServer.port });
+  assert.equal(ads.transport_socket !== undefined, xdsServer.tls, 'TLS to the ADS server when the zone serves it');
+  assert.ok(!stderr.includes(token), 'the token is never printed');
+});

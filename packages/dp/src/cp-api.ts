@@ -72,13 +72,6 @@ export class CpApi {
     return pem;
   }
 
-  /** The zone's Envoy bootstrap for this dataplane (Envoy mode). */
-  async envoyBootstrap(body: { mesh: string; name: string; dataplaneToken?: string }): Promise<Record<string, unknown>> {
-    const answer = await this.#json('POST', '/bootstrap', body);
-    if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) throw new CpRefusedError(`POST ${this.#base}/bootstrap did not answer a JSON object`);
-    return answer as Record<string, unknown>;
-  }
-
   async #json(method: string, path: string, body?: unknown): Promise<unknown> {
     const res = await this.#call(method, path, body);
     try {

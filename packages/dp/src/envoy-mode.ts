@@ -2,9 +2,8 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { FlagError, NODE_METADATA } from '@meshfed/shared';
-import type { AgentContext } from './agent.js';
-import { untilUp } from './cp-api.js';
+import { DEFAULT_ADMIN_PORT, dataplaneNodeId, ENVOY_TYPE, FlagError, generateBootstrap, SERVICE_TAG, toEnvoyJson, typed } from '@meshfed/shared';
+import { type AgentContext, discoverZone } from './agent.js';
 import { writeAtomically } from './files.js';
 
 /** Checked before anything else: without Envoy there is nothing to run, whatever the zone says. */
@@ -14,26 +13,33 @@ export async function checkEnvoyBinary(path: string): Promise<void> {
 }
 
 /**
- * `run --envoy-binary`: the zone's Envoy bootstrap for this dataplane, with the Dataplane in its node
- * metadata (the zone registers it from there), written to --bootstrap-file; then Envoy runs with it.
- * Resolves with Envoy's exit code; SIGINT/SIGTERM are passed on to it.
+ * `run --envoy-binary`: the Envoy bootstrap for this dataplane (the zone's own generateBootstrap, from
+ * GET /xds-server and the zone's xDS CA), with the Dataplane in its node metadata so the zone registers
+ * it from Envoy's stream, written to --bootstrap-file; then Envoy runs with it. Resolves with Envoy's
+ * exit code; SIGINT/SIGTERM are passed on to it.
  */
 export async function runEnvoy(c: AgentContext, envoyBinary: string): Promise<number> {
   const { dataplane, flags } = c;
   const log = c.log.child({ mesh: dataplane.mesh, dataplane: dataplane.name });
-  const zone = await untilUp('GET /', () => c.api.zoneInfo(), log, c.signal);
-  if (!zone) return 0;
-  const bootstrap = await untilUp('POST /bootstrap', () => c.api.envoyBootstrap({
-    mesh: dataplane.mesh, name: dataplane.name, ...(c.token !== undefined ? { dataplaneToken: c.token } : {}),
-  }), log, c.signal);
-  if (!bootstrap) return 0;
-  const node = (bootstrap['node'] ?? {}) as Record<string, unknown>;
-  const metadata = (node['metadata'] ?? {}) as Record<string, unknown>;
-  bootstrap['node'] = { ...node, metadata: { ...metadata, [NODE_METADATA.dataplaneResource]: JSON.stringify(dataplane.wire) } };
+  const found = await discoverZone(c, log);
+  if (!found) return 0;
+  const { zone, xds, caPem } = found;
+  const networking = dataplane.resource.spec.networking as { inbound?: { tags?: Record<string, string> }[]; gateway?: { tags?: Record<string, string> }; admin?: { port?: number } };
+  const bootstrap = generateBootstrap({
+    proxyType: 'dataplane',
+    nodeId: dataplaneNodeId(dataplane.mesh, dataplane.name),
+    cluster: networking.inbound?.[0]?.tags?.[SERVICE_TAG] ?? networking.gateway?.tags?.[SERVICE_TAG] ?? dataplane.name,
+    adminPort: networking.admin?.port ?? DEFAULT_ADMIN_PORT,
+    xdsHost: xds.host,
+    xdsPort: xds.port,
+    ...(c.token !== undefined ? { token: c.token } : {}),
+    ...(caPem !== undefined ? { xdsCaPem: caPem } : {}),
+    dataplane: dataplane.wire,
+  });
   const file = resolve(flags.bootstrapFile);
   await mkdir(dirname(file), { recursive: true });
   // It holds the token: readable by this user only.
-  await writeAtomically(file, `${JSON.stringify(bootstrap, null, 2)}\n`, 0o600);
+  await writeAtomically(file, `${JSON.stringify(toEnvoyJson(typed(ENVOY_TYPE.bootstrap, bootstrap)), null, 2)}\n`, 0o600);
   log.info({ zone: zone.zone, bootstrapFile: file, envoyBinary }, 'Envoy bootstrap written, starting Envoy');
 
   const child = spawn(envoyBinary, ['-c', file], { stdio: 'inherit' });
