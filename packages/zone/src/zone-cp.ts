@@ -125,6 +125,8 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
         // A proxy that brings its Dataplane registers it for its stream's life; insights exist once xDS is up.
         let insights: ProxyInsights | undefined;
         const lifecycle = new DataplaneLifecycle({ store, log: cpLog, zone, prepare, insights: () => insights, deregistrationDelayMs: flags.dpDeregistrationDelay });
+        // Dataplanes registered by proxies before this start wait for them to reconnect (then are deleted).
+        await lifecycle.start();
         const authenticate = lifecycle.admitting(flags.dpAuth === 'none' ? allowAll : tokenAuthenticate({ zone, dataplaneTokens, zoneTokenVerifier, log: cpLog }));
         const tls = await startXdsTls(xdsTlsPlan, { store, address: flags.xdsAddress, log: cpLog });
         const xds = await startXdsService({

@@ -31,6 +31,13 @@ export const NODE_METADATA = {
   agentVersion: 'meshfed-dp.version',
 } as const;
 
+/**
+ * The label a zone puts on a Dataplane it registered from a proxy's stream (meshfed-dp): it is deleted
+ * when its proxy is gone, and a zone that restarts deletes those whose proxy never comes back. A
+ * Dataplane PUT by an operator has no such label and is never deleted by the zone.
+ */
+export const STREAM_REGISTERED_LABEL = { key: 'meshfed.io/registered-by', value: 'xds-stream' } as const;
+
 /** Where a zone serves the PEM of its xDS CA (open): what meshfed-dp and a proxy configured by hand trust. */
 export const XDS_CA_PATH = '/xds-ca.crt';
 

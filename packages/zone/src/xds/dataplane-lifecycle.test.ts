@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Metadata, status } from '@grpc/grpc-js';
-import { createLogger, DataplaneTokens, InProcessEventBus, MemoryStore, type Resource, toStruct } from '@meshfed/shared';
+import { createLogger, DataplaneTokens, InProcessEventBus, MemoryStore, type Resource, STREAM_REGISTERED_LABEL, toStruct } from '@meshfed/shared';
 import { type Authenticate, proxyIdentityOf, type ProxyIdentity } from './auth.js';
 import { DataplaneLifecycle, dataplaneOfNode } from './dataplane-lifecycle.js';
 import { tokenAuthenticate, tokenTagsRefusal } from './proxy-auth.js';
@@ -119,10 +119,9 @@ describe('tokenTagsRefusal', () => {
 
 describe('DataplaneLifecycle', () => {
   const admitAll: Authenticate = (_md, node) => ({ ok: true, proxyId: node.nodeId });
-  const setup = (deregistrationDelayMs = 0) => {
-    const store = new MemoryStore(new InProcessEventBus());
+  const setup = (deregistrationDelayMs = 0, store = new MemoryStore(new InProcessEventBus())) => {
     const insights = new ProxyInsights();
-    const lifecycle = new DataplaneLifecycle({ store, log, zone: 'zone-1', insights: () => insights, deregistrationDelayMs });
+    const lifecycle = new DataplaneLifecycle({ store, log, zone: 'zone-1', insights: () => insights, deregistrationDelayMs, restartGraceMs: 100 });
     const open = async (resource: unknown = web()) => {
       const r = await lifecycle.admitting(admitAll)(new Metadata(), { nodeId: 'default.web', proxyType: 'dataplane', dataplane: dataplaneOf(resource) });
       assert.ok(r.ok && r.lifecycle);
@@ -166,6 +165,36 @@ describe('DataplaneLifecycle', () => {
     await new Promise((r) => setTimeout(r, 300));
     await lifecycle.idle();
     assert.equal(await store.get(KEY), undefined, 'deregistered once the delay passed');
+  });
+
+  test('a registered Dataplane says so in a label; after a restart it waits for its proxy, then goes; one PUT by hand stays', async () => {
+    const store = new MemoryStore(new InProcessEventBus());
+    await store.commit([{ op: 'put', resource: { type: 'Mesh', name: 'default', labels: {}, spec: {} } }]);
+    // Before the restart: web registered by its stream, api by its stream, ops PUT by an operator.
+    const before = setup(0, store);
+    await before.open(web());
+    const apiNode = dataplaneOfNode('default.api', meta(web({ name: 'api' })));
+    assert.ok(!('error' in apiNode) && apiNode.dataplane);
+    const api = await before.lifecycle.admitting(admitAll)(new Metadata(), { nodeId: 'default.api', proxyType: 'dataplane', dataplane: apiNode.dataplane });
+    assert.ok(api.ok && api.lifecycle);
+    api.lifecycle.opened();
+    await before.lifecycle.idle();
+    assert.equal((await store.get(KEY))?.labels[STREAM_REGISTERED_LABEL.key], STREAM_REGISTERED_LABEL.value);
+    await store.commit([{ op: 'put', resource: { type: 'Dataplane', mesh: 'default', name: 'ops', labels: {}, spec: (await store.get(KEY))!.spec } }]);
+    await before.lifecycle.stop();
+
+    // The zone restarts: web's proxy comes back within the grace, api's never does.
+    const after = setup(0, store);
+    assert.equal(await after.lifecycle.start(), 2, 'web and api wait for their proxies');
+    const back = await after.open(web());
+    await new Promise((r) => setTimeout(r, 250));
+    await after.lifecycle.idle();
+    assert.ok(await store.get(KEY), 'web: its proxy came back');
+    assert.equal(await store.get({ type: 'Dataplane', mesh: 'default', name: 'api' }), undefined, 'api: gone after the grace');
+    assert.ok(await store.get({ type: 'Dataplane', mesh: 'default', name: 'ops' }), 'ops: never the zone\'s to delete');
+    back.closed();
+    await after.lifecycle.idle();
+    assert.equal(await store.get(KEY), undefined);
   });
 
   test('a stream ended by the zone stopping leaves its Dataplane', async () => {

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import {
   ApiError, type Cause, DataplaneDescriptor, type JsonObject, type Logger, NODE_METADATA, NotFoundError, parseDataplaneNodeId,
-  parseResource, type Resource, type ResourceKey, type ResourceStore, VersionConflictError,
+  MAX_PAGE_SIZE, parseResource, type Resource, type ResourceKey, type ResourceStore, STREAM_REGISTERED_LABEL, VersionConflictError,
 } from '@meshfed/shared';
 import { isDeepStrictEqual } from 'node:util';
 import type { Authenticate, AuthResult, ProxyIdentity } from './auth.js';
@@ -73,6 +73,13 @@ export interface DataplaneLifecycleOptions {
  */
 export const DEREGISTRATION_DELAY_MS = 10_000;
 
+/**
+ * After a zone CP starts, how much longer than the deregistration delay a Dataplane registered by a
+ * stream waits for its proxy to come back: agents redial with backoff (up to 5 s) and every one of them
+ * is authenticated again, all at once.
+ */
+export const RESTART_GRACE_MS = 30_000;
+
 /** One Dataplane's registration: its steps in order, whatever stream they come from. */
 interface Registration {
   chain: Promise<void>;
@@ -99,9 +106,39 @@ export class DataplaneLifecycle {
   readonly #registrations = new Map<string, Registration>();
   #stopping = false;
 
-  constructor(options: DataplaneLifecycleOptions & { readonly deregistrationDelayMs?: number }) {
+  readonly #restartGraceMs: number;
+
+  constructor(options: DataplaneLifecycleOptions & { readonly deregistrationDelayMs?: number; readonly restartGraceMs?: number }) {
     this.#o = options;
     this.#delayMs = options.deregistrationDelayMs ?? DEREGISTRATION_DELAY_MS;
+    this.#restartGraceMs = options.restartGraceMs ?? RESTART_GRACE_MS;
+  }
+
+  /**
+   * At start: every Dataplane a stream registered before this process ran is deregistered unless its
+   * proxy reconnects within the delay and RESTART_GRACE_MS, so a proxy that died while the zone was
+   * down does not stay an endpoint for ever. Returns how many wait for their proxy.
+   */
+  async start(): Promise<number> {
+    const { store } = this.#o;
+    let waiting = 0;
+    for (let offset: number | undefined = 0; offset !== undefined;) {
+      const page: Awaited<ReturnType<ResourceStore['list']>> = await store.list('Dataplane', { limit: MAX_PAGE_SIZE, offset });
+      for (const d of page.items) {
+        if (d.labels[STREAM_REGISTERED_LABEL.key] !== STREAM_REGISTERED_LABEL.value) continue;
+        const key: ResourceKey = { type: d.type, name: d.name, ...(d.mesh !== undefined ? { mesh: d.mesh } : {}) };
+        const id = registrationId(key);
+        if (this.#registrations.has(id)) continue; // its proxy is already back
+        const r: Registration = { chain: Promise.resolve(), version: d.version };
+        this.#registrations.set(id, r);
+        r.timer = setTimeout(() => this.#deregister(id, key, r, { mesh: d.mesh, name: d.name, zone: this.#o.zone }), this.#delayMs + this.#restartGraceMs);
+        r.timer.unref();
+        waiting++;
+      }
+      offset = page.next;
+    }
+    if (waiting > 0) this.#o.log.info({ zone: this.#o.zone, dataplanes: waiting, withinMs: this.#delayMs + this.#restartGraceMs }, 'xDS: dataplanes registered by their proxies wait for them to reconnect');
+    return waiting;
   }
 
   /** Wraps an authenticator: an admitted dataplane that brought its resource registers it for the stream's life. */
@@ -127,9 +164,10 @@ export class DataplaneLifecycle {
 
   #stream(proxyId: string, node: ProxyIdentity): { opened(): void; closed(): void } {
     const { store, log, zone } = this.#o;
-    const resource = this.#o.prepare ? this.#o.prepare(node.dataplane!) : node.dataplane!;
+    const prepared = this.#o.prepare ? this.#o.prepare(node.dataplane!) : node.dataplane!;
+    const resource: Resource = { ...prepared, labels: { ...prepared.labels, [STREAM_REGISTERED_LABEL.key]: STREAM_REGISTERED_LABEL.value } };
     const key: ResourceKey = { type: resource.type, name: resource.name, ...(resource.mesh !== undefined ? { mesh: resource.mesh } : {}) };
-    const id = `${key.mesh ?? ''}/${key.name}`;
+    const id = registrationId(key);
     const where = { proxyId, mesh: resource.mesh, name: resource.name, zone };
     const stream = {};
     const registration = () => {
@@ -137,26 +175,7 @@ export class DataplaneLifecycle {
       if (!r) this.#registrations.set(id, (r = { chain: Promise.resolve() }));
       return r;
     };
-    const then = (r: Registration, step: () => Promise<void>) => {
-      const p = r.chain.then(step).catch((err: unknown) => log.error({ err, ...where }, 'xDS: the dataplane lifecycle of a stream failed'));
-      r.chain = p;
-      this.#pending.add(p);
-      void p.finally(() => this.#pending.delete(p));
-    };
-    const deregister = (r: Registration) => then(r, async () => {
-      // Reopened meanwhile, or the CP is stopping: keep it.
-      if (this.#stopping || r.holder !== undefined) return;
-      this.#registrations.delete(id);
-      if (r.version === undefined) return;
-      try {
-        await store.commit([{ op: 'delete', key, expectedVersion: r.version }]);
-        log.info({ ...where, version: r.version }, 'xDS: deregistered dataplane');
-      } catch (err) {
-        if (err instanceof VersionConflictError || err instanceof NotFoundError) {
-          log.info({ ...where, version: r.version }, 'xDS: left the dataplane in place: it was changed or removed since its stream registered it');
-        } else log.error({ err, ...where }, 'xDS: could not deregister the dataplane of a closed stream');
-      }
-    });
+    const then = (r: Registration, step: () => Promise<void>) => this.#then(r, step, where);
     return {
       opened: () => {
         const r = registration();
@@ -183,11 +202,39 @@ export class DataplaneLifecycle {
         // Another stream took the Dataplane over: its own close decides.
         if (!r || r.holder !== stream || this.#stopping) return;
         r.holder = undefined;
-        if (this.#delayMs <= 0) return deregister(r);
-        r.timer = setTimeout(() => deregister(r), this.#delayMs);
+        if (this.#delayMs <= 0) return this.#deregister(id, key, r, where);
+        r.timer = setTimeout(() => this.#deregister(id, key, r, where), this.#delayMs);
         // The CP may stop before the delay ends; nothing else waits on it.
         r.timer.unref();
       },
     };
   }
+
+  #then(r: Registration, step: () => Promise<void>, where: Record<string, unknown>): void {
+    const p = r.chain.then(step).catch((err: unknown) => this.#o.log.error({ err, ...where }, 'xDS: the dataplane lifecycle of a stream failed'));
+    r.chain = p;
+    this.#pending.add(p);
+    void p.finally(() => this.#pending.delete(p));
+  }
+
+  /** Deletes the Dataplane if nobody took it over meanwhile and it is still the version a stream wrote. */
+  #deregister(id: string, key: ResourceKey, r: Registration, where: Record<string, unknown>): void {
+    const { store, log } = this.#o;
+    this.#then(r, async () => {
+      // Reopened meanwhile, or the CP is stopping: keep it.
+      if (this.#stopping || r.holder !== undefined) return;
+      this.#registrations.delete(id);
+      if (r.version === undefined) return;
+      try {
+        await store.commit([{ op: 'delete', key, expectedVersion: r.version }]);
+        log.info({ ...where, version: r.version }, 'xDS: deregistered dataplane');
+      } catch (err) {
+        if (err instanceof VersionConflictError || err instanceof NotFoundError) {
+          log.info({ ...where, version: r.version }, 'xDS: left the dataplane in place: it was changed or removed since its stream registered it');
+        } else log.error({ err, ...where }, 'xDS: could not deregister the dataplane of a closed stream');
+      }
+    }, where);
+  }
 }
+
+const registrationId = (key: ResourceKey) => `${key.mesh ?? ''}/${key.name}`;
