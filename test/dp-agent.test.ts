@@ -232,3 +232,29 @@ networking:
   assert.equal(ads.transport_socket !== undefined, xdsServer.tls, 'TLS to the ADS server when the zone serves it');
   assert.ok(!stderr.includes(token), 'the token is never printed');
 });
+
+test('meshfed-dp reaches a zone API over HTTPS with --ca-file, and says in one line when the certificate is not from that CA', { timeout: 60_000 }, async () => {
+  const dir = tmp();
+  cleanups.push(dir.cleanup);
+  const zone = await startCp('zone', ['--zone', 'zone-1']);
+  assert.ok(zone.tlsUrl);
+  const caFile = join(dir.dir, 'api-ca.crt');
+  writeFileSync(caFile, await (await fetch(`${zone.url}/api-ca.crt`)).text());
+  const dpFile = join(dir.dir, 'web.yaml');
+  writeFileSync(dpFile, dataplaneYaml('web', await freePort()));
+  writeFileSync(join(dir.dir, 'token'), `${await dataplaneToken(zone, 'default', 'web')}\n`);
+  const args = ['--cp', zone.tlsUrl, '--dataplane-file', dpFile, '--token-file', join(dir.dir, 'token'), '--proxyless', '--bootstrap-file', join(dir.dir, 'b.json')];
+  const agent = startAgent([...args, '--ca-file', caFile]);
+  await eventually('the agent is ready over HTTPS', async () => agent.err().includes('meshfed-dp: ready'), 20_000).catch((e: Error) => {
+    throw new Error(`${e.message}\n${agent.out()}\n${agent.err()}`);
+  });
+  assert.equal((await agent.stop()).code, 0);
+
+  // Another CA (the zone's xDS CA): the API's certificate does not chain to it.
+  const wrongCa = join(dir.dir, 'other-ca.crt');
+  writeFileSync(wrongCa, await (await fetch(`${zone.url}/xds-ca.crt`)).text());
+  const wrong = await runToExit([...args, '--ca-file', wrongCa]);
+  assert.notEqual(wrong.code, 0);
+  assert.equal(wrong.stderr.trim().split('\n').length, 1, wrong.stderr);
+  assert.match(wrong.stderr, /certificate/i);
+});
