@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LabProcess } from './lab-plan.js';
@@ -21,10 +21,15 @@ export interface StartedProcess {
   readonly child: ChildProcess;
 }
 
+/** Each process's log file is rotated past this size (one previous file kept). */
+export const LOG_ROTATE_BYTES = 20 * 1024 * 1024;
+
 export interface LoggedOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Each complete line of the child's output, without its newline. */
   readonly onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** LOG_ROTATE_BYTES unless told (tests). */
+  readonly rotateBytes?: number;
 }
 
 /**
@@ -33,12 +38,25 @@ export interface LoggedOptions {
  */
 export function spawnLogged(entry: string, args: readonly string[], logFile: string, o: LoggedOptions = {}): ChildProcess {
   mkdirSync(dirname(logFile), { recursive: true });
-  const log = createWriteStream(logFile, { flags: 'a' });
+  let log = createWriteStream(logFile, { flags: 'a' });
+  // A lab left running for days must not fill the disk: past LOG_ROTATE_BYTES the log moves to
+  // <file>.1 (replacing the previous one) and starts again, so each process keeps at most twice that.
+  let written = 0;
+  const write = (c: Buffer) => {
+    if (written + c.length > (o.rotateBytes ?? LOG_ROTATE_BYTES)) {
+      log.end();
+      renameSync(logFile, `${logFile}.1`);
+      log = createWriteStream(logFile, { flags: 'w' });
+      written = 0;
+    }
+    written += c.length;
+    log.write(c);
+  };
   const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: false, ...(o.env ? { env: o.env } : {}) });
   for (const stream of ['stdout', 'stderr'] as const) {
     let partial = '';
     child[stream]!.on('data', (c: Buffer) => {
-      log.write(c);
+      write(c);
       if (!o.onLine) return;
       const lines = (partial + c.toString()).split('\n');
       partial = lines.pop()!;
