@@ -16,9 +16,9 @@ export async function checkEnvoyBinary(path: string): Promise<void> {
  * `run --envoy-binary`: the Envoy bootstrap for this dataplane (the zone's own generateBootstrap, from
  * GET /xds-server and the zone's xDS CA), with the Dataplane in its node metadata so the zone registers
  * it from Envoy's stream, written to --bootstrap-file; then Envoy runs with it. Resolves with Envoy's
- * exit code; SIGINT/SIGTERM are passed on to it.
+ * exit code; SIGINT/SIGTERM are passed on to it (`onSpawn` then drops the caller's own handlers).
  */
-export async function runEnvoy(c: AgentContext, envoyBinary: string): Promise<number> {
+export async function runEnvoy(c: AgentContext, envoyBinary: string, onSpawn: () => void): Promise<number> {
   const { dataplane, flags } = c;
   const log = c.log.child({ mesh: dataplane.mesh, dataplane: dataplane.name });
   const found = await discoverZone(c, log);
@@ -46,6 +46,7 @@ export async function runEnvoy(c: AgentContext, envoyBinary: string): Promise<nu
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
+  onSpawn();
   return new Promise<number>((done) => {
     child.once('error', (err) => {
       log.error({ err: err.message }, 'cannot start Envoy');

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
-import { createLogger, FlagError, oneLine, type Stop } from '@meshfed/shared';
+import { createLogger, exitStartFailure, FlagError, runDaemon } from '@meshfed/shared';
 import { runProxyless, readToken } from './agent.js';
 import { parseArgs, type RunFlags } from './args.js';
 import { CpApi, CpRefusedError } from './cp-api.js';
@@ -22,10 +22,10 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
 /** SIGTERM must end the agent well within the 2 s a supervisor gives it. */
 const STOP_TIMEOUT_MS = 1_800;
 
+/** CpRefusedError says what the zone answered, in a sentence of its own. */
+const phrased = (err: unknown) => err instanceof CpRefusedError;
 function fail(err: unknown): never {
-  const flagMistake = err instanceof FlagError;
-  process.stderr.write(`${PROGRAM}: ${flagMistake || err instanceof CpRefusedError ? '' : 'cannot start: '}${oneLine(err)}\n`);
-  process.exit(flagMistake ? 2 : 1);
+  return exitStartFailure(PROGRAM, err, phrased);
 }
 
 async function context(flags: RunFlags, signal: AbortSignal) {
@@ -51,54 +51,29 @@ async function main(): Promise<void> {
     return;
   }
   const { flags } = command;
-  const starting = new AbortController();
 
   if (flags.envoyBinary !== undefined) {
     const envoyBinary = flags.envoyBinary;
     // Until Envoy runs, a signal just ends the agent; then Envoy gets it and its exit code is ours.
-    const early = () => process.exit(0);
+    const starting = new AbortController();
+    const early = () => {
+      starting.abort();
+      process.exit(0);
+    };
     process.once('SIGINT', early);
     process.once('SIGTERM', early);
     try {
       await checkEnvoyBinary(envoyBinary);
       const c = await context(flags, starting.signal);
-      process.off('SIGINT', early);
-      process.off('SIGTERM', early);
-      process.exit(await runEnvoy(c, envoyBinary));
+      process.exit(await runEnvoy(c, envoyBinary, () => {
+        process.off('SIGINT', early);
+        process.off('SIGTERM', early);
+      }));
     } catch (err) {
       fail(err);
     }
   }
-
-  let stop: Stop | undefined;
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    starting.abort();
-    if (!stop) process.exit(0);
-    const timer = setTimeout(() => {
-      process.stderr.write(`${PROGRAM}: did not stop within ${STOP_TIMEOUT_MS} ms after ${signal}, exiting\n`);
-      process.exit(1);
-    }, STOP_TIMEOUT_MS);
-    timer.unref();
-    stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`${PROGRAM}: error while stopping: ${oneLine(err)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    const c = await context(flags, starting.signal);
-    stop = await runProxyless(c);
-  } catch (err) {
-    fail(err);
-  }
-  if (starting.signal.aborted) process.exit(0);
+  runDaemon(PROGRAM, async (signal) => runProxyless(await context(flags, signal)), { stopTimeoutMs: STOP_TIMEOUT_MS, stopWhileStarting: true, phrased });
 }
 
 await main();
