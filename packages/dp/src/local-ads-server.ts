@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
 import { Server, ServerCredentials, type ServerDuplexStream, status } from '@grpc/grpc-js';
 import { ADS_SERVICE, adsCodec, type AdsDiscoveryRequest, type Logger } from '@meshfed/shared';
 import type { AdsRelay, AppSink } from './ads-relay.js';
@@ -51,8 +51,12 @@ export class LocalAdsServer {
 
   async start(): Promise<string> {
     const { listen } = this.#o;
-    // A socket file left by an agent that was killed would make the bind fail.
-    if (listen.startsWith('unix:')) await rm(listen.slice('unix:'.length), { force: true });
+    // A socket file left by an agent that was killed would make the bind fail; anything else at that
+    // path is not ours to remove, and the bind then says why.
+    if (listen.startsWith('unix:')) {
+      const path = listen.slice('unix:'.length);
+      if ((await lstat(path).catch(() => undefined))?.isSocket()) await rm(path, { force: true });
+    }
     const port = await new Promise<number>((resolve, reject) =>
       this.#server.bindAsync(listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`cannot listen on --xds-listen ${listen}: ${err.message}`)) : resolve(p))));
     this.serverUri = listen.startsWith('unix:') ? listen : `${dialable(listen.slice(0, listen.lastIndexOf(':')))}:${port}`;
