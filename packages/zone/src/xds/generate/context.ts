@@ -94,7 +94,7 @@ export function dependencyVersions(index: ZoneIndex, rules: RulesCache): Map<str
       const remote = m.remote.get(s);
       return `${local ? endpointsKey(local) : ''}\u0003${remote ? endpointsKey(remote) : ''}\u0003${externals.get(s) ?? ''}\u0003${m.protocols.get(s) ?? ''}${m.remoteExternal.has(s) ? '\u0003pinned' : ''}${subsetPart(s)}${affinityPart(s)}`;
     };
-    versions.set(dep.meshServices(m.name), fastHash(proxylessServices(m).join('\u0001')));
+    versions.set(dep.meshServices(m.name), proxylessServices(m).version);
     for (const s of m.local.keys()) versions.set(dep.service(m.name, s), fastHash(meshPart + service(s)));
     for (const s of m.remote.keys()) if (!versions.has(dep.service(m.name, s))) versions.set(dep.service(m.name, s), fastHash(meshPart + service(s)));
     for (const s of m.external.keys()) if (!versions.has(dep.service(m.name, s))) versions.set(dep.service(m.name, s), fastHash(meshPart + service(s)));

@@ -2,7 +2,7 @@ import { type AnyPolicy, computeProxyRules, isSelected, type Policy, type ProxyR
 import { dep } from './dependencies.js';
 import { fastHash } from './fast-hash.js';
 import { canonicalJson } from '@meshfed/shared';
-import { type GatewayEntry, type LocalDataplane, type MeshIndex, proxylessServices, SERVICE_TAG, type ZoneIndex } from './zone-index.js';
+import { type DialledServices, type GatewayEntry, type LocalDataplane, type MeshIndex, proxylessServices, SERVICE_TAG, type ZoneIndex } from './zone-index.js';
 
 /**
  * The matching step of generation: which policies apply to each proxy (its rules, rules/), computed
@@ -40,8 +40,8 @@ const gatewayKeys = new WeakMap<GatewayEntry['spec'], string>();
  * Everything of a dataplane the matching step reads, as one string: with a builtin gateway, the
  * MeshGateway it serves too (its listeners' tags and hostnames select policies).
  */
-export function matchingKeyOf(dp: LocalDataplane, gateway?: GatewayEntry, dialled?: readonly string[]): string {
-  const key = dialled ? `${dataplaneKey(dp)}\u0001*${dialled.join(',')}` : dataplaneKey(dp);
+export function matchingKeyOf(dp: LocalDataplane, gateway?: GatewayEntry, dialled?: DialledServices): string {
+  const key = dialled ? `${dataplaneKey(dp)}\u0001*${dialled.version}` : dataplaneKey(dp);
   if (!gateway) return key;
   let g = gatewayKeys.get(gateway.spec);
   if (g === undefined) gatewayKeys.set(gateway.spec, (g = fastHash(canonicalJson(gateway.spec))));
@@ -60,9 +60,9 @@ function dataplaneKey(dp: LocalDataplane): string {
 }
 
 /** The view of a dataplane matching sees (see VIEW_ADDRESS); a builtin gateway's listeners sit there too. */
-function matchingView(dp: LocalDataplane, gateway: GatewayEntry | undefined, dialled: readonly string[] | undefined): ProxyView {
+function matchingView(dp: LocalDataplane, gateway: GatewayEntry | undefined, dialled: DialledServices | undefined): ProxyView {
   const n = dp.spec.networking;
-  const outbound = dialled ? { outbound: dialled.map((s) => ({ port: 0, tags: { [SERVICE_TAG]: s } })) } : {};
+  const outbound = dialled ? { outbound: dialled.services.map((s) => ({ port: 0, tags: { [SERVICE_TAG]: s } })) } : {};
   return {
     name: dp.name, mesh: dp.mesh,
     spec: { ...dp.spec, networking: { ...n, address: VIEW_ADDRESS, ...outbound } },
@@ -74,7 +74,7 @@ function matchingView(dp: LocalDataplane, gateway: GatewayEntry | undefined, dia
  * The services a proxyless app may dial (it declares no outbounds: it dials any service by name), which
  * its `to` rules are computed for; undefined for any other dataplane, whose outbounds say it.
  */
-const dialledBy = (mesh: MeshIndex, dp: LocalDataplane): readonly string[] | undefined => (dp.spec.networking.proxyless ? proxylessServices(mesh) : undefined);
+const dialledBy = (mesh: MeshIndex, dp: LocalDataplane): DialledServices | undefined => (dp.spec.networking.proxyless ? proxylessServices(mesh) : undefined);
 
 const gatewayOf = (index: ZoneIndex, dp: LocalDataplane): GatewayEntry | undefined =>
   (dp.spec.networking.gateway?.type === 'BUILTIN' ? index.builtinGateways.get(dp.proxyId)?.gateway : undefined);
@@ -169,7 +169,7 @@ export class RulesCache {
     return state;
   }
 
-  #entry(mesh: MeshIndex, dp: LocalDataplane, key: string, gateway: GatewayEntry | undefined, dialled: readonly string[] | undefined): MatchedRules {
+  #entry(mesh: MeshIndex, dp: LocalDataplane, key: string, gateway: GatewayEntry | undefined, dialled: DialledServices | undefined): MatchedRules {
     const e = this.#entries.get(key);
     if (e && e.policiesVersion === mesh.policiesVersion) return e.matched;
     const state = this.#meshState(mesh);

@@ -30,7 +30,7 @@ export function generateProxyless(ctx: GenerationContext, dp: LocalDataplane): G
   const mesh = ctx.index.meshes.get(dp.mesh);
   if (!mesh) return { resources: undefined, deps: [dep.mesh(dp.mesh)], problems: [`mesh "${dp.mesh}" does not exist in this zone (yet)`] };
   const identity = identityOf(dp);
-  const services = proxylessServices(mesh);
+  const { services } = proxylessServices(mesh);
   const { deps, problems, planned } = planDataplane(ctx, mesh, dp, identity, ctx.rules.get(ctx.index, dp), {
     protocol: 'grpc',
     outbounds: services.map((service) => ({ port: 0, tags: { [SERVICE_TAG]: service } })),

@@ -629,7 +629,23 @@ export function fingerprint(...values: unknown[]): string {
   return h.digest('base64url').slice(0, 16);
 }
 
-/** The services a proxyless app may dial: every service with instances in the mesh, here or in other zones. */
-export function proxylessServices(mesh: MeshIndex): string[] {
-  return [...new Set([...mesh.local.keys(), ...mesh.remote.keys()])].sort();
+/** The services a proxyless app may dial, and a hash of them (its matching key and dependency version). */
+export interface DialledServices {
+  readonly services: readonly string[];
+  readonly version: string;
+}
+
+const dialledByMesh = new WeakMap<MeshIndex, DialledServices>();
+
+/**
+ * The services a proxyless app may dial: every service with instances in the mesh, here or in other
+ * zones. Once per mesh index, whatever the number of proxyless apps in it.
+ */
+export function proxylessServices(mesh: MeshIndex): DialledServices {
+  let d = dialledByMesh.get(mesh);
+  if (!d) {
+    const services = [...new Set([...mesh.local.keys(), ...mesh.remote.keys()])].sort();
+    dialledByMesh.set(mesh, (d = { services, version: fastHash(services.join('\u0001')) }));
+  }
+  return d;
 }
