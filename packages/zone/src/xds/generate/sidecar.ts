@@ -3,7 +3,7 @@ import {
   XDS_TYPE_URL,
 } from '@meshfed/shared';
 import { crossMeshTarget, MESH_TAG } from './cross-mesh.js';
-import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext, type ProxyCertificate } from './context.js';
+import { dep, endpointsKey, fastHash, type GeneratedProxy, type GenerationContext } from './context.js';
 import { LayeredResources, sharedResources } from '../snapshot.js';
 import {
   addressCluster, type Draft, type LocalityOrder, downstreamMeshTls, edsCluster, encodeEnvoy, type HttpDraft, httpConnectionManager, identitySecret, inboundChains, listener, listenerOnTail,
@@ -410,7 +410,7 @@ function rewriteExternalHosts(draft: SidecarDraft, hosts: ReadonlyMap<string, st
 export interface PlannedDataplane {
   readonly deps: string[];
   readonly problems: string[];
-  readonly planned?: DraftParts & { readonly cert?: ProxyCertificate };
+  readonly planned?: DraftParts;
 }
 
 /**
@@ -421,7 +421,6 @@ export function planDataplane(ctx: GenerationContext, mesh: MeshIndex, dp: Local
   const { memo } = ctx;
   const deps: string[] = [dep.mesh(dp.mesh), ...(matched ? [matched.dep] : [])];
   const secrets = new Map<string, Any>();
-  let certificate: ProxyCertificate | undefined;
 
   if (mesh.mtlsBackend !== undefined) {
     const service = identity;
@@ -435,7 +434,6 @@ export function planDataplane(ctx: GenerationContext, mesh: MeshIndex, dp: Local
     }
     secrets.set(identityCertSecretName(dp.mesh), memo.get(`identity:${dp.mesh}:${service}`, cert.version, () => encodeEnvoy(XDS_TYPE_URL.secret, identitySecret(dp.mesh, cert.certPem, cert.keyPem))));
     secrets.set(meshCaSecretName(dp.mesh), memo.get(`ca:${dp.mesh}`, cert.caPem, () => encodeEnvoy(XDS_TYPE_URL.secret, meshCaSecret(dp.mesh, cert.caPem))));
-    certificate = cert;
   }
 
   const built = draftOf(ctx, mesh, dp, shape);
@@ -448,7 +446,7 @@ export function planDataplane(ctx: GenerationContext, mesh: MeshIndex, dp: Local
   // After the plugins: route plugins add the clusters (and so the dependencies and problems) of their backends.
   deps.push(...built.deps);
   const problems = [...(matched?.warnings ?? []), ...built.problems, ...pluginProblems];
-  return { deps, problems, planned: { ...built, secrets, ...(certificate ? { cert: certificate } : {}) } };
+  return { deps, problems, planned: { ...built, secrets } };
 }
 
 function buildTemplate(ctx: GenerationContext, mesh: MeshIndex, dp: LocalDataplane, identity: string | undefined, matched: MatchedRules | undefined): SidecarTemplate {
