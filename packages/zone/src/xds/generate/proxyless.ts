@@ -35,8 +35,8 @@ export function generateProxyless(ctx: GenerationContext, dp: LocalDataplane): G
     protocol: 'grpc',
     outbounds: services.map((service) => ({ port: 0, tags: { [SERVICE_TAG]: service } })),
   });
-  // Which services exist (the client listeners), and the destinations' fault rules, injected here.
-  deps.push(dep.meshServices(dp.mesh), dep.policies(dp.mesh));
+  // Which services exist (the client listeners); the destinations' rules are added with their faults.
+  deps.push(dep.meshServices(dp.mesh));
   if (!planned) return { resources: undefined, deps, problems };
   const { draft } = planned;
   const said = new Unsupported();
@@ -65,7 +65,7 @@ export function generateProxyless(ctx: GenerationContext, dp: LocalDataplane): G
       encodeEnvoy(XDS_TYPE_URL.endpoint, loadAssignment(converted.edsName, local, ctx.index.zone, false))));
   };
   for (const ob of draft.outbounds) {
-    const faults = caller === undefined ? [] : clientFaultFilters(ctx, mesh, ob.service, caller, problems);
+    const faults = caller === undefined ? [] : clientFaultFilters(ctx, mesh, ob.service, caller, problems, deps);
     const listener = clientListener(ob, faults, said);
     if (listener) listeners.set(ob.service, ctx.memo.encode(XDS_TYPE_URL.listener, listener));
     for (const c of ob.clusters) addCluster(c);
@@ -339,10 +339,13 @@ function serverOf(ctx: GenerationContext, mesh: string, service: string): { dp: 
  * include the caller's service. One filter per fault entry, each with its own name (gRPC refuses two
  * filters of one name).
  */
-function clientFaultFilters(ctx: GenerationContext, mesh: MeshIndex, service: string, caller: string, problems: string[]): Draft[] {
+function clientFaultFilters(ctx: GenerationContext, mesh: MeshIndex, service: string, caller: string, problems: string[], deps: string[]): Draft[] {
   const server = serverOf(ctx, mesh.name, service);
   if (!server) return [];
-  const from = ctx.rules.get(ctx.index, server.dp)?.rules.MeshFaultInjection?.from[server.rulesKey] ?? [];
+  const matched = ctx.rules.get(ctx.index, server.dp);
+  // The server's rules, not every policy of the mesh: a change that leaves its faults alone moves nothing here.
+  if (matched) deps.push(matched.dep);
+  const from = matched?.rules.MeshFaultInjection?.from[server.rulesKey] ?? [];
   const point = [{ key: SERVICE_TAG, value: caller }];
   const filters: Draft[] = [];
   for (const rule of from) {
