@@ -271,7 +271,7 @@ function openProxyless(c: Client, ch: H2GrpcChannel): void {
   const node = {
     id: dataplaneNodeId(MESH, c.name), locality: { zone: cfg.zone },
     metadata: toStruct({
-      [NODE_METADATA.proxyType]: 'dataplane', [NODE_METADATA.proxyless]: true, [NODE_METADATA.dataplaneResource]: JSON.stringify(doc.wire), [NODE_METADATA.agentVersion]: MESHFED_VERSION,
+      [NODE_METADATA.proxyType]: 'dataplane', [NODE_METADATA.dataplaneResource]: JSON.stringify(doc.wire),
     }),
     user_agent_name: 'meshfed-dp', user_agent_version: MESHFED_VERSION,
   };

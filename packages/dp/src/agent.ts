@@ -81,9 +81,7 @@ export async function runProxyless(c: AgentContext): Promise<Stop | undefined> {
   const nodeId = dataplaneNodeId(dataplane.mesh, dataplane.name);
   const metadata: JsonObject = {
     [NODE_METADATA.proxyType]: 'dataplane',
-    [NODE_METADATA.proxyless]: true,
     [NODE_METADATA.dataplaneResource]: JSON.stringify(dataplane.wire),
-    [NODE_METADATA.agentVersion]: MESHFED_VERSION,
   };
   const relay = new AdsRelay({
     node: { id: nodeId, locality: { zone: zone.zone }, metadata: toStruct(metadata), user_agent_name: 'meshfed-dp', user_agent_version: MESHFED_VERSION },

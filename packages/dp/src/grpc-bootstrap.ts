@@ -33,7 +33,7 @@ export function grpcBootstrap(i: GrpcBootstrapInput): GrpcBootstrap {
     node: {
       id: i.nodeId,
       locality: { zone: i.zone },
-      metadata: { [NODE_METADATA.proxyType]: 'dataplane', [NODE_METADATA.proxyless]: true },
+      metadata: { [NODE_METADATA.proxyType]: 'dataplane' },
     },
     server_listener_resource_name_template: GRPC_SERVER_LISTENER_TEMPLATE,
     certificate_providers: {

@@ -21,14 +21,12 @@ export function grpcServerListenerName(address: string, port: number): string {
 /**
  * Node metadata keys a proxy may send on its first ADS request: `dataplane.resource` carries the
  * Dataplane (JSON, as its YAML: type, mesh, name, networking) that the zone registers while the
- * stream lives (Kuma's dataplane lifecycle for universal kuma-dp); `proxyless` says the node is a
- * gRPC app, not Envoy.
+ * stream lives (Kuma's dataplane lifecycle for universal kuma-dp). Whether the node is a gRPC app is
+ * the Dataplane's own `networking.proxyless`; the agent's version travels in `node.user_agent_version`.
  */
 export const NODE_METADATA = {
   proxyType: 'proxyType',
   dataplaneResource: 'dataplane.resource',
-  proxyless: 'proxyless',
-  agentVersion: 'meshfed-dp.version',
 } as const;
 
 /**
