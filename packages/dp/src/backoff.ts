@@ -5,6 +5,7 @@
 export class Backoff {
   #next: number;
 
+  /** 100 ms doubling to 5 s: the agent's one policy, for the zone's API and its ADS stream alike. */
   constructor(
     readonly startMs = 100,
     readonly maxMs = 5_000,

@@ -117,7 +117,7 @@ export class CpApi {
  * Resolves undefined when `signal` aborts first.
  */
 export async function untilUp<T>(what: string, fn: () => Promise<T>, log: Logger, signal: AbortSignal): Promise<T | undefined> {
-  const backoff = new Backoff(100, 5_000);
+  const backoff = new Backoff();
   let last = '';
   while (!signal.aborted) {
     try {

@@ -42,7 +42,7 @@ export class Upstream {
 
   constructor(o: UpstreamOptions) {
     this.#o = o;
-    this.#backoff = o.backoff ?? new Backoff(100, 5_000);
+    this.#backoff = o.backoff ?? new Backoff();
     this.#client = new AdsClient(o.address, o.credentials, {
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       // Keepalive notices a zone that vanished without closing the connection.

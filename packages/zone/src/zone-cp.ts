@@ -146,7 +146,7 @@ export async function startZone(flags: ZoneFlags, log?: Logger): Promise<Running
         }));
         routes.push((app) => registerGatewayOverviewRoute(app, { store, zone, insights: xds.insights, cache: xds.cache, explain: (proxyId) => xds.reconciler.explain(proxyId) }));
         routes.push((app) => registerXdsCaRoute(app, tls.caPem));
-        routes.push((app) => registerXdsServerRoute(app, { port: xds.port, address: flags.xdsAddress, tls: !flags.xdsInsecure }));
+        routes.push((app) => registerXdsServerRoute(app, { port: xds.port, address: flags.xdsAddress, tls: tls.caPem !== undefined }));
         routes.push((app) => refuseZoneInsights(app, federated));
         return {
           routes: (app) => {

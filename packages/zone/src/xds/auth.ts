@@ -1,5 +1,5 @@
 import { type Metadata, status } from '@grpc/grpc-js';
-import { type EnvoyNode, fromStruct, meshNameSchema, parseDataplaneNodeId, type Resource, resourceNameSchema, type StreamCredential } from '@meshfed/shared';
+import { type EnvoyNode, fromStruct, meshNameSchema, NODE_METADATA, parseDataplaneNodeId, type Resource, resourceNameSchema, type StreamCredential } from '@meshfed/shared';
 import { dataplaneOfNode } from './dataplane-lifecycle.js';
 import { proxyIdOf, type ProxyType } from './proxy-id.js';
 
@@ -42,7 +42,7 @@ export function proxyIdentityOf(node: EnvoyNode | undefined): ProxyIdentity | { 
   const nodeId = node?.id ?? '';
   if (nodeId === '') return { error: 'the first request carries no node.id' };
   const metadata = fromStruct(node?.metadata);
-  const raw = metadata['proxyType'] ?? 'dataplane';
+  const raw = metadata[NODE_METADATA.proxyType] ?? 'dataplane';
   if (raw !== 'dataplane' && raw !== 'ingress' && raw !== 'egress') {
     return { error: `node.metadata.proxyType ${JSON.stringify(raw)} is not one of dataplane, ingress, egress` };
   }

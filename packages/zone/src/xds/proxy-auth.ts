@@ -1,6 +1,6 @@
 import { type Metadata, status } from '@grpc/grpc-js';
 import {
-  DATAPLANE_TOKEN_ISSUER, type DataplaneTokenFailure, DataplaneTokenError, type DataplaneTokenVerifier, type Logger, parseDataplaneNodeId, type Resource,
+  DATAPLANE_TOKEN_ISSUER, type DataplaneTokenFailure, DataplaneTokenError, type DataplaneTokenVerifier, type Logger, parseDataplaneNodeId, type DataplaneSpec, type Resource,
   ZONE_TOKEN_ISSUER, type ZoneTokenFailure, ZoneTokenError, type ZoneTokenVerifier,
 } from '@meshfed/shared';
 import type { Authenticate, AuthResult, ProxyIdentity } from './auth.js';
@@ -113,7 +113,8 @@ export function tokenAuthenticate(o: TokenAuthOptions): Authenticate {
  * (over its inbounds, or its gateway) must be exactly the token's value. A refusal sentence, or undefined.
  */
 export function tokenTagsRefusal(tokenTags: Readonly<Record<string, string>>, dataplane: Resource): string | undefined {
-  const networking = (dataplane.spec as { networking?: { inbound?: { tags?: Record<string, string> }[]; gateway?: { tags?: Record<string, string> } } }).networking;
+  // Parsed by dataplaneOfNode with the Dataplane schema before any token is looked at.
+  const networking = (dataplane.spec as DataplaneSpec).networking;
   const tagSets = [...(networking?.inbound ?? []).map((i) => i.tags ?? {}), ...(networking?.gateway ? [networking.gateway.tags ?? {}] : [])];
   for (const [key, value] of Object.entries(tokenTags)) {
     const declared = [...new Set(tagSets.map((t) => t[key]).filter((v): v is string => v !== undefined))].sort();
